@@ -1,0 +1,156 @@
+# FPTT learning core: install, test, demo, RTL flows.
+#
+#   make demo    train a small network on the golden model and the RTL
+#   make test    the test suite (what CI runs, via .ci/run)
+#
+# Every user-facing target installs what is missing first: system tools via
+# apt-get when run as root (otherwise it prints the sudo command and stops),
+# and a virtual environment in .venv with the pinned Python dependencies.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip
+FPTT := $(VENV)/bin/fptt
+STAMP := $(VENV)/.stamp
+
+# torch is installed first and pinned: an unpinned torch lets pip pull GBs of
+# CUDA wheels. On a machine without a local CPU wheel, pass e.g.
+#   make TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_VERSION := 2.13.0
+TORCH_PIP_ARGS ?=
+# setuptools' default ("lenient") editable mode handles the package-dir
+# mapping (golden/ -> fptt.golden, ...) and sees new modules without a
+# reinstall; checked with setuptools 84. Alternative: editable_mode=compat.
+EDITABLE_ARGS ?=
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+
+SYS_TOOLS := verilator iverilog yosys g++
+SYS_PKGS := verilator iverilog yosys g++ make
+ICE40_TOOLS := yosys nextpnr-ice40 icepack
+ICE40_PKGS := yosys nextpnr-ice40 fpga-icestorm
+
+# $(call ensure_tools,<commands>,<apt packages>)
+define ensure_tools
+missing=""; \
+for t in $(1); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+if [ -n "$$missing" ]; then \
+  echo "missing system tools:$$missing"; \
+  if [ "$$(id -u)" = 0 ]; then \
+    export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update && apt-get install -y --no-install-recommends $(2) || exit 1; \
+    for t in $(1); do command -v $$t >/dev/null 2>&1 || { echo "still missing after apt-get: $$t"; exit 1; }; done; \
+  else \
+    echo "install them with:"; \
+    echo "  sudo apt-get install -y $(2)"; \
+    exit 1; \
+  fi; \
+fi
+endef
+
+# python3 -m venv needs ensurepip, which Debian ships in python3-venv.
+define ensure_pyvenv
+if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+  echo "$(PYTHON) cannot create virtual environments (python3-venv missing)"; \
+  if [ "$$(id -u)" = 0 ]; then \
+    export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update && apt-get install -y --no-install-recommends python3-venv || exit 1; \
+  else \
+    echo "install it with:"; \
+    echo "  sudo apt-get install -y python3-venv"; \
+    exit 1; \
+  fi; \
+fi
+endef
+
+.PHONY: help venv sysdeps sysdeps-ice40 libpython test test-long demo verilog cosim \
+        synth bench notebooks clean distclean
+
+help:
+	@echo "make demo          train a small network (golden model + RTL co-simulation)"
+	@echo "make test          test suite (excludes tests marked slow)"
+	@echo "make test-long     only the slow tests (long co-simulations)"
+	@echo "make verilog       write build/fptt_core.v"
+	@echo "make cosim         cocotb co-simulation of the core against the golden model"
+	@echo "make synth         yosys + nextpnr for the iCE40 UP5K"
+	@echo "make bench         benchmarks"
+	@echo "make notebooks     execute notebooks/*.ipynb into build/notebooks/"
+	@echo "make venv          create/update .venv only"
+	@echo "make sysdeps       check/install verilator, iverilog, yosys, g++"
+	@echo "make clean         remove build outputs (distclean also removes .venv)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(call ensure_pyvenv)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
+	$(PIP) install $(EDITABLE_ARGS) -e .
+	touch $@
+
+sysdeps:
+	@$(call ensure_tools,$(SYS_TOOLS),$(SYS_PKGS))
+
+sysdeps-ice40:
+	@$(call ensure_tools,$(ICE40_TOOLS),$(ICE40_PKGS))
+
+# cocotb loads the shared libpython into the simulator; Debian's python3
+# does not pull it in (package libpython3.X).
+libpython: venv
+	@if ! $(VPY) -m find_libpython >/dev/null 2>&1; then \
+	  pkg="libpython$$($(VPY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')"; \
+	  echo "cocotb needs the shared library $$pkg (not found by find_libpython)"; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update && apt-get install -y --no-install-recommends $$pkg || exit 1; \
+	    $(VPY) -m find_libpython >/dev/null || { echo "$$pkg installed but still not found"; exit 1; }; \
+	  else \
+	    echo "install it with:"; \
+	    echo "  sudo apt-get install -y $$pkg"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: venv sysdeps libpython
+	$(VPY) -m pytest -n $(PYTEST_WORKERS) -q $(PYTEST_ARGS)
+
+test-long: venv sysdeps libpython
+	$(VPY) -m pytest -n $(PYTEST_WORKERS) -q -m slow $(PYTEST_ARGS)
+
+demo: venv sysdeps libpython
+	$(FPTT) demo
+
+verilog: venv
+	mkdir -p build
+	$(FPTT) verilog -o build/fptt_core.v
+
+cosim: venv sysdeps libpython
+	$(FPTT) cosim
+
+synth: venv sysdeps-ice40
+	$(FPTT) synth --target ice40-up5k
+
+bench: venv sysdeps libpython
+	$(FPTT) bench
+
+notebooks: venv
+	mkdir -p build/notebooks
+	$(VPY) -c 'import glob, os, sys, nbformat, nbclient; \
+	paths = sorted(glob.glob("notebooks/*.ipynb")) or sys.exit("no notebooks/*.ipynb"); \
+	[ (print("executing", p, flush=True), \
+	   nb := nbformat.read(p, as_version=4), \
+	   nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": "notebooks"}}).execute(), \
+	   nbformat.write(nb, os.path.join("build/notebooks", os.path.basename(p)))) for p in paths ]'
+
+clean:
+	rm -rf build sim_build results/.cache .pytest_cache .hypothesis *.egg-info
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name sim_build \) -type d -print0 | xargs -0 rm -rf
+	find . -path ./$(VENV) -prune -o \( -name '*.vcd' -o -name '*.fst' -o -name 'results.xml' \) -type f -print0 | xargs -0 rm -f
+
+distclean: clean
+	rm -rf $(VENV)

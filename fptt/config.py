@@ -1,0 +1,554 @@
+"""The core configuration: the single source of truth for sizes and number formats.
+
+Every view of the design (float twin, fixed-point golden model, RTL generator,
+testbenches, notebooks) reads one :class:`CoreConfig`. It loads from and saves to
+TOML, takes dotted ``KEY=VALUE`` overrides, and refuses at construction any
+configuration that cannot work, with a message naming the quantity and the bound.
+
+Number formats
+--------------
+Every stored or computed quantity has a signed two's-complement format
+:class:`Fmt` ``(width, frac)``: an integer ``q`` in ``[-2**(width-1), 2**(width-1))``
+stands for the value ``q * 2**-frac``.
+
+========  ============================================================
+name      quantity
+========  ============================================================
+x         input value per channel and step (spikes are 1.0)
+w         weights ``W_in``, ``W_rec``, ``W_out``
+wbar      running mean ``W̄`` of every weight
+lam       FPTT dual state ``λ`` of every weight
+u         membrane potential (and the threshold ``B``)
+a         adaptation state
+o         readout (and the target ``y*``)
+psi       surrogate derivative ``ψ``
+delta     output error ``δ = o - y*``
+obar      backward readout error ``ō``
+sbar      backward spike error ``s̄``
+vbar      backward ``v̄ = ψ ⊙ s̄``
+ubar      backward membrane error ``ū``
+abar      backward adaptation error ``ā``
+ibar      backward input-current error ``ī``
+grad      window gradient of every weight
+const     neuron constants ``α, ρ, 1-ρ, κ, c, β_a`` (non-negative)
+========  ============================================================
+
+The synaptic accumulator is exact: its fractional bits are ``w.frac + x.frac``
+(:attr:`CoreConfig.acc_fmt`) and its width ``acc_width`` is checked against the
+worst case of ``n_in + n_hidden`` terms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "Fmt",
+    "NeuronConfig",
+    "FpttConfig",
+    "Formats",
+    "CoreConfig",
+    "ROUNDING_MODES",
+    "INPUT_SCALES",
+    "MAX_WIDTH",
+]
+
+#: Rounding rules for the FPTT weight update (see :mod:`fptt.golden.fixedpoint`).
+ROUNDING_MODES = ("nearest", "stochastic")
+#: ``c = 1 - α`` (the leaky integrator's own gain) or ``c = 1`` (folded into the weights).
+INPUT_SCALES = ("one", "1-alpha")
+#: Widest stored quantity; the golden model computes in 64-bit integers.
+MAX_WIDTH = 32
+#: Widest exact intermediate the int64 golden model may form.
+MAX_INTERMEDIATE = 62
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work; the message names the quantity and the bound."""
+
+
+def _is_power_of_two(value: float) -> bool:
+    if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        return False
+    mantissa, _ = math.frexp(value)
+    return mantissa == 0.5
+
+
+def _log2_exact(value: float) -> int:
+    return math.frexp(value)[1] - 1
+
+
+@dataclass(frozen=True)
+class Fmt:
+    """Signed fixed-point format: ``width`` bits, of which ``frac`` are fractional.
+
+    ``q`` represents ``q * 2**-frac`` with ``min <= q <= max``.
+    """
+
+    width: int
+    frac: int
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.width - 1))
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.width - 1)) - 1
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.frac
+
+    def quantize(self, value: float) -> int:
+        """Nearest representable integer code of ``value``, saturated."""
+        q = math.floor(value * (1 << self.frac) + 0.5) if self.frac >= 0 else round(value)
+        return max(self.min, min(self.max, q))
+
+    def to_float(self, q):
+        return q * self.lsb
+
+    def __str__(self) -> str:
+        return f"Q{self.width - self.frac}.{self.frac}"
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    """ALIF neuron constants, shared by all neurons of the core.
+
+    ``α = exp(-1/tau_mem)``, ``ρ = exp(-1/tau_adp)``, ``κ = exp(-1/tau_out)``,
+    threshold ``B = theta0 + beta_a·a``; ``beta_a = 0`` gives LIF.
+    The surrogate is ``ψ(v) = surrogate_height · max(0, 1 - |v| / surrogate_width)``.
+    """
+
+    tau_mem: float = 20.0
+    tau_adp: float = 200.0
+    tau_out: float = 20.0
+    beta_a: float = 1.8
+    theta0: float = 1.0
+    input_scale: str = "one"
+    surrogate_height: float = 0.5
+    surrogate_width: float = 0.5
+
+    @property
+    def alpha(self) -> float:
+        return math.exp(-1.0 / self.tau_mem)
+
+    @property
+    def rho(self) -> float:
+        return math.exp(-1.0 / self.tau_adp)
+
+    @property
+    def kappa(self) -> float:
+        return math.exp(-1.0 / self.tau_out)
+
+    @property
+    def c(self) -> float:
+        return 1.0 if self.input_scale == "one" else 1.0 - self.alpha
+
+
+@dataclass(frozen=True)
+class FpttConfig:
+    """FPTT constants: regulariser strength ``alpha`` and SGD step ``lr`` (both powers of two)."""
+
+    alpha: float = 0.5
+    lr: float = 2.0 ** -6
+
+
+@dataclass(frozen=True)
+class Formats:
+    """The format of every stored or computed quantity (see the module docstring)."""
+
+    x: Fmt = Fmt(8, 6)
+    w: Fmt = Fmt(12, 8)
+    wbar: Fmt = Fmt(16, 12)
+    lam: Fmt = Fmt(16, 14)
+    u: Fmt = Fmt(16, 10)
+    a: Fmt = Fmt(16, 12)
+    o: Fmt = Fmt(16, 10)
+    psi: Fmt = Fmt(8, 6)
+    delta: Fmt = Fmt(16, 10)
+    obar: Fmt = Fmt(16, 10)
+    sbar: Fmt = Fmt(16, 10)
+    vbar: Fmt = Fmt(16, 10)
+    ubar: Fmt = Fmt(16, 10)
+    abar: Fmt = Fmt(16, 10)
+    ibar: Fmt = Fmt(16, 10)
+    grad: Fmt = Fmt(16, 10)
+    const: Fmt = Fmt(16, 13)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self))
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """One FPTT learning core: sizes, window, neuron and FPTT constants, number formats.
+
+    Parameters
+    ----------
+    n_in, n_hidden, n_out : int
+        Input channels, recurrent ALIF neurons, leaky readout units.
+    window : int
+        Run-time window ``L`` (steps per FPTT update), ``1 <= L <= window_max``.
+    window_max : int
+        Depth of the window buffer (a generator parameter).
+    lanes : int
+        Synapses processed per cycle by the RTL; also fixes which LFSR lane
+        rounds which synapse (see :mod:`fptt.golden.lfsr`).
+    rounding : {"nearest", "stochastic"}
+        Rounding rule of the FPTT update writes (w, λ, W̄). Forward and backward
+        signals always round to nearest.
+    lfsr_seed : int
+        Seed of the stochastic-rounding generators, ``1 <= seed < 2**32``.
+    acc_width : int
+        Width of the exact synaptic accumulator.
+    """
+
+    n_in: int = 20
+    n_hidden: int = 32
+    n_out: int = 2
+    window: int = 8
+    window_max: int = 16
+    lanes: int = 1
+    rounding: str = "stochastic"
+    lfsr_seed: int = 0x1234_5678
+    acc_width: int = 28
+    neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    fptt: FpttConfig = field(default_factory=FpttConfig)
+    formats: Formats = field(default_factory=Formats)
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self):
+        self._validate()
+
+    def _validate(self):
+        for name in ("n_in", "n_hidden", "n_out", "window_max", "lanes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, not {value!r}")
+        if not isinstance(self.window, int) or not 1 <= self.window <= self.window_max:
+            raise ConfigError(
+                f"window must satisfy 1 <= window <= window_max = {self.window_max}, "
+                f"not {self.window!r}")
+        if self.rounding not in ROUNDING_MODES:
+            raise ConfigError(
+                f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
+        if not isinstance(self.lfsr_seed, int) or not 1 <= self.lfsr_seed < 2 ** 32:
+            raise ConfigError(f"lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not {self.lfsr_seed!r}")
+
+        for name in self.formats.names():
+            fmt = getattr(self.formats, name)
+            if not isinstance(fmt, Fmt):
+                raise ConfigError(f"formats.{name} must be a format (width, frac), not {fmt!r}")
+            if not 2 <= fmt.width <= MAX_WIDTH:
+                raise ConfigError(
+                    f"formats.{name}.width must satisfy 2 <= width <= {MAX_WIDTH}, not {fmt.width}")
+            if not 0 <= fmt.frac <= fmt.width - 1:
+                raise ConfigError(
+                    f"formats.{name}.frac = {fmt.frac} must satisfy 0 <= frac <= width - 1 = "
+                    f"{fmt.width - 1}")
+
+        n = self.neuron
+        for name in ("tau_mem", "tau_adp", "tau_out"):
+            value = getattr(n, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ConfigError(f"neuron.{name} must be > 0, not {value!r}")
+        if not n.beta_a >= 0:
+            raise ConfigError(f"neuron.beta_a must be >= 0, not {n.beta_a!r}")
+        if not n.theta0 > 0:
+            raise ConfigError(f"neuron.theta0 must be > 0, not {n.theta0!r}")
+        if n.input_scale not in INPUT_SCALES:
+            raise ConfigError(
+                f"neuron.input_scale must be one of {', '.join(INPUT_SCALES)}, "
+                f"not {n.input_scale!r}")
+        for name in ("surrogate_height", "surrogate_width"):
+            value = getattr(n, name)
+            if not _is_power_of_two(value):
+                raise ConfigError(
+                    f"neuron.{name} = {value!r} must be a power of two (the surrogate is "
+                    f"computed without a multiplier)")
+        for name in ("alpha", "lr"):
+            value = getattr(self.fptt, name)
+            if not _is_power_of_two(value) or value > 1:
+                raise ConfigError(
+                    f"fptt.{name} = {value!r} must be a power of two 2**-k with k >= 0 "
+                    f"(applied as a shift)")
+
+        f = self.formats
+        if f.x.max < (1 << f.x.frac):
+            raise ConfigError(
+                f"formats.x = {f.x} cannot hold a spike (1.0): needs width >= frac + 2")
+        const_max = max(self.const_q.values())
+        if const_max > f.const.max:
+            raise ConfigError(
+                f"formats.const = {f.const} cannot hold the neuron constant "
+                f"{max(self.const_q, key=self.const_q.get)} = {const_max * f.const.lsb:g}: "
+                f"needs max >= {const_max} codes")
+        for name in ("alpha", "rho", "kappa", "c"):
+            if self.const_q[name] <= 0:
+                raise ConfigError(
+                    f"neuron constant {name} rounds to 0 in formats.const = {f.const}: "
+                    f"needs more fractional bits")
+        if self.theta_q > f.u.max:
+            raise ConfigError(
+                f"neuron.theta0 = {n.theta0} does not fit formats.u = {f.u} "
+                f"(max {f.u.max * f.u.lsb:g})")
+        if self.surrogate_height_q > f.psi.max:
+            raise ConfigError(
+                f"neuron.surrogate_height = {n.surrogate_height} does not fit formats.psi = "
+                f"{f.psi} (max {f.psi.max * f.psi.lsb:g})")
+        need = self.acc_bits_needed
+        if not isinstance(self.acc_width, int) or self.acc_width < need:
+            raise ConfigError(
+                f"acc_width = {self.acc_width} is too narrow for n_in + n_hidden = "
+                f"{self.n_in + self.n_hidden} worst-case terms: needs at least {need} bits")
+        if self.acc_width > MAX_INTERMEDIATE - self.formats.const.width:
+            raise ConfigError(
+                f"acc_width = {self.acc_width} is too wide: acc * const must fit "
+                f"{MAX_INTERMEDIATE} bits, so acc_width <= "
+                f"{MAX_INTERMEDIATE - self.formats.const.width}")
+        for name, bits in self.update_intermediate_bits.items():
+            if bits > MAX_INTERMEDIATE:
+                raise ConfigError(
+                    f"the FPTT update of {name} needs a {bits}-bit intermediate, above the "
+                    f"{MAX_INTERMEDIATE}-bit bound: reduce the fractional bits of w, wbar, lam "
+                    f"or grad, or raise fptt.lr / fptt.alpha")
+
+    # ------------------------------------------------------------------ derived constants
+    @property
+    def n_syn(self) -> int:
+        """Number of synapses (weights): ``(n_in + n_hidden)·n_hidden + n_out·n_hidden``."""
+        return (self.n_in + self.n_hidden) * self.n_hidden + self.n_out * self.n_hidden
+
+    @property
+    def matrix_shapes(self) -> dict[str, tuple[int, int]]:
+        """Shapes ``(post, pre)`` of the weight matrices, in update order."""
+        return {"w_in": (self.n_hidden, self.n_in), "w_rec": (self.n_hidden, self.n_hidden),
+                "w_out": (self.n_out, self.n_hidden)}
+
+    @property
+    def acc_fmt(self) -> Fmt:
+        """Format of the exact synaptic accumulator: frac = ``w.frac + x.frac``."""
+        return Fmt(self.acc_width, self.formats.w.frac + self.formats.x.frac)
+
+    @property
+    def acc_bits_needed(self) -> int:
+        """Bits for ``Σ_i w·x + Σ_k w·s`` at frac ``w.frac + x.frac`` in the worst case."""
+        f = self.formats
+        worst = (self.n_in * (-f.w.min) * (-f.x.min)
+                 + self.n_hidden * (-f.w.min) * (1 << f.x.frac))
+        return worst.bit_length() + 1
+
+    @property
+    def const_q(self) -> dict[str, int]:
+        """Neuron constants as integer codes of ``formats.const``.
+
+        ``one_minus_rho`` is ``2**frac - rho`` so that ``ρ + (1-ρ) = 1`` exactly.
+        """
+        n, fc = self.neuron, self.formats.const
+        one = 1 << fc.frac
+        rho = round(n.rho * one)
+        alpha = round(n.alpha * one)
+        c = one if n.input_scale == "one" else one - alpha
+        return dict(alpha=alpha, rho=rho, one_minus_rho=one - rho,
+                    kappa=round(n.kappa * one), c=c, beta_a=round(n.beta_a * one))
+
+    @property
+    def theta_q(self) -> int:
+        return round(self.neuron.theta0 * (1 << self.formats.u.frac))
+
+    @property
+    def surrogate_height_q(self) -> int:
+        return round(self.neuron.surrogate_height * (1 << self.formats.psi.frac))
+
+    @property
+    def surrogate_shift(self) -> int:
+        """Right shift taking ``|u - B|`` (u format) to ``|v|·height/width`` (psi format)."""
+        k = _log2_exact(self.neuron.surrogate_height) - _log2_exact(self.neuron.surrogate_width)
+        return self.formats.u.frac - self.formats.psi.frac - k
+
+    @property
+    def lr_shift(self) -> int:
+        """``η = 2**-lr_shift``."""
+        return -_log2_exact(self.fptt.lr)
+
+    @property
+    def alpha_shift(self) -> int:
+        """FPTT ``α = 2**-alpha_shift``."""
+        return -_log2_exact(self.fptt.alpha)
+
+    @property
+    def update_fracs(self) -> dict[str, int]:
+        """Fractional bits of the exact intermediates of the three update writes.
+
+        ``w' = w - η(g + α(w - w̄) - λ)``, ``λ' = λ - α(w' - w̄)``,
+        ``w̄' = ½(w̄ + w') - 2**(k-1)·λ'`` with ``α = 2**-k``.
+        """
+        f, e, k = self.formats, self.lr_shift, self.alpha_shift
+        return dict(
+            w=max(f.w.frac, f.grad.frac + e, f.w.frac + e + k, f.wbar.frac + e + k, f.lam.frac + e),
+            lam=max(f.lam.frac, f.w.frac + k, f.wbar.frac + k),
+            wbar=max(f.wbar.frac + 1, f.w.frac + 1, f.lam.frac - k + 1, 0),
+        )
+
+    @property
+    def update_intermediate_bits(self) -> dict[str, int]:
+        f = self.formats
+        fr = self.update_fracs
+        # integer bits: the largest operand magnitude (as a value) times a small factor.
+        int_bits = {
+            "w": max(fm.width - fm.frac for fm in (f.w, f.grad, f.wbar, f.lam)) + 3,
+            "lam": max(f.lam.width - f.lam.frac, f.w.width - f.w.frac, f.wbar.width - f.wbar.frac) + 2,
+            "wbar": max(f.wbar.width - f.wbar.frac, f.w.width - f.w.frac,
+                        f.lam.width - f.lam.frac + self.alpha_shift) + 2,
+        }
+        return {q: fr[q] + int_bits[q] for q in fr}
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        core = {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("neuron", "fptt", "formats")}
+        return {
+            "core": core,
+            "neuron": dataclasses.asdict(self.neuron),
+            "fptt": dataclasses.asdict(self.fptt),
+            "formats": {name: {"width": getattr(self.formats, name).width,
+                               "frac": getattr(self.formats, name).frac}
+                        for name in self.formats.names()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CoreConfig":
+        data = dict(data)
+        known = {"core", "neuron", "fptt", "formats"}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
+        core = dict(data.get("core", {}))
+        _check_keys("core", core, {f.name for f in fields(cls)} - {"neuron", "fptt", "formats"})
+        neuron = dict(data.get("neuron", {}))
+        _check_keys("neuron", neuron, {f.name for f in fields(NeuronConfig)})
+        fptt = dict(data.get("fptt", {}))
+        _check_keys("fptt", fptt, {f.name for f in fields(FpttConfig)})
+        fmts = dict(data.get("formats", {}))
+        _check_keys("formats", fmts, set(Formats().names()))
+        defaults = Formats()
+        fmt_objs = {}
+        for name, spec in fmts.items():
+            base = getattr(defaults, name)
+            if isinstance(spec, Fmt):
+                fmt_objs[name] = spec
+                continue
+            if not isinstance(spec, dict):
+                raise ConfigError(f"formats.{name} must be a table {{width, frac}}, not {spec!r}")
+            _check_keys(f"formats.{name}", spec, {"width", "frac"})
+            fmt_objs[name] = Fmt(int(spec.get("width", base.width)), int(spec.get("frac", base.frac)))
+        return cls(**core, neuron=NeuronConfig(**neuron), fptt=FpttConfig(**fptt),
+                   formats=Formats(**fmt_objs))
+
+    def to_toml(self) -> str:
+        lines = []
+        d = self.to_dict()
+        for section in ("core", "neuron", "fptt"):
+            lines.append(f"[{section}]")
+            for key, value in d[section].items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        lines.append("[formats]  # signed two's complement: width bits, frac of them fractional")
+        for name, spec in d["formats"].items():
+            lines.append(f"{name} = {{ width = {spec['width']}, frac = {spec['frac']} }}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str) -> "CoreConfig":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path, overrides=()) -> "CoreConfig":
+        """Read a TOML file (``None``: the defaults) and apply ``KEY=VALUE`` overrides."""
+        if path is None:
+            data = cls().to_dict()
+        else:
+            path = Path(path)
+            if not path.is_file():
+                raise ConfigError(f"configuration file {str(path)!r} does not exist")
+            data = cls.from_toml(path.read_text()).to_dict()
+        for item in overrides:
+            _apply_override(data, item)
+        return cls.from_dict(data)
+
+    def save(self, path) -> None:
+        Path(path).write_text(self.to_toml())
+
+    def replace(self, **changes) -> "CoreConfig":
+        """A copy with top-level fields changed; ``neuron``/``fptt``/``formats`` take dicts too."""
+        for name, cls_ in (("neuron", NeuronConfig), ("fptt", FpttConfig), ("formats", Formats)):
+            if isinstance(changes.get(name), dict):
+                changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, overrides) -> "CoreConfig":
+        data = self.to_dict()
+        for item in overrides:
+            _apply_override(data, item)
+        return CoreConfig.from_dict(data)
+
+
+def _check_keys(section, table, allowed):
+    unknown = set(table) - set(allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in [{section}]: {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(allowed))}")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _parse_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_override(data: dict, item: str) -> None:
+    """Apply ``KEY=VALUE``; KEY is ``section.key``, ``formats.q.width`` or a bare core key."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must have the form KEY=VALUE")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    value = _parse_value(text.strip())
+    parts = key.split(".")
+    if len(parts) == 1:
+        sections = [s for s in ("core", "neuron", "fptt") if parts[0] in data[s]]
+        if not sections:
+            raise ConfigError(f"unknown configuration key {key!r}")
+        parts = [sections[0], parts[0]]
+    if parts[0] == "formats":
+        if len(parts) != 3 or parts[1] not in data["formats"] or parts[2] not in ("width", "frac"):
+            raise ConfigError(f"unknown configuration key {key!r}: use formats.NAME.width or "
+                              f"formats.NAME.frac")
+        data["formats"][parts[1]][parts[2]] = value
+        return
+    if len(parts) != 2 or parts[0] not in data or parts[1] not in data[parts[0]]:
+        raise ConfigError(f"unknown configuration key {key!r}")
+    data[parts[0]][parts[1]] = value

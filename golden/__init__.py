@@ -1,0 +1,1 @@
+"""Golden model of the FPTT learning core (bit-exact fixed-point NumPy)."""

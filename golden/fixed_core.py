@@ -1,0 +1,445 @@
+"""The fixed-point golden model: the bit-exact specification of the RTL.
+
+DESIGN sections 2 and 4 in integer arithmetic, batched: every array has a
+leading axis over ``batch`` independent cores that share one schedule (the
+step flags) but not data, weights or random draws. ``batch = 1`` is the
+single-core path; nothing else differs.
+
+Notation: ``f_q`` is the fractional bits of format ``q`` (``cfg.formats.q.frac``),
+``f_c`` of the constants. Each assignment below forms an exact integer at the
+largest fractional precision of its terms, then rounds to nearest once and
+saturates (:mod:`fptt.golden.fixedpoint`). Constants are the codes of
+:attr:`fptt.config.CoreConfig.const_q`.
+
+Forward, one step (states from t-1, ``s_0 = 0``)::
+
+    acc   = W_in x_t + (W_rec s_{t-1})·2**f_x                 exact, frac f_w + f_x
+    a_t   = ρ a_{t-1} + (1-ρ) s_{t-1}                          -> a
+    B_t   = θ0 + β_a a_t                                       -> u
+    u_t   = α u_{t-1} + c·acc - B_t s_{t-1}                    -> u
+    s_t   = [u_t >= B_t]
+    o_t   = κ o_{t-1} + W_out s_t                              -> o
+    ψ_t   = max(0, H - (|u_t - B_t| >> k_ψ))                   -> psi (no multiplier)
+    δ_t   = o_t - y*_t  on steps with a target, else 0         -> delta
+
+Backward at a window's end, t from its last step to its first::
+
+    ō_t = δ_t + κ ō_{t+1}                                      -> obar
+    s̄_t = W_outᵀ ō_t + W_recᵀ ī_{t+1} + (1-ρ) ā_{t+1}          -> sbar
+    v̄_t = ψ_t s̄_t                                              -> vbar
+    ū_t = v̄_t + α ū_{t+1}                                      -> ubar
+    ā_t = -β_a v̄_t + ρ ā_{t+1}                                 -> abar
+    ī_t = c ū_t                                                -> ibar
+    G_in = Σ_t ī_t x_tᵀ,  G_rec = Σ_t ī_t s_{t-1}ᵀ,  G_out = Σ_t ō_t s_tᵀ   exact sums -> grad
+
+FPTT step of every weight (η = 2**-e, α = 2**-k; rounding by ``cfg.rounding``)::
+
+    w'  = w - η(g + α(w - w̄) - λ)                             -> w
+    λ'  = λ - α(w' - w̄)                                        -> lam
+    w̄'  = ½(w̄ + w') - 2**(k-1) λ'                              -> wbar
+
+Schedule: ``sos`` resets u, a, s, o and discards a partial window; a step with
+``learn`` is appended to the window buffer, a step without it discards the
+partial window; the window closes (backward + update, after the step's output)
+when it holds ``cfg.window`` steps or at a step with ``eos``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from ..config import CoreConfig
+from .sequence import run_sequence
+from .fixedpoint import SaturationCounter, align, round_shift, saturate, to_codes
+from .lfsr import UpdateDraws, lane_seeds
+
+__all__ = [
+    "MATRICES", "FixedState", "FixedCore", "init_state", "step", "forward", "close_window",
+    "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
+    "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
+]
+
+MATRICES = ("w_in", "w_rec", "w_out")
+
+
+@dataclass
+class FixedState:
+    """Every bit of on-chip state of ``batch`` cores (integer codes)."""
+
+    w: dict            # name -> [B, post, pre]   weights
+    wbar: dict         # name -> [B, post, pre]   running means W̄
+    lam: dict          # name -> [B, post, pre]   dual states λ
+    u: np.ndarray      # [B, n_hidden]
+    a: np.ndarray      # [B, n_hidden]
+    s: np.ndarray      # [B, n_hidden]  0/1
+    o: np.ndarray      # [B, n_out]
+    count: np.ndarray  # [B] steps held in the window buffer
+    buf_x: np.ndarray      # [B, window_max, n_in]
+    buf_s: np.ndarray      # [B, window_max + 1, n_hidden]  index 0: s before the window
+    buf_psi: np.ndarray    # [B, window_max, n_hidden]
+    buf_delta: np.ndarray  # [B, window_max, n_out]
+    lfsr: np.ndarray       # [B, lanes] uint64 (32-bit states)
+    steps: np.ndarray      # [B] steps run
+    windows: np.ndarray    # [B] windows closed (updates applied)
+    sat: SaturationCounter = field(default=None)
+
+    @property
+    def batch(self) -> int:
+        return self.u.shape[0]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Flat ``name -> array`` view: the checkpoint format."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                out.update({f"{f.name}.{k}": v.copy() for k, v in value.items()})
+            elif isinstance(value, np.ndarray):
+                out[f.name] = value.copy()
+        out.update(self.sat.state())
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "FixedState":
+        kw = {}
+        for f in fields(cls):
+            if f.name in ("w", "wbar", "lam"):
+                kw[f.name] = {m: np.array(arrays[f"{f.name}.{m}"]) for m in MATRICES}
+            elif f.name != "sat":
+                kw[f.name] = np.array(arrays[f.name])
+        state = cls(**kw)
+        state.sat = SaturationCounter(state.batch)
+        state.sat.load({k: v for k, v in arrays.items()
+                        if k.startswith(("sat_", "writes_"))})
+        return state
+
+    def core(self, b: int) -> "FixedState":
+        """Core ``b`` alone, as a batch of one."""
+        return FixedState.from_arrays({k: v[b:b + 1] for k, v in self.arrays().items()})
+
+
+def init_state(cfg: CoreConfig, weights: dict, batch: int | None = None) -> FixedState:
+    """Fresh cores from float or integer-coded weights: ``W̄ = W``, ``λ = 0``, neurons at rest.
+
+    ``weights[name]`` is ``[post, pre]`` (shared by the batch) or ``[B, post, pre]``;
+    float arrays are quantised to ``formats.w`` by nearest rounding.
+    """
+    w = {}
+    for m in MATRICES:
+        arr = np.asarray(weights[m])
+        if arr.dtype.kind == "f":
+            arr = to_codes(arr, cfg.formats.w)
+        if arr.ndim == 2:
+            arr = np.broadcast_to(arr, ((batch or 1),) + arr.shape)
+        if arr.shape[1:] != cfg.matrix_shapes[m]:
+            raise ValueError(f"{m} has shape {arr.shape[1:]}, the configuration needs "
+                             f"{cfg.matrix_shapes[m]}")
+        w[m] = np.array(arr, dtype=np.int64)
+    B = next(iter(w.values())).shape[0]
+    if batch is not None and B != batch:
+        raise ValueError(f"weights hold {B} cores, batch = {batch}")
+    # W̄ starts equal to W, in its own format.
+    wbar = {m: saturate(align(w[m], cfg.formats.w.frac, cfg.formats.wbar.frac)
+                        if cfg.formats.wbar.frac >= cfg.formats.w.frac
+                        else round_shift(w[m], cfg.formats.w.frac - cfg.formats.wbar.frac),
+                        cfg.formats.wbar) for m in MATRICES}
+    lam = {m: np.zeros_like(w[m]) for m in MATRICES}
+    z = lambda *shape: np.zeros((B,) + shape, dtype=np.int64)  # noqa: E731
+    return FixedState(
+        w=w, wbar=wbar, lam=lam,
+        u=z(cfg.n_hidden), a=z(cfg.n_hidden), s=z(cfg.n_hidden), o=z(cfg.n_out),
+        count=z(), buf_x=z(cfg.window_max, cfg.n_in), buf_s=z(cfg.window_max + 1, cfg.n_hidden),
+        buf_psi=z(cfg.window_max, cfg.n_hidden), buf_delta=z(cfg.window_max, cfg.n_out),
+        lfsr=np.broadcast_to(lane_seeds(cfg.lfsr_seed, cfg.lanes), (B, cfg.lanes)).copy(),
+        steps=z(), windows=z(), sat=SaturationCounter(B),
+    )
+
+
+def _requant(terms, dest_frac: int):
+    """Sum ``(code, frac)`` terms exactly at their largest frac, round to ``dest_frac``."""
+    top = max(frac for _, frac in terms)
+    total = sum(align(np.asarray(q, dtype=np.int64), frac, top) for q, frac in terms)
+    return round_shift(total, top - dest_frac)
+
+
+def _matvec(mat, vec):
+    """Batched ``mat @ vec`` for ``[B, m, n] · [B, n]`` in exact integers."""
+    return np.einsum("bmn,bn->bm", mat, vec)
+
+
+# ---------------------------------------------------------------------------- blocks
+# One golden function per RTL block: elementwise over any leading shape, integer
+# codes in and out. ``sat`` (optional) counts saturations per quantity.
+
+def accumulate(cfg: CoreConfig, w_in, w_rec, x, s_prev):
+    """Synaptic accumulation ``acc = W_in x + (W_rec s_{t-1})·2**f_x`` (exact, ``cfg.acc_fmt``)."""
+    return _matvec(w_in, x) + align(_matvec(w_rec, s_prev), 0, cfg.formats.x.frac)
+
+
+def neuron_update(cfg: CoreConfig, u, a, s_prev, acc, sat=None):
+    """ALIF step of one neuron: returns ``(u_t, a_t, s_t, B_t)``.
+
+    ``a_t = ρ a + (1-ρ) s_{t-1}``, ``B_t = θ0 + β_a a_t``,
+    ``u_t = α u + c·acc - B_t s_{t-1}``, ``s_t = [u_t >= B_t]``.
+    """
+    f, k = cfg.formats, cfg.const_q
+    fc = f.const.frac
+    a = saturate(_requant([(k["rho"] * a, fc + f.a.frac),
+                           (k["one_minus_rho"] * s_prev, fc)], f.a.frac), f.a, sat, "a")
+    thr = saturate(_requant([(cfg.theta_q, f.u.frac), (k["beta_a"] * a, fc + f.a.frac)], f.u.frac),
+                   f.u, sat, "threshold")
+    u = saturate(_requant([(k["alpha"] * u, fc + f.u.frac), (k["c"] * acc, fc + cfg.acc_fmt.frac),
+                           (-thr * s_prev, f.u.frac)], f.u.frac), f.u, sat, "u")
+    return u, a, (u >= thr).astype(np.int64), thr
+
+
+def surrogate(cfg: CoreConfig, u, thr):
+    """``ψ = max(0, H - (|u - B| >> k_ψ))``: the triangle surrogate by one shift, no multiplier."""
+    dist = np.abs(np.asarray(u) - thr)
+    sh = cfg.surrogate_shift
+    dist = dist >> sh if sh >= 0 else dist << (-sh)
+    return np.maximum(cfg.surrogate_height_q - dist, 0)
+
+
+def readout(cfg: CoreConfig, o, w_out_s, sat=None):
+    """Leaky readout ``o_t = κ o_{t-1} + W_out s_t`` from the exact sum ``w_out_s`` (frac f_w)."""
+    f, fc = cfg.formats, cfg.formats.const.frac
+    return saturate(_requant([(cfg.const_q["kappa"] * o, fc + f.o.frac), (w_out_s, f.w.frac)],
+                             f.o.frac), f.o, sat, "o")
+
+
+def output_error(cfg: CoreConfig, o, target, has_target, sat=None):
+    """``δ = o - y*`` where ``has_target`` (else 0), in ``formats.delta``."""
+    f = cfg.formats
+    err = saturate(_requant([(o - np.asarray(target, dtype=np.int64), f.o.frac)], f.delta.frac),
+                   f.delta, sat, "delta")
+    return np.where(np.asarray(has_target, dtype=bool)[..., None], err, 0)
+
+
+def backward_readout(cfg: CoreConfig, delta, obar_next, sat=None):
+    """``ō_t = δ_t + κ ō_{t+1}``."""
+    f, fc = cfg.formats, cfg.formats.const.frac
+    return saturate(_requant([(delta, f.delta.frac),
+                              (cfg.const_q["kappa"] * obar_next, fc + f.obar.frac)], f.obar.frac),
+                    f.obar, sat, "obar")
+
+
+def backward_neuron(cfg: CoreConfig, wt_obar, wt_ibar, psi, ubar_next, abar_next, sat=None):
+    """Backward step of one neuron from the exact sums ``W_outᵀ ō_t`` and ``W_recᵀ ī_{t+1}``.
+
+    ``s̄ = W_outᵀō + W_recᵀī' + (1-ρ) ā'``, ``v̄ = ψ s̄``, ``ū = v̄ + α ū'``,
+    ``ā = -β_a v̄ + ρ ā'``, ``ī = c ū``. Returns ``(ibar, ubar, abar)``.
+    """
+    f, k, fc = cfg.formats, cfg.const_q, cfg.formats.const.frac
+    sbar = saturate(_requant([(wt_obar, f.w.frac + f.obar.frac), (wt_ibar, f.w.frac + f.ibar.frac),
+                              (k["one_minus_rho"] * abar_next, fc + f.abar.frac)], f.sbar.frac),
+                    f.sbar, sat, "sbar")
+    vbar = saturate(_requant([(psi * sbar, f.psi.frac + f.sbar.frac)], f.vbar.frac),
+                    f.vbar, sat, "vbar")
+    ubar = saturate(_requant([(vbar, f.vbar.frac), (k["alpha"] * ubar_next, fc + f.ubar.frac)],
+                             f.ubar.frac), f.ubar, sat, "ubar")
+    abar = saturate(_requant([(-k["beta_a"] * vbar, fc + f.vbar.frac),
+                              (k["rho"] * abar_next, fc + f.abar.frac)], f.abar.frac),
+                    f.abar, sat, "abar")
+    ibar = saturate(_requant([(k["c"] * ubar, fc + f.ubar.frac)], f.ibar.frac), f.ibar, sat, "ibar")
+    return ibar, ubar, abar
+
+
+def gradient(cfg: CoreConfig, total, frac: int, sat=None):
+    """Round an exact window sum ``Σ_t post_t·pre_t`` (``frac`` fractional bits) to ``formats.grad``."""
+    return saturate(round_shift(total, frac - cfg.formats.grad.frac), cfg.formats.grad, sat, "grad")
+
+
+def gradient_fracs(cfg: CoreConfig) -> dict[str, int]:
+    """Fractional bits of the exact window sums of each matrix."""
+    f = cfg.formats
+    return {"w_in": f.ibar.frac + f.x.frac, "w_rec": f.ibar.frac, "w_out": f.obar.frac}
+
+
+def fptt_update(cfg: CoreConfig, w, wbar, lam, g, r=(None, None, None), sat=None):
+    """The FPTT step of one synapse (elementwise); returns ``(w', λ', w̄')``.
+
+    ``w' = w - η(g + α(w - w̄) - λ)``, ``λ' = λ - α(w' - w̄)``,
+    ``w̄' = ½(w̄ + w') - 2**(k-1)·λ'`` with ``η = 2**-e``, ``α = 2**-k``, each
+    rounded by ``cfg.rounding`` (``r``: the three 16-bit draws when stochastic).
+    """
+    f, e, kk, fr, mode = cfg.formats, cfg.lr_shift, cfg.alpha_shift, cfg.update_fracs, cfg.rounding
+    F = fr["w"]
+    tot = (align(w, f.w.frac, F) - align(g, f.grad.frac + e, F)
+           - align(w, f.w.frac + e + kk, F) + align(wbar, f.wbar.frac + e + kk, F)
+           + align(lam, f.lam.frac + e, F))
+    w_new = saturate(round_shift(tot, F - f.w.frac, mode, r[0]), f.w, sat, "w")
+    F = fr["lam"]
+    tot = (align(lam, f.lam.frac, F) - align(w_new, f.w.frac + kk, F)
+           + align(wbar, f.wbar.frac + kk, F))
+    lam_new = saturate(round_shift(tot, F - f.lam.frac, mode, r[1]), f.lam, sat, "lam")
+    F = fr["wbar"]
+    tot = (align(wbar, f.wbar.frac + 1, F) + align(w_new, f.w.frac + 1, F)
+           - align(lam_new, f.lam.frac - kk + 1, F))
+    wbar_new = saturate(round_shift(tot, F - f.wbar.frac, mode, r[2]), f.wbar, sat, "wbar")
+    return w_new, lam_new, wbar_new
+
+
+# ---------------------------------------------------------------------------- the core
+
+def forward(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None):
+    """One forward step (DESIGN section 2) of every core; updates ``st`` in place.
+
+    Returns ``(o_t, s_t, psi_t, delta_t)`` as integer codes.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    acc = accumulate(cfg, st.w["w_in"], st.w["w_rec"], x, st.s)
+    u, a, s, thr = neuron_update(cfg, st.u, st.a, st.s, acc, st.sat)
+    o = readout(cfg, st.o, _matvec(st.w["w_out"], s), st.sat)
+    psi = surrogate(cfg, u, thr)
+    if target is None or has_target is None:
+        delta = np.zeros_like(o)
+    else:
+        delta = output_error(cfg, o, target, has_target, st.sat)
+    st.u, st.a, st.s, st.o = u, a, s, o
+    return o, s, psi, delta
+
+
+def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = None):
+    """Backward through the buffered window and one FPTT step of every weight (in place).
+
+    All cores of the batch hold the same number of steps (they share the schedule).
+    """
+    n = int(st.count[0])
+    if n == 0:
+        return
+    B, sat = st.batch, st.sat
+    obar_n = np.zeros((B, cfg.n_out), np.int64)
+    ibar_n, ubar_n, abar_n = (np.zeros((B, cfg.n_hidden), np.int64) for _ in range(3))
+    sums = {m: np.zeros_like(st.w[m]) for m in MATRICES}
+    w_out_t = np.swapaxes(st.w["w_out"], 1, 2)
+    w_rec_t = np.swapaxes(st.w["w_rec"], 1, 2)
+    for t in range(n - 1, -1, -1):
+        obar = backward_readout(cfg, st.buf_delta[:, t], obar_n, sat)
+        ibar, ubar, abar = backward_neuron(cfg, _matvec(w_out_t, obar), _matvec(w_rec_t, ibar_n),
+                                           st.buf_psi[:, t], ubar_n, abar_n, sat)
+        sums["w_in"] += ibar[:, :, None] * st.buf_x[:, t, None, :]
+        sums["w_rec"] += ibar[:, :, None] * st.buf_s[:, t, None, :]
+        sums["w_out"] += obar[:, :, None] * st.buf_s[:, t + 1, None, :]
+        obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
+    fracs = gradient_fracs(cfg)
+    grads = {m: gradient(cfg, sums[m], fracs[m], sat) for m in MATRICES}
+    _fptt_update(cfg, st, grads, draws_cache)
+    st.count[:] = 0
+    st.windows += 1
+
+
+def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict | None):
+    draws = None
+    if cfg.rounding == "stochastic":
+        key = (tuple(cfg.matrix_shapes.items()), cfg.lanes)
+        if draws_cache is None:
+            draws_cache = {}
+        if key not in draws_cache:
+            draws_cache[key] = UpdateDraws(cfg.matrix_shapes, cfg.lanes)
+        draws, st.lfsr = draws_cache[key].draw(st.lfsr)
+    for m in MATRICES:
+        r = np.moveaxis(draws[m], 1, 0) if draws is not None else (None, None, None)
+        st.w[m], st.lam[m], st.wbar[m] = fptt_update(cfg, st.w[m], st.wbar[m], st.lam[m],
+                                                     grads[m], r, st.sat)
+
+
+def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
+         sos: bool = False, eos: bool = False, learn: bool = True,
+         draws_cache: dict | None = None):
+    """One time step of every core (integer codes in and out); updates ``st`` in place.
+
+    Parameters
+    ----------
+    x : int array [B, n_in]
+        Input codes in ``formats.x``.
+    target : int array [B, n_out], optional
+        Target codes in ``formats.o``.
+    has_target : bool array [B] or bool, optional
+        Which cores have a target at this step.
+    sos, eos, learn : bool
+        Start of sequence, end of sequence, learning on (shared by the batch).
+
+    Returns
+    -------
+    o : int array [B, n_out]
+        The readout of this step (before any update this step triggers).
+    """
+    if sos:
+        for name in ("u", "a", "s", "o", "count"):
+            getattr(st, name)[...] = 0
+    if has_target is not None and np.ndim(has_target) == 0:
+        has_target = np.full(st.batch, bool(has_target))
+    s_prev = st.s
+    o, s, psi, delta = forward(cfg, st, x, target, has_target)
+    st.steps += 1
+    if not learn:
+        st.count[:] = 0
+        return o
+    t = int(st.count[0])
+    if t == 0:
+        st.buf_s[:, 0] = s_prev
+    st.buf_x[:, t] = x
+    st.buf_s[:, t + 1] = s
+    st.buf_psi[:, t] = psi
+    st.buf_delta[:, t] = delta
+    st.count += 1
+    if t + 1 >= cfg.window or eos:
+        close_window(cfg, st, draws_cache)
+    return o
+
+
+class FixedCore:
+    """``batch`` fixed-point cores with float inputs and outputs (the host's view).
+
+    Floats are quantised on the way in (``x`` to ``formats.x``, targets to
+    ``formats.o``) and readouts converted on the way out; the arithmetic is
+    :func:`step`. ``save``/``load`` write the checkpoint: every state array and
+    the configuration, in one ``.npz``.
+    """
+
+    def __init__(self, cfg: CoreConfig, weights: dict, batch: int | None = None):
+        self.cfg = cfg
+        self.state = init_state(cfg, weights, batch)
+        self._draws: dict = {}
+
+    @property
+    def batch(self) -> int:
+        return self.state.batch
+
+    def step(self, x, target=None, has_target=None, *, sos=False, eos=False, learn=True):
+        """One step; ``x`` is ``[B, n_in]`` or ``[n_in]`` floats. Returns the readout as floats."""
+        f = self.cfg.formats
+        x = np.asarray(x, dtype=np.float64).reshape(self.batch, self.cfg.n_in)
+        tq = None
+        if target is not None:
+            tq = to_codes(np.asarray(target, dtype=np.float64).reshape(self.batch, self.cfg.n_out), f.o)
+            if has_target is None:
+                has_target = True
+        o = step(self.cfg, self.state, to_codes(x, f.x), tq, has_target,
+                 sos=sos, eos=eos, learn=learn, draws_cache=self._draws)
+        return o * f.o.lsb
+
+    def run_sequence(self, x, target=None, has_target=None, learn=True):
+        """Whole sequence with sos/eos set: see :func:`fptt.golden.sequence.run_sequence`."""
+        return run_sequence(self, x, target, has_target, learn)
+
+    def weights(self, core: int = 0) -> dict[str, np.ndarray]:
+        """Float weights of one core."""
+        return {m: self.state.w[m][core] * self.cfg.formats.w.lsb for m in MATRICES}
+
+    def save(self, path) -> None:
+        np.savez(path, config_toml=np.array(self.cfg.to_toml()), **self.state.arrays())
+
+    @classmethod
+    def load(cls, path) -> "FixedCore":
+        with np.load(path) as data:
+            cfg = CoreConfig.from_toml(str(data["config_toml"]))
+            arrays = {k: data[k] for k in data.files if k != "config_toml"}
+        core = cls.__new__(cls)
+        core.cfg = cfg
+        core.state = FixedState.from_arrays(arrays)
+        core._draws = {}
+        return core

@@ -1,0 +1,1 @@
+"""Float reference implementations (published FPTT, PyTorch)."""

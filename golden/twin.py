@@ -1,0 +1,144 @@
+"""The float twin: the hardware algorithm of DESIGN section 4 in float64, unquantised.
+
+Same network, window, schedule and backward recursion as
+:mod:`fptt.golden.fixed_core`, with the exact constants ``α = exp(-1/τ_mem)``,
+``ρ = exp(-1/τ_adp)``, ``κ = exp(-1/τ_out)`` and no rounding or saturation.
+Comparing it with the fixed-point model isolates the cost of quantisation;
+comparing it with the autograd reference (:mod:`fptt.golden.reference`) shows
+that the window backward is the exact gradient of the window loss.
+
+Forward::
+
+    I_t = W_in x_t + W_rec s_{t-1}
+    a_t = ρ a_{t-1} + (1-ρ) s_{t-1};   B_t = θ0 + β_a a_t
+    u_t = α u_{t-1} + c I_t - B_t s_{t-1};   s_t = [u_t >= B_t]
+    o_t = κ o_{t-1} + W_out s_t;   ψ_t = h·max(0, 1 - |u_t - B_t|/w)
+
+Backward and FPTT step: see :mod:`fptt.golden.fixed_core`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import CoreConfig
+from .sequence import run_sequence
+
+__all__ = ["FloatTwin"]
+
+MATRICES = ("w_in", "w_rec", "w_out")
+
+
+class FloatTwin:
+    """``batch`` float64 cores sharing one schedule; host interface as :class:`FixedCore`."""
+
+    def __init__(self, cfg: CoreConfig, weights: dict, batch: int | None = None):
+        self.cfg = cfg
+        w = {}
+        for m in MATRICES:
+            arr = np.asarray(weights[m], dtype=np.float64)
+            if arr.ndim == 2:
+                arr = np.broadcast_to(arr, ((batch or 1),) + arr.shape)
+            w[m] = arr.copy()
+        self.w = w
+        self.wbar = {m: v.copy() for m, v in w.items()}
+        self.lam = {m: np.zeros_like(v) for m, v in w.items()}
+        B = w["w_in"].shape[0]
+        self.batch = B
+        n = cfg.neuron
+        self.alpha, self.rho, self.kappa, self.c = n.alpha, n.rho, n.kappa, n.c
+        self.beta, self.theta = n.beta_a, n.theta0
+        z = lambda *shape: np.zeros((B,) + shape)  # noqa: E731
+        self.u, self.a, self.s, self.o = z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_out)
+        self.count = 0
+        self.buf_x = z(cfg.window_max, cfg.n_in)
+        self.buf_s = z(cfg.window_max + 1, cfg.n_hidden)
+        self.buf_psi = z(cfg.window_max, cfg.n_hidden)
+        self.buf_delta = z(cfg.window_max, cfg.n_out)
+        self.windows = 0
+
+    def _forward(self, x):
+        n = self.cfg.neuron
+        s_prev = self.s
+        current = np.einsum("bji,bi->bj", self.w["w_in"], x) \
+            + np.einsum("bjk,bk->bj", self.w["w_rec"], s_prev)
+        self.a = self.rho * self.a + (1 - self.rho) * s_prev
+        thr = self.theta + self.beta * self.a
+        self.u = self.alpha * self.u + self.c * current - thr * s_prev
+        self.s = (self.u >= thr).astype(np.float64)
+        self.o = self.kappa * self.o + np.einsum("bkj,bj->bk", self.w["w_out"], self.s)
+        psi = n.surrogate_height * np.maximum(0.0, 1 - np.abs(self.u - thr) / n.surrogate_width)
+        return psi
+
+    def step(self, x, target=None, has_target=None, *, sos=False, eos=False, learn=True):
+        """One step of every core; returns the readout ``[B, n_out]``."""
+        cfg = self.cfg
+        if sos:
+            for name in ("u", "a", "s", "o"):
+                getattr(self, name)[...] = 0
+            self.count = 0
+        x = np.asarray(x, dtype=np.float64).reshape(self.batch, cfg.n_in)
+        s_prev = self.s
+        psi = self._forward(x)
+        o = self.o.copy()
+        if target is None:
+            delta = np.zeros_like(o)
+        else:
+            has = np.ones(self.batch, bool) if has_target is None else np.asarray(has_target, bool)
+            target = np.asarray(target, dtype=np.float64).reshape(self.batch, cfg.n_out)
+            delta = np.where(has.reshape(-1, 1), o - target, 0.0)
+        if not learn:
+            self.count = 0
+            return o
+        t = self.count
+        if t == 0:
+            self.buf_s[:, 0] = s_prev
+        self.buf_x[:, t], self.buf_s[:, t + 1] = x, self.s
+        self.buf_psi[:, t], self.buf_delta[:, t] = psi, delta
+        self.count += 1
+        if self.count >= cfg.window or eos:
+            self.close_window()
+        return o
+
+    def window_gradients(self) -> dict[str, np.ndarray]:
+        """Exact gradient of the buffered window's loss ``Σ_t ½‖o_t - y*_t‖²``."""
+        n, B, cfg = self.count, self.batch, self.cfg
+        obar_n = np.zeros((B, cfg.n_out))
+        ibar_n, ubar_n, abar_n = (np.zeros((B, cfg.n_hidden)) for _ in range(3))
+        g = {m: np.zeros_like(self.w[m]) for m in MATRICES}
+        for t in range(n - 1, -1, -1):
+            obar = self.buf_delta[:, t] + self.kappa * obar_n
+            sbar = (np.einsum("bkj,bk->bj", self.w["w_out"], obar)
+                    + np.einsum("bkj,bk->bj", self.w["w_rec"], ibar_n)
+                    + (1 - self.rho) * abar_n)
+            vbar = self.buf_psi[:, t] * sbar
+            ubar = vbar + self.alpha * ubar_n
+            abar = -self.beta * vbar + self.rho * abar_n
+            ibar = self.c * ubar
+            g["w_in"] += ibar[:, :, None] * self.buf_x[:, t, None, :]
+            g["w_rec"] += ibar[:, :, None] * self.buf_s[:, t, None, :]
+            g["w_out"] += obar[:, :, None] * self.buf_s[:, t + 1, None, :]
+            obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
+        return g
+
+    def close_window(self):
+        """Backward through the window, then the FPTT step of DESIGN section 4 (plain SGD)."""
+        if self.count == 0:
+            return
+        eta, alpha = self.cfg.fptt.lr, self.cfg.fptt.alpha
+        grads = self.window_gradients()
+        for m in MATRICES:
+            w, wbar, lam = self.w[m], self.wbar[m], self.lam[m]
+            w_new = w - eta * (grads[m] + alpha * (w - wbar) - lam)
+            lam_new = lam - alpha * (w_new - wbar)
+            self.wbar[m] = 0.5 * (wbar + w_new) - lam_new / (2 * alpha)
+            self.w[m], self.lam[m] = w_new, lam_new
+        self.count = 0
+        self.windows += 1
+
+    def run_sequence(self, x, target=None, has_target=None, learn=True):
+        """Whole sequence with sos/eos set: see :func:`fptt.golden.sequence.run_sequence`."""
+        return run_sequence(self, x, target, has_target, learn)
+
+    def weights(self, core: int = 0) -> dict[str, np.ndarray]:
+        return {m: self.w[m][core].copy() for m in MATRICES}

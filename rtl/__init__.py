@@ -1,0 +1,1 @@
+"""Amaranth 0.5 RTL of the FPTT learning core."""

@@ -1,0 +1,1 @@
+"""cocotb co-simulation harness for the FPTT RTL."""
