@@ -18,8 +18,8 @@ FPTT := $(VENV)/bin/fptt
 STAMP := $(VENV)/.stamp
 
 # torch is installed first and pinned: an unpinned torch lets pip pull GBs of
-# CUDA wheels. On a machine without a local CPU wheel, pass e.g.
-#   make TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+# CUDA wheels. On a machine without a local CPU wheel, pass an index of CPU
+# wheels: make TORCH_PIP_ARGS="--index-url URL"
 TORCH_VERSION := 2.13.0
 TORCH_PIP_ARGS ?=
 # setuptools' default ("lenient") editable mode handles the package-dir
