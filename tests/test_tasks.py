@@ -61,7 +61,8 @@ def test_sequence_rejects_bad_shapes():
         Sequence(np.zeros(5), ok.target, ok.has_target, ok.decision, 0)
     with raises(ValueError, "Sequence.target must be [T, n_out] with T = 5, got shape (4, 3)"):
         Sequence(ok.x, np.zeros((4, 3)), ok.has_target, ok.decision, 0)
-    with raises(ValueError, "Sequence.has_target must be a bool array of shape (5,), got float64 (5,)"):
+    message = "Sequence.has_target must be a bool array of shape (5,), got float64 (5,)"
+    with raises(ValueError, message):
         Sequence(ok.x, ok.target, np.zeros(5), ok.decision, 0)
     with raises(ValueError, "Sequence.decision must be a bool array of shape (5,), got bool (4,)"):
         Sequence(ok.x, ok.target, ok.has_target, np.zeros(4, dtype=bool), 0)
@@ -275,7 +276,8 @@ def test_cue_predict_and_score():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"n_in": 18}, "n_in must be a multiple of 4 (left, right, recall, noise populations), got 18"),
+        ({"n_in": 18},
+         "n_in must be a multiple of 4 (left, right, recall, noise populations), got 18"),
         ({"n_in": 0}, "n_in must be an integer >= 4, got 0"),
         ({"n_cues": 6}, "n_cues must be odd so that one side always has more cues, got 6"),
         ({"delay": 0}, "delay must be an integer >= 1, got 0"),
@@ -285,7 +287,8 @@ def test_cue_predict_and_score():
         ({"p_cue": 1.5}, "p_cue must be a spike probability in [0, 1], got 1.5"),
         ({"p_noise": -0.1}, "p_noise must be a spike probability in [0, 1], got -0.1"),
         ({"n_train": -1}, "n_train must be an integer >= 0, got -1"),
-        ({"schedule": "last"}, "unknown target schedule 'last'; expected one of ('final', 'every')"),
+        ({"schedule": "last"},
+         "unknown target schedule 'last'; expected one of ('final', 'every')"),
     ],
 )
 def test_cue_rejects_bad_options(kwargs, message):
@@ -294,7 +297,8 @@ def test_cue_rejects_bad_options(kwargs, message):
 
 
 def test_cue_unknown_population():
-    with raises(ValueError, "unknown population 'up'; expected one of ('left', 'right', 'recall', 'noise')"):
+    message = "unknown population 'up'; expected one of ('left', 'right', 'recall', 'noise')"
+    with raises(ValueError, message):
         CueTask().channels("up")
 
 
@@ -383,13 +387,15 @@ def test_idx_size_errors(tmp_path):
 
 
 def test_write_idx_rejects_non_bytes(tmp_path):
-    with raises(ValueError, "write_idx needs a uint8 array of at least 1 dimension, got int64 (2,)"):
+    message = "write_idx needs a uint8 array of at least 1 dimension, got int64 (2,)"
+    with raises(ValueError, message):
         write_idx(tmp_path / "x", np.array([1, 2], dtype=np.int64))
 
 
 def test_find_idx_prefers_plain_then_gz_and_names_missing_paths(tmp_path):
     stem = "t10k-labels-idx1-ubyte"
-    with raises(FileNotFoundError, f"IDX file not found: expected {tmp_path / stem} or {tmp_path / stem}.gz"):
+    path = tmp_path / stem
+    with raises(FileNotFoundError, f"IDX file not found: expected {path} or {path}.gz"):
         find_idx(tmp_path, stem)
     write_idx(tmp_path / f"{stem}.gz", np.zeros(1, dtype=np.uint8))
     assert find_idx(tmp_path, stem) == tmp_path / f"{stem}.gz"
@@ -410,13 +416,15 @@ def mnist_dir(tmp_path):
     for prefix, n, gz in (("t10k", N_FAKE, ".gz"), ("train", 12, "")):
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte{gz}",
                   rng.integers(0, 256, (n, SIDE, SIDE), dtype=np.uint8))
-        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte{gz}", (np.arange(n) % 10).astype(np.uint8))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte{gz}",
+                  (np.arange(n) % 10).astype(np.uint8))
     return tmp_path
 
 
 def test_load_mnist_reads_both_pairs(mnist_dir):
     images, labels = load_mnist(mnist_dir, "t10k")
-    assert images.shape == (N_FAKE, SIDE, SIDE) and labels.tolist() == [k % 10 for k in range(N_FAKE)]
+    assert images.shape == (N_FAKE, SIDE, SIDE)
+    assert labels.tolist() == [k % 10 for k in range(N_FAKE)]
     assert load_mnist(mnist_dir, "train")[0].shape == (12, SIDE, SIDE)
 
 
@@ -481,8 +489,9 @@ def test_mnist_data_dir_from_environment(mnist_dir, monkeypatch):
 
 def test_mnist_data_dir_errors(tmp_path, monkeypatch):
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
-    with raises(ValueError, "no MNIST data directory: pass data_dir=... or set the environment variable "
-                            "FPTT_DATA_DIR to a folder holding t10k-images-idx3-ubyte(.gz)"):
+    message = ("no MNIST data directory: pass data_dir=... or set the environment variable "
+               "FPTT_DATA_DIR to a folder holding t10k-images-idx3-ubyte(.gz)")
+    with raises(ValueError, message):
         MnistTask()
     with raises(FileNotFoundError, f"MNIST data directory {tmp_path / 'nope'} does not exist"):
         MnistTask(data_dir=tmp_path / "nope")
@@ -522,7 +531,8 @@ def test_mnist_inconsistent_files(tmp_path):
         ({"split_at": 15, "n_test": -1}, "n_test must be an integer >= 0, got -1"),
         ({"split_at": 15, "n_decision": 17}, "n_decision must be at most seq_len = 16, got 17"),
         ({"split_at": 15, "n_decision": 0}, "n_decision must be an integer >= 1, got 0"),
-        ({"split_at": 15, "schedule": "x"}, "unknown target schedule 'x'; expected one of ('final', 'every')"),
+        ({"split_at": 15, "schedule": "x"},
+         "unknown target schedule 'x'; expected one of ('final', 'every')"),
     ],
 )
 def test_mnist_rejects_bad_options(mnist_dir, kwargs, message):

@@ -72,7 +72,8 @@ class Sequence:
         steps = self.x.shape[0]
         if self.target.ndim != 2 or self.target.shape[0] != steps:
             raise ValueError(
-                f"Sequence.target must be [T, n_out] with T = {steps}, got shape {self.target.shape}"
+                f"Sequence.target must be [T, n_out] with T = {steps}, "
+                f"got shape {self.target.shape}"
             )
         for name in ("has_target", "decision"):
             flags = getattr(self, name)
@@ -112,7 +113,8 @@ def with_targets(seq: Sequence, schedule: str) -> Sequence:
     n_out = seq.target.shape[1]
     label = seq.label
     # A float label means a regression sequence: a one-hot target would be meaningless.
-    if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or not 0 <= label < n_out:
+    is_index = isinstance(label, (int, np.integer)) and not isinstance(label, bool)
+    if not (is_index and 0 <= label < n_out):
         raise ValueError(f"one-hot targets need a class index in [0, {n_out}), got label {label!r}")
     has_target = seq.decision.copy() if schedule == "final" else np.ones(seq.steps, dtype=bool)
     target = np.zeros((seq.steps, n_out))
@@ -248,7 +250,8 @@ class Task(abc.ABC):
         outputs = np.asarray(outputs)
         if outputs.shape != (seq.steps, self.n_out):
             raise ValueError(
-                f"outputs must have shape ({seq.steps}, {self.n_out}) [T, n_out], got {outputs.shape}"
+                f"outputs must have shape ({seq.steps}, {self.n_out}) [T, n_out], "
+                f"got {outputs.shape}"
             )
         if not seq.decision.any():
             raise ValueError("the sequence has no decision step to predict from")

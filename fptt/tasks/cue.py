@@ -109,7 +109,9 @@ class CueTask(Task):
             )
         self.n_cues = check_count("n_cues", n_cues, 1)
         if n_cues % 2 == 0:
-            raise ValueError(f"n_cues must be odd so that one side always has more cues, got {n_cues}")
+            raise ValueError(
+                f"n_cues must be odd so that one side always has more cues, got {n_cues}"
+            )
         self.cue_len = check_count("cue_len", cue_len, 1)
         self.gap = check_count("gap", gap, 0)
         self.delay = check_count("delay", delay, 1)

@@ -83,7 +83,8 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
     expected = int(np.prod(dims))
     if len(raw) - header != expected:
         raise ValueError(
-            f"{path}: header dimensions {dims} need {expected} data bytes, file has {len(raw) - header}"
+            f"{path}: header dimensions {dims} need {expected} data bytes, "
+            f"file has {len(raw) - header}"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
@@ -101,7 +102,9 @@ def write_idx(path: str | Path, data: np.ndarray) -> Path:
     """
     data = np.asarray(data)
     if data.dtype != np.uint8 or data.ndim == 0:
-        raise ValueError(f"write_idx needs a uint8 array of at least 1 dimension, got {data.dtype} {data.shape}")
+        raise ValueError(
+            f"write_idx needs a uint8 array of at least 1 dimension, got {data.dtype} {data.shape}"
+        )
     header = ((_UBYTE << 8) | data.ndim).to_bytes(4, "big")
     header += b"".join(int(d).to_bytes(4, "big") for d in data.shape)
     raw = header + data.tobytes()

@@ -88,14 +88,19 @@ def load_mnist(data_dir: str | Path, prefix: str) -> tuple[np.ndarray, np.ndarra
     images = read_idx(image_path, IMAGES_MAGIC)
     labels = read_idx(label_path, LABELS_MAGIC)
     if len(images) != len(labels):
-        raise ValueError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
+        raise ValueError(
+            f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels"
+        )
     if labels.size and labels.max() >= _N_CLASSES:
         raise ValueError(f"{label_path}: label {labels.max()} is not a digit 0..9")
     return images, labels
 
 
 def pixel_permutation(perm_seed: int, n_pixels: int = 784) -> np.ndarray:
-    """The fixed PS-MNIST pixel order: ``np.random.default_rng(perm_seed).permutation(n_pixels)``."""
+    """The fixed PS-MNIST pixel order, ``np.random.default_rng(perm_seed).permutation(n_pixels)``.
+
+    The same seed gives the same order on every machine and in every run.
+    """
     return np.random.default_rng(perm_seed).permutation(n_pixels)
 
 
@@ -182,8 +187,13 @@ class MnistTask(Task):
         self.seq_len = int(np.prod(self._train[0].shape[1:]))
         self.n_decision = check_count("n_decision", n_decision, 1)
         if self.n_decision > self.seq_len:
-            raise ValueError(f"n_decision must be at most seq_len = {self.seq_len}, got {n_decision}")
-        self.permutation = pixel_permutation(perm_seed, self.seq_len) if permuted else np.arange(self.seq_len)
+            raise ValueError(
+                f"n_decision must be at most seq_len = {self.seq_len}, got {n_decision}"
+            )
+        # S-MNIST keeps the identity order so both variants index pixels the same way.
+        self.permutation = (
+            pixel_permutation(perm_seed, self.seq_len) if permuted else np.arange(self.seq_len)
+        )
 
     @staticmethod
     def _subset(name: str, value: int | None, available: int) -> int:

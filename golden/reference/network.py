@@ -1,0 +1,171 @@
+"""The ALIF recurrent network of DESIGN section 2 as a PyTorch module (float reference).
+
+Per time step ``t`` (states from ``t-1``; ``s_0 = 0``), for a batch of sequences::
+
+    I_t = W_in x_t + W_rec s_{t-1}
+    a_t = ρ a_{t-1} + (1 - ρ) s_{t-1}                 adaptation
+    B_t = θ0 + β_a a_t                                adaptive threshold
+    u_t = α u_{t-1} + c I_t - sg(B_t s_{t-1})         soft reset, no gradient through it
+    v_t = u_t - B_t
+    s_t = [v_t >= 0]                                  backward: ψ(v_t) (surrogate)
+    o_t = κ o_{t-1} + W_out s_t                       leaky readout
+
+``sg`` is stop-gradient (``detach``): the whole reset term is a constant for
+autograd, as in the hardware's backward (DESIGN section 4). Gradients do flow
+through the threshold ``B_t`` in ``v_t`` (so through the adaptation ``a``) and
+through ``s_{t-1}`` into ``a_t``. LIF is ``β_a = 0``.
+
+The constants are the unquantised floats of :class:`fptt.config.NeuronConfig`
+(``α = exp(-1/τ_mem)``, ``ρ = exp(-1/τ_adp)``, ``κ = exp(-1/τ_out)``, ``c``,
+``β_a``, ``θ0``), so with the triangle surrogate this network is, step for
+step, the float twin's (:class:`fptt.golden.twin.FloatTwin`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...config import CoreConfig
+from .surrogate import SURROGATES, spike
+
+__all__ = ["MATRICES", "ALIFState", "ALIFNetwork"]
+
+#: Weight matrices, ``(post, pre)`` shaped, in the order of the hardware's update.
+MATRICES = ("w_in", "w_rec", "w_out")
+
+
+class ALIFState(NamedTuple):
+    """Network state after a step: membrane ``u``, adaptation ``a``, spikes ``s``
+    (all ``[B, n_hidden]``) and readout ``o`` (``[B, n_out]``)."""
+
+    u: torch.Tensor
+    a: torch.Tensor
+    s: torch.Tensor
+    o: torch.Tensor
+
+    def detach(self) -> "ALIFState":
+        """The same values, cut from the autograd graph (a part's constant initial state)."""
+        return ALIFState(*(t.detach() for t in self))
+
+
+class ALIFNetwork(nn.Module):
+    """One recurrent layer of ALIF neurons with a leaky-integrator readout.
+
+    Parameters
+    ----------
+    cfg : CoreConfig
+        Sizes and neuron constants (``cfg.neuron.alpha``, ``rho``, ``kappa``, ``c``,
+        ``beta_a``, ``theta0``, ``surrogate_height``, ``surrogate_width``).
+    weights : dict of array_like, optional
+        ``w_in [n_hidden, n_in]``, ``w_rec [n_hidden, n_hidden]``,
+        ``w_out [n_out, n_hidden]`` (as :func:`fptt.golden.weights.init_weights`
+        returns). Default: zeros.
+    dtype : torch.dtype, default torch.float64
+    surrogate : {"triangle", "mg"}
+        Surrogate derivative of the spike (:mod:`.surrogate`). ``"triangle"`` is
+        the hardware's; ``"mg"`` the published sFPTT multi-Gaussian.
+
+    Attributes
+    ----------
+    w_in, w_rec, w_out : torch.nn.Parameter
+    alpha, rho, kappa, c, beta_a, theta0 : float
+    """
+
+    def __init__(self, cfg: CoreConfig, weights: dict | None = None, *,
+                 dtype: torch.dtype = torch.float64, surrogate: str = "triangle"):
+        super().__init__()
+        if surrogate not in SURROGATES:
+            raise ValueError(f"surrogate must be one of {', '.join(SURROGATES)}, not {surrogate!r}")
+        self.cfg = cfg
+        self.dtype = dtype
+        self.surrogate = surrogate
+        for name, shape in cfg.matrix_shapes.items():
+            if weights is None:
+                value = torch.zeros(shape, dtype=dtype)
+            else:
+                arr = np.asarray(weights[name], dtype=np.float64)
+                if arr.shape != shape:
+                    raise ValueError(f"{name} has shape {arr.shape}, the configuration needs {shape}")
+                value = torch.tensor(arr, dtype=dtype)
+            setattr(self, name, nn.Parameter(value))
+        n = cfg.neuron
+        self.alpha, self.rho, self.kappa, self.c = n.alpha, n.rho, n.kappa, n.c
+        self.beta_a, self.theta0 = float(n.beta_a), float(n.theta0)
+        self.surrogate_height, self.surrogate_width = n.surrogate_height, n.surrogate_width
+
+    # ------------------------------------------------------------------ state
+    def zero_state(self, batch: int = 1) -> ALIFState:
+        """``u = a = s = 0``, ``o = 0`` for ``batch`` sequences (start of a sequence)."""
+        cfg = self.cfg
+        z = lambda n: torch.zeros(batch, n, dtype=self.dtype)  # noqa: E731
+        return ALIFState(z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_out))
+
+    def load_weights(self, weights: dict) -> None:
+        """Overwrite the parameters in place from arrays keyed ``w_in``, ``w_rec``, ``w_out``."""
+        with torch.no_grad():
+            for name in MATRICES:
+                getattr(self, name).copy_(torch.as_tensor(np.asarray(weights[name]), dtype=self.dtype))
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The weights as float64 NumPy copies."""
+        return {m: getattr(self, m).detach().to(torch.float64).numpy().copy() for m in MATRICES}
+
+    # ------------------------------------------------------------------ dynamics
+    def step(self, x_t: torch.Tensor, state: ALIFState) -> tuple[torch.Tensor, ALIFState]:
+        """One time step (module docstring) for ``x_t [B, n_in]``.
+
+        Returns
+        -------
+        o_t : torch.Tensor ``[B, n_out]``
+        state : ALIFState
+            ``(u_t, a_t, s_t, o_t)``.
+        """
+        u, a, s_prev, o = state
+        current = x_t @ self.w_in.T + s_prev @ self.w_rec.T
+        a = self.rho * a + (1.0 - self.rho) * s_prev
+        thr = self.theta0 + self.beta_a * a
+        u = self.alpha * u + self.c * current - (thr * s_prev).detach()
+        s = spike(u - thr, self.surrogate, self.surrogate_height, self.surrogate_width)
+        o = self.kappa * o + s @ self.w_out.T
+        return o, ALIFState(u, a, s, o)
+
+    def forward(self, x: torch.Tensor, state: ALIFState | None = None,
+                return_spikes: bool = False):
+        """Run ``x [B, T, n_in]`` (or ``[T, n_in]``, a batch of one) from ``state``.
+
+        Parameters
+        ----------
+        x : torch.Tensor or array_like
+        state : ALIFState, optional
+            Initial ``(u, a, s, o)``; default :meth:`zero_state`. It is used as
+            given: pass ``state.detach()`` to make it a constant.
+        return_spikes : bool
+            Also return the spikes ``[B, T, n_hidden]``.
+
+        Returns
+        -------
+        out : torch.Tensor ``[B, T, n_out]``
+            Readouts ``o_t``.
+        state : ALIFState
+            The state after the last step.
+        spikes : torch.Tensor ``[B, T, n_hidden]``, only with ``return_spikes``
+        """
+        x = torch.as_tensor(x, dtype=self.dtype)
+        if x.ndim == 2:
+            x = x[None]
+        if state is None:
+            state = self.zero_state(x.shape[0])
+        outs, spikes = [], []
+        for t in range(x.shape[1]):
+            o, state = self.step(x[:, t], state)
+            outs.append(o)
+            spikes.append(state.s)
+        out = torch.stack(outs, dim=1) if outs else x.new_zeros(x.shape[0], 0, self.cfg.n_out)
+        if return_spikes:
+            spk = torch.stack(spikes, dim=1) if spikes else x.new_zeros(x.shape[0], 0, self.cfg.n_hidden)
+            return out, state, spk
+        return out, state
