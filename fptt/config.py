@@ -208,7 +208,8 @@ class CoreConfig:
     lfsr_seed : int
         Seed of the stochastic-rounding generators, ``1 <= seed < 2**32``.
     acc_width : int
-        Width of the exact synaptic accumulator.
+        Width of the exact synaptic accumulator; ``0`` picks the narrowest that
+        cannot overflow (:attr:`acc_bits_needed`).
     """
 
     n_in: int = 20
@@ -226,6 +227,11 @@ class CoreConfig:
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self):
+        if self.acc_width == 0 and isinstance(self.formats, Formats):
+            try:
+                object.__setattr__(self, "acc_width", self.acc_bits_needed)
+            except (AttributeError, TypeError):
+                pass  # malformed formats: _validate names them
         self._validate()
 
     def _validate(self):
@@ -493,7 +499,10 @@ class CoreConfig:
 
     def replace(self, **changes) -> "CoreConfig":
         """A copy with top-level fields changed; ``neuron``/``fptt``/``formats`` take dicts too."""
-        for name, cls_ in (("neuron", NeuronConfig), ("fptt", FpttConfig), ("formats", Formats)):
+        if isinstance(changes.get("formats"), dict):
+            changes["formats"] = {k: Fmt(**v) if isinstance(v, dict) else v
+                                  for k, v in changes["formats"].items()}
+        for name in ("neuron", "fptt", "formats"):
             if isinstance(changes.get(name), dict):
                 changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
         return dataclasses.replace(self, **changes)

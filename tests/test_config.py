@@ -1,0 +1,80 @@
+"""The core configuration: TOML round trip, overrides and every refusal message."""
+
+import re
+
+import pytest
+
+from fptt.config import ConfigError, CoreConfig, Fmt
+
+
+def test_default_round_trips_through_toml(tmp_path):
+    cfg = CoreConfig()
+    path = tmp_path / "core.toml"
+    cfg.save(path)
+    assert CoreConfig.load(path) == cfg
+
+
+def test_overrides():
+    cfg = CoreConfig.load(None, ["n_hidden=16", "neuron.tau_mem=30", "fptt.lr=0.125",
+                                 "formats.w.width=10", "formats.w.frac=6", "rounding=nearest"])
+    assert cfg.n_hidden == 16 and cfg.neuron.tau_mem == 30 and cfg.fptt.lr == 0.125
+    assert cfg.formats.w == Fmt(10, 6) and cfg.rounding == "nearest"
+
+
+def test_derived_accumulator_format():
+    cfg = CoreConfig()
+    assert cfg.acc_fmt.frac == cfg.formats.w.frac + cfg.formats.x.frac
+    assert cfg.acc_bits_needed <= cfg.acc_width
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["n_in=0"], "n_in must be an integer >= 1, not 0"),
+    (["n_hidden=-3"], "n_hidden must be an integer >= 1, not -3"),
+    (["lanes=0"], "lanes must be an integer >= 1, not 0"),
+    (["window=17"], "window must satisfy 1 <= window <= window_max = 16, not 17"),
+    (["window=0"], "window must satisfy 1 <= window <= window_max = 16, not 0"),
+    (["rounding=floor"], "rounding must be one of nearest, stochastic, not 'floor'"),
+    (["lfsr_seed=0"], "lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not 0"),
+    (["formats.u.width=40"], "formats.u.width must satisfy 2 <= width <= 32, not 40"),
+    (["formats.w.frac=12"], "formats.w.frac = 12 must satisfy 0 <= frac <= width - 1 = 11"),
+    (["neuron.tau_mem=0"], "neuron.tau_mem must be > 0, not 0"),
+    (["neuron.beta_a=-1"], "neuron.beta_a must be >= 0, not -1"),
+    (["neuron.theta0=0"], "neuron.theta0 must be > 0, not 0"),
+    (["neuron.input_scale='half'"], "neuron.input_scale must be one of one, 1-alpha, not 'half'"),
+    (["neuron.surrogate_width=0.3"], "neuron.surrogate_width = 0.3 must be a power of two"),
+    (["fptt.alpha=0.1"], "fptt.alpha = 0.1 must be a power of two 2**-k with k >= 0"),
+    (["fptt.lr=2.0"], "fptt.lr = 2.0 must be a power of two 2**-k with k >= 0"),
+    (["formats.x.width=7"], "formats.x = Q1.6 cannot hold a spike (1.0): needs width >= frac + 2"),
+    (["neuron.beta_a=5"], "formats.const = Q3.13 cannot hold the neuron constant beta_a = 5"),
+    (["neuron.tau_mem=0.3", "formats.const.frac=2", "formats.const.width=8"],
+     "neuron constant alpha rounds to 0 in formats.const = Q6.2"),
+    (["neuron.theta0=64"], "neuron.theta0 = 64 does not fit formats.u = Q6.10"),
+    (["neuron.surrogate_height=2"], "neuron.surrogate_height = 2 does not fit formats.psi = Q2.6"),
+    (["acc_width=16"], "acc_width = 16 is too narrow for n_in + n_hidden = 52 worst-case terms: "
+                       "needs at least 25 bits"),
+    (["acc_width=50"], "acc_width = 50 is too wide"),
+    (["formats.grad.frac=31", "formats.grad.width=32", f"fptt.lr={2.0 ** -30}"],
+     "the FPTT update of w needs a 68-bit intermediate, above the 62-bit bound"),
+    (["nonsense=1"], "unknown configuration key 'nonsense'"),
+    (["formats.w.bits=3"], "unknown configuration key 'formats.w.bits'"),
+    (["n_in"], "override 'n_in' must have the form KEY=VALUE"),
+])
+def test_refusals_name_quantity_and_bound(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        CoreConfig.load(None, overrides)
+
+
+def test_unknown_sections_and_keys_in_toml():
+    with pytest.raises(ConfigError, match=r"unknown configuration section\(s\): extra"):
+        CoreConfig.from_toml("[extra]\na = 1\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[neuron\]: tau"):
+        CoreConfig.from_toml("[neuron]\ntau = 1\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        CoreConfig.from_toml("[core\n")
+    with pytest.raises(ConfigError, match="formats.w must be a table"):
+        CoreConfig.from_toml("[formats]\nw = 3\n")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file .*nope.toml' does not exist"):
+        CoreConfig.load(tmp_path / "nope.toml")
