@@ -1,0 +1,119 @@
+"""Readout and error unit: leaky readout ``o_t`` and output error ``δ_t``, one unit per cycle.
+
+Equations (golden :func:`fptt.golden.fixed_core.readout` followed by
+:func:`fptt.golden.fixed_core.output_error`)::
+
+    o_t = κ o_{t-1} + Σ_j W_out[k,j] s_j,t          -> formats.o
+    δ_t = o_t - y*_t   if has_target else 0          -> formats.delta
+
+``κ = cfg.const_q["kappa"]`` (frac ``f_c``); the sum ``Σ_j W_out[k,j] s_j`` is
+exact at frac ``f_w`` (it is formed outside, by the synaptic accumulation).
+``δ`` is computed from the new ``o_t``; the target ``y*`` is in ``formats.o``.
+
+Interface (``ReadoutUnit(cfg)``)
+--------------------------------
+=================  =====================  ======================================
+port               shape                  meaning
+=================  =====================  ======================================
+``inp.valid``      1                      a readout unit enters this cycle
+``inp.o``          signed(o.width)        ``o_{t-1}``
+``inp.w_out_s``    signed(W_OUT_S_WIDTH)  exact ``Σ_j W_out[k,j] s_j`` (frac f_w)
+``inp.target``     signed(o.width)        ``y*_t`` (frac ``f_o``)
+``inp.has_target`` 1                      this step has a target
+``out.valid``      1                      results LATENCY cycles later
+``out.o``          signed(o.width)        ``o_t``
+``out.delta``      signed(delta.width)    ``δ_t`` (0 without a target)
+``out.sat_o``      1                      ``o_t`` was saturated (golden count "o")
+``out.sat_delta``  1                      ``o_t - y*`` was saturated ("delta");
+                                          like the golden counter this flag is
+                                          raised even when ``has_target`` is 0
+=================  =====================  ======================================
+
+``W_OUT_S_WIDTH = sum_width(n_hidden, formats.w)`` = bits of ``n_hidden`` terms
+of ``|w| <= 2**(w.width-1)`` (spikes are 0/1) plus sign; the instance attribute
+``w_out_s_width`` holds it (default config: 12 + 5 + 1 = 18).
+
+Timing: pipelined, one unit per cycle, no back-pressure, latency
+:attr:`ReadoutUnit.LATENCY` = 3 (stages: 1 ``κ o``; 2 ``o_t``; 3 ``δ_t``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out, Signature
+
+from ..config import CoreConfig
+from .fixed import delay, fmt_shape, requant, stage, sum_width
+
+__all__ = ["ReadoutUnit", "w_out_s_width"]
+
+
+def w_out_s_width(cfg: CoreConfig) -> int:
+    """Width of the exact sum ``Σ_j W_out[k,j] s_j``: ``n_hidden`` weight terms."""
+    return sum_width(cfg.n_hidden, cfg.formats.w)
+
+
+class ReadoutUnit(wiring.Component):
+    """Pipelined leaky readout and output error (golden ``readout`` + ``output_error``).
+
+    Parameters
+    ----------
+    cfg : CoreConfig
+        Formats, ``κ`` and ``n_hidden`` (for the width of ``w_out_s``).
+    """
+
+    #: Cycles from ``inp.valid`` to ``out.valid``.
+    LATENCY = 3
+
+    def __init__(self, cfg: CoreConfig):
+        self.cfg = cfg
+        f = cfg.formats
+        self.w_out_s_width = w_out_s_width(cfg)
+        super().__init__({
+            "inp": In(Signature({
+                "valid": Out(1),
+                "o": Out(fmt_shape(f.o)),
+                "w_out_s": Out(signed(self.w_out_s_width)),
+                "target": Out(fmt_shape(f.o)),
+                "has_target": Out(1),
+            })),
+            "out": Out(Signature({
+                "valid": Out(1),
+                "o": Out(fmt_shape(f.o)),
+                "delta": Out(fmt_shape(f.delta)),
+                "sat_o": Out(1),
+                "sat_delta": Out(1),
+            })),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        f, fc = self.cfg.formats, self.cfg.formats.const.frac
+        i, o = self.inp, self.out
+
+        valid = delay(m, i.valid, self.LATENCY - 1, "valid")
+
+        # Stage 1: κ o_{t-1}.
+        p_o = stage(m, self.cfg.const_q["kappa"] * i.o, "p_kappa_o")
+        ws1 = stage(m, i.w_out_s, "w_out_s_1")
+        tgt1 = stage(m, i.target, "target_1")
+        has1 = stage(m, i.has_target, "has_target_1")
+
+        # Stage 2: o_t.
+        o_val, o_sat = requant([(p_o, fc + f.o.frac), (ws1, f.w.frac)], f.o)
+        o2 = stage(m, o_val, "o_2")
+        o_sat2 = stage(m, o_sat, "sat_o_2")
+        tgt2 = stage(m, tgt1, "target_2")
+        has2 = stage(m, has1, "has_target_2")
+
+        # Stage 3: δ_t = o_t - y*.
+        d_val, d_sat = requant([(o2 - tgt2, f.o.frac)], f.delta)
+        m.d.sync += [
+            o.valid.eq(valid),
+            o.o.eq(o2),
+            o.sat_o.eq(o_sat2),
+            o.delta.eq(Mux(has2, d_val, 0)),
+            o.sat_delta.eq(d_sat),
+        ]
+        return m

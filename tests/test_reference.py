@@ -1,0 +1,290 @@
+"""The float reference (PyTorch autograd) against the float twin (DESIGN sections 3, 4, 7.2).
+
+The key property: FPTT as published, run with plain SGD, no clipping, the
+triangle surrogate, the detached reset and the MSE loss, with parts of ``L``
+steps, gives the same weights, W̄ and λ as the float twin with window ``L``,
+to float64 precision, for several ``L``, for LIF and ALIF.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from fptt.config import CoreConfig
+from fptt.golden.reference import (
+    ALIFNetwork, BPTTTrainer, ClassPrior, FPTTTrainer, aux_beta, aux_loss, part_bounds, spike,
+)
+from fptt.golden.twin import FloatTwin
+from fptt.golden.weights import init_weights
+
+MATRICES = ("w_in", "w_rec", "w_out")
+TOL = 1e-10
+
+#: Neuron variants: LIF, and ALIF with a short adaptation time so that the
+#: adaptation (and its gradient path) matters within a 30-step sequence.
+NEURONS = {
+    "lif": {"beta_a": 0.0, "tau_out": 5.0},
+    "alif": {"beta_a": 1.8, "tau_adp": 5.0, "tau_out": 5.0},
+}
+
+
+def make_cfg(L, neuron, window_max=None):
+    cfg = CoreConfig(n_in=5, n_hidden=7, n_out=3, window=L, window_max=window_max or max(L, 8),
+                     acc_width=28)
+    return cfg.replace(neuron=dict(NEURONS[neuron]))
+
+
+def make_weights(cfg, seed):
+    # Gains large enough that the hidden neurons spike.
+    return init_weights(cfg, seed=seed, gain_in=3.0, gain_rec=1.5, gain_out=1.0)
+
+
+def make_sequences(cfg, seed, n=2, T=30):
+    """Spike inputs for even sequences, signed values for odd ones; targets on random steps."""
+    rng = np.random.default_rng(seed + 1000)
+    seqs = []
+    for k in range(n):
+        if k % 2 == 0:
+            x = (rng.random((T, cfg.n_in)) < 0.4).astype(np.float64)
+        else:
+            x = rng.normal(0.3, 0.8, (T, cfg.n_in))
+        y = rng.normal(0.0, 1.0, (T, cfg.n_out))
+        has = rng.random(T) < 0.4
+        has[-1] = True
+        seqs.append((x, y, has))
+    return seqs
+
+
+def max_diff(a, b):
+    return max(float(np.abs(np.asarray(a[m]) - np.asarray(b[m])).max()) for m in MATRICES)
+
+
+def run_both(L, neuron, seed, passes=7, ref_part_len=None):
+    cfg = make_cfg(L, neuron)
+    w0 = make_weights(cfg, seed)
+    seqs = make_sequences(cfg, seed)
+    twin = FloatTwin(cfg, w0)
+    ref = FPTTTrainer(cfg, w0, part_len=ref_part_len or L, optimizer="sgd", lr=cfg.fptt.lr,
+                      alpha=cfg.fptt.alpha, clip=None, loss="mse")
+    spikes = 0.0
+    for _ in range(passes):
+        for x, y, has in seqs:
+            twin.run_sequence(x, y, has)
+            with torch.no_grad():
+                _, _, spk = ref.net(x, return_spikes=True)
+            spikes += float(spk.sum())
+            ref.train_sequence(x, y, has)
+    return cfg, w0, twin, ref, spikes
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+@pytest.mark.parametrize("L", [1, 3, 8])
+def test_fptt_reference_equals_float_twin(L, neuron):
+    seed = 11
+    cfg, w0, twin, ref, spikes = run_both(L, neuron, seed)
+    T = 30
+    # At least 50 FPTT steps, the same number in both.
+    assert ref.updates == twin.windows >= 50
+    assert ref.updates == 14 * len(part_bounds(T, L))
+    # The test can fail: the network spikes, and every matrix moved.
+    assert spikes > 50
+    for m in MATRICES:
+        assert np.abs(ref.weights()[m] - w0[m]).max() > 1e-2, m
+    assert max(np.abs(v).max() for v in ref.lam.values()) > 1e-3  # the regulariser is active
+    twin_w = twin.weights()
+    d_w = max_diff(twin_w, ref.weights())
+    d_bar = max_diff({m: twin.wbar[m][0] for m in MATRICES}, ref.wbar)
+    d_lam = max_diff({m: twin.lam[m][0] for m in MATRICES}, ref.lam)
+    print(f"L={L} {neuron}: updates={ref.updates} spikes={spikes:.0f} "
+          f"max|ΔW|={d_w:.2e} max|ΔW̄|={d_bar:.2e} max|Δλ|={d_lam:.2e}")
+    assert d_w < TOL and d_bar < TOL and d_lam < TOL
+
+
+def test_comparison_is_sensitive_to_the_part_length():
+    """Negative control: parts of L + 1 steps against a twin window of L do not match."""
+    cfg, w0, twin, ref, _ = run_both(3, "alif", seed=5, passes=2, ref_part_len=4)
+    assert max_diff(twin.weights(), ref.weights()) > 1e-6
+
+
+def test_network_forward_equals_float_twin():
+    cfg = make_cfg(8, "alif")
+    w0 = make_weights(cfg, seed=1)
+    x, _, _ = make_sequences(cfg, seed=1, n=1)[0]
+    twin = FloatTwin(cfg, w0)
+    out_twin = twin.run_sequence(x, learn=False)[0]
+    net = ALIFNetwork(cfg, w0)
+    with torch.no_grad():
+        out, state = net(x)
+    assert np.abs(out[0].numpy() - out_twin).max() < 1e-12
+    for name in ("u", "a", "s", "o"):
+        assert np.abs(getattr(state, name)[0].numpy() - getattr(twin, name)[0]).max() < 1e-12
+
+
+def drive_twin_window(twin, x, y, has, skip=0):
+    """Steps ``0..skip-1`` without learning, then the rest into the window buffer (no eos)."""
+    for t in range(x.shape[0]):
+        twin.step(x[t], y[t], has[t], sos=(t == 0), learn=(t >= skip))
+    assert twin.count == x.shape[0] - skip
+
+
+@pytest.mark.parametrize("neuron", list(NEURONS))
+@pytest.mark.parametrize("skip", [0, 6])
+def test_bptt_gradient_equals_twin_window_gradient(neuron, skip):
+    """Steps ``skip..T-1`` in one twin window (from the state after ``skip`` steps)."""
+    T = 15
+    cfg = make_cfg(16, neuron, window_max=16)  # window (16) > steps learned: nothing closes
+    w0 = make_weights(cfg, seed=2)
+    x, y, has = make_sequences(cfg, seed=2, n=1, T=T)[0]
+    has[:] = np.random.default_rng(0).random(T) < 0.6
+    twin = FloatTwin(cfg, w0)
+    drive_twin_window(twin, x, y, has, skip)
+    g_twin = {m: v[0] for m, v in twin.window_gradients().items()}
+    bptt = BPTTTrainer(cfg, w0, optimizer="sgd", lr=0.0, loss="mse")
+    with torch.no_grad():
+        _, state = bptt.net(x[:skip])
+    g_ref = bptt.gradients(x[skip:], y[skip:], has[skip:], state=state if skip else None)
+    for m in MATRICES:
+        assert np.abs(g_twin[m]).max() > 1e-3, m
+    assert max_diff(g_twin, g_ref) < 1e-12
+
+
+def test_bptt_batch_gradient_is_sum_of_twin_cores():
+    T, B = 12, 3
+    cfg = make_cfg(16, "alif", window_max=16)
+    w0 = make_weights(cfg, seed=4)
+    seqs = make_sequences(cfg, seed=4, n=B, T=T)
+    x = np.stack([s[0] for s in seqs])
+    y = np.stack([s[1] for s in seqs])
+    has = np.stack([s[2] for s in seqs])
+    twin = FloatTwin(cfg, w0, batch=B)
+    for t in range(T):
+        twin.step(x[:, t], y[:, t], has[:, t], sos=(t == 0))
+    g_twin = {m: v.sum(0) for m, v in twin.window_gradients().items()}
+    bptt = BPTTTrainer(cfg, w0, optimizer="sgd", lr=0.0, loss="mse", batch_reduction="sum")
+    assert max_diff(g_twin, bptt.gradients(x, y, has)) < 1e-12
+
+
+def test_regulariser_gradient_and_published_update():
+    """∇R = α(W - W̄) - λ, and the post-step updates of λ and W̄ in the published order."""
+    cfg = make_cfg(4, "lif")
+    w0 = make_weights(cfg, seed=6)
+    ref = FPTTTrainer(cfg, w0, part_len=4, alpha=0.25, lr=0.125)
+    rng = np.random.default_rng(0)
+    for m in MATRICES:
+        ref._wbar[m] = torch.tensor(rng.normal(size=w0[m].shape))
+        ref._lam[m] = torch.tensor(rng.normal(size=w0[m].shape))
+    ref.net.zero_grad()
+    ref.regulariser().backward()
+    for m in MATRICES:
+        w = w0[m]
+        expect = 0.25 * (w - ref.wbar[m]) - ref.lam[m]
+        assert np.abs(getattr(ref.net, m).grad.numpy() - expect).max() < 1e-14
+    wbar, lam = ref.wbar, ref.lam
+    # A sequence with no target: the step is the regulariser's alone.
+    x = np.zeros((4, cfg.n_in))
+    ref.train_sequence(x, np.zeros((4, cfg.n_out)), np.zeros(4, bool))
+    for m in MATRICES:
+        w_new = w0[m] - 0.125 * (0.25 * (w0[m] - wbar[m]) - lam[m])
+        lam_new = lam[m] - 0.25 * (w_new - wbar[m])
+        wbar_new = 0.5 * (wbar[m] + w_new) - lam_new / (2 * 0.25)
+        assert np.abs(ref.weights()[m] - w_new).max() < 1e-14
+        assert np.abs(ref.lam[m] - lam_new).max() < 1e-14
+        assert np.abs(ref.wbar[m] - wbar_new).max() < 1e-14
+
+
+def test_aux_beta_goes_from_one_over_p_to_one():
+    P = 5
+    betas = [aux_beta(p, P) for p in range(1, P + 1)]
+    assert betas[0] == pytest.approx(1 / P)
+    assert betas[-1] == 1.0
+    assert all(b1 < b2 for b1, b2 in zip(betas, betas[1:]))
+    with pytest.raises(ValueError):
+        aux_beta(0, P)
+
+
+def test_class_prior_starts_uniform_and_remembers_wrong_predictions():
+    q = ClassPrior(n_classes=3, n_parts=4)
+    assert torch.allclose(q.table, torch.full((3, 4, 3), 1 / 3, dtype=torch.float64))
+    labels = torch.tensor([0, 1, 0, 2])
+    probs = torch.tensor([[0.7, 0.2, 0.1],    # class 0, right: not stored
+                          [0.6, 0.3, 0.1],    # class 1, wrong: stored in Q_2[1]
+                          [0.1, 0.8, 0.1],    # class 0, wrong: stored in Q_2[0]
+                          [0.3, 0.3, 0.4]],   # class 2, right
+                         dtype=torch.float64)
+    before = q.lookup(labels, 2)
+    q.update(labels, probs, 2)
+    assert torch.allclose(before, torch.full((4, 3), 1 / 3, dtype=torch.float64))
+    assert torch.equal(q.table[1, 1], probs[1]) and torch.equal(q.table[0, 1], probs[2])
+    assert torch.allclose(q.table[2, 1], torch.full((3,), 1 / 3, dtype=torch.float64))
+    assert torch.allclose(q.table[:, [0, 2, 3]], torch.full((3, 3, 3), 1 / 3, dtype=torch.float64))
+    q.update(labels, probs, 4)  # the last part is never stored
+    assert torch.allclose(q.table[:, 3], torch.full((3, 3), 1 / 3, dtype=torch.float64))
+
+
+def test_aux_loss_terms():
+    logits = torch.tensor([[1.0, -0.5, 0.2], [0.1, 0.3, -1.0]], dtype=torch.float64)
+    labels = torch.tensor([2, 1])
+    q = torch.full((2, 3), 1 / 3, dtype=torch.float64)
+    logp = torch.log_softmax(logits, -1)
+    ce = -logp[[0, 1], labels].mean()
+    h = -(q * logp).sum(-1).mean()
+    assert torch.isclose(aux_loss(logits, labels, q, 1.0), ce)
+    assert torch.isclose(aux_loss(logits, labels, q, 0.25), 0.25 * ce + 0.75 * h)
+    assert torch.isclose(aux_loss(logits, labels, q, 0.0, aux_class_mean=True), h / 3)
+
+
+def test_fptt_aux_loss_trains_with_published_defaults():
+    """Terminal prediction with the aux loss, Adam, clip 1 and α = 0.1: runs and fills Q."""
+    cfg = make_cfg(5, "alif")
+    w0 = make_weights(cfg, seed=7)
+    ref = FPTTTrainer(cfg, w0, part_len=5, optimizer="adam", lr=1e-2, alpha=0.1, clip=1.0,
+                      loss="aux")
+    rng = np.random.default_rng(0)
+    x = (rng.random((4, 20, cfg.n_in)) < 0.4).astype(np.float64)
+    labels = np.array([0, 1, 2, 1])
+    loss = ref.train_sequence(x, labels)
+    assert np.isfinite(loss) and ref.updates == 4
+    assert ref.prior.table.shape == (3, 4, 3)
+    # One-hot per-step targets give the same labels.
+    onehot = np.zeros((4, 20, 3))
+    onehot[np.arange(4), -1, labels] = 1
+    assert torch.equal(ref._labels(onehot, None, 4, 20), torch.as_tensor(labels))
+    for m in MATRICES:
+        assert np.abs(ref.weights()[m] - w0[m]).max() > 0
+
+
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_bptt_train_batch_lowers_the_loss(loss, optimizer):
+    cfg = make_cfg(8, "lif")
+    w0 = make_weights(cfg, seed=8)
+    rng = np.random.default_rng(1)
+    x = (rng.random((4, 15, cfg.n_in)) < 0.4).astype(np.float64)
+    y = np.eye(3)[rng.integers(0, 3, (4, 15))]
+    has = np.zeros((4, 15), bool)
+    has[:, -3:] = True
+    lr = 0.02 if optimizer == "sgd" else 0.01
+    tr = BPTTTrainer(cfg, w0, optimizer=optimizer, lr=lr, clip=1.0, loss=loss)
+    first = tr.train_batch(x, y, has)
+    for _ in range(30):
+        last = tr.train_batch(x, y, has)
+    assert last < first
+    assert tr.forward(x).shape == (4, 15, 3)
+
+
+def test_surrogates():
+    v = torch.tensor([-1.0, -0.25, 0.0, 0.1, 0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    s = spike(v, "triangle", 0.5, 0.5)
+    assert s.tolist() == [0, 0, 1, 1, 1, 1]
+    s.sum().backward()
+    expect = 0.5 * np.maximum(0, 1 - np.abs(v.detach().numpy()) / 0.5)
+    assert np.allclose(v.grad.numpy(), expect)
+    v2 = v.detach().clone().requires_grad_(True)
+    spike(v2, "mg").sum().backward()
+    g = v2.grad.numpy()
+    vn = v.detach().numpy()
+    n = lambda mu, sig: np.exp(-(vn - mu) ** 2 / (2 * sig ** 2)) / (np.sqrt(2 * np.pi) * sig)  # noqa: E731
+    mg = 0.5 * (1.15 * n(0, 0.5) - 0.15 * n(0.5, 3.0) - 0.15 * n(-0.5, 3.0))
+    assert np.allclose(g, mg) and g[2] == g.max()
+    net = ALIFNetwork(make_cfg(8, "lif"), surrogate="mg")
+    assert net.surrogate == "mg"
