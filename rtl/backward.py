@@ -58,8 +58,9 @@ Widths of the exact sums (instance attributes, from :func:`~fptt.rtl.fixed.sum_w
 signed codes; default 2·2048·32768 = 2**28 → 30 bits) and
 ``wt_ibar_width = sum_width(n_hidden, w, ibar)`` (default 32·2048·32768 = 2**31 → 33 bits).
 
-Stages: 1 ``(1-ρ)ā', αū', ρā'``; 2 ``s̄``; 3 ``ψ s̄`` (the one variable×variable
-product); 4 ``v̄``; 5 ``ū`` and ``β_a v̄``; 6 ``ā`` and ``c ū``; 7 ``ī``.
+Stages: 1 ``(1-ρ)ā'``; 2 ``s̄``; 3 ``ψ s̄`` (the one variable×variable
+product); 4 ``v̄`` and ``αū'``; 5 ``ū``, ``β_a v̄`` and ``ρā'``; 6 ``ā`` and ``c ū``;
+7 ``ī``.
 All outputs of one neuron appear in the same cycle. Neurons are independent
 within a step; ``ī_t``, ``ū_t``, ``ā_t`` of step ``t`` feed step ``t-1``
 (through the controller), so there is no hazard inside the unit.
@@ -119,7 +120,7 @@ class BackwardReadoutUnit(wiring.Component):
         m = Module()
         f, fc = self.cfg.formats, self.cfg.formats.const.frac
         i, o = self.inp, self.out
-        valid = delay(m, i.valid, self.LATENCY - 1, "valid")
+        valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
         p = stage(m, self.cfg.const_q["kappa"] * i.obar_next, "p_kappa_obar")
         d1 = stage(m, i.delta, "delta_1")
         val, sat = requant([(d1, f.delta.frac), (p, fc + f.obar.frac)], f.obar)
@@ -170,15 +171,15 @@ class BackwardNeuronUnit(wiring.Component):
         m = Module()
         f, k, fc = self.cfg.formats, self.cfg.const_q, self.cfg.formats.const.frac
         i, o = self.inp, self.out
-        valid = delay(m, i.valid, self.LATENCY - 1, "valid")
+        valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
 
-        # Stage 1: constant products of the t+1 states.
+        # Stage 1: (1-ρ) ā'. ū' and ā' wait (narrow) for the stages that multiply them.
         p_omr = stage(m, k["one_minus_rho"] * i.abar_next, "p_omr_abar")
-        p_alpha = stage(m, k["alpha"] * i.ubar_next, "p_alpha_ubar")
-        p_rho = stage(m, k["rho"] * i.abar_next, "p_rho_abar")
         wo1 = stage(m, i.wt_obar, "wt_obar_1")
         wi1 = stage(m, i.wt_ibar, "wt_ibar_1")
         psi1 = stage(m, i.psi, "psi_1")
+        ubar_n3 = delay(m, i.ubar_next, 3, "ubar_next")
+        abar_n4 = delay(m, i.abar_next, 4, "abar_next")
 
         # Stage 2: s̄.
         sbar, sbar_sat = requant([(wo1, f.w.frac + f.obar.frac), (wi1, f.w.frac + f.ibar.frac),
@@ -186,27 +187,22 @@ class BackwardNeuronUnit(wiring.Component):
         sbar2 = stage(m, sbar, "sbar_2")
         sat_s = delay(m, sbar_sat, self.LATENCY - 2, "sat_sbar")
         psi2 = stage(m, psi1, "psi_2")
-        p_alpha2 = delay(m, p_alpha, 1, "p_alpha_ubar_2")
-        p_rho2 = delay(m, p_rho, 1, "p_rho_abar_2")
 
         # Stage 3: ψ s̄.
         p_psi = stage(m, psi2 * sbar2, "p_psi_sbar")
-        p_alpha3 = delay(m, p_alpha2, 1, "p_alpha_ubar_3")
-        p_rho3 = delay(m, p_rho2, 1, "p_rho_abar_3")
 
-        # Stage 4: v̄.
+        # Stage 4: v̄ and α ū'.
         vbar, vbar_sat = requant([(p_psi, f.psi.frac + f.sbar.frac)], f.vbar)
         vbar4 = stage(m, vbar, "vbar_4")
         sat_v = delay(m, vbar_sat, self.LATENCY - 4, "sat_vbar")
-        p_alpha4 = delay(m, p_alpha3, 1, "p_alpha_ubar_4")
-        p_rho4 = delay(m, p_rho3, 1, "p_rho_abar_4")
+        p_alpha4 = stage(m, k["alpha"] * ubar_n3, "p_alpha_ubar")
 
         # Stage 5: ū and β_a v̄.
         ubar, ubar_sat = requant([(vbar4, f.vbar.frac), (p_alpha4, fc + f.ubar.frac)], f.ubar)
         ubar5 = stage(m, ubar, "ubar_5")
         sat_u = delay(m, ubar_sat, self.LATENCY - 5, "sat_ubar")
         p_beta = stage(m, k["beta_a"] * vbar4, "p_beta_vbar")
-        p_rho5 = delay(m, p_rho4, 1, "p_rho_abar_5")
+        p_rho5 = stage(m, k["rho"] * abar_n4, "p_rho_abar")
 
         # Stage 6: ā and c ū.
         abar, abar_sat = requant([(-p_beta, fc + f.vbar.frac), (p_rho5, fc + f.abar.frac)], f.abar)

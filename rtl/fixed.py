@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Mux, Shape, Signal, Value, signed
 
-from ..config import Fmt
+from ..config import ROUNDING_MODES, Fmt
+from ..golden.fixedpoint import RANDOM_BITS
 
 __all__ = [
     "RANDOM_BITS",
@@ -49,11 +50,6 @@ __all__ = [
     "stage",
     "delay",
 ]
-
-#: Bits of one stochastic-rounding draw (golden ``fixedpoint.RANDOM_BITS``).
-RANDOM_BITS = 16
-
-ROUNDING_MODES = ("nearest", "stochastic")
 
 
 def fmt_shape(fmt: Fmt) -> Shape:
@@ -216,20 +212,22 @@ def requant(terms, fmt: Fmt, mode: str = "nearest", r=None) -> tuple[Value, Valu
     return saturate(rounded, fmt), overflows(rounded, fmt)
 
 
-def stage(m, value, name: str) -> "Signal":
+def stage(m, value, name: str, reset_less: bool = True) -> Signal:
     """A pipeline register holding ``value`` with ``value``'s own shape (nothing is lost).
 
-    Adds ``reg.eq(value)`` to ``m.d.sync`` and returns the register.
+    Adds ``reg.eq(value)`` to ``m.d.sync`` and returns the register. Data
+    registers are reset-less (their content only matters under ``valid``);
+    pass ``reset_less=False`` for control bits such as ``valid``.
     """
     value = Value.cast(value)
-    reg = Signal(value.shape(), name=name)
+    reg = Signal(value.shape(), name=name, reset_less=reset_less)
     m.d.sync += reg.eq(value)
     return reg
 
 
-def delay(m, value, cycles: int, name: str) -> Value:
+def delay(m, value, cycles: int, name: str, reset_less: bool = True) -> Value:
     """``value`` delayed by ``cycles`` pipeline registers (``cycles = 0``: ``value`` itself)."""
     value = Value.cast(value)
     for i in range(cycles):
-        value = stage(m, value, f"{name}_d{i + 1}")
+        value = stage(m, value, f"{name}_d{i + 1}", reset_less)
     return value

@@ -107,7 +107,7 @@ class NeuronUnit(wiring.Component):
         fac = cfg.acc_fmt.frac
         i, o = self.inp, self.out
 
-        valid = delay(m, i.valid, self.LATENCY - 1, "valid")
+        valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
 
         # Stage 1: constant products.
         p_a = stage(m, k["rho"] * i.a, "p_rho_a")

@@ -27,6 +27,8 @@ port               shape                  meaning
 ``out.sat_delta``  1                      ``o_t - y*`` was saturated ("delta");
                                           like the golden counter this flag is
                                           raised even when ``has_target`` is 0
+                                          (golden counts it, for every unit, on
+                                          every step that has a target frame)
 =================  =====================  ======================================
 
 ``W_OUT_S_WIDTH = sum_width(n_hidden, formats.w)`` = bits of ``n_hidden`` terms
@@ -92,7 +94,7 @@ class ReadoutUnit(wiring.Component):
         f, fc = self.cfg.formats, self.cfg.formats.const.frac
         i, o = self.inp, self.out
 
-        valid = delay(m, i.valid, self.LATENCY - 1, "valid")
+        valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
 
         # Stage 1: κ o_{t-1}.
         p_o = stage(m, self.cfg.const_q["kappa"] * i.o, "p_kappa_o")

@@ -25,7 +25,7 @@ port              shape                  meaning
 ================  =====================  ========================================
 ``inp.valid``     1                      a synapse enters this cycle
 ``inp.matrix``    2                      0 ``w_in``, 1 ``w_rec``, 2 ``w_out``
-                                         (:data:`MATRIX_CODE`)
+                                         (:data:`MATRIX_CODE`; 3 acts as 2)
 ``inp.w``         signed(w.width)        ``w``
 ``inp.wbar``      signed(wbar.width)     ``w̄``
 ``inp.lam``       signed(lam.width)      ``λ``
@@ -133,7 +133,7 @@ class RegulariserUnit(wiring.Component):
         e, k, fr, mode = cfg.lr_shift, cfg.alpha_shift, cfg.update_fracs, cfg.rounding
         stochastic = mode == "stochastic"
         i, o = self.inp, self.out
-        valid = delay(m, i.valid, self.LATENCY - 1, "valid")
+        valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
 
         # Stage 1: g = round_nearest(gsum) at the matrix's frac, saturated.
         fracs = gradient_fracs(cfg)

@@ -1,0 +1,201 @@
+"""Training and evaluating any of the four views of the algorithm on a task.
+
+The host side of online learning: it places the targets (the schedule), runs
+one sequence at a time through the learner (batch size 1, as on chip), and
+evaluates on the test set with learning off, batched.
+
+Models
+------
+``fixed``      the fixed-point golden model (:class:`~fptt.golden.fixed_core.FixedCore`)
+``twin``       the float twin (:class:`~fptt.golden.twin.FloatTwin`)
+``ref-fptt``   the PyTorch reference, FPTT with parts of ``cfg.window`` steps
+``ref-bptt``   the PyTorch reference, full BPTT (mini-batches)
+
+Schedules (where the targets go, for classification tasks)
+----------------------------------------------------------
+``final``  one-hot target on the decision steps only;
+``every``  one-hot target on every step;
+``aux``    every step, ``y*_t = β_t·onehot + (1 - β_t)/n_out`` with ``β_t = p/P``
+           for step ``t`` in window ``p`` of ``P`` (FPTT's auxiliary target with a
+           uniform class prior ``Q``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import CoreConfig
+from .tasks.base import Sequence, Task, with_targets
+
+__all__ = ["MODELS", "SCHEDULES", "TrainSettings", "place_targets", "make_learner", "train",
+           "evaluate"]
+
+MODELS = ("fixed", "twin", "ref-fptt", "ref-bptt")
+SCHEDULES = ("final", "every", "aux")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Host-side settings of a training run (the core itself is the :class:`CoreConfig`).
+
+    ``gain_*`` scale the initial weights (``N(0, gain²/fan_in)``); ``ref_*``
+    configure the PyTorch references only.
+    """
+
+    epochs: int = 1
+    seed: int = 0
+    schedule: str = "every"
+    gain_in: float = 3.0
+    gain_rec: float = 0.5
+    gain_out: float = 0.05
+    eval_batch: int = 256
+    ref_optimizer: str = "adam"
+    ref_lr: float = 1e-3
+    ref_clip: float | None = 1.0
+    ref_batch: int = 16
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, not {self.epochs}")
+
+
+def place_targets(seq: Sequence, schedule: str, window: int, n_classes: int | None = None) -> Sequence:
+    """``seq`` with its targets placed by ``schedule`` (see the module docstring)."""
+    if n_classes is None or schedule == "final":
+        return seq
+    seq = with_targets(seq, "every")
+    if schedule == "every":
+        return seq
+    T = seq.steps
+    parts = -(-T // window)
+    beta = (np.arange(T) // window + 1) / parts
+    target = beta[:, None] * seq.target + (1 - beta[:, None]) / n_classes
+    return dataclasses.replace(seq, target=target)
+
+
+class _GoldenLearner:
+    """Fixed-point golden model or float twin: online, one sequence at a time."""
+
+    def __init__(self, cls, cfg, weights):
+        self.cls, self.cfg = cls, cfg
+        self.core = cls(cfg, weights)
+
+    def train_sequence(self, seq: Sequence):
+        return self.core.run_sequence(seq.x, seq.target, seq.has_target)[0]
+
+    def train_epoch(self, seqs, progress):
+        for seq in progress(seqs):
+            self.train_sequence(seq)
+
+    def weights(self):
+        return self.core.weights()
+
+    def predict(self, xs: np.ndarray) -> np.ndarray:
+        """Readouts ``[B, T, n_out]`` with learning off, all sequences as one batch."""
+        # fixed-point weights are on the grid, so re-quantising them is exact
+        w = {m: np.broadcast_to(v, (len(xs),) + v.shape) for m, v in self.weights().items()}
+        core = self.cls(self.cfg, w)
+        return core.run_sequence(xs, learn=False)
+
+
+class _ReferenceLearner:
+    def __init__(self, kind, cfg, weights, settings: TrainSettings):
+        from .golden.reference import BPTTTrainer, FPTTTrainer
+        self.kind = kind
+        kw = dict(optimizer=settings.ref_optimizer, lr=settings.ref_lr, clip=settings.ref_clip,
+                  loss="mse")
+        if kind == "ref-fptt":
+            self.trainer = FPTTTrainer(cfg, weights, part_len=cfg.window, **kw)
+        else:
+            self.trainer = BPTTTrainer(cfg, weights, **kw)
+        self.batch = settings.ref_batch
+
+    def train_epoch(self, seqs, progress):
+        if self.kind == "ref-fptt":
+            for seq in progress(seqs):
+                self.trainer.train_sequence(seq.x, seq.target, seq.has_target)
+            return
+        seqs = list(seqs)
+        for i in progress(range(0, len(seqs), self.batch)):
+            chunk = seqs[i:i + self.batch]
+            self.trainer.train_batch(np.stack([s.x for s in chunk]),
+                                     np.stack([s.target for s in chunk]),
+                                     np.stack([s.has_target for s in chunk]))
+
+    def weights(self):
+        return self.trainer.weights()
+
+    def predict(self, xs):
+        return self.trainer.forward(xs)
+
+
+def make_learner(model: str, cfg: CoreConfig, weights: dict, settings: TrainSettings):
+    """A learner with ``train_epoch(seqs, progress)``, ``predict(xs)`` and ``weights()``."""
+    if model == "fixed":
+        from .golden.fixed_core import FixedCore
+        return _GoldenLearner(FixedCore, cfg, weights)
+    if model == "twin":
+        from .golden.twin import FloatTwin
+        return _GoldenLearner(FloatTwin, cfg, weights)
+    if model in ("ref-fptt", "ref-bptt"):
+        return _ReferenceLearner(model, cfg, weights, settings)
+    raise ValueError(f"unknown model {model!r}; known models: {', '.join(MODELS)}")
+
+
+def evaluate(learner, task: Task, seqs, batch: int = 256) -> dict:
+    """Score ``seqs`` with learning off, ``batch`` sequences at a time."""
+    preds = []
+    seqs = list(seqs)
+    for i in range(0, len(seqs), batch):
+        chunk = seqs[i:i + batch]
+        out = learner.predict(np.stack([s.x for s in chunk]))
+        preds += [task.predict(out[b], s) for b, s in enumerate(chunk)]
+    return task.score(preds, seqs)
+
+
+def _identity(it, **_):
+    return it
+
+
+def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = TrainSettings(),
+          progress: bool = False, eval_train: int = 200, on_epoch=None) -> list[dict]:
+    """Train ``model`` on ``task`` for ``settings.epochs`` epochs; returns one record per epoch.
+
+    Each record holds the epoch, wall seconds, the test metric and the metric
+    on the first ``eval_train`` training sequences (with learning off).
+    """
+    from .golden.weights import init_weights
+    if (task.n_in, task.n_out) != (cfg.n_in, cfg.n_out):
+        raise ValueError(f"task {task.name} has n_in={task.n_in}, n_out={task.n_out}; the "
+                         f"configuration has n_in={cfg.n_in}, n_out={cfg.n_out}")
+    weights = init_weights(cfg, settings.seed, settings.gain_in, settings.gain_rec, settings.gain_out)
+    learner = make_learner(model, cfg, weights, settings)
+    n_classes = task.n_out if task.kind == "classification" else None
+    train_set = [place_targets(s, settings.schedule, cfg.window, n_classes)
+                 for s in task.train_set()]
+    test_set = task.test_set()
+    bar = _identity
+    if progress:
+        from tqdm import tqdm
+        bar = lambda it: tqdm(it, desc=f"{model} epoch", leave=False, unit="seq")  # noqa: E731
+    history = []
+    t0 = time.time()
+    rng = np.random.default_rng(settings.seed)
+    for epoch in range(1, settings.epochs + 1):
+        order = rng.permutation(len(train_set))
+        learner.train_epoch([train_set[i] for i in order], bar)
+        record = {"epoch": epoch, "seconds": round(time.time() - t0, 2)}
+        record.update({f"test_{k}": v for k, v in evaluate(learner, task, test_set,
+                                                           settings.eval_batch).items()})
+        record.update({f"train_{k}": v for k, v in evaluate(
+            learner, task, task.train_set()[:eval_train], settings.eval_batch).items()})
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    return history

@@ -1,0 +1,688 @@
+"""The FPTT learning core: top-level ``FpttCore(cfg)``.
+
+Bit-exact with :func:`fptt.golden.fixed_core.step` (forward of every step,
+``close_window`` at a window's end): every output frame and, between steps,
+every memory and register read back over the host port equal the golden
+:class:`~fptt.golden.fixed_core.FixedState`.
+
+Ports (see :mod:`fptt.rtl.host` and ``docs/host_interface.md``)
+----------------------------------------------------------------
+``i_frame``  In(stream)   one input frame per time step (x, target, flags)
+``o_frame``  Out(stream)  one output frame per time step (o, spike count, status)
+``bus``      In(bus)      memory-mapped checkpoint port
+``busy``     Out(1)       a step, backward pass, update or host access is running
+
+Phases (controller, :mod:`fptt.rtl.controller`)
+-----------------------------------------------
+Per step, ``P`` lanes wide (``G = ceil(n_hidden/P)``, ``G_o = ceil(n_out/P)``):
+
+1. ``ACC_X``/``ACC_S`` event-driven synaptic accumulation
+   (:mod:`fptt.rtl.accumulator`): ``G`` cycles per non-zero input and per
+   spike of the previous step.
+2. ``NEU`` neuron update (:class:`~fptt.rtl.neuron.NeuronUnit` × P): ``G``
+   cycles + latency; writes u, a, s and ψ (window buffer).
+3. ``RO_ACC`` event-driven ``Σ_j W_out[k,j] s_j``: ``G_o`` cycles per spike.
+4. ``RO`` readout and error (:class:`~fptt.rtl.readout.ReadoutUnit` × P):
+   o, δ (window buffer); the output frame is emitted (``EMIT``).
+
+At a window's end (``count = L`` or ``eos``), for ``t`` = last .. first:
+
+5. ``BW_OB`` ``ō_t = δ_t + κ ō_{t+1}`` (:class:`~fptt.rtl.backward.BackwardReadoutUnit` × P).
+6. ``BW_J`` for every hidden neuron ``j``: stream column ``j`` of ``W_out``
+   (``G_o`` words) and of ``W_rec`` (``G`` words, not at the last step) in
+   parallel, forming ``(W_outᵀō_t)_j`` and ``(W_recᵀī_{t+1})_j``; in the same
+   cycles read-modify-write the gradient SRAM ``G_out[:,j] += ō_t s_t,j`` and
+   ``G_rec[:,j] += ī_{t+1} s_t,j``; then the backward neuron unit gives
+   ``ī_t, ū_t, ā_t`` of ``j``. ``max(G_o, G)`` cycles per neuron.
+7. ``BW_GIN`` ``G_in += ī_t x_tᵀ`` over the non-zero inputs of step ``t``
+   (``G`` cycles each); at the first step also ``G_rec += ī_0 s_-1ᵀ`` over the
+   spikes before the window (``BW_B4``).
+
+8. ``UPD`` one sweep over every synapse (``w_in``, ``w_rec``, ``w_out``; pre;
+   post across lanes): read w, W̄, λ and the exact window sum, round it to
+   ``formats.grad`` and apply the FPTT step
+   (:class:`~fptt.rtl.regulariser.RegulariserUnit` × P, draws from
+   :class:`~fptt.rtl.lfsr.LaneLFSR` × P), write w, W̄, λ back and clear the
+   sum. One word per cycle.
+
+The gradient is thus the exact window sum of the golden :func:`gradient`,
+rounded once in the update.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import CoreConfig
+from ..golden.fixed_core import MATRICES
+from .accumulator import EventScanner, popcount
+from .backward import BackwardNeuronUnit, BackwardReadoutUnit, wt_ibar_width, wt_obar_width
+from .fixed import delay
+from .host import (DATA_WIDTH, ID_VALUE, REG, HostBusSignature, HostPort, divmod_const,
+                   frame_layout, host_targets, out_layout, register_specs)
+from .lfsr import LaneLFSR
+from .memories import CoreMemories, groups, matrix_geometry, memory_image
+from .neuron import NeuronUnit
+from .readout import ReadoutUnit
+from .regulariser import MATRIX_CODE, RegulariserUnit
+
+__all__ = ["FpttCore"]
+
+
+class FpttCore(wiring.Component):
+    """The whole core for one :class:`~fptt.config.CoreConfig` (see the module docstring)."""
+
+    def __init__(self, cfg: CoreConfig, init=None):
+        """``init``: optional golden checkpoint (``FixedState`` of batch 1 or its ``arrays()``)
+        giving the reset contents of the memories and of ``s``, ``count``, ``steps``,
+        ``windows`` (the LFSRs always reset to their seeds); default: all zero."""
+        self.cfg = cfg
+        self.specs, self.targets = host_targets(cfg)
+        if init is not None and not isinstance(init, dict):
+            init = init.arrays()
+        self.init = init
+        super().__init__({
+            "i_frame": In(stream.Signature(frame_layout(cfg))),
+            "o_frame": Out(stream.Signature(out_layout(cfg))),
+            "bus": In(HostBusSignature()),
+            "busy": Out(1),
+        })
+
+    # ------------------------------------------------------------------ elaborate
+    def elaborate(self, platform):  # noqa: C901  (one controller, many phases)
+        cfg, f = self.cfg, self.cfg.formats
+        P, n_in, n_h, n_out, Lmax = cfg.lanes, cfg.n_in, cfg.n_hidden, cfg.n_out, cfg.window_max
+        G, Go = groups(n_h, P), groups(n_out, P)
+        geo = matrix_geometry(cfg)
+        m = Module()
+
+        images, ini = {}, {}
+        if self.init is not None:
+            import numpy as np
+            arrs = {k: np.asarray(v)[0] for k, v in self.init.items()}
+            for spec in self.specs:
+                if spec.checkpoint and spec.name in arrs:
+                    images[spec.name] = memory_image(spec, arrs[spec.name])
+            ini = {"s": sum(int(b) << j for j, b in enumerate(arrs["s"])),
+                   "count": int(arrs["count"]), "steps": int(arrs["steps"]) & 0xFFFF_FFFF,
+                   "windows": int(arrs["windows"]) & 0xFFFF_FFFF}
+        mems = m.submodules.mems = CoreMemories(self.specs, images)
+        rd = {k: v[0] for k, v in mems.rd.items()}
+        wr = mems.wr
+
+        host = m.submodules.host = HostPort(cfg, self.targets)
+        wiring.connect(m, wiring.flipped(self.bus), host.bus)
+
+        lfsr = [LaneLFSR(cfg, p) for p in range(P)]
+        neu = [NeuronUnit(cfg) for _ in range(P)]
+        rou = [ReadoutUnit(cfg) for _ in range(P)]
+        bro = [BackwardReadoutUnit(cfg) for _ in range(P)]
+        reg = [RegulariserUnit(cfg) for _ in range(P)]
+        bne = m.submodules.bw_neuron = BackwardNeuronUnit(cfg)
+        for p in range(P):
+            m.submodules[f"lfsr{p}"] = lfsr[p]
+            m.submodules[f"neuron{p}"] = neu[p]
+            m.submodules[f"readout{p}"] = rou[p]
+            m.submodules[f"bw_readout{p}"] = bro[p]
+            m.submodules[f"regulariser{p}"] = reg[p]
+        scan = m.submodules.scan = EventScanner(max(n_in, n_h), max(G, Go))
+
+        # ---------------------------------------------------------------- state
+        frame = Signal(frame_layout(cfg))
+        s_vec = Signal(n_h, init=ini.get("s", 0))   # s_{t-1} (golden st.s)
+        s_new = Signal(G * P)               # s_t being formed
+        count = Signal(range(Lmax + 1), init=ini.get("count", 0))
+        steps = Signal(32, init=ini.get("steps", 0))
+        windows = Signal(32, init=ini.get("windows", 0))
+        cycles = Signal(32)
+        window_L = Signal(range(Lmax + 1), init=cfg.window)
+        touched = Signal(G)
+        otouched = Signal(Go)
+        t_step = Signal(range(Lmax + 1))     # window position of the current step
+        o_stage = Signal(data.ArrayLayout(signed(f.o.width), n_out))
+        closing = Signal()
+        m.d.sync += cycles.eq(cycles + 1)
+
+        # backward state
+        t_b = Signal(range(Lmax + 1))
+        last_t = Signal()                   # t_b is the window's last step (nothing after it)
+        bank = Signal()                     # bw_i bank receiving ī_t
+        s_t_vec = Signal(n_h)               # s_t of the backward step (buf_s[t+1])
+        xr = Signal(data.ArrayLayout(signed(f.x.width), n_in))   # x_t of the backward step
+        delta_vec = Signal(data.ArrayLayout(signed(f.delta.width), Go * P))
+        obar_reg = Signal(data.ArrayLayout(signed(f.obar.width), Go * P))
+
+        x_nz = Cat(*[frame.x[i] != 0 for i in range(n_in)])
+        xr_nz = Cat(*[xr[i] != 0 for i in range(n_in)])
+        xone = Const(1 << f.x.frac, signed(f.x.width))
+
+        def lane_mask(n_valid_expr):
+            return Cat(*[(n_valid_expr > p) for p in range(P)])
+
+        # ------------------------------------------------------ ACC / RO_ACC / grad sweeps
+        # one generic read-modify-write stage fed by the event scanner
+        ev_valid = Signal()
+        ev_kind = Signal(3)      # 0 w_in->acc, 1 w_rec->acc, 2 w_out->oacc, 3 ī x->grad_in, 4 ī->grad_rec
+        ev_g = Signal(range(max(G, Go, 2)))
+        ev_addr = Signal(range(max(n_in, n_h) * max(G, Go) + 1))
+        ev_x = Signal(signed(f.x.width))
+        K_WIN, K_WREC, K_WOUT, K_GIN, K_GREC = range(5)
+        scan_kind = Signal(3)
+        scan_run = Signal()
+        m.d.sync += ev_valid.eq(0)
+
+        m.d.comb += scan.groups.eq(Mux(scan_kind == K_WOUT, Go, G))
+        with m.If(scan_run & scan.valid):
+            m.d.comb += scan.step.eq(1)
+            col = Mux(scan_kind == K_WOUT, scan.idx * Go, scan.idx * G) + scan.g
+            m.d.sync += [ev_valid.eq(1), ev_kind.eq(scan_kind), ev_g.eq(scan.g), ev_addr.eq(col),
+                         ev_x.eq(Mux(scan_kind == K_WIN, frame.x[scan.idx],
+                                     Mux(scan_kind == K_GIN, xr[scan.idx], xone)))]
+            with m.Switch(scan_kind):
+                with m.Case(K_WIN):
+                    m.d.comb += [rd["w.w_in"].addr.eq(col), rd["acc"].addr.eq(scan.g)]
+                with m.Case(K_WREC):
+                    m.d.comb += [rd["w.w_rec"].addr.eq(col), rd["acc"].addr.eq(scan.g)]
+                with m.Case(K_WOUT):
+                    m.d.comb += [rd["w.w_out"].addr.eq(col), rd["oacc"].addr.eq(scan.g)]
+                with m.Case(K_GIN):
+                    m.d.comb += [rd["grad.w_in"].addr.eq(col),
+                                 rd["bw_i"].addr.eq(bank * G + scan.g)]
+                with m.Case(K_GREC):
+                    m.d.comb += [rd["grad.w_rec"].addr.eq(col),
+                                 rd["bw_i"].addr.eq(bank * G + scan.g)]
+        with m.If(ev_valid):
+            with m.Switch(ev_kind):
+                with m.Case(K_WIN, K_WREC):
+                    wword = Mux(ev_kind == K_WIN, rd["w.w_in"].data.as_value(),
+                                rd["w.w_rec"].data.as_value())
+                    wv = data.View(data.ArrayLayout(signed(f.w.width), P), wword)
+                    m.d.comb += [wr["acc"].addr.eq(ev_g), wr["acc"].en.eq(-1)]
+                    for p in range(P):
+                        old = Mux(touched.bit_select(ev_g, 1), rd["acc"].data[p], 0)
+                        m.d.comb += wr["acc"].data[p].eq(old + wv[p] * ev_x)
+                    m.d.sync += touched.bit_select(ev_g, 1).eq(1)
+                with m.Case(K_WOUT):
+                    m.d.comb += [wr["oacc"].addr.eq(ev_g), wr["oacc"].en.eq(-1)]
+                    for p in range(P):
+                        old = Mux(otouched.bit_select(ev_g, 1), rd["oacc"].data[p], 0)
+                        m.d.comb += wr["oacc"].data[p].eq(old + rd["w.w_out"].data[p])
+                    m.d.sync += otouched.bit_select(ev_g, 1).eq(1)
+                with m.Case(K_GIN):
+                    m.d.comb += [wr["grad.w_in"].addr.eq(ev_addr), wr["grad.w_in"].en.eq(-1)]
+                    for p in range(P):
+                        m.d.comb += wr["grad.w_in"].data[p].eq(
+                            rd["grad.w_in"].data[p] + rd["bw_i"].data[p] * ev_x)
+                with m.Case(K_GREC):
+                    m.d.comb += [wr["grad.w_rec"].addr.eq(ev_addr), wr["grad.w_rec"].en.eq(-1)]
+                    for p in range(P):
+                        m.d.comb += wr["grad.w_rec"].data[p].eq(
+                            rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])
+
+        # ------------------------------------------------------------ NEU pipeline
+        n_issue = Signal()
+        n_g = Signal(range(max(G, 2)))
+        n1_valid = Signal()
+        n1_g = Signal.like(n_g)
+        m.d.sync += [n1_valid.eq(n_issue), n1_g.eq(n_g)]
+        with m.If(n_issue):
+            m.d.comb += [rd["u"].addr.eq(n_g), rd["a"].addr.eq(n_g), rd["acc"].addr.eq(n_g)]
+        sos = frame.sos
+        s_pad = Cat(s_vec, Const(0, G * P - n_h)) if G * P > n_h else s_vec
+        for p in range(P):
+            u = neu[p]
+            m.d.comb += [
+                u.inp.valid.eq(n1_valid),
+                u.inp.u.eq(Mux(sos, 0, rd["u"].data[p])),
+                u.inp.a.eq(Mux(sos, 0, rd["a"].data[p])),
+                u.inp.s_prev.eq(s_pad.bit_select(n1_g * P + p, 1)),
+                u.inp.acc.eq(Mux(touched.bit_select(n1_g, 1), rd["acc"].data[p], 0)),
+            ]
+        NL = NeuronUnit.LATENCY
+        n_out_g = delay(m, n1_g, NL, "neu_g")
+        n_out_valid = neu[0].out.valid
+        n_lanes_valid = lane_mask(n_h - n_out_g * P)
+        with m.If(n_out_valid):
+            m.d.comb += [wr["u"].addr.eq(n_out_g), wr["u"].en.eq(n_lanes_valid),
+                         wr["a"].addr.eq(n_out_g), wr["a"].en.eq(n_lanes_valid)]
+            for p in range(P):
+                m.d.comb += [wr["u"].data[p].eq(neu[p].out.u), wr["a"].data[p].eq(neu[p].out.a),
+                             wr["buf_psi"].data[p].eq(neu[p].out.psi)]
+            m.d.sync += s_new.word_select(n_out_g, P).eq(
+                Cat(*[neu[p].out.s for p in range(P)]) & n_lanes_valid)
+            with m.If(frame.learn):
+                m.d.comb += [wr["buf_psi"].addr.eq(t_step * G + n_out_g),
+                             wr["buf_psi"].en.eq(n_lanes_valid)]
+
+        # ------------------------------------------------------------ RO pipeline
+        r_issue = Signal()
+        r_g = Signal(range(max(Go, 2)))
+        r1_valid = Signal()
+        r1_g = Signal.like(r_g)
+        m.d.sync += [r1_valid.eq(r_issue), r1_g.eq(r_g)]
+        with m.If(r_issue):
+            m.d.comb += [rd["o"].addr.eq(r_g), rd["oacc"].addr.eq(r_g)]
+        tgt = Signal(data.ArrayLayout(signed(f.o.width), Go * P))
+        m.d.comb += [tgt[k].eq(frame.target[k]) for k in range(n_out)]
+        for p in range(P):
+            u = rou[p]
+            m.d.comb += [
+                u.inp.valid.eq(r1_valid),
+                u.inp.o.eq(Mux(sos, 0, rd["o"].data[p])),
+                u.inp.w_out_s.eq(Mux(otouched.bit_select(r1_g, 1), rd["oacc"].data[p], 0)),
+                u.inp.target.eq(tgt[r1_g * P + p]),
+                u.inp.has_target.eq(frame.has_target),
+            ]
+        RL = ReadoutUnit.LATENCY
+        r_out_g = delay(m, r1_g, RL, "ro_g")
+        r_out_valid = rou[0].out.valid
+        r_lanes_valid = lane_mask(n_out - r_out_g * P)
+        with m.If(r_out_valid):
+            m.d.comb += [wr["o"].addr.eq(r_out_g), wr["o"].en.eq(r_lanes_valid)]
+            for p in range(P):
+                m.d.comb += wr["o"].data[p].eq(rou[p].out.o)
+            for k in range(n_out):
+                with m.If(r_out_g == k // P):
+                    m.d.sync += o_stage[k].eq(rou[k % P].out.o)
+                m.d.comb += wr["buf_delta"].data[k].eq(rou[k % P].out.delta)
+            with m.If(frame.learn):
+                m.d.comb += [wr["buf_delta"].addr.eq(t_step),
+                             wr["buf_delta"].en.eq(Cat(*[r_out_g == k // P
+                                                         for k in range(n_out)]))]
+
+        # ------------------------------------------------------------ BW_OB pipeline
+        ob_issue = Signal()
+        ob_g = Signal(range(max(Go, 2)))
+        for p in range(P):
+            m.d.comb += [
+                bro[p].inp.valid.eq(ob_issue),
+                bro[p].inp.delta.eq(delta_vec[ob_g * P + p]),
+                bro[p].inp.obar_next.eq(Mux(last_t, 0, obar_reg[ob_g * P + p])),
+            ]
+        ob_out_g = delay(m, ob_g, BackwardReadoutUnit.LATENCY, "ob_g")
+        with m.If(bro[0].out.valid):
+            for p in range(P):
+                m.d.sync += obar_reg[ob_out_g * P + p].eq(bro[p].out.obar)
+
+        # ------------------------------------------------------------ BW_J pipeline
+        j_issue = Signal()
+        j_j = Signal(range(max(n_h, 2)))
+        j_c = Signal(range(max(G, Go, 2)))
+        j_C = Signal(range(max(G, Go) + 1))
+        use_o = j_c < Go
+        use_r = ~last_t & (j_c < G)
+        jq, jr = divmod_const(j_j, P)
+        j1_valid, j1_j, j1_c = Signal(), Signal.like(j_j), Signal.like(j_c)
+        j1_use_o, j1_use_r, j1_first, j1_last = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [j1_valid.eq(j_issue), j1_j.eq(j_j), j1_c.eq(j_c), j1_use_o.eq(use_o),
+                     j1_use_r.eq(use_r), j1_first.eq(j_c == 0), j1_last.eq(j_c == j_C - 1)]
+        with m.If(j_issue):
+            m.d.comb += [
+                rd["w.w_out"].addr.eq(j_j * Go + j_c), rd["grad.w_out"].addr.eq(j_j * Go + j_c),
+                rd["w.w_rec"].addr.eq(j_j * G + j_c), rd["grad.w_rec"].addr.eq(j_j * G + j_c),
+                rd["bw_i"].addr.eq(~bank * G + j_c),
+                rd["buf_psi"].addr.eq(t_b * G + jq),
+                rd["bw_u"].addr.eq(jq), rd["bw_a"].addr.eq(jq),
+            ]
+        ow = Signal(data.ArrayLayout(signed(f.obar.width), P))
+        m.d.comb += [ow[p].eq(obar_reg[j1_c * P + p]) for p in range(P)]
+        wt_o_w, wt_i_w = wt_obar_width(cfg), wt_ibar_width(cfg)
+        dot_o = Signal(signed(wt_o_w))
+        dot_r = Signal(signed(wt_i_w))
+        part_o = sum(rd["w.w_out"].data[p] * ow[p] for p in range(P))
+        part_r = sum(rd["w.w_rec"].data[p] * rd["bw_i"].data[p] for p in range(P))
+        sum_o = Signal(signed(wt_o_w))
+        sum_r = Signal(signed(wt_i_w))
+        m.d.comb += [
+            sum_o.eq(Mux(j1_first, 0, dot_o) + Mux(j1_use_o, part_o, 0)),
+            sum_r.eq(Mux(j1_first, 0, dot_r) + Mux(j1_use_r, part_r, 0)),
+        ]
+        _, j1r = divmod_const(j1_j, P)
+        psi_h = Signal(signed(f.psi.width))
+        ub_h = Signal(signed(f.ubar.width))
+        ab_h = Signal(signed(f.abar.width))
+        psi_v = Mux(j1_first, rd["buf_psi"].data[j1r], psi_h)
+        ub_v = Mux(j1_first, rd["bw_u"].data[j1r], ub_h)
+        ab_v = Mux(j1_first, rd["bw_a"].data[j1r], ab_h)
+        s_j = s_t_vec.bit_select(j1_j, 1)
+        with m.If(j1_valid):
+            m.d.sync += [dot_o.eq(sum_o), dot_r.eq(sum_r)]
+            with m.If(j1_first):
+                m.d.sync += [psi_h.eq(psi_v), ub_h.eq(ub_v), ab_h.eq(ab_v)]
+            with m.If(j1_use_o & s_j):
+                m.d.comb += [wr["grad.w_out"].addr.eq(j1_j * Go + j1_c),
+                             wr["grad.w_out"].en.eq(-1)]
+                for p in range(P):
+                    m.d.comb += wr["grad.w_out"].data[p].eq(rd["grad.w_out"].data[p] + ow[p])
+            with m.If(j1_use_r & s_j):
+                m.d.comb += [wr["grad.w_rec"].addr.eq(j1_j * G + j1_c),
+                             wr["grad.w_rec"].en.eq(-1)]
+                for p in range(P):
+                    m.d.comb += wr["grad.w_rec"].data[p].eq(
+                        rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])
+        m.d.comb += [
+            bne.inp.valid.eq(j1_valid & j1_last),
+            bne.inp.wt_obar.eq(sum_o),
+            bne.inp.wt_ibar.eq(sum_r),
+            bne.inp.psi.eq(psi_v),
+            bne.inp.ubar_next.eq(Mux(last_t, 0, ub_v)),
+            bne.inp.abar_next.eq(Mux(last_t, 0, ab_v)),
+        ]
+        bj = delay(m, j1_j, BackwardNeuronUnit.LATENCY, "bne_j")
+        bjq, bjr = divmod_const(bj, P)
+        with m.If(bne.out.valid):
+            onehot = Cat(*[bjr == p for p in range(P)])
+            m.d.comb += [
+                wr["bw_u"].addr.eq(bjq), wr["bw_u"].en.eq(onehot),
+                wr["bw_a"].addr.eq(bjq), wr["bw_a"].en.eq(onehot),
+                wr["bw_i"].addr.eq(bank * G + bjq), wr["bw_i"].en.eq(onehot),
+            ]
+            for p in range(P):
+                m.d.comb += [wr["bw_u"].data[p].eq(bne.out.ubar),
+                             wr["bw_a"].data[p].eq(bne.out.abar),
+                             wr["bw_i"].data[p].eq(bne.out.ibar)]
+
+        # ------------------------------------------------------------ UPD pipeline
+        u_issue = Signal()
+        u_m = Signal(2)
+        u_a = Signal(range(max(max(pre * g for _, pre, g in geo.values()), 2)))
+        u_g = Signal(range(max(G, Go, 2)))
+        u1_valid, u1_m = Signal(), Signal(2)
+        u1_a, u1_g = Signal.like(u_a), Signal.like(u_g)
+        m.d.sync += [u1_valid.eq(u_issue), u1_m.eq(u_m), u1_a.eq(u_a), u1_g.eq(u_g)]
+        with m.If(u_issue):
+            for mat in MATRICES:
+                with m.If(u_m == MATRIX_CODE[mat]):
+                    for q in ("w", "wbar", "lam", "grad"):
+                        m.d.comb += rd[f"{q}.{mat}"].addr.eq(u_a)
+        n_post = Array([Const(geo[mat][0]) for mat in MATRICES] + [Const(0)])
+        u1_lanes = lane_mask(n_post[u1_m] - u1_g * P)
+
+        def pick(q, p, sel):
+            vals = [Value.cast(rd[f"{q}.{mat}"].data[p]) for mat in MATRICES]
+            return Mux(sel == 0, vals[0], Mux(sel == 1, vals[1], vals[2]))
+
+        for p in range(P):
+            rg = reg[p]
+            m.d.comb += [
+                rg.inp.valid.eq(u1_valid & u1_lanes[p]),
+                rg.inp.matrix.eq(u1_m),
+                rg.inp.w.eq(pick("w", p, u1_m)),
+                rg.inp.wbar.eq(pick("wbar", p, u1_m)),
+                rg.inp.lam.eq(pick("lam", p, u1_m)),
+                rg.inp.gsum.eq(pick("grad", p, u1_m)),
+                rg.inp.r_w.eq(lfsr[p].r_w),
+                rg.inp.r_lam.eq(lfsr[p].r_lam),
+                rg.inp.r_wbar.eq(lfsr[p].r_wbar),
+                lfsr[p].en.eq(u1_valid & u1_lanes[p]),
+            ]
+        with m.If(u1_valid):
+            for mat in MATRICES:
+                with m.If(u1_m == MATRIX_CODE[mat]):
+                    m.d.comb += [wr[f"grad.{mat}"].addr.eq(u1_a), wr[f"grad.{mat}"].en.eq(-1)]
+                    for p in range(P):
+                        m.d.comb += wr[f"grad.{mat}"].data[p].eq(0)
+        RGL = RegulariserUnit.LATENCY
+        uo_valid = delay(m, u1_valid, RGL, "upd_v")
+        uo_m = delay(m, u1_m, RGL, "upd_m")
+        uo_a = delay(m, u1_a, RGL, "upd_a")
+        uo_lanes = delay(m, u1_lanes, RGL, "upd_l")
+        with m.If(uo_valid):
+            for mat in MATRICES:
+                with m.If(uo_m == MATRIX_CODE[mat]):
+                    for q in ("w", "wbar", "lam"):
+                        m.d.comb += [wr[f"{q}.{mat}"].addr.eq(uo_a),
+                                     wr[f"{q}.{mat}"].en.eq(uo_lanes)]
+                        for p in range(P):
+                            m.d.comb += wr[f"{q}.{mat}"].data[p].eq(getattr(reg[p].out, q))
+
+        # ------------------------------------------------------------ controller FSM
+        drain = Signal(range(16))
+        emit_status = Signal(4)
+        o_frame = self.o_frame
+        with m.If(o_frame.valid & o_frame.ready):
+            m.d.sync += o_frame.valid.eq(0)
+
+        with m.FSM(name="ctrl"):
+            with m.State("IDLE"):
+                m.d.comb += host.grant.eq(1)
+                with m.If(~host.busy & ~self.bus.stb):
+                    m.d.comb += self.i_frame.ready.eq(1)
+                    with m.If(self.i_frame.valid):
+                        pl = self.i_frame.payload
+                        m.d.sync += [frame.eq(pl), touched.eq(0), otouched.eq(0)]
+                        with m.If(pl.sos):
+                            m.d.sync += [s_vec.eq(0), count.eq(0), t_step.eq(0)]
+                        with m.Else():
+                            m.d.sync += t_step.eq(count)
+                        m.next = "START"
+            with m.State("START"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(frame.learn):
+                    m.d.comb += [wr["buf_x"].addr.eq(t_step), wr["buf_x"].en.eq(-1)]
+                    for i in range(n_in):
+                        m.d.comb += wr["buf_x"].data[i].eq(frame.x[i])
+                    with m.If(t_step == 0):
+                        m.d.comb += [wr["buf_s"].addr.eq(0), wr["buf_s"].en.eq(-1),
+                                     wr["buf_s"].data.as_value().eq(s_vec)]
+                m.d.comb += [scan.load.eq(1), scan.mask.eq(x_nz)]
+                m.next = "ACC_X"
+            with m.State("ACC_X"):
+                m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WIN)]
+                with m.If(~scan.valid):
+                    m.d.comb += [scan_run.eq(0), scan.load.eq(1), scan.mask.eq(s_vec)]
+                    m.next = "ACC_S"
+            with m.State("ACC_S"):
+                m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WREC)]
+                with m.If(~scan.valid):
+                    m.d.comb += scan_run.eq(0)
+                    m.d.sync += n_g.eq(0)
+                    m.next = "NEU"
+            with m.State("NEU"):
+                m.d.comb += [self.busy.eq(1), n_issue.eq(1)]
+                m.d.sync += n_g.eq(n_g + 1)
+                with m.If(n_g == G - 1):
+                    m.d.sync += drain.eq(NL + 1)
+                    m.next = "NEU_DRAIN"
+            with m.State("NEU_DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.comb += [scan.load.eq(1), scan.mask.eq(s_new[:n_h])]
+                    m.next = "RO_ACC"
+            with m.State("RO_ACC"):
+                m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WOUT)]
+                with m.If(~scan.valid):
+                    m.d.comb += scan_run.eq(0)
+                    m.d.sync += r_g.eq(0)
+                    m.next = "RO"
+            with m.State("RO"):
+                m.d.comb += [self.busy.eq(1), r_issue.eq(1)]
+                m.d.sync += r_g.eq(r_g + 1)
+                with m.If(r_g == Go - 1):
+                    m.d.sync += drain.eq(RL + 1)
+                    m.next = "RO_DRAIN"
+            with m.State("RO_DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.next = "EMIT"
+            with m.State("EMIT"):
+                m.d.comb += self.busy.eq(1)
+                close = frame.learn & ((t_step + 1 >= window_L) | frame.eos)
+                with m.If(~o_frame.valid):
+                    m.d.sync += [
+                        o_frame.valid.eq(1),
+                        o_frame.payload.o.eq(o_stage),
+                        o_frame.payload.spikes.eq(popcount(s_new[:n_h])),
+                        o_frame.payload.status.eq(Cat(close, frame.learn, frame.sos, frame.eos)),
+                        o_frame.payload.steps.eq(steps + 1),
+                        steps.eq(steps + 1),
+                        s_vec.eq(s_new[:n_h]),
+                    ]
+                    with m.If(frame.learn):
+                        m.d.comb += [wr["buf_s"].addr.eq(t_step + 1), wr["buf_s"].en.eq(-1),
+                                     wr["buf_s"].data.as_value().eq(s_new[:n_h])]
+                        m.d.sync += count.eq(t_step + 1)
+                    with m.Else():
+                        m.d.sync += count.eq(0)
+                    with m.If(close):
+                        m.d.sync += [t_b.eq(t_step), last_t.eq(1)]
+                        m.next = "BW_T"
+                    with m.Else():
+                        m.next = "IDLE"
+            # ---------------------------------------------------------- backward
+            with m.State("BW_T"):
+                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(t_b + 1),
+                             rd["buf_delta"].addr.eq(t_b), rd["buf_x"].addr.eq(t_b)]
+                m.next = "BW_T2"
+            with m.State("BW_T2"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [s_t_vec.eq(rd["buf_s"].data.as_value()),
+                             xr.eq(rd["buf_x"].data.as_value()), ob_g.eq(0)]
+                for k in range(n_out):
+                    m.d.sync += delta_vec[k].eq(rd["buf_delta"].data[k])
+                m.next = "BW_OB"
+            with m.State("BW_OB"):
+                m.d.comb += [self.busy.eq(1), ob_issue.eq(1)]
+                m.d.sync += ob_g.eq(ob_g + 1)
+                with m.If(ob_g == Go - 1):
+                    m.d.sync += drain.eq(BackwardReadoutUnit.LATENCY)
+                    m.next = "BW_OB_DRAIN"
+            with m.State("BW_OB_DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.sync += [j_j.eq(0), j_c.eq(0), j_C.eq(Mux(last_t, Go, max(G, Go)))]
+                    m.next = "BW_J"
+            with m.State("BW_J"):
+                m.d.comb += [self.busy.eq(1), j_issue.eq(1)]
+                with m.If(j_c == j_C - 1):
+                    m.d.sync += [j_c.eq(0), j_j.eq(j_j + 1)]
+                    with m.If(j_j == n_h - 1):
+                        m.d.sync += drain.eq(BackwardNeuronUnit.LATENCY + 1)
+                        m.next = "BW_J_DRAIN"
+                with m.Else():
+                    m.d.sync += j_c.eq(j_c + 1)
+            with m.State("BW_J_DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.comb += [scan.load.eq(1), scan.mask.eq(xr_nz)]
+                    m.next = "BW_GIN"
+            with m.State("BW_GIN"):
+                m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_GIN)]
+                with m.If(~scan.valid):
+                    m.d.comb += scan_run.eq(0)
+                    with m.If(t_b == 0):
+                        m.next = "BW_B4_READ"
+                    with m.Else():
+                        m.d.sync += [t_b.eq(t_b - 1), last_t.eq(0), bank.eq(~bank)]
+                        m.next = "BW_T"
+            with m.State("BW_B4_READ"):
+                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(0)]
+                m.next = "BW_B4_LOAD"
+            with m.State("BW_B4_LOAD"):
+                m.d.comb += [self.busy.eq(1), scan.load.eq(1),
+                             scan.mask.eq(rd["buf_s"].data.as_value())]
+                m.next = "BW_B4"
+            with m.State("BW_B4"):
+                m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_GREC)]
+                with m.If(~scan.valid):
+                    m.d.comb += scan_run.eq(0)
+                    m.d.sync += [u_m.eq(0), u_a.eq(0), u_g.eq(0)]
+                    m.next = "UPD"
+            # ---------------------------------------------------------- update
+            with m.State("UPD"):
+                m.d.comb += [self.busy.eq(1), u_issue.eq(1)]
+                depth = Array([Const(geo[mat][1] * geo[mat][2]) for mat in MATRICES] + [Const(0)])
+                gm = Array([Const(geo[mat][2]) for mat in MATRICES] + [Const(0)])
+                m.d.sync += [u_a.eq(u_a + 1), u_g.eq(Mux(u_g == gm[u_m] - 1, 0, u_g + 1))]
+                with m.If(u_a == depth[u_m] - 1):
+                    m.d.sync += [u_a.eq(0), u_g.eq(0), u_m.eq(u_m + 1)]
+                    with m.If(u_m == 2):
+                        m.d.sync += drain.eq(RGL + 1)
+                        m.next = "UPD_DRAIN"
+            with m.State("UPD_DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.sync += [count.eq(0), windows.eq(windows + 1), bank.eq(0)]
+                    m.next = "IDLE"
+
+        # ------------------------------------------------------------ host access
+        tnames = [t.name for t in self.targets]
+        regs_i, s_i, lfsr_i = tnames.index("regs"), tnames.index("s"), tnames.index("lfsr")
+        regspecs = {r.index: r for r in register_specs(cfg)}
+        reg_values = {
+            0x00: Const(ID_VALUE, 32), 0x01: Const(1, 32), 0x02: Const(n_in, 32),
+            0x03: Const(n_h, 32), 0x04: Const(n_out, 32), 0x05: Const(Lmax, 32),
+            0x06: Const(P, 32), 0x07: Const(int(cfg.rounding == "stochastic"), 32),
+            0x08: window_L, 0x09: count, 0x0A: steps, 0x0B: windows, 0x0C: cycles,
+        }
+        sel1 = Signal.like(host.sel)
+        elem1 = Signal.like(host.elem)
+        addr1 = Signal.like(host.addr)
+        m.d.sync += [sel1.eq(host.sel), elem1.eq(host.elem), addr1.eq(host.addr)]
+        rdata = Signal(DATA_WIDTH)
+        for i, t in enumerate(self.targets):
+            if t.layout == REG:
+                continue
+            with m.If(host.sel == i):
+                with m.If(host.re):
+                    m.d.comb += rd[t.name].addr.eq(host.addr)
+                with m.If(host.we):
+                    w = wr[t.name]
+                    m.d.comb += [w.addr.eq(host.addr),
+                                 w.en.eq(Const(1, len(w.en)) << host.elem)]
+                    for e in range(len(w.en)):
+                        m.d.comb += w.data[e].eq(host.wdata[:t.width])
+            with m.If(sel1 == i):
+                word = rd[t.name].data
+                ev = Signal(signed(t.width) if t.signed else t.width, name=f"host_rd_{i}")
+                m.d.comb += ev.eq(Array([Value.cast(word[e]) for e in range(len(wr[t.name].en))])[elem1])
+                m.d.comb += rdata.eq(ev)
+        # register arrays
+        with m.If(sel1 == regs_i):
+            with m.Switch(addr1):
+                for idx, val in reg_values.items():
+                    with m.Case(idx):
+                        m.d.comb += rdata.eq(val)
+        with m.If(sel1 == s_i):
+            m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
+        with m.If(sel1 == lfsr_i):
+            m.d.comb += rdata.eq(Array([l.state for l in lfsr])[addr1])
+        m.d.comb += host.rdata.eq(rdata)
+        # register writes and their range check
+        wd = host.wdata
+        with m.If(host.sel == regs_i):
+            with m.Switch(host.addr):
+                for idx, r in regspecs.items():
+                    with m.Case(idx):
+                        if r.writable:
+                            m.d.comb += host.reg_ok.eq((wd >= r.lo) & (wd <= r.hi))
+        with m.Elif((host.sel == s_i) | (host.sel == lfsr_i)):
+            m.d.comb += host.reg_ok.eq(1)
+        with m.If(host.we & (host.sel == regs_i)):
+            with m.Switch(host.addr):
+                with m.Case(0x08):
+                    m.d.sync += window_L.eq(wd)
+                with m.Case(0x09):
+                    m.d.sync += count.eq(wd)
+                with m.Case(0x0A):
+                    m.d.sync += steps.eq(wd)
+                with m.Case(0x0B):
+                    m.d.sync += windows.eq(wd)
+                with m.Case(0x0C):
+                    m.d.sync += cycles.eq(wd)
+        with m.If(host.we & (host.sel == s_i)):
+            m.d.sync += s_vec.bit_select(host.addr, 1).eq(wd[0])
+        for p in range(P):
+            m.d.comb += lfsr[p].load_value.eq(wd)
+            with m.If(host.we & (host.sel == lfsr_i) & (host.addr == p)):
+                m.d.comb += lfsr[p].load.eq(1)
+        with m.If(host.busy):
+            m.d.comb += self.busy.eq(1)
+        return m

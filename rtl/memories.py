@@ -1,0 +1,229 @@
+"""On-chip memories of the FPTT core: weights, running-mean SRAM, neuron state, scratch.
+
+Every memory is an :class:`amaranth.lib.memory.Memory` with **synchronous read
+ports only** (data one cycle after the address) and one write port with
+per-element write enables (``granularity=1`` on an
+:class:`~amaranth.lib.data.ArrayLayout` word), so FPGA tools infer block RAM
+(one narrow BRAM per lane where the vendor cannot mask a lane). No memory is
+read asynchronously.
+
+Lane layout
+-----------
+``P = cfg.lanes`` elements form one word. A vector indexed by a postsynaptic
+neuron ``j`` is stored at address ``j // P``, element (lane) ``j % P``; a
+matrix ``W[post, pre]`` holds one **presynaptic column per address range**::
+
+    address = pre · G + post // P,   lane = post % P,   G = ceil(n_post / P)
+
+so one word is ``P`` synapses of one presynaptic neuron, the order in which
+the golden model (:mod:`fptt.golden.lfsr`) draws stochastic-rounding numbers
+(``w_in``, ``w_rec``, ``w_out``; pre; post). Lanes beyond ``n_post`` in the
+last group are padding: they stay 0, the host cannot address them, and the
+update does not draw for them.
+
+Memories (``name``: golden checkpoint key, see :meth:`FixedState.arrays`)
+----------------------------------------------------------------------------
+=================  ============================  ==========================================
+name               word                          depth
+=================  ============================  ==========================================
+``w.w_in``         P × signed(w)                 ``n_in · G``         weights
+``w.w_rec``        P × signed(w)                 ``n_hidden · G``
+``w.w_out``        P × signed(w)                 ``n_hidden · G_out``
+``wbar.<m>``       P × signed(wbar)              as ``w.<m>``         running-mean SRAM: W̄
+``lam.<m>``        P × signed(lam)               as ``w.<m>``         running-mean SRAM: λ
+``grad.<m>``       P × signed(gsum_width)        as ``w.<m>``         exact window sums
+                                                                      Σ_t post·pre (gradient
+                                                                      SRAM, 0 between windows)
+``u``, ``a``       P × signed(u), signed(a)      ``G``                neuron state
+``o``              P × signed(o)                 ``G_out``            readout state
+``acc``            P × signed(acc_width)         ``G``                scratch: synaptic sums I_j
+``oacc``           P × signed(w_out_s_width)     ``G_out``            scratch: Σ_j W_out s_j
+``bw_u``, ``bw_a`` P × signed(ubar), (abar)      ``G``                scratch: ū, ā of the
+                                                                      backward recursion
+``bw_i``           P × signed(ibar)              ``2·G``              scratch: ī_t, ī_{t+1}
+                                                                      (two banks)
+=================  ============================  ==========================================
+
+The window buffer memories (``buf_x``, ``buf_s``, ``buf_psi``, ``buf_delta``)
+are specified in :mod:`fptt.rtl.window_buffer` with the same :class:`MemSpec`.
+The spike vector ``s`` is a register (the event-driven accumulation scans all
+of its bits at once), not a memory.
+
+Scratch memories (``acc``, ``oacc``, ``bw_*``) need no initialisation: the
+datapath masks what it has not yet written in the current step (``touched``
+bits, "first step of the window" flags). ``grad.<m>`` is cleared by the
+update sweep that consumes it; after a reset in the middle of a window close
+the host restores it to zero with the rest of a checkpoint
+(``docs/host_interface.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Elaboratable, Module, Shape, signed
+from amaranth.lib import data
+from amaranth.lib.memory import Memory
+from amaranth.utils import ceil_log2
+
+from ..config import CoreConfig
+from ..golden.fixed_core import MATRICES
+from .readout import w_out_s_width
+from .regulariser import gsum_width
+
+__all__ = ["MemSpec", "groups", "matrix_geometry", "core_mem_specs", "CoreMemories",
+           "REGION_SHIFT", "memory_image"]
+
+#: Host address: ``region << REGION_SHIFT | offset``.
+REGION_SHIFT = 24
+
+# layouts of the logical (host) view onto the physical word
+MATRIX = "matrix"      # row = post, col = pre: addr col*G + row//P, lane row%P
+VECTOR = "vector"      # row = j (cols = 1): addr row//P, lane row%P
+T_LANES = "t_lanes"    # row = t, col = j: addr row*G + col//P, lane col%P
+WORD = "word"          # row = t, col = i: addr row, element col
+
+
+def groups(n: int, lanes: int) -> int:
+    """Words needed for ``n`` lane-organised elements: ``ceil(n / lanes)``."""
+    return -(-n // lanes)
+
+
+def matrix_geometry(cfg: CoreConfig) -> dict[str, tuple[int, int, int]]:
+    """``name -> (n_post, n_pre, G)`` of the three weight matrices."""
+    return {m: (post, pre, groups(post, cfg.lanes)) for m, (post, pre) in cfg.matrix_shapes.items()}
+
+
+@dataclass(frozen=True)
+class MemSpec:
+    """One memory (or register array) of the core and its host view.
+
+    ``rows × cols`` is the logical array the host sees (the golden array without
+    its batch axis; a 1-D vector has ``cols = 1``); ``layout`` maps a logical
+    ``(row, col)`` onto ``(address, element)`` of the physical word.
+    """
+
+    name: str
+    region: int | None       # host region, None: not host-mapped
+    elem: Shape              # shape of one element
+    elems: int               # elements per word
+    depth: int
+    rows: int
+    cols: int
+    layout: str
+    groups: int = 1          # G of the lane layouts
+    checkpoint: bool = True  # part of the golden FixedState checkpoint
+    transparent: bool = False
+    read_ports: int = 1
+
+    @property
+    def word_shape(self):
+        return data.ArrayLayout(self.elem, self.elems)
+
+    @property
+    def bits(self) -> int:
+        """Physical bits (padding lanes included)."""
+        return self.depth * self.elems * self.elem.width
+
+    @property
+    def col_bits(self) -> int:
+        return ceil_log2(self.cols) if self.cols > 1 else 0
+
+    @property
+    def row_bits(self) -> int:
+        return ceil_log2(self.rows) if self.rows > 1 else 0
+
+    def host_offset(self, row: int, col: int = 0) -> int:
+        """Host word offset of logical element ``(row, col)`` inside the region."""
+        return (row << self.col_bits) | col
+
+    def host_address(self, row: int, col: int = 0) -> int:
+        return (self.region << REGION_SHIFT) | self.host_offset(row, col)
+
+    def locate(self, row: int, col: int = 0) -> tuple[int, int]:
+        """Physical ``(address, element)`` of logical ``(row, col)`` (Python model of the decoder)."""
+        p = self.elems
+        if self.layout == MATRIX:
+            return col * self.groups + row // p, row % p
+        if self.layout == VECTOR:
+            return row // p, row % p
+        if self.layout == T_LANES:
+            return row * self.groups + col // p, col % p
+        return row, col
+
+
+def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
+    """Specs of the weight, running-mean, gradient, neuron-state and scratch memories."""
+    f, P = cfg.formats, cfg.lanes
+    G, Go = groups(cfg.n_hidden, P), groups(cfg.n_out, P)
+    specs = []
+    geo = matrix_geometry(cfg)
+    region = 1
+    for q, fmt in (("w", f.w), ("wbar", f.wbar), ("lam", f.lam)):
+        for m in MATRICES:
+            post, pre, g = geo[m]
+            specs.append(MemSpec(f"{q}.{m}", region, signed(fmt.width), P, pre * g, post, pre,
+                                 MATRIX, g))
+            region += 1
+    gw = gsum_width(cfg)
+    for m in MATRICES:
+        post, pre, g = geo[m]
+        specs.append(MemSpec(f"grad.{m}", region, signed(gw), P, pre * g, post, pre, MATRIX, g,
+                             checkpoint=False))
+        region += 1
+    specs += [
+        MemSpec("u", 0x10, signed(f.u.width), P, G, cfg.n_hidden, 1, VECTOR, G),
+        MemSpec("a", 0x11, signed(f.a.width), P, G, cfg.n_hidden, 1, VECTOR, G),
+        MemSpec("o", 0x13, signed(f.o.width), P, Go, cfg.n_out, 1, VECTOR, Go),
+        MemSpec("acc", None, signed(cfg.acc_width), P, G, cfg.n_hidden, 1, VECTOR, G,
+                checkpoint=False, transparent=True),
+        MemSpec("oacc", None, signed(w_out_s_width(cfg)), P, Go, cfg.n_out, 1, VECTOR, Go,
+                checkpoint=False, transparent=True),
+        MemSpec("bw_u", None, signed(f.ubar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
+                checkpoint=False),
+        MemSpec("bw_a", None, signed(f.abar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
+                checkpoint=False),
+        MemSpec("bw_i", None, signed(f.ibar.width), P, 2 * G, 2 * cfg.n_hidden, 1, VECTOR, G,
+                checkpoint=False),
+    ]
+    return specs
+
+
+def memory_image(spec: MemSpec, array) -> list[list[int]]:
+    """Physical words of ``spec`` holding the logical ``array`` (golden layout, no batch axis)."""
+    import numpy as np
+    arr = np.asarray(array, dtype=np.int64).reshape(spec.rows, spec.cols)
+    words = [[0] * spec.elems for _ in range(spec.depth)]
+    for r in range(spec.rows):
+        for c in range(spec.cols):
+            a, e = spec.locate(r, c)
+            words[a][e] = int(arr[r, c])
+    return words
+
+
+class CoreMemories(Elaboratable):
+    """The :class:`Memory` instances of a list of :class:`MemSpec` with their ports.
+
+    ``rd[name]`` is the list of read ports (synchronous, always enabled: data is
+    the word at the address of the previous cycle), ``wr[name]`` the write port
+    (``en`` has one bit per element). Drive the ports from the enclosing module.
+    ``images`` optionally gives initial contents (``name -> words``).
+    """
+
+    def __init__(self, specs, images=None):
+        images = images or {}
+        self.specs = {s.name: s for s in specs}
+        self.mem, self.rd, self.wr = {}, {}, {}
+        for s in specs:
+            mem = Memory(shape=s.word_shape, depth=s.depth, init=images.get(s.name, []))
+            self.mem[s.name] = mem
+            wr = mem.write_port(granularity=1)
+            self.wr[s.name] = wr
+            self.rd[s.name] = [mem.read_port(transparent_for=(wr,) if s.transparent else ())
+                               for _ in range(s.read_ports)]
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, mem in self.mem.items():
+            m.submodules[name.replace(".", "_")] = mem
+        return m
