@@ -83,6 +83,8 @@ class FpttCore(wiring.Component):
         if init is not None and not isinstance(init, dict):
             init = init.arrays()
         self.init = init
+        #: free-running cycle counter (register CYCLES), for simulation probes
+        self.cycle_count = Signal(32, name="cycles")
         super().__init__({
             "i_frame": In(stream.Signature(frame_layout(cfg))),
             "o_frame": Out(stream.Signature(out_layout(cfg))),
@@ -136,7 +138,7 @@ class FpttCore(wiring.Component):
         count = Signal(range(Lmax + 1), init=ini.get("count", 0))
         steps = Signal(32, init=ini.get("steps", 0))
         windows = Signal(32, init=ini.get("windows", 0))
-        cycles = Signal(32)
+        cycles = self.cycle_count
         window_L = Signal(range(Lmax + 1), init=cfg.window)
         touched = Signal(G)
         otouched = Signal(Go)

@@ -1,0 +1,185 @@
+"""The ``fptt`` command line: configuration, training, demo, and the hardware flows.
+
+Every subcommand takes ``--config FILE`` and repeated ``--set KEY=VALUE``
+overrides of the core configuration (:class:`fptt.config.CoreConfig`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import ConfigError, CoreConfig
+
+__all__ = ["main", "build_parser", "load_config", "add_config_args"]
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and repeated ``--set KEY=VALUE`` (shared by every subcommand)."""
+    parser.add_argument("--config", metavar="FILE", help="core configuration (TOML)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="override one configuration key, e.g. n_hidden=64 or "
+                             "formats.w.width=8 (repeatable)")
+
+
+def load_config(args) -> CoreConfig:
+    return CoreConfig.load(args.config, args.set)
+
+
+# ----------------------------------------------------------------------------- config
+def _cmd_config(args) -> int:
+    cfg = CoreConfig() if args.default else load_config(args)
+    text = cfg.to_toml()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ----------------------------------------------------------------------------- train
+def make_task_from_args(args):
+    from .tasks import make_task
+    kw = {}
+    if args.n_train is not None:
+        kw["n_train"] = args.n_train
+    if args.n_test is not None:
+        kw["n_test"] = args.n_test
+    if args.task in ("smnist", "psmnist"):
+        kw["data_dir"] = args.data_dir
+    elif args.data_dir is not None:
+        raise ConfigError(f"--data-dir is for smnist/psmnist, not {args.task}")
+    if args.seq_len is not None:
+        if args.task != "adding":
+            raise ConfigError("--seq-len is for the adding task")
+        kw["seq_len"] = args.seq_len
+    if args.task in ("cue", "adding"):
+        kw["seed"] = args.seed
+    return make_task(args.task, **kw)
+
+
+def fit_config_to_task(cfg: CoreConfig, task, quiet=False) -> CoreConfig:
+    """The configuration with ``n_in``/``n_out`` of the task (saying so when they change)."""
+    if (cfg.n_in, cfg.n_out) == (task.n_in, task.n_out):
+        return cfg
+    if not quiet:
+        print(f"note: task {task.name} sets n_in={task.n_in}, n_out={task.n_out} "
+              f"(configuration had {cfg.n_in}, {cfg.n_out})", file=sys.stderr)
+    needed = cfg.replace(n_in=task.n_in, n_out=task.n_out, acc_width=0).acc_width
+    return cfg.replace(n_in=task.n_in, n_out=task.n_out, acc_width=max(cfg.acc_width, needed))
+
+
+def _add_train_args(p):
+    from .train import MODELS, SCHEDULES
+    p.add_argument("--task", choices=["cue", "adding", "smnist", "psmnist"], default="cue")
+    p.add_argument("--model", choices=MODELS, default="fixed")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--schedule", choices=SCHEDULES, default="aux",
+                   help="where the targets go (classification tasks)")
+    p.add_argument("--n-train", type=int, help="training sequences")
+    p.add_argument("--n-test", type=int, help="test sequences")
+    p.add_argument("--seq-len", type=int, help="sequence length (adding task)")
+    p.add_argument("--data-dir", help="MNIST IDX directory (else $FPTT_DATA_DIR)")
+    p.add_argument("--json", metavar="OUT", help="write the metrics of every epoch as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fmt_metrics(record: dict) -> str:
+    return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in record.items())
+
+
+def _cmd_train(args) -> int:
+    from .train import TrainSettings, train
+    task = make_task_from_args(args)
+    cfg = fit_config_to_task(load_config(args), task)
+    settings = TrainSettings(epochs=args.epochs, seed=args.seed, schedule=args.schedule)
+    history = train(cfg, task, args.model, settings, progress=not args.quiet,
+                    on_epoch=lambda r: print(_fmt_metrics(r), flush=True))
+    final = history[-1]
+    print(f"final: model={args.model} task={task.name} " + _fmt_metrics(
+        {k: v for k, v in final.items() if k.startswith(("train_", "test_"))}))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "task": task.name, "model": args.model, "settings": dataclasses.asdict(settings),
+            "config": cfg.to_dict(), "epochs": history},
+            indent=2, default=str))
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+def _cmd_demo(args) -> int:
+    from .train import TrainSettings, train
+    from .tasks import make_task
+    cfg = load_config(args)
+    task = make_task("cue", n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    cfg = fit_config_to_task(cfg, task)
+    settings = TrainSettings(epochs=args.epochs, seed=args.seed)
+    rows = []
+    t0 = time.time()
+    for model in ("twin", "fixed"):
+        print(f"training the {model} model on the cue task "
+              f"({len(task.train_set())} sequences x {args.epochs} epochs, online, batch 1)")
+        h = train(cfg, task, model, settings, progress=not args.quiet)
+        rows.append((model, h[-1]["test_accuracy"], h[-1]["seconds"]))
+    print()
+    print(f"{'model':<8} {'test accuracy':>14} {'seconds':>8}")
+    for model, acc, sec in rows:
+        print(f"{model:<8} {100 * acc:>13.1f}% {sec:>8.1f}")
+    gap = 100 * (rows[0][1] - rows[1][1])
+    print(f"fixed point costs {gap:+.1f} points against the float twin "
+          f"(chance: 50.0%); demo wall time {time.time() - t0:.0f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fptt", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="print or write a core configuration (TOML)")
+    add_config_args(p)
+    p.add_argument("--default", action="store_true", help="the default configuration")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("train", help="train a model on a task, print train/test metrics")
+    add_config_args(p)
+    _add_train_args(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("demo", help="float twin vs fixed point on the cue task")
+    add_config_args(p)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-test", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_demo)
+
+    for name in ("verilog",):
+        try:
+            module = __import__(f"fptt.cli_{name}", fromlist=["add_parser"])
+        except ImportError:
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"fptt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

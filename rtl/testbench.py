@@ -1,0 +1,156 @@
+"""Amaranth-simulator driver of :class:`~fptt.rtl.core.FpttCore`: frames, host bus, checkpoints.
+
+A Python model of the host side of ``docs/host_interface.md`` for
+``amaranth.sim`` async testbenches, used by ``tests/test_rtl_core*.py`` and by
+``python -m fptt.rtl.report --measure``:
+
+- :meth:`CoreDriver.write` / :meth:`CoreDriver.read`: one bus access;
+- :meth:`CoreDriver.step`: send one input frame, wait for its output frame;
+- :meth:`CoreDriver.read_checkpoint` / :meth:`CoreDriver.write_checkpoint`:
+  every golden checkpoint array over the bus (:func:`fptt.rtl.host.checkpoint_addresses`);
+- :func:`run_frames`: simulate a list of frames from a golden initial state and
+  return the outputs, the final read-back state and the cycles per step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from ..config import CoreConfig
+from .core import FpttCore
+from .host import checkpoint_addresses
+
+__all__ = ["CoreDriver", "run_frames", "UNSIGNED_KEYS", "frames_from_sequence"]
+
+#: Checkpoint arrays read back as unsigned 32-bit numbers.
+UNSIGNED_KEYS = ("lfsr", "steps", "windows", "count", "s")
+
+
+class CoreDriver:
+    """Host-side helpers bound to one simulated core."""
+
+    def __init__(self, dut: FpttCore):
+        self.dut = dut
+        self.cfg = dut.cfg
+
+    async def access(self, ctx, addr: int, we: bool, value: int = 0):
+        bus = self.dut.bus
+        ctx.set(bus.addr, addr)
+        ctx.set(bus.we, int(we))
+        ctx.set(bus.w_data, value & 0xFFFF_FFFF)
+        ctx.set(bus.stb, 1)
+        r_data, err = await ctx.tick().sample(bus.r_data, bus.err).until(bus.ack)
+        ctx.set(bus.stb, 0)
+        return int(r_data), bool(err)
+
+    async def write(self, ctx, addr: int, value: int) -> bool:
+        """Write ``value``; returns the error flag."""
+        return (await self.access(ctx, addr, True, value))[1]
+
+    async def read(self, ctx, addr: int, signed: bool = True):
+        """Read one word: ``(value, err)``; ``value`` as int32 when ``signed``."""
+        v, err = await self.access(ctx, addr, False)
+        if signed and v >= 1 << 31:
+            v -= 1 << 32
+        return v, err
+
+    async def step(self, ctx, x, target=None, has_target=False, sos=False, eos=False, learn=True):
+        """Send one frame (integer codes) and return its output frame as a dict."""
+        cfg = self.cfg
+        fr = self.dut.i_frame
+        tgt = [0] * cfg.n_out if target is None else [int(v) for v in target]
+        ctx.set(fr.payload, {"x": [int(v) for v in x], "target": tgt,
+                             "has_target": int(bool(has_target)), "sos": int(bool(sos)),
+                             "eos": int(bool(eos)), "learn": int(bool(learn))})
+        ctx.set(fr.valid, 1)
+        await ctx.tick().until(fr.ready)
+        ctx.set(fr.valid, 0)
+        of = self.dut.o_frame
+        ctx.set(of.ready, 1)
+        (pl,) = await ctx.tick().sample(of.payload).until(of.valid)
+        ctx.set(of.ready, 0)
+        return {"o": np.array([int(pl.o[k]) for k in range(cfg.n_out)], dtype=np.int64),
+                "spikes": int(pl.spikes), "status": int(pl.status), "steps": int(pl.steps)}
+
+    async def wait_idle(self, ctx):
+        if ctx.get(self.dut.busy):
+            await ctx.tick().until(~self.dut.busy)
+
+    async def read_checkpoint(self, ctx, scratch: bool = False) -> dict:
+        """Every checkpoint array read over the bus, shaped like the golden arrays (no batch)."""
+        out = {}
+        for key, addrs in checkpoint_addresses(self.cfg, scratch).items():
+            vals = np.zeros(addrs.shape, dtype=np.int64)
+            for idx in np.ndindex(addrs.shape):
+                v, err = await self.read(ctx, int(addrs[idx]), signed=key not in UNSIGNED_KEYS)
+                if err:
+                    raise AssertionError(f"bus error reading {key}{list(idx)}")
+                vals[idx] = v
+            out[key] = vals
+        return out
+
+    async def write_checkpoint(self, ctx, arrays: dict, scratch: bool = True) -> None:
+        """Write every checkpoint array (golden shapes, no batch axis); zero the gradient SRAM."""
+        for key, addrs in checkpoint_addresses(self.cfg, scratch).items():
+            vals = np.zeros(addrs.shape, np.int64) if key.startswith("grad.") else \
+                np.asarray(arrays[key]).reshape(addrs.shape)
+            for idx in np.ndindex(addrs.shape):
+                if await self.write(ctx, int(addrs[idx]), int(vals[idx])):
+                    raise AssertionError(f"bus error writing {key}{list(idx)}")
+
+
+def frames_from_sequence(cfg: CoreConfig, x, target=None, has_target=None, learn=True):
+    """Integer-coded frames of one sequence (sos on the first step, eos on the last)."""
+    from ..golden.fixedpoint import to_codes
+    f = cfg.formats
+    xq = to_codes(np.asarray(x, dtype=np.float64), f.x)
+    T = xq.shape[0]
+    tq = None if target is None else to_codes(np.asarray(target, dtype=np.float64), f.o)
+    frames = []
+    for t in range(T):
+        frames.append(dict(x=xq[t], target=None if tq is None else tq[t],
+                           has_target=bool(has_target[t]) if has_target is not None else False,
+                           sos=t == 0, eos=t == T - 1, learn=learn))
+    return frames
+
+
+def run_frames(cfg: CoreConfig, state, frames, *, read_back=True, scratch=False,
+               on_step=None, vcd=None):
+    """Simulate ``frames`` on a core whose memories start at golden ``state`` (batch 1).
+
+    Returns ``(outputs, arrays, stamps)``: the output frames, the final checkpoint
+    read back over the bus (``None`` without ``read_back``) and the core's cycle
+    counter before the first frame, after each output frame and when the core
+    went idle after the last one (the frames are offered back to back, so
+    ``stamps[-1] - stamps[0]`` is the run's cycle count, every phase included).
+    """
+    dut = FpttCore(cfg, init=state)
+    drv = CoreDriver(dut)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    result = {"outputs": [], "arrays": None, "cycles": []}
+
+    async def bench(ctx):
+        stamps = [ctx.get(dut.cycle_count)]
+        for i, fr in enumerate(frames):
+            out = await drv.step(ctx, fr["x"], fr.get("target"), fr.get("has_target", False),
+                                 fr.get("sos", False), fr.get("eos", False), fr.get("learn", True))
+            result["outputs"].append(out)
+            if on_step is not None:
+                on_step(i, out)
+            stamps.append(ctx.get(dut.cycle_count))
+        await drv.wait_idle(ctx)
+        stamps.append(ctx.get(dut.cycle_count))
+        # stamps[i + 1] - stamps[i]: frame i sent .. output i received (+ the wait for idle)
+        result["cycles"] = stamps
+        if read_back:
+            result["arrays"] = await drv.read_checkpoint(ctx, scratch)
+
+    sim.add_testbench(bench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return result["outputs"], result["arrays"], result["cycles"]

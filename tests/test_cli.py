@@ -1,0 +1,71 @@
+"""The command line: configuration printing, training with JSON metrics, error reporting."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fptt.cli import main
+from fptt.config import CoreConfig
+from fptt.tasks import make_task
+from fptt.train import TrainSettings, place_targets, train
+
+
+def test_config_default_prints_loadable_toml(capsys):
+    assert main(["config", "--default"]) == 0
+    assert CoreConfig.from_toml(capsys.readouterr().out) == CoreConfig()
+
+
+def test_config_applies_overrides(tmp_path):
+    out = tmp_path / "c.toml"
+    assert main(["config", "--set", "n_hidden=12", "--set", "formats.w.width=10",
+                 "-o", str(out)]) == 0
+    cfg = CoreConfig.load(out)
+    assert cfg.n_hidden == 12 and cfg.formats.w.width == 10
+
+
+def test_bad_override_is_reported(capsys):
+    assert main(["config", "--set", "window=99"]) == 2
+    assert "window must satisfy 1 <= window <= window_max = 16, not 99" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["fixed", "twin", "ref-fptt", "ref-bptt"])
+def test_train_writes_metrics_per_epoch(tmp_path, capsys, model):
+    out = tmp_path / "m.json"
+    assert main(["train", "--task", "adding", "--model", model, "--epochs", "2",
+                 "--n-train", "4", "--n-test", "3", "--seq-len", "12", "--quiet",
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [e["epoch"] for e in data["epochs"]] == [1, 2]
+    assert all(e["test_mse"] >= 0 for e in data["epochs"])
+    assert data["config"]["core"]["n_in"] == 2      # fitted to the task
+    assert "final: model=" in capsys.readouterr().out
+
+
+def test_data_dir_only_for_mnist(capsys):
+    assert main(["train", "--task", "cue", "--data-dir", "/nowhere", "--quiet"]) == 2
+    assert "--data-dir is for smnist/psmnist, not cue" in capsys.readouterr().err
+
+
+def test_missing_mnist_names_the_file(tmp_path, capsys):
+    assert main(["train", "--task", "smnist", "--data-dir", str(tmp_path), "--quiet"]) == 2
+    assert "t10k-images-idx3-ubyte" in capsys.readouterr().err
+
+
+def test_aux_targets_ramp_to_the_label():
+    task = make_task("cue", n_train=1, n_test=1)
+    seq = place_targets(task.train_set()[0], "aux", window=10, n_classes=2)
+    T = seq.steps
+    parts = -(-T // 10)
+    assert seq.has_target.all()
+    np.testing.assert_allclose(seq.target[0].sum(), 1.0)
+    label = seq.label
+    np.testing.assert_allclose(seq.target[0, label], 1 / parts + (1 - 1 / parts) / 2)
+    np.testing.assert_allclose(seq.target[-1, label], 1.0)
+
+
+def test_train_refuses_mismatched_sizes():
+    task = make_task("adding", n_train=2, n_test=2, seq_len=10)
+    with pytest.raises(ValueError, match="task adding has n_in=2, n_out=1; the configuration "
+                                         "has n_in=20, n_out=2"):
+        train(CoreConfig(), task, "twin", TrainSettings())
