@@ -129,7 +129,7 @@ class NeuronConfig:
 
     tau_mem: float = 20.0
     tau_adp: float = 200.0
-    tau_out: float = 20.0
+    tau_out: float = 100.0
     beta_a: float = 1.8
     theta0: float = 1.0
     input_scale: str = "one"
@@ -157,8 +157,8 @@ class NeuronConfig:
 class FpttConfig:
     """FPTT constants: regulariser strength ``alpha`` and SGD step ``lr`` (both powers of two)."""
 
-    alpha: float = 0.5
-    lr: float = 2.0 ** -6
+    alpha: float = 0.125
+    lr: float = 2.0 ** -18
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,8 @@ class Formats:
     """The format of every stored or computed quantity (see the module docstring)."""
 
     x: Fmt = Fmt(8, 6)
-    w: Fmt = Fmt(12, 8)
-    wbar: Fmt = Fmt(16, 12)
+    w: Fmt = Fmt(16, 13)
+    wbar: Fmt = Fmt(16, 13)
     lam: Fmt = Fmt(16, 14)
     u: Fmt = Fmt(16, 10)
     a: Fmt = Fmt(16, 12)
@@ -213,14 +213,14 @@ class CoreConfig:
     """
 
     n_in: int = 20
-    n_hidden: int = 32
+    n_hidden: int = 64
     n_out: int = 2
     window: int = 8
     window_max: int = 16
     lanes: int = 1
     rounding: str = "stochastic"
     lfsr_seed: int = 0x1234_5678
-    acc_width: int = 28
+    acc_width: int = 32
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     fptt: FpttConfig = field(default_factory=FpttConfig)
     formats: Formats = field(default_factory=Formats)

@@ -48,10 +48,10 @@ class TrainSettings:
 
     epochs: int = 1
     seed: int = 0
-    schedule: str = "every"
+    schedule: str = "aux"
     gain_in: float = 3.0
     gain_rec: float = 0.5
-    gain_out: float = 0.05
+    gain_out: float = 0.01
     eval_batch: int = 256
     ref_optimizer: str = "adam"
     ref_lr: float = 1e-3

@@ -340,10 +340,22 @@ def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict
         if key not in draws_cache:
             draws_cache[key] = UpdateDraws(cfg.matrix_shapes, cfg.lanes)
         draws, st.lfsr = draws_cache[key].draw(st.lfsr)
+    # one elementwise update over all three matrices, flattened side by side
+    B = st.batch
+    flat = lambda d: np.concatenate([d[m].reshape(B, -1) for m in MATRICES], axis=1)  # noqa: E731
+    r = (None, None, None)
+    if draws is not None:
+        r = tuple(np.concatenate([draws[m][:, j].reshape(B, -1) for m in MATRICES], axis=1)
+                  for j in range(3))
+    w, lam, wbar = fptt_update(cfg, flat(st.w), flat(st.wbar), flat(st.lam), flat(grads), r,
+                               st.sat)
+    start = 0
     for m in MATRICES:
-        r = np.moveaxis(draws[m], 1, 0) if draws is not None else (None, None, None)
-        st.w[m], st.lam[m], st.wbar[m] = fptt_update(cfg, st.w[m], st.wbar[m], st.lam[m],
-                                                     grads[m], r, st.sat)
+        shape = st.w[m].shape
+        n = shape[1] * shape[2]
+        st.w[m], st.lam[m], st.wbar[m] = (v[:, start:start + n].reshape(shape)
+                                          for v in (w, lam, wbar))
+        start += n
 
 
 def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,

@@ -88,7 +88,7 @@ def saturate(q, fmt: Fmt, counter: "SaturationCounter | None" = None, name: str 
     ``q`` has a leading batch axis when a counter is given (one count per core).
     """
     q = np.asarray(q, dtype=np.int64)
-    out = np.clip(q, fmt.min, fmt.max)
+    out = np.minimum(np.maximum(q, fmt.min), fmt.max)
     if counter is not None:
         counter.add(name, q, out)
     return out

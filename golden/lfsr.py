@@ -57,21 +57,37 @@ def lane_seeds(seed: int, lanes: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def _jump_columns(log2_steps: int) -> np.ndarray:
-    """Images of the 32 unit vectors under ``2**log2_steps`` xorshift32 steps."""
+def _jump_tables(log2_steps: int) -> np.ndarray:
+    """Byte tables ``[4, 256]`` of the GF(2)-linear map of ``2**log2_steps`` steps.
+
+    The map is linear, so its image of ``x`` is the XOR of the images of the
+    four bytes of ``x``.
+    """
     cols = np.array([xorshift32(1 << i) for i in range(32)], dtype=np.uint64)
     for _ in range(log2_steps):
-        cols = _apply(cols, cols)
-    return cols
+        cols = _apply_columns(cols, cols)
+    tables = np.zeros((4, 256), dtype=np.uint64)
+    byte = np.arange(256, dtype=np.uint64)
+    for k in range(4):
+        for bit in range(8):
+            tables[k] ^= np.where((byte >> np.uint64(bit)) & np.uint64(1) == 1,
+                                  cols[8 * k + bit], np.uint64(0))
+    return tables
 
 
 _BITS = np.arange(32, dtype=np.uint64)
 
 
-def _apply(cols: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The GF(2)-linear map with columns ``cols`` applied to states ``x``."""
+def _apply_columns(cols: np.ndarray, x: np.ndarray) -> np.ndarray:
     bits = (x[..., None] >> _BITS) & np.uint64(1)
     return np.bitwise_xor.reduce(bits * cols, axis=-1)
+
+
+def _apply(tables: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The linear map given by byte ``tables`` applied to states ``x``."""
+    x = x.astype(np.int64)
+    return (tables[0][x & 255] ^ tables[1][(x >> 8) & 255]
+            ^ tables[2][(x >> 16) & 255] ^ tables[3][(x >> 24) & 255])
 
 
 def stream(states: np.ndarray, n: int) -> np.ndarray:
@@ -86,7 +102,7 @@ def stream(states: np.ndarray, n: int) -> np.ndarray:
     have, j = 1, 0
     while have < n:
         take = min(have, n - have)
-        out[..., have:have + take] = _apply(_jump_columns(j), out[..., :take])
+        out[..., have:have + take] = _apply(_jump_tables(j), out[..., :take])
         have += take
         j += 1
     return out[..., :n]

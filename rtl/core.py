@@ -447,7 +447,7 @@ class FpttCore(wiring.Component):
         with m.If(o_frame.valid & o_frame.ready):
             m.d.sync += o_frame.valid.eq(0)
 
-        with m.FSM(name="ctrl"):
+        with m.FSM(name="ctrl") as fsm:
             with m.State("IDLE"):
                 m.d.comb += host.grant.eq(1)
                 with m.If(~host.busy & ~self.bus.stb):
@@ -614,6 +614,18 @@ class FpttCore(wiring.Component):
                     m.d.sync += [count.eq(0), windows.eq(windows + 1), bank.eq(0)]
                     m.next = "IDLE"
 
+        # ------------------------------------------------------------ phase counters
+        fwd_states = ("START", "ACC_X", "ACC_S", "NEU", "NEU_DRAIN", "RO_ACC", "RO", "RO_DRAIN",
+                      "EMIT")
+        bwd_states = ("BW_T", "BW_T2", "BW_OB", "BW_OB_DRAIN", "BW_J", "BW_J_DRAIN", "BW_GIN",
+                      "BW_B4_READ", "BW_B4_LOAD", "BW_B4")
+        perf_fwd, perf_bwd, perf_upd = Signal(32), Signal(32), Signal(32)
+        in_fwd = Cat(*[fsm.ongoing(st) for st in fwd_states]).any()
+        in_bwd = Cat(*[fsm.ongoing(st) for st in bwd_states]).any()
+        in_upd = fsm.ongoing("UPD") | fsm.ongoing("UPD_DRAIN")
+        m.d.sync += [perf_fwd.eq(perf_fwd + in_fwd), perf_bwd.eq(perf_bwd + in_bwd),
+                     perf_upd.eq(perf_upd + in_upd)]
+
         # ------------------------------------------------------------ host access
         tnames = [t.name for t in self.targets]
         regs_i, s_i, lfsr_i = tnames.index("regs"), tnames.index("s"), tnames.index("lfsr")
@@ -623,6 +635,7 @@ class FpttCore(wiring.Component):
             0x03: Const(n_h, 32), 0x04: Const(n_out, 32), 0x05: Const(Lmax, 32),
             0x06: Const(P, 32), 0x07: Const(int(cfg.rounding == "stochastic"), 32),
             0x08: window_L, 0x09: count, 0x0A: steps, 0x0B: windows, 0x0C: cycles,
+            0x0D: perf_fwd, 0x0E: perf_bwd, 0x0F: perf_upd,
         }
         sel1 = Signal.like(host.sel)
         elem1 = Signal.like(host.elem)
@@ -664,7 +677,12 @@ class FpttCore(wiring.Component):
                 for idx, r in regspecs.items():
                     with m.Case(idx):
                         if r.writable:
-                            m.d.comb += host.reg_ok.eq((wd >= r.lo) & (wd <= r.hi))
+                            ok = Const(1, 1)
+                            if r.lo > 0:
+                                ok = ok & (wd >= r.lo)
+                            if r.hi < (1 << DATA_WIDTH) - 1:
+                                ok = ok & (wd <= r.hi)
+                            m.d.comb += host.reg_ok.eq(ok)
         with m.Elif((host.sel == s_i) | (host.sel == lfsr_i)):
             m.d.comb += host.reg_ok.eq(1)
         with m.If(host.we & (host.sel == regs_i)):
@@ -679,6 +697,12 @@ class FpttCore(wiring.Component):
                     m.d.sync += windows.eq(wd)
                 with m.Case(0x0C):
                     m.d.sync += cycles.eq(wd)
+                with m.Case(0x0D):
+                    m.d.sync += perf_fwd.eq(wd)
+                with m.Case(0x0E):
+                    m.d.sync += perf_bwd.eq(wd)
+                with m.Case(0x0F):
+                    m.d.sync += perf_upd.eq(wd)
         with m.If(host.we & (host.sel == s_i)):
             m.d.sync += s_vec.bit_select(host.addr, 1).eq(wd[0])
         for p in range(P):

@@ -129,6 +129,9 @@ def register_specs(cfg: CoreConfig) -> list[RegSpec]:
         RegSpec(0x0A, "STEPS", True, doc="steps run (golden steps), 32 bits"),
         RegSpec(0x0B, "WINDOWS", True, doc="windows closed (golden windows), 32 bits"),
         RegSpec(0x0C, "CYCLES", True, doc="clock cycles since reset (free-running), 32 bits"),
+        RegSpec(0x0D, "PERF_FWD", True, doc="cycles spent in forward phases (step)"),
+        RegSpec(0x0E, "PERF_BWD", True, doc="cycles spent in the backward pass"),
+        RegSpec(0x0F, "PERF_UPD", True, doc="cycles spent in the FPTT update sweep"),
     ]
 
 
@@ -324,7 +327,8 @@ def host_targets(cfg: CoreConfig):
     """``(memory specs, host targets)`` of a core; targets in decoder order."""
     from .window_buffer import window_buffer_specs
     specs = core_mem_specs(cfg) + window_buffer_specs(cfg)
-    regs = [("regs", 0x00, 0x10, 32, False), ("s", 0x12, cfg.n_hidden, 1, False),
+    n_regs = max(r.index for r in register_specs(cfg)) + 1
+    regs = [("regs", 0x00, n_regs, 32, False), ("s", 0x12, cfg.n_hidden, 1, False),
             ("lfsr", 0x20, cfg.lanes, 32, False)]
     return specs, targets_of(specs, regs)
 

@@ -121,9 +121,14 @@ class MemSpec:
         return data.ArrayLayout(self.elem, self.elems)
 
     @property
+    def phys_depth(self) -> int:
+        """Depth of the generated memory (at least 2: no zero-width address ports)."""
+        return max(self.depth, 2)
+
+    @property
     def bits(self) -> int:
-        """Physical bits (padding lanes included)."""
-        return self.depth * self.elems * self.elem.width
+        """Physical bits (padding lanes and words included)."""
+        return self.phys_depth * self.elems * self.elem.width
 
     @property
     def col_bits(self) -> int:
@@ -193,7 +198,7 @@ def memory_image(spec: MemSpec, array) -> list[list[int]]:
     """Physical words of ``spec`` holding the logical ``array`` (golden layout, no batch axis)."""
     import numpy as np
     arr = np.asarray(array, dtype=np.int64).reshape(spec.rows, spec.cols)
-    words = [[0] * spec.elems for _ in range(spec.depth)]
+    words = [[0] * spec.elems for _ in range(spec.phys_depth)]
     for r in range(spec.rows):
         for c in range(spec.cols):
             a, e = spec.locate(r, c)
@@ -215,7 +220,7 @@ class CoreMemories(Elaboratable):
         self.specs = {s.name: s for s in specs}
         self.mem, self.rd, self.wr = {}, {}, {}
         for s in specs:
-            mem = Memory(shape=s.word_shape, depth=s.depth, init=images.get(s.name, []))
+            mem = Memory(shape=s.word_shape, depth=s.phys_depth, init=images.get(s.name, []))
             self.mem[s.name] = mem
             wr = mem.write_port(granularity=1)
             self.wr[s.name] = wr

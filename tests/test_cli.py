@@ -19,6 +19,7 @@ def test_config_default_prints_loadable_toml(capsys):
 def test_config_applies_overrides(tmp_path):
     out = tmp_path / "c.toml"
     assert main(["config", "--set", "n_hidden=12", "--set", "formats.w.width=10",
+                 "--set", "formats.w.frac=7",
                  "-o", str(out)]) == 0
     cfg = CoreConfig.load(out)
     assert cfg.n_hidden == 12 and cfg.formats.w.width == 10

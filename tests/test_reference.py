@@ -31,7 +31,8 @@ NEURONS = {
 def make_cfg(L, neuron, window_max=None):
     cfg = CoreConfig(n_in=5, n_hidden=7, n_out=3, window=L, window_max=window_max or max(L, 8),
                      acc_width=28)
-    return cfg.replace(neuron=dict(NEURONS[neuron]))
+    # a fast learning rate (not the default) so that every matrix moves visibly
+    return cfg.replace(neuron=dict(NEURONS[neuron]), fptt={"lr": 2.0 ** -6, "alpha": 0.5})
 
 
 def make_weights(cfg, seed):

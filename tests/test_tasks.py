@@ -184,10 +184,10 @@ def cue_sides(task, seq):
 
 def test_cue_default_timeline():
     task = CueTask()
-    assert (task.n_in, task.n_out, task.kind, task.seq_len) == (20, 2, "classification", 130)
-    assert [(s.start, s.stop) for s in task.cue_slices] == [(15 * k, 15 * k + 10) for k in range(7)]
-    assert (task.delay_slice.start, task.delay_slice.stop) == (100, 120)
-    assert (task.recall_slice.start, task.recall_slice.stop) == (120, 130)
+    assert (task.n_in, task.n_out, task.kind, task.seq_len) == (20, 2, "classification", 70)
+    assert [(s.start, s.stop) for s in task.cue_slices] == [(6 * k, 6 * k + 4) for k in range(7)]
+    assert (task.delay_slice.start, task.delay_slice.stop) == (40, 60)
+    assert (task.recall_slice.start, task.recall_slice.stop) == (60, 70)
 
 
 def test_cue_labels_are_the_majority_side():
@@ -217,7 +217,9 @@ def test_cue_spikes_are_binary_and_where_they_belong():
 
 
 def test_cue_spike_rates_match_the_probabilities():
-    task = CueTask(n_train=300, n_test=0, p_cue=0.3, p_recall=0.6, p_noise=0.1, seed=0)
+    # long cues, so that no cue is silent by chance and its side can be read off
+    task = CueTask(n_train=300, n_test=0, p_cue=0.3, p_recall=0.6, p_noise=0.1, seed=0,
+                   cue_len=10, gap=5)
     cue, recall, noise = [], [], []
     for seq in task.train_set():
         for steps, side in zip(task.cue_slices, cue_sides(task, seq)):
@@ -238,7 +240,7 @@ def test_cue_delay_before_decision(delay):
         assert first_decision - last_cue_end == delay >= 20
         assert not seq.x[last_cue_end:first_decision, : 2 * task.population].any()
         assert seq.decision.sum() == task.recall_len
-    assert task.seq_len == 7 * 10 + 6 * 5 + delay + 10
+    assert task.seq_len == 7 * 4 + 6 * 2 + delay + 10
 
 
 def test_cue_targets_follow_the_schedule():

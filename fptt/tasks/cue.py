@@ -49,7 +49,8 @@ class CueTask(Task):
     ``n_cues`` is odd, so there are no ties). The recall steps are the decision
     steps; with schedule ``"final"`` they also carry the one-hot target, with
     ``"every"`` all steps do. The defaults give
-    ``seq_len = 7·10 + 6·5 + 20 + 10 = 130``.
+    ``seq_len = 7·4 + 6·2 + 20 + 10 = 70``: the first cue lies 60 steps before
+    the decision, the last one 20.
 
     Parameters
     ----------
@@ -58,9 +59,9 @@ class CueTask(Task):
     n_cues : int
         Number of cues, odd (default 7).
     cue_len : int
-        Steps per cue (default 10).
+        Steps per cue (default 4).
     gap : int
-        Silent steps between consecutive cues (default 5).
+        Silent steps between consecutive cues (default 2).
     delay : int
         Steps from the end of the last cue to the first recall step (default 20).
     recall_len : int
@@ -90,8 +91,8 @@ class CueTask(Task):
         self,
         n_in: int = 20,
         n_cues: int = 7,
-        cue_len: int = 10,
-        gap: int = 5,
+        cue_len: int = 4,
+        gap: int = 2,
         delay: int = 20,
         recall_len: int = 10,
         p_cue: float = 0.4,

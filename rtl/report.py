@@ -1,0 +1,292 @@
+"""Generator report: ports, memory map, bits per memory, cycles per step; and a cycle measurement.
+
+:func:`build_report` computes, from a :class:`~fptt.config.CoreConfig` alone,
+the report written beside the Verilog by ``fptt verilog`` (JSON and a readable
+table, :func:`format_report`):
+
+- **ports** of the top level with their widths, and the bit fields of the
+  frame payloads (Verilog ports ``i_frame__payload`` / ``o_frame__payload``);
+- the **memory map** of the host port (regions, logical shapes, addresses) and
+  the registers of region 0;
+- **bits per memory** (physical, padding lanes included) and their total;
+- **cycles** per time step (inference) and per window (learning) from the
+  controller's cycle model (:func:`cycle_model`), dense worst case (every
+  input non-zero, every neuron spiking) and for a given activity, beside the
+  weight-memory bound of DESIGN section 6::
+
+      bound = (L·S + (L-1)·n_hidden² + L·n_out·n_hidden + S) / lanes,
+      S = (n_in + n_hidden + n_out)·n_hidden
+
+``python -m fptt.rtl.report --measure`` simulates three configurations for
+windows L = 1 and L = 8 on the cue task (Amaranth simulator; a few minutes)
+and prints measured cycles per window against the bound, with the cycles of
+each phase read from the core's performance counters (``PERF_FWD``,
+``PERF_BWD``, ``PERF_UPD``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..config import CoreConfig
+from .backward import BackwardNeuronUnit, BackwardReadoutUnit
+from .host import REG_INDEX, frame_layout, host_targets, out_layout, register_specs
+from .memories import REGION_SHIFT, groups, matrix_geometry
+from .neuron import NeuronUnit
+from .readout import ReadoutUnit
+from .regulariser import RegulariserUnit
+
+__all__ = ["bound", "cycle_model", "build_report", "format_report", "measure", "main"]
+
+
+def bound(cfg: CoreConfig, L: int) -> float:
+    """Weight-memory bound of DESIGN section 6: cycles per window of ``L`` steps."""
+    S = (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden
+    return (L * S + (L - 1) * cfg.n_hidden ** 2 + L * cfg.n_out * cfg.n_hidden + S) / cfg.lanes
+
+
+def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | None = None,
+                learn: bool = True) -> dict:
+    """Cycles of the controller (:mod:`fptt.rtl.core`) for one window of ``L`` steps.
+
+    ``nx`` non-zero inputs and ``ns`` spikes per step (default: all, the dense
+    worst case). Returns the cycles of the forward steps, the backward pass,
+    the update sweep and their total (``learn = False``: forward only).
+    """
+    P, n_h = cfg.lanes, cfg.n_hidden
+    G, Go = groups(n_h, P), groups(cfg.n_out, P)
+    nx = cfg.n_in if nx is None else nx
+    ns = n_h if ns is None else ns
+    NL, RL = NeuronUnit.LATENCY, ReadoutUnit.LATENCY
+    step = (nx + ns) * G + ns * Go + G + Go + NL + RL + 10
+    out = {"forward": L * step, "backward": 0, "update": 0}
+    if learn:
+        LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
+        per_t = 2 + Go + LB + 1 + LN + 2 + nx * G + 1
+        bw = L * per_t + n_h * Go + (L - 1) * n_h * max(G, Go) + 3 + ns * G
+        upd = sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + RegulariserUnit.LATENCY + 2
+        out.update(backward=bw, update=upd)
+    out["total"] = out["forward"] + out["backward"] + out["update"]
+    return out
+
+
+def _ports(cfg: CoreConfig):
+    ports = [("clk", "in", 1), ("rst", "in", 1)]
+    fl, ol = frame_layout(cfg), out_layout(cfg)
+    ports += [("i_frame__payload", "in", fl.size), ("i_frame__valid", "in", 1),
+              ("i_frame__ready", "out", 1), ("o_frame__payload", "out", ol.size),
+              ("o_frame__valid", "out", 1), ("o_frame__ready", "in", 1),
+              ("bus__addr", "in", 32), ("bus__w_data", "in", 32), ("bus__we", "in", 1),
+              ("bus__stb", "in", 1), ("bus__ack", "out", 1), ("bus__r_data", "out", 32),
+              ("bus__err", "out", 1), ("busy", "out", 1)]
+
+    def width(shape):
+        from amaranth.hdl import Shape
+        from amaranth.lib import data as _d
+        if isinstance(shape, _d.Layout):
+            return shape.size
+        return Shape.cast(shape).width
+
+    def fields(layout):
+        from amaranth.lib import data as _d
+        rows = []
+        for name, fld in layout:
+            shape = fld.shape
+            if isinstance(shape, _d.ArrayLayout):
+                w = width(shape.elem_shape)
+                for i in range(shape.length):
+                    rows.append((f"{name}[{i}]", fld.offset + i * w, w))
+            else:
+                rows.append((name, fld.offset, width(shape)))
+        return rows
+
+    return ports, fields(fl), fields(ol)
+
+
+def build_report(cfg: CoreConfig) -> dict:
+    """The generator report of ``cfg`` (JSON-serialisable)."""
+    specs, targets = host_targets(cfg)
+    ports, in_fields, out_fields = _ports(cfg)
+    mems = []
+    for s in specs:
+        mems.append(dict(name=s.name, region=s.region, base=None if s.region is None else
+                         s.region << REGION_SHIFT, rows=s.rows, cols=s.cols,
+                         depth=s.depth, word_elems=s.elems, elem_width=s.elem.width,
+                         signed=s.elem.signed, bits=s.bits, checkpoint=s.checkpoint,
+                         address=None if s.region is None else
+                         f"0x{s.region:02X}<<24 | row<<{s.col_bits} | col"))
+    regarrays = [dict(name="s", region=0x12, base=0x12 << REGION_SHIFT, rows=cfg.n_hidden, bits=cfg.n_hidden,
+                      note="spike vector (register)"),
+                 dict(name="lfsr", region=0x20, base=0x20 << REGION_SHIFT, rows=cfg.lanes,
+                      bits=32 * cfg.lanes, note="xorshift32 state per lane")]
+    regs = [dict(index=r.index, name=r.name, access="rw" if r.writable else "ro", doc=r.doc)
+            for r in register_specs(cfg)]
+    cycles = {}
+    for L in sorted({1, cfg.window, cfg.window_max}):
+        dense = cycle_model(cfg, L)
+        cycles[f"L={L}"] = dict(
+            inference_per_step_dense=cycle_model(cfg, 1, learn=False)["total"],
+            learning_per_window_dense=dense["total"],
+            learning_per_step_dense=dense["total"] / L,
+            phases_dense=dense,
+            bound_per_window=bound(cfg, L),
+            ratio_dense=bound(cfg, L) / dense["total"],
+            learning_per_window_10pct=cycle_model(cfg, L, 0.1 * cfg.n_in, 0.1 * cfg.n_hidden)["total"],
+        )
+    return dict(
+        config=cfg.to_dict(),
+        top="fptt_core",
+        ports=[dict(name=n, dir=d, width=w) for n, d, w in ports],
+        i_frame_fields=[dict(field=n, lsb=o, width=w) for n, o, w in in_fields],
+        o_frame_fields=[dict(field=n, lsb=o, width=w) for n, o, w in out_fields],
+        memories=mems,
+        register_arrays=regarrays,
+        registers=regs,
+        total_memory_bits=sum(s.bits for s in specs),
+        checkpoint_memory_bits=sum(s.bits for s in specs if s.checkpoint),
+        cycles=cycles,
+        cycle_model=("per step: (nnz_x + nnz_s_prev)·G + nnz_s·G_out + G + G_out + "
+                     f"{NeuronUnit.LATENCY + ReadoutUnit.LATENCY + 10}; per window backward: "
+                     "L·(nnz_x·G + G_out + const) + n_hidden·G_out + (L-1)·n_hidden·max(G, G_out)"
+                     " + nnz_s_-1·G; update: Σ_m pre_m·ceil(post_m/P) + const"),
+    )
+
+
+def format_report(rep: dict) -> str:
+    """Readable table of a report."""
+    c = rep["config"]["core"]
+    lines = [f"FPTT core  n_in={c['n_in']} n_hidden={c['n_hidden']} n_out={c['n_out']} "
+             f"lanes={c['lanes']} window={c['window']} window_max={c['window_max']} "
+             f"rounding={c['rounding']}", "", "Ports"]
+    for p in rep["ports"]:
+        lines.append(f"  {p['name']:<20} {p['dir']:<4} {p['width']:>6}")
+    for key, title in (("i_frame_fields", "i_frame payload"), ("o_frame_fields", "o_frame payload")):
+        lines.append(f"  {title}: " + ", ".join(f"{f['field']}@{f['lsb']}:{f['width']}"
+                                                 for f in rep[key]))
+    lines += ["", "Memories (host address = region<<24 | row<<col_bits | col)",
+              f"  {'name':<12} {'region':>6} {'rows x cols':>12} {'depth':>6} {'word':>9} "
+              f"{'bits':>8}  checkpoint"]
+    for mm in rep["memories"]:
+        reg = "-" if mm["region"] is None else f"0x{mm['region']:02X}"
+        word = f"{mm['word_elems']}x{mm['elem_width']}"
+        lines.append(f"  {mm['name']:<12} {reg:>6} {mm['rows']:>5} x {mm['cols']:<5} "
+                     f"{mm['depth']:>6} {word:>9} {mm['bits']:>8}  "
+                     f"{'yes' if mm['checkpoint'] else 'scratch'}")
+    for ra in rep["register_arrays"]:
+        lines.append(f"  {ra['name']:<12} {'0x%02X' % ra['region']:>6} {ra['rows']:>5} x 1     "
+                     f"{'reg':>6} {'':>9} {ra['bits']:>8}  yes ({ra['note']})")
+    lines.append(f"  total {rep['total_memory_bits']} bits "
+                 f"({rep['checkpoint_memory_bits']} in checkpointed memories)")
+    lines += ["", "Registers (region 0x00)"]
+    for r in rep["registers"]:
+        lines.append(f"  0x{r['index']:02X} {r['name']:<11} {r['access']}  {r['doc']}")
+    lines += ["", "Cycles (cycle model; dense = every input non-zero, every neuron spiking)",
+              f"  {'L':>3} {'infer/step':>11} {'learn/window':>13} {'bound/window':>13} "
+              f"{'bound/model':>12} {'@10% activity':>14}"]
+    for k, v in rep["cycles"].items():
+        lines.append(f"  {k[2:]:>3} {v['inference_per_step_dense']:>11} "
+                     f"{v['learning_per_window_dense']:>13} {v['bound_per_window']:>13.1f} "
+                     f"{v['ratio_dense']:>12.3f} {v['learning_per_window_10pct']:>14.0f}")
+    lines.append(f"  model: {rep['cycle_model']}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- measurement
+
+MEASURE_CONFIGS = {
+    "small  8-8-2 P=1": dict(n_in=8, n_hidden=8, n_out=2, lanes=1),
+    "default 20-32-2 P=1": dict(n_in=20, n_hidden=32, n_out=2, lanes=1),
+    "default 20-32-2 P=4": dict(n_in=20, n_hidden=32, n_out=2, lanes=4),
+}
+
+
+def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0) -> dict:
+    """Simulate ``n_seq`` cue sequences of 32 steps (learning) and return cycles per window."""
+    import numpy as np
+    from amaranth.sim import Simulator
+
+    from ..golden.fixed_core import init_state
+    from ..golden.weights import init_weights
+    from ..tasks.base import with_targets
+    from ..tasks.cue import CueTask
+    from .core import FpttCore
+    from .testbench import CoreDriver, frames_from_sequence
+
+    task = CueTask(n_in=cfg.n_in, n_cues=3, cue_len=4, gap=2, delay=8, recall_len=8,
+                   n_train=n_seq, n_test=1, seed=seed)
+    frames = []
+    for i in range(n_seq):
+        seq = with_targets(task.train_set()[i], "final")
+        frames += frames_from_sequence(cfg, seq.x, seq.target, seq.has_target)
+    st = init_state(cfg, init_weights(cfg, seed=1, gain_in=4.0, gain_rec=1.0))
+    dut = FpttCore(cfg, init=st)
+    drv = CoreDriver(dut)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    res = {}
+
+    async def bench(ctx):
+        c0 = ctx.get(dut.cycle_count)
+        spikes = 0
+        for fr in frames:
+            out = await drv.step(ctx, fr["x"], fr["target"], fr["has_target"], fr["sos"],
+                                 fr["eos"], True)
+            spikes += out["spikes"]
+        await drv.wait_idle(ctx)
+        c1 = ctx.get(dut.cycle_count)
+        for name in ("WINDOWS", "PERF_FWD", "PERF_BWD", "PERF_UPD"):
+            res[name] = (await drv.read(ctx, REG_INDEX[name], signed=False))[0]
+        res["cycles"] = c1 - c0
+        res["spikes_per_step"] = spikes / len(frames)
+
+    sim.add_testbench(bench)
+    sim.run()
+    nx = float(np.mean([np.count_nonzero(f["x"]) for f in frames]))
+    w = res["WINDOWS"]
+    return dict(steps=len(frames), windows=w, cycles_per_window=res["cycles"] / w,
+                forward=res["PERF_FWD"] / w, backward=res["PERF_BWD"] / w,
+                update=res["PERF_UPD"] / w,
+                other=(res["cycles"] - res["PERF_FWD"] - res["PERF_BWD"] - res["PERF_UPD"]) / w,
+                bound=bound(cfg, cfg.window), nnz_x_per_step=nx,
+                spikes_per_step=res["spikes_per_step"])
+
+
+def measure_table(windows=(1, 8), n_seq: int = 1) -> str:
+    head = (f"{'configuration':<22} {'L':>2} {'cycles/window':>13} {'bound':>9} {'bound/meas':>10}"
+            f" {'fwd':>8} {'bwd':>8} {'upd':>7} {'idle':>5} {'x nnz':>6} {'spk':>5}")
+    lines = [head, "-" * len(head)]
+    for name, kw in MEASURE_CONFIGS.items():
+        for L in windows:
+            cfg = CoreConfig(window=L, window_max=max(8, L), **kw)
+            r = measure(cfg, n_seq)
+            lines.append(f"{name:<22} {L:>2} {r['cycles_per_window']:>13.1f} {r['bound']:>9.1f} "
+                         f"{r['bound'] / r['cycles_per_window']:>10.3f} {r['forward']:>8.1f} "
+                         f"{r['backward']:>8.1f} {r['update']:>7.1f} {r['other']:>5.1f} "
+                         f"{r['nnz_x_per_step']:>6.2f} {r['spikes_per_step']:>5.2f}")
+            print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fptt.rtl.report", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", help="TOML configuration (default: built-in defaults)")
+    ap.add_argument("--set", action="append", default=[], metavar="K=V")
+    ap.add_argument("--json", action="store_true", help="print the JSON report")
+    ap.add_argument("--measure", action="store_true",
+                    help="simulate 3 configurations x L in {1, 8} and print cycles per window")
+    ap.add_argument("--sequences", type=int, default=1, help="cue sequences per measurement")
+    args = ap.parse_args(argv)
+    if args.measure:
+        print(f"{'':>22} cue task, sequences of 32 steps, learning on every step")
+        measure_table(n_seq=args.sequences)
+        return 0
+    cfg = CoreConfig.load(args.config, args.set)
+    rep = build_report(cfg)
+    sys.stdout.write(json.dumps(rep, indent=2) + "\n" if args.json else format_report(rep))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
