@@ -58,6 +58,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import CoreConfig
 from ..golden.fixed_core import MATRICES
 from .accumulator import EventScanner, popcount
+from .controller import BACKWARD_STATES, FORWARD_STATES, UPDATE_STATES
 from .backward import BackwardNeuronUnit, BackwardReadoutUnit, wt_ibar_width, wt_obar_width
 from .fixed import delay
 from .host import (DATA_WIDTH, ID_VALUE, REG, HostBusSignature, HostPort, divmod_const,
@@ -112,6 +113,7 @@ class FpttCore(wiring.Component):
                    "windows": int(arrs["windows"]) & 0xFFFF_FFFF}
         mems = m.submodules.mems = CoreMemories(self.specs, images)
         rd = {k: v[0] for k, v in mems.rd.items()}
+        rd_i1 = mems.rd["bw_i"][1]          # ī for the G_in sweep and the update's t = 0 terms
         wr = mems.wr
 
         host = m.submodules.host = HostPort(cfg, self.targets)
@@ -152,12 +154,12 @@ class FpttCore(wiring.Component):
         last_t = Signal()                   # t_b is the window's last step (nothing after it)
         bank = Signal()                     # bw_i bank receiving ī_t
         s_t_vec = Signal(n_h)               # s_t of the backward step (buf_s[t+1])
-        xr = Signal(data.ArrayLayout(signed(f.x.width), n_in))   # x_t of the backward step
+        xr = Signal(data.ArrayLayout(signed(f.x.width), n_in))   # x_{t+1}, then x_0 (update)
+        s0 = Signal(n_h)                    # s_-1 = buf_s[0], for the update's t = 0 terms
         delta_vec = Signal(data.ArrayLayout(signed(f.delta.width), Go * P))
         obar_reg = Signal(data.ArrayLayout(signed(f.obar.width), Go * P))
 
         x_nz = Cat(*[frame.x[i] != 0 for i in range(n_in)])
-        xr_nz = Cat(*[xr[i] != 0 for i in range(n_in)])
         xone = Const(1 << f.x.frac, signed(f.x.width))
 
         def lane_mask(n_valid_expr):
@@ -170,7 +172,7 @@ class FpttCore(wiring.Component):
         ev_g = Signal(range(max(G, Go, 2)))
         ev_addr = Signal(range(max(n_in, n_h) * max(G, Go) + 1))
         ev_x = Signal(signed(f.x.width))
-        K_WIN, K_WREC, K_WOUT, K_GIN, K_GREC = range(5)
+        K_WIN, K_WREC, K_WOUT, K_GIN = range(4)
         scan_kind = Signal(3)
         scan_run = Signal()
         m.d.sync += ev_valid.eq(0)
@@ -190,11 +192,8 @@ class FpttCore(wiring.Component):
                 with m.Case(K_WOUT):
                     m.d.comb += [rd["w.w_out"].addr.eq(col), rd["oacc"].addr.eq(scan.g)]
                 with m.Case(K_GIN):
-                    m.d.comb += [rd["grad.w_in"].addr.eq(col),
-                                 rd["bw_i"].addr.eq(bank * G + scan.g)]
-                with m.Case(K_GREC):
-                    m.d.comb += [rd["grad.w_rec"].addr.eq(col),
-                                 rd["bw_i"].addr.eq(bank * G + scan.g)]
+                    # during BW_J(t): G_in += ī_{t+1} x_{t+1}ᵀ, ī_{t+1} in the bank BW_J reads
+                    m.d.comb += [rd["grad.w_in"].addr.eq(col), rd_i1.addr.eq(~bank * G + scan.g)]
         with m.If(ev_valid):
             with m.Switch(ev_kind):
                 with m.Case(K_WIN, K_WREC):
@@ -216,12 +215,7 @@ class FpttCore(wiring.Component):
                     m.d.comb += [wr["grad.w_in"].addr.eq(ev_addr), wr["grad.w_in"].en.eq(-1)]
                     for p in range(P):
                         m.d.comb += wr["grad.w_in"].data[p].eq(
-                            rd["grad.w_in"].data[p] + rd["bw_i"].data[p] * ev_x)
-                with m.Case(K_GREC):
-                    m.d.comb += [wr["grad.w_rec"].addr.eq(ev_addr), wr["grad.w_rec"].en.eq(-1)]
-                    for p in range(P):
-                        m.d.comb += wr["grad.w_rec"].data[p].eq(
-                            rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])
+                            rd["grad.w_in"].data[p] + rd_i1.data[p] * ev_x)
 
         # ------------------------------------------------------------ NEU pipeline
         n_issue = Signal()
@@ -391,10 +385,13 @@ class FpttCore(wiring.Component):
         u_m = Signal(2)
         u_a = Signal(range(max(max(pre * g for _, pre, g in geo.values()), 2)))
         u_g = Signal(range(max(G, Go, 2)))
+        u_col = Signal(range(max(n_in, n_h, 2)))     # presynaptic index of u_a
         u1_valid, u1_m = Signal(), Signal(2)
-        u1_a, u1_g = Signal.like(u_a), Signal.like(u_g)
-        m.d.sync += [u1_valid.eq(u_issue), u1_m.eq(u_m), u1_a.eq(u_a), u1_g.eq(u_g)]
+        u1_a, u1_g, u1_col = Signal.like(u_a), Signal.like(u_g), Signal.like(u_col)
+        m.d.sync += [u1_valid.eq(u_issue), u1_m.eq(u_m), u1_a.eq(u_a), u1_g.eq(u_g),
+                     u1_col.eq(u_col)]
         with m.If(u_issue):
+            m.d.comb += rd_i1.addr.eq(bank * G + u_g)      # ī_0 of this word's lanes
             for mat in MATRICES:
                 with m.If(u_m == MATRIX_CODE[mat]):
                     for q in ("w", "wbar", "lam", "grad"):
@@ -406,6 +403,15 @@ class FpttCore(wiring.Component):
             vals = [Value.cast(rd[f"{q}.{mat}"].data[p]) for mat in MATRICES]
             return Mux(sel == 0, vals[0], Mux(sel == 1, vals[1], vals[2]))
 
+        # the window's first step is folded in here: G_in += ī_0 x_0ᵀ, G_rec += ī_0 s_-1ᵀ
+        gsum = [Signal(signed(reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
+        x0 = xr[u1_col]
+        s0_k = s0.bit_select(u1_col, 1)
+        for p in range(P):
+            stored = pick("grad", p, u1_m).as_signed()
+            i0 = rd_i1.data[p]
+            m.d.comb += gsum[p].eq(stored + Mux(u1_m == MATRIX_CODE["w_in"], i0 * x0,
+                                                Mux((u1_m == MATRIX_CODE["w_rec"]) & s0_k, i0, 0)))
         for p in range(P):
             rg = reg[p]
             m.d.comb += [
@@ -414,7 +420,7 @@ class FpttCore(wiring.Component):
                 rg.inp.w.eq(pick("w", p, u1_m)),
                 rg.inp.wbar.eq(pick("wbar", p, u1_m)),
                 rg.inp.lam.eq(pick("lam", p, u1_m)),
-                rg.inp.gsum.eq(pick("grad", p, u1_m)),
+                rg.inp.gsum.eq(gsum[p]),
                 rg.inp.r_w.eq(lfsr[p].r_w),
                 rg.inp.r_lam.eq(lfsr[p].r_lam),
                 rg.inp.r_wbar.eq(lfsr[p].r_wbar),
@@ -538,12 +544,16 @@ class FpttCore(wiring.Component):
             # ---------------------------------------------------------- backward
             with m.State("BW_T"):
                 m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(t_b + 1),
-                             rd["buf_delta"].addr.eq(t_b), rd["buf_x"].addr.eq(t_b)]
+                             rd["buf_delta"].addr.eq(t_b), rd["buf_x"].addr.eq(t_b + 1)]
                 m.next = "BW_T2"
             with m.State("BW_T2"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [s_t_vec.eq(rd["buf_s"].data.as_value()),
                              xr.eq(rd["buf_x"].data.as_value()), ob_g.eq(0)]
+                # G_in += ī_{t+1} x_{t+1}ᵀ runs during BW_J (nothing after the last step)
+                m.d.comb += [scan.load.eq(1),
+                             scan.mask.eq(Mux(last_t, 0, Cat(*[rd["buf_x"].data[i] != 0
+                                                              for i in range(n_in)])))]
                 for k in range(n_out):
                     m.d.sync += delta_vec[k].eq(rd["buf_delta"].data[k])
                 m.next = "BW_OB"
@@ -560,7 +570,8 @@ class FpttCore(wiring.Component):
                     m.d.sync += [j_j.eq(0), j_c.eq(0), j_C.eq(Mux(last_t, Go, max(G, Go)))]
                     m.next = "BW_J"
             with m.State("BW_J"):
-                m.d.comb += [self.busy.eq(1), j_issue.eq(1)]
+                m.d.comb += [self.busy.eq(1), j_issue.eq(1), scan_run.eq(1),
+                             scan_kind.eq(K_GIN)]
                 with m.If(j_c == j_C - 1):
                     m.d.sync += [j_c.eq(0), j_j.eq(j_j + 1)]
                     with m.If(j_j == n_h - 1):
@@ -569,41 +580,34 @@ class FpttCore(wiring.Component):
                 with m.Else():
                     m.d.sync += j_c.eq(j_c + 1)
             with m.State("BW_J_DRAIN"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 0):
-                    m.d.comb += [scan.load.eq(1), scan.mask.eq(xr_nz)]
-                    m.next = "BW_GIN"
-            with m.State("BW_GIN"):
                 m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_GIN)]
-                with m.If(~scan.valid):
-                    m.d.comb += scan_run.eq(0)
+                with m.If(drain != 0):
+                    m.d.sync += drain.eq(drain - 1)
+                with m.Elif(~scan.valid):
                     with m.If(t_b == 0):
-                        m.next = "BW_B4_READ"
+                        m.next = "BW_LAST"
                     with m.Else():
                         m.d.sync += [t_b.eq(t_b - 1), last_t.eq(0), bank.eq(~bank)]
                         m.next = "BW_T"
-            with m.State("BW_B4_READ"):
-                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(0)]
-                m.next = "BW_B4_LOAD"
-            with m.State("BW_B4_LOAD"):
-                m.d.comb += [self.busy.eq(1), scan.load.eq(1),
-                             scan.mask.eq(rd["buf_s"].data.as_value())]
-                m.next = "BW_B4"
-            with m.State("BW_B4"):
-                m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_GREC)]
-                with m.If(~scan.valid):
-                    m.d.comb += scan_run.eq(0)
-                    m.d.sync += [u_m.eq(0), u_a.eq(0), u_g.eq(0)]
-                    m.next = "UPD"
+            with m.State("BW_LAST"):
+                # x_0 and s_-1 for the update sweep's t = 0 gradient terms
+                m.d.comb += [self.busy.eq(1), rd["buf_x"].addr.eq(0), rd["buf_s"].addr.eq(0)]
+                m.next = "BW_LAST2"
+            with m.State("BW_LAST2"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [xr.eq(rd["buf_x"].data.as_value()),
+                             s0.eq(rd["buf_s"].data.as_value()),
+                             u_m.eq(0), u_a.eq(0), u_g.eq(0), u_col.eq(0)]
+                m.next = "UPD"
             # ---------------------------------------------------------- update
             with m.State("UPD"):
                 m.d.comb += [self.busy.eq(1), u_issue.eq(1)]
                 depth = Array([Const(geo[mat][1] * geo[mat][2]) for mat in MATRICES] + [Const(0)])
                 gm = Array([Const(geo[mat][2]) for mat in MATRICES] + [Const(0)])
-                m.d.sync += [u_a.eq(u_a + 1), u_g.eq(Mux(u_g == gm[u_m] - 1, 0, u_g + 1))]
+                m.d.sync += [u_a.eq(u_a + 1), u_g.eq(Mux(u_g == gm[u_m] - 1, 0, u_g + 1)),
+                             u_col.eq(Mux(u_g == gm[u_m] - 1, u_col + 1, u_col))]
                 with m.If(u_a == depth[u_m] - 1):
-                    m.d.sync += [u_a.eq(0), u_g.eq(0), u_m.eq(u_m + 1)]
+                    m.d.sync += [u_a.eq(0), u_g.eq(0), u_col.eq(0), u_m.eq(u_m + 1)]
                     with m.If(u_m == 2):
                         m.d.sync += drain.eq(RGL + 1)
                         m.next = "UPD_DRAIN"
@@ -615,14 +619,10 @@ class FpttCore(wiring.Component):
                     m.next = "IDLE"
 
         # ------------------------------------------------------------ phase counters
-        fwd_states = ("START", "ACC_X", "ACC_S", "NEU", "NEU_DRAIN", "RO_ACC", "RO", "RO_DRAIN",
-                      "EMIT")
-        bwd_states = ("BW_T", "BW_T2", "BW_OB", "BW_OB_DRAIN", "BW_J", "BW_J_DRAIN", "BW_GIN",
-                      "BW_B4_READ", "BW_B4_LOAD", "BW_B4")
         perf_fwd, perf_bwd, perf_upd = Signal(32), Signal(32), Signal(32)
-        in_fwd = Cat(*[fsm.ongoing(st) for st in fwd_states]).any()
-        in_bwd = Cat(*[fsm.ongoing(st) for st in bwd_states]).any()
-        in_upd = fsm.ongoing("UPD") | fsm.ongoing("UPD_DRAIN")
+        in_fwd = Cat(*[fsm.ongoing(st) for st in FORWARD_STATES]).any()
+        in_bwd = Cat(*[fsm.ongoing(st) for st in BACKWARD_STATES]).any()
+        in_upd = Cat(*[fsm.ongoing(st) for st in UPDATE_STATES]).any()
         m.d.sync += [perf_fwd.eq(perf_fwd + in_fwd), perf_bwd.eq(perf_bwd + in_bwd),
                      perf_upd.eq(perf_upd + in_upd)]
 

@@ -189,7 +189,7 @@ def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
         MemSpec("bw_a", None, signed(f.abar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
                 checkpoint=False),
         MemSpec("bw_i", None, signed(f.ibar.width), P, 2 * G, 2 * cfg.n_hidden, 1, VECTOR, G,
-                checkpoint=False),
+                checkpoint=False, read_ports=2),
     ]
     return specs
 

@@ -31,12 +31,11 @@ import json
 import sys
 
 from ..config import CoreConfig
-from .backward import BackwardNeuronUnit, BackwardReadoutUnit
+from .controller import cycle_model
 from .host import REG_INDEX, frame_layout, host_targets, out_layout, register_specs
-from .memories import REGION_SHIFT, groups, matrix_geometry
+from .memories import REGION_SHIFT
 from .neuron import NeuronUnit
 from .readout import ReadoutUnit
-from .regulariser import RegulariserUnit
 
 __all__ = ["bound", "cycle_model", "build_report", "format_report", "measure", "main"]
 
@@ -45,31 +44,6 @@ def bound(cfg: CoreConfig, L: int) -> float:
     """Weight-memory bound of DESIGN section 6: cycles per window of ``L`` steps."""
     S = (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden
     return (L * S + (L - 1) * cfg.n_hidden ** 2 + L * cfg.n_out * cfg.n_hidden + S) / cfg.lanes
-
-
-def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | None = None,
-                learn: bool = True) -> dict:
-    """Cycles of the controller (:mod:`fptt.rtl.core`) for one window of ``L`` steps.
-
-    ``nx`` non-zero inputs and ``ns`` spikes per step (default: all, the dense
-    worst case). Returns the cycles of the forward steps, the backward pass,
-    the update sweep and their total (``learn = False``: forward only).
-    """
-    P, n_h = cfg.lanes, cfg.n_hidden
-    G, Go = groups(n_h, P), groups(cfg.n_out, P)
-    nx = cfg.n_in if nx is None else nx
-    ns = n_h if ns is None else ns
-    NL, RL = NeuronUnit.LATENCY, ReadoutUnit.LATENCY
-    step = (nx + ns) * G + ns * Go + G + Go + NL + RL + 10
-    out = {"forward": L * step, "backward": 0, "update": 0}
-    if learn:
-        LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
-        per_t = 2 + Go + LB + 1 + LN + 2 + nx * G + 1
-        bw = L * per_t + n_h * Go + (L - 1) * n_h * max(G, Go) + 3 + ns * G
-        upd = sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + RegulariserUnit.LATENCY + 2
-        out.update(backward=bw, update=upd)
-    out["total"] = out["forward"] + out["backward"] + out["update"]
-    return out
 
 
 def _ports(cfg: CoreConfig):
@@ -202,8 +176,12 @@ MEASURE_CONFIGS = {
 }
 
 
-def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0) -> dict:
-    """Simulate ``n_seq`` cue sequences of 32 steps (learning) and return cycles per window."""
+def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False) -> dict:
+    """Simulate ``n_seq`` cue sequences of 32 steps (learning) and return cycles per window.
+
+    ``dense``: replace the cue spikes by non-zero random input values on every
+    channel and step (the worst case of the event-driven accumulation).
+    """
     import numpy as np
     from amaranth.sim import Simulator
 
@@ -220,6 +198,12 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0) -> dict:
     for i in range(n_seq):
         seq = with_targets(task.train_set()[i], "final")
         frames += frames_from_sequence(cfg, seq.x, seq.target, seq.has_target)
+    if dense:
+        rng = np.random.default_rng(seed)
+        f = cfg.formats.x
+        for fr in frames:
+            v = rng.integers(1, f.max + 1, cfg.n_in) * rng.choice([-1, 1], cfg.n_in) // 4
+            fr["x"] = np.where(v == 0, 1, v)
     st = init_state(cfg, init_weights(cfg, seed=1, gain_in=4.0, gain_rec=1.0))
     dut = FpttCore(cfg, init=st)
     drv = CoreDriver(dut)
@@ -253,14 +237,14 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0) -> dict:
                 spikes_per_step=res["spikes_per_step"])
 
 
-def measure_table(windows=(1, 8), n_seq: int = 1) -> str:
+def measure_table(windows=(1, 8), n_seq: int = 1, dense: bool = False) -> str:
     head = (f"{'configuration':<22} {'L':>2} {'cycles/window':>13} {'bound':>9} {'bound/meas':>10}"
             f" {'fwd':>8} {'bwd':>8} {'upd':>7} {'idle':>5} {'x nnz':>6} {'spk':>5}")
     lines = [head, "-" * len(head)]
     for name, kw in MEASURE_CONFIGS.items():
         for L in windows:
             cfg = CoreConfig(window=L, window_max=max(8, L), **kw)
-            r = measure(cfg, n_seq)
+            r = measure(cfg, n_seq, dense=dense)
             lines.append(f"{name:<22} {L:>2} {r['cycles_per_window']:>13.1f} {r['bound']:>9.1f} "
                          f"{r['bound'] / r['cycles_per_window']:>10.3f} {r['forward']:>8.1f} "
                          f"{r['backward']:>8.1f} {r['update']:>7.1f} {r['other']:>5.1f} "
@@ -277,10 +261,14 @@ def main(argv=None) -> int:
     ap.add_argument("--measure", action="store_true",
                     help="simulate 3 configurations x L in {1, 8} and print cycles per window")
     ap.add_argument("--sequences", type=int, default=1, help="cue sequences per measurement")
+    ap.add_argument("--dense", action="store_true",
+                    help="with --measure: every input non-zero (worst case for the event-driven "
+                         "accumulation)")
     args = ap.parse_args(argv)
     if args.measure:
-        print(f"{'':>22} cue task, sequences of 32 steps, learning on every step")
-        measure_table(n_seq=args.sequences)
+        kind = "dense random inputs" if args.dense else "cue task spikes"
+        print(f"{'':>22} {kind}, sequences of 32 steps, learning on every step")
+        measure_table(n_seq=args.sequences, dense=args.dense)
         return 0
     cfg = CoreConfig.load(args.config, args.set)
     rep = build_report(cfg)

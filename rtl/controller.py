@@ -1,0 +1,88 @@
+"""Controller of the core: the phases of a time step and of a window's end, and their cycles.
+
+The controller is the finite-state machine ``ctrl`` inside
+:meth:`fptt.rtl.core.FpttCore.elaborate` (it drives the address counters of
+the pipelines that share the memories, so it lives beside them); this module
+holds its specification: the phase sequence, the schedule flags, and the
+cycle model used by the generator report (:mod:`fptt.rtl.report`).
+
+Schedule (golden :func:`fptt.golden.fixed_core.step`)
+-----------------------------------------------------
+A frame is accepted only in ``IDLE``. ``sos`` zeroes ``s`` and ``count`` at
+once and masks the stored ``u``, ``a``, ``o`` to 0 for this step (no clearing
+pass). The step's window position is ``t = count``. With ``learn`` the step
+writes ``buf_x[t]``, ``buf_s[0]`` (at ``t = 0``), ``buf_psi[t]``,
+``buf_delta[t]``, ``buf_s[t+1]``, and the window closes when ``t + 1 >= L``
+(``L``: the run-time register ``WINDOW``, ``1 <= L <= window_max``) or at
+``eos``; without ``learn`` ``count`` returns to 0 (the partial window is
+discarded).
+
+Phases (FSM states)
+-------------------
+========================  =====================================================  =====================
+state                     work                                                   cycles
+========================  =====================================================  =====================
+``IDLE``                  serve the bus; accept a frame                          1
+``START``                 write ``buf_x[t]`` (and ``buf_s[0]``); load scanner    1
+``ACC_X`` / ``ACC_S``     event-driven ``acc += W_in x`` / ``+= W_rec s_{t-1}``  ``nnz·G + 1`` each
+``NEU`` + drain           neuron update, ψ → ``buf_psi[t]``                      ``G + L_neuron + 2``
+``RO_ACC``                event-driven ``Σ_j W_out s_j``                         ``nnz(s_t)·G_o + 1``
+``RO`` + drain            readout, δ → ``buf_delta[t]``                          ``G_o + L_readout + 2``
+``EMIT``                  output frame, ``buf_s[t+1]``, counters; close?         1
+``BW_T``, ``BW_T2``       read ``buf_s[t+1]``, ``buf_x[t]``, ``buf_delta[t]``    2
+``BW_OB`` + drain         ``ō_t``                                                ``G_o + L_bw_readout + 1``
+``BW_J`` + drain          per neuron j: W_outᵀō, W_recᵀī' (parallel), gradient  ``n_h·C + L_bw_neuron + 2``
+                          SRAM G_out, G_rec; backward neuron unit                ``C = G_o`` at the last
+                                                                                 step, else ``max(G, G_o)``
+``BW_GIN``                event-driven ``G_in += ī_t x_tᵀ``                     ``nnz(x_t)·G + 1``
+``BW_B4*`` (t = 0)        event-driven ``G_rec += ī_0 s_-1ᵀ``                   ``nnz(s_-1)·G + 3``
+``UPD`` + drain           FPTT step of every synapse, one word per cycle        ``Σ pre·ceil(post/P)
+                                                                                 + L_regulariser + 2``
+========================  =====================================================  =====================
+
+The backward states repeat for ``t`` = last … first of the window.
+"""
+
+from __future__ import annotations
+
+from ..config import CoreConfig
+from .backward import BackwardNeuronUnit, BackwardReadoutUnit
+from .memories import groups, matrix_geometry
+from .neuron import NeuronUnit
+from .readout import ReadoutUnit
+from .regulariser import RegulariserUnit
+
+__all__ = ["FORWARD_STATES", "BACKWARD_STATES", "UPDATE_STATES", "cycle_model"]
+
+FORWARD_STATES = ("START", "ACC_X", "ACC_S", "NEU", "NEU_DRAIN", "RO_ACC", "RO", "RO_DRAIN",
+                  "EMIT")
+BACKWARD_STATES = ("BW_T", "BW_T2", "BW_OB", "BW_OB_DRAIN", "BW_J", "BW_J_DRAIN", "BW_LAST",
+                   "BW_LAST2")
+UPDATE_STATES = ("UPD", "UPD_DRAIN")
+
+
+def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | None = None,
+                learn: bool = True) -> dict:
+    """Cycles of the controller for one window of ``L`` steps (the table above).
+
+    ``nx`` non-zero inputs and ``ns`` spikes per step (default: all, the dense
+    worst case). Returns the cycles of the forward steps (``IDLE`` included),
+    the backward pass, the update sweep and their total (``learn = False``:
+    forward only).
+    """
+    P, n_h = cfg.lanes, cfg.n_hidden
+    G, Go = groups(n_h, P), groups(cfg.n_out, P)
+    nx = cfg.n_in if nx is None else nx
+    ns = n_h if ns is None else ns
+    NL, RL = NeuronUnit.LATENCY, ReadoutUnit.LATENCY
+    step = (nx + ns) * G + ns * Go + G + Go + NL + RL + 10
+    out = {"forward": L * step, "backward": 0, "update": 0}
+    if learn:
+        LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
+        per_t = 2 + Go + LB + 1 + LN + 2 + nx * G + 1
+        bw = L * per_t + n_h * Go + (L - 1) * n_h * max(G, Go) + 3 + ns * G
+        upd = sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + \
+            RegulariserUnit.LATENCY + 2
+        out.update(backward=bw, update=upd)
+    out["total"] = out["forward"] + out["backward"] + out["update"]
+    return out
