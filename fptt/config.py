@@ -158,7 +158,7 @@ class FpttConfig:
     """FPTT constants: regulariser strength ``alpha`` and SGD step ``lr`` (both powers of two)."""
 
     alpha: float = 0.125
-    lr: float = 2.0 ** -18
+    lr: float = 2.0 ** -19
 
 
 @dataclass(frozen=True)

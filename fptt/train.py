@@ -42,12 +42,14 @@ SCHEDULES = ("final", "every", "aux")
 class TrainSettings:
     """Host-side settings of a training run (the core itself is the :class:`CoreConfig`).
 
+    ``seeds`` models train side by side (the golden models as one batch);
     ``gain_*`` scale the initial weights (``N(0, gain²/fan_in)``); ``ref_*``
     configure the PyTorch references only.
     """
 
     epochs: int = 1
     seed: int = 0
+    seeds: int = 1
     schedule: str = "aux"
     gain_in: float = 3.0
     gain_rec: float = 0.5
@@ -63,6 +65,8 @@ class TrainSettings:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, not {self.epochs}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, not {self.seeds}")
 
 
 def place_targets(seq: Sequence, schedule: str, window: int, n_classes: int | None = None) -> Sequence:
@@ -80,63 +84,73 @@ def place_targets(seq: Sequence, schedule: str, window: int, n_classes: int | No
 
 
 class _GoldenLearner:
-    """Fixed-point golden model or float twin: online, one sequence at a time."""
+    """Fixed-point golden model or float twin: one core per seed, all stepped as one batch.
 
-    def __init__(self, cls, cfg, weights):
+    The batch shares the step schedule, so every core sees sequences of the
+    same length at the same time, each from its own shuffled order.
+    """
+
+    def __init__(self, cls, cfg, weights: list[dict]):
         self.cls, self.cfg = cls, cfg
-        self.core = cls(cfg, weights)
+        self.n_models = len(weights)
+        self.core = cls(cfg, {m: np.stack([w[m] for w in weights]) for m in weights[0]})
 
-    def train_sequence(self, seq: Sequence):
-        return self.core.run_sequence(seq.x, seq.target, seq.has_target)[0]
+    def train_epoch(self, orders: list[list[Sequence]], progress):
+        for seqs in progress(list(zip(*orders))):
+            self.core.run_sequence(np.stack([s.x for s in seqs]),
+                                   np.stack([s.target for s in seqs]),
+                                   np.stack([s.has_target for s in seqs]))
 
-    def train_epoch(self, seqs, progress):
-        for seq in progress(seqs):
-            self.train_sequence(seq)
+    def weights(self, model: int = 0):
+        return self.core.weights(model)
 
-    def weights(self):
-        return self.core.weights()
-
-    def predict(self, xs: np.ndarray) -> np.ndarray:
-        """Readouts ``[B, T, n_out]`` with learning off, all sequences as one batch."""
+    def predict(self, xs: np.ndarray, model: int = 0) -> np.ndarray:
+        """Readouts ``[B, T, n_out]`` of one model with learning off, ``xs`` as one batch."""
         # fixed-point weights are on the grid, so re-quantising them is exact
-        w = {m: np.broadcast_to(v, (len(xs),) + v.shape) for m, v in self.weights().items()}
-        core = self.cls(self.cfg, w)
-        return core.run_sequence(xs, learn=False)
+        w = {m: np.broadcast_to(v, (len(xs),) + v.shape) for m, v in self.weights(model).items()}
+        return self.cls(self.cfg, w).run_sequence(xs, learn=False)
 
 
 class _ReferenceLearner:
-    def __init__(self, kind, cfg, weights, settings: TrainSettings):
+    """PyTorch reference, FPTT (one sequence at a time) or BPTT (mini-batches); one per seed."""
+
+    def __init__(self, kind, cfg, weights: list[dict], settings: TrainSettings):
         from .golden.reference import BPTTTrainer, FPTTTrainer
         self.kind = kind
         kw = dict(optimizer=settings.ref_optimizer, lr=settings.ref_lr, clip=settings.ref_clip,
                   loss="mse")
         if kind == "ref-fptt":
-            self.trainer = FPTTTrainer(cfg, weights, part_len=cfg.window, **kw)
+            self.trainers = [FPTTTrainer(cfg, w, part_len=cfg.window, **kw) for w in weights]
         else:
-            self.trainer = BPTTTrainer(cfg, weights, **kw)
+            self.trainers = [BPTTTrainer(cfg, w, **kw) for w in weights]
+        self.n_models = len(weights)
         self.batch = settings.ref_batch
 
-    def train_epoch(self, seqs, progress):
-        if self.kind == "ref-fptt":
-            for seq in progress(seqs):
-                self.trainer.train_sequence(seq.x, seq.target, seq.has_target)
-            return
-        seqs = list(seqs)
-        for i in progress(range(0, len(seqs), self.batch)):
-            chunk = seqs[i:i + self.batch]
-            self.trainer.train_batch(np.stack([s.x for s in chunk]),
-                                     np.stack([s.target for s in chunk]),
-                                     np.stack([s.has_target for s in chunk]))
+    def train_epoch(self, orders: list[list[Sequence]], progress):
+        for trainer, seqs in zip(self.trainers, orders):
+            if self.kind == "ref-fptt":
+                for seq in progress(seqs):
+                    trainer.train_sequence(seq.x, seq.target, seq.has_target)
+                continue
+            for i in progress(range(0, len(seqs), self.batch)):
+                chunk = seqs[i:i + self.batch]
+                trainer.train_batch(np.stack([s.x for s in chunk]),
+                                    np.stack([s.target for s in chunk]),
+                                    np.stack([s.has_target for s in chunk]))
 
-    def weights(self):
-        return self.trainer.weights()
+    def weights(self, model: int = 0):
+        return self.trainers[model].weights()
 
-    def predict(self, xs):
-        return self.trainer.forward(xs)
+    def predict(self, xs, model: int = 0):
+        return self.trainers[model].forward(xs)
 
 
-def make_learner(model: str, cfg: CoreConfig, weights: dict, settings: TrainSettings):
-    """A learner with ``train_epoch(seqs, progress)``, ``predict(xs)`` and ``weights()``."""
+def make_learner(model: str, cfg: CoreConfig, weights: list[dict], settings: TrainSettings):
+    """One learner for ``len(weights)`` models (seeds).
+
+    It has ``n_models``, ``train_epoch(orders, progress)`` (one list of sequences
+    per model), ``predict(xs, model)`` and ``weights(model)``.
+    """
     if model == "fixed":
         from .golden.fixed_core import FixedCore
         return _GoldenLearner(FixedCore, cfg, weights)
@@ -148,13 +162,13 @@ def make_learner(model: str, cfg: CoreConfig, weights: dict, settings: TrainSett
     raise ValueError(f"unknown model {model!r}; known models: {', '.join(MODELS)}")
 
 
-def evaluate(learner, task: Task, seqs, batch: int = 256) -> dict:
-    """Score ``seqs`` with learning off, ``batch`` sequences at a time."""
+def evaluate(learner, task: Task, seqs, batch: int = 256, model: int = 0) -> dict:
+    """Score ``seqs`` on one model with learning off, ``batch`` sequences at a time."""
     preds = []
     seqs = list(seqs)
     for i in range(0, len(seqs), batch):
         chunk = seqs[i:i + batch]
-        out = learner.predict(np.stack([s.x for s in chunk]))
+        out = learner.predict(np.stack([s.x for s in chunk]), model)
         preds += [task.predict(out[b], s) for b, s in enumerate(chunk)]
     return task.score(preds, seqs)
 
@@ -167,14 +181,19 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
           progress: bool = False, eval_train: int = 200, on_epoch=None) -> list[dict]:
     """Train ``model`` on ``task`` for ``settings.epochs`` epochs; returns one record per epoch.
 
-    Each record holds the epoch, wall seconds, the test metric and the metric
-    on the first ``eval_train`` training sequences (with learning off).
+    ``settings.seeds`` models (seeds ``seed .. seed + seeds - 1``: initial weights
+    and data order) train side by side. Each record holds the epoch, wall
+    seconds, and per metric the mean over seeds (``test_accuracy``), the
+    per-seed values (``test_accuracy_seeds``), on the test set and on the first
+    ``eval_train`` training sequences (learning off).
     """
     from .golden.weights import init_weights
     if (task.n_in, task.n_out) != (cfg.n_in, cfg.n_out):
         raise ValueError(f"task {task.name} has n_in={task.n_in}, n_out={task.n_out}; the "
                          f"configuration has n_in={cfg.n_in}, n_out={cfg.n_out}")
-    weights = init_weights(cfg, settings.seed, settings.gain_in, settings.gain_rec, settings.gain_out)
+    seeds = range(settings.seed, settings.seed + settings.seeds)
+    weights = [init_weights(cfg, s, settings.gain_in, settings.gain_rec, settings.gain_out)
+               for s in seeds]
     learner = make_learner(model, cfg, weights, settings)
     n_classes = task.n_out if task.kind == "classification" else None
     train_set = [place_targets(s, settings.schedule, cfg.window, n_classes)
@@ -186,15 +205,18 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
         bar = lambda it: tqdm(it, desc=f"{model} epoch", leave=False, unit="seq")  # noqa: E731
     history = []
     t0 = time.time()
-    rng = np.random.default_rng(settings.seed)
+    rngs = [np.random.default_rng(s) for s in seeds]
     for epoch in range(1, settings.epochs + 1):
-        order = rng.permutation(len(train_set))
-        learner.train_epoch([train_set[i] for i in order], bar)
+        learner.train_epoch([[train_set[i] for i in rng.permutation(len(train_set))]
+                             for rng in rngs], bar)
         record = {"epoch": epoch, "seconds": round(time.time() - t0, 2)}
-        record.update({f"test_{k}": v for k, v in evaluate(learner, task, test_set,
-                                                           settings.eval_batch).items()})
-        record.update({f"train_{k}": v for k, v in evaluate(
-            learner, task, task.train_set()[:eval_train], settings.eval_batch).items()})
+        for split, seqs in (("test", test_set), ("train", task.train_set()[:eval_train])):
+            scores = [evaluate(learner, task, seqs, settings.eval_batch, b)
+                      for b in range(learner.n_models)]
+            for k in scores[0]:
+                values = [sc[k] for sc in scores]
+                record[f"{split}_{k}"] = float(np.mean(values))
+                record[f"{split}_{k}_seeds"] = values
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)

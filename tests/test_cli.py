@@ -70,3 +70,15 @@ def test_train_refuses_mismatched_sizes():
     with pytest.raises(ValueError, match="task adding has n_in=2, n_out=1; the configuration "
                                          "has n_in=20, n_out=2"):
         train(CoreConfig(), task, "twin", TrainSettings())
+
+
+@pytest.mark.parametrize("model", ["fixed", "twin"])
+def test_seeds_side_by_side_equal_separate_runs(model):
+    cfg = CoreConfig(n_in=8, n_hidden=6, n_out=2, acc_width=0).replace(fptt={"lr": 2.0 ** -8})
+    task = make_task("cue", n_in=8, n_train=6, n_test=20, seed=1)
+    both = train(cfg, task, model, TrainSettings(seed=3, seeds=2, epochs=2))
+    for k, seed in enumerate((3, 4)):
+        alone = train(cfg, task, model, TrainSettings(seed=seed, epochs=2))
+        for a, b in zip(both, alone):
+            assert a["test_accuracy_seeds"][k] == b["test_accuracy"]
+            assert a["train_accuracy_seeds"][k] == b["train_accuracy"]

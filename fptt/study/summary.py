@@ -1,0 +1,166 @@
+"""Headline numbers of the study, computed from the results files (never retyped by hand)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .common import mean_std, read_csv, results_dir
+
+__all__ = ["group_mean", "smallest_width_within", "largest_T_solved", "smallest_window_within",
+           "headline", "results_markdown", "load"]
+
+
+def load(name: str) -> list[dict]:
+    """Rows of ``results/<name>.csv``; empty when the sweep has not run (or was skipped)."""
+    path = results_dir() / f"{name}.csv"
+    return read_csv(path) if path.is_file() else []
+
+
+def group_mean(rows, keys, value="metric") -> dict:
+    """``{key tuple: (mean, std, n)}`` of ``value`` over rows grouped by ``keys``."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in keys)].append(r[value])
+    return {k: (*mean_std(v), len(v)) for k, v in groups.items()}
+
+
+def smallest_width_within(bits_rows, float_rows, rounding: str, ref_model: str = "twin",
+                          tol: float = 0.01) -> dict:
+    """Smallest weight width whose mean accuracy is within ``tol`` of ``ref_model``'s mean."""
+    ref = [r["metric"] for r in float_rows if r["model"] == ref_model]
+    if not ref or not bits_rows:
+        return dict(width=None, ref=None, best=None)
+    ref_mean = float(np.mean(ref))
+    means = group_mean([r for r in bits_rows if r["rounding"] == rounding], ["width"])
+    ok = sorted(w for (w,), (m, _, _) in means.items() if m >= ref_mean - tol)
+    best_w, (best_m, _, _) = max(((w, v) for (w,), v in means.items()), key=lambda kv: kv[1][0])
+    return dict(width=ok[0] if ok else None, ref=ref_mean, best=best_m, best_width=best_w,
+                means={w: m for (w,), (m, _, _) in sorted(means.items())})
+
+
+def largest_T_solved(adding_rows, method: str, threshold: float = 0.01) -> dict:
+    """Largest ``T`` whose mean test MSE over seeds is below ``threshold``; and every mean."""
+    means = group_mean([r for r in adding_rows if r["method"] == method], ["T"], "test_mse")
+    solved = [T for (T,), (m, _, _) in means.items() if m < threshold]
+    return dict(T=max(solved) if solved else None,
+                means={T: m for (T,), (m, _, _) in sorted(means.items())})
+
+
+def smallest_window_within(window_rows, model: str, tol: float = 0.01) -> dict:
+    """Smallest window ``L`` whose mean accuracy is within ``tol`` of the best ``L``'s."""
+    means = group_mean([r for r in window_rows if r["model"] == model], ["window"])
+    if not means:
+        return dict(window=None)
+    best = max(m for (m, _, _) in means.values())
+    ok = sorted(L for (L,), (m, _, _) in means.items() if m >= best - tol)
+    best_L = min(L for (L,), (m, _, _) in means.items() if m == best)
+    return dict(window=ok[0], best=best, best_window=best_L,
+                means={L: m for (L,), (m, _, _) in sorted(means.items())})
+
+
+def headline() -> dict:
+    """Every headline number the study reports, from the results files present."""
+    from .fptt_vs_bptt import fit_order
+    out = {}
+    for task in ("cue", "smnist"):
+        bits, floats = load(f"bits_{task}"), load(f"floats_{task}")
+        if bits:
+            out[f"{task}_width"] = {r: smallest_width_within(bits, floats, r)
+                                    for r in ("nearest", "stochastic")}
+    adding = load("adding")
+    if adding:
+        out["adding"] = {m: largest_T_solved(adding, m) for m in ("bptt", "fptt")}
+    scaling = load("scaling")
+    if scaling:
+        measured = [r for r in scaling if not str(r["method"]).startswith("core")]
+        out["memory_order"] = fit_order(measured, "peak_bytes")
+        out["time_order"] = fit_order(measured, "seconds_per_sequence")
+    window = load("window_cue")
+    if window:
+        out["window"] = {m: smallest_window_within(window, m) for m in ("twin", "fixed")}
+    ps = load("psmnist")
+    if ps:
+        out["psmnist"] = {m: mean_std([r["accuracy"] for r in ps if r["method"] == m])
+                          for m in ("bptt", "fptt")}
+    return out
+
+
+def _pct(x):
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def results_markdown() -> str:
+    """The README "Results" section: headline tables from the results files."""
+    h = headline()
+    lines = ["## Results", ""]
+    for task, title in (("cue", "Cue accumulation (70 steps)"), ("smnist", "S-MNIST (784 steps)")):
+        bits, floats = load(f"bits_{task}"), load(f"floats_{task}")
+        if not bits:
+            continue
+        n_train = bits[0]["n_train"]
+        seeds = len({r["seed"] for r in bits})
+        lines += [f"**{title}** — test accuracy (%) of the fixed-point core against weight width, "
+                  f"mean ± std over {seeds} seeds, online (batch 1), one pass over {n_train} "
+                  f"training sequences:", ""]
+        widths = sorted({r["width"] for r in bits})
+        lines.append("| rounding | " + " | ".join(f"{w} bit" for w in widths) + " |")
+        lines.append("|---|" + "---|" * len(widths))
+        g = group_mean(bits, ["rounding", "width"])
+        for rnd in ("nearest", "stochastic"):
+            cells = []
+            for w in widths:
+                m, s, _ = g.get((rnd, w), (math.nan, math.nan, 0))
+                cells.append(f"{_pct(m)} ± {_pct(s)}")
+            lines.append(f"| {rnd} | " + " | ".join(cells) + " |")
+        fl = group_mean(floats, ["model", "window"]) if floats else {}
+        if fl:
+            lines.append("")
+            lines.append("Float lines (same data): " + "; ".join(
+                f"{m}{'' if w in ('', None) else f' (L={w})'} {_pct(a)} ± {_pct(s)}"
+                for (m, w), (a, s, _) in fl.items()) + ".")
+        sw = h.get(f"{task}_width", {})
+        if sw:
+            lines.append("")
+            lines.append("Smallest weight width within 1 point of the float twin: " + "; ".join(
+                f"{r}: " + (f"{v['width']} bits" if v.get("width") else
+                            f"none (best {_pct(v.get('best'))} % at {v.get('best_width')} bits "
+                            f"vs twin {_pct(v.get('ref'))} %)")
+                for r, v in sw.items()) + ".")
+        lines.append("")
+    if "window" in h:
+        lines.append("**Window trade-off (cue)** — smallest window L within 1 point of the best L: "
+                     + "; ".join(f"{m}: L = {v['window']} (best L = {v['best_window']}, "
+                                 f"{_pct(v['best'])} %)" for m, v in h["window"].items()
+                                 if v.get("window")) + ".")
+        lines.append("")
+    if "adding" in h:
+        Ts = sorted({T for v in h["adding"].values() for T in v["means"]})
+        lines += ["**Adding problem** — test MSE (mean over seeds; trivial predictor 0.167, "
+                  "solved < 0.01):", "",
+                  "| method | " + " | ".join(f"T = {T}" for T in Ts) + " | largest T solved |",
+                  "|---|" + "---|" * (len(Ts) + 1)]
+        for m, v in h["adding"].items():
+            lines.append(f"| {m.upper()} | " + " | ".join(f"{v['means'].get(T, math.nan):.3f}"
+                                                        for T in Ts)
+                         + f" | {v['T'] if v['T'] else 'none'} |")
+        lines.append("")
+    if "memory_order" in h:
+        lines.append("**Memory against T** (peak autograd-saved bytes, fitted order of "
+                     "growth): " + "; ".join(f"{m}: T^{o:.2f}" for m, o in
+                                             h["memory_order"].items()) + ".")
+        lines.append("")
+    if "psmnist" in h:
+        lines.append("**PS-MNIST** (small subset): " + "; ".join(
+            f"{m.upper()} {_pct(a)} %" for m, (a, s) in h["psmnist"].items()) + ".")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results_md(path: str | Path | None = None) -> Path:
+    path = Path(path) if path else results_dir().parent / "RESULTS.md"
+    path.write_text(results_markdown() + "\n")
+    return path

@@ -1,0 +1,106 @@
+"""The study engine: memory bits from the configuration, results files, headline helpers."""
+
+import math
+
+import pytest
+
+from fptt.config import CoreConfig, Fmt
+from fptt.study import common
+from fptt.study.fixed_vs_float import weight_width_config, window_memory_table
+from fptt.study.fptt_vs_bptt import fit_order
+from fptt.study.memory import MEMORIES, memory_bits, window_buffer_bits
+from fptt.study.summary import largest_T_solved, smallest_width_within, smallest_window_within
+
+
+def test_memory_bits_default_config_by_hand():
+    cfg = CoreConfig()  # n_in 20, n_hidden 64, n_out 2, window_max 16, 16-bit w/wbar/lam
+    n_syn = (20 + 64) * 64 + 2 * 64
+    assert cfg.n_syn == n_syn
+    bits = memory_bits(cfg)
+    assert bits["weights"] == n_syn * 16
+    assert bits["wbar"] == n_syn * 16
+    assert bits["lam"] == n_syn * 16
+    assert bits["neuron_state"] == 64 * (16 + 16 + 1) + 2 * 16
+    # per step: x (20 x 8 bit), s (64 x 1), psi (64 x 8), delta (2 x 16); plus s before the window
+    assert bits["window_buffer"] == 16 * (20 * 8 + 64 * (1 + 8) + 2 * 16) + 64
+    assert bits["total"] == sum(bits[m] for m in MEMORIES)
+
+
+def test_memory_bits_follow_the_config_only():
+    base = CoreConfig()
+    wide = base.replace(formats={"w": Fmt(20, 17)}, acc_width=0)
+    assert memory_bits(wide)["weights"] - memory_bits(base)["weights"] == 4 * base.n_syn
+    # the window buffer grows linearly with its depth and nothing else does
+    a, b = memory_bits(base.replace(window=1, window_max=1)), memory_bits(base.replace(window_max=33))
+    per_step = (window_buffer_bits(base.replace(window_max=33)) - window_buffer_bits(
+        base.replace(window=1, window_max=1))) / 32
+    assert per_step == base.n_in * 8 + base.n_hidden * 9 + base.n_out * 16
+    for m in ("weights", "wbar", "lam", "neuron_state"):
+        assert a[m] == b[m]
+    rows = window_memory_table(base, (1, 2, 4))
+    assert [r["window"] for r in rows] == [1, 2, 4]
+    assert rows[2]["window_buffer_bits"] - rows[1]["window_buffer_bits"] == 2 * per_step
+
+
+def test_weight_width_config():
+    cfg = weight_width_config(CoreConfig(), 6, "nearest")
+    assert (cfg.formats.w.width, cfg.formats.w.frac) == (6, 3)
+    assert cfg.rounding == "nearest"
+    assert cfg.formats.wbar == CoreConfig().formats.wbar
+    assert cfg.acc_width == cfg.acc_bits_needed
+
+
+def test_csv_roundtrip(tmp_path, monkeypatch):
+    monkeypatch.setenv("FPTT_RESULTS_DIR", str(tmp_path))
+    rows = [dict(a=1, b=0.25, c="x"), dict(a=2, c="y", d=3)]
+    path = common.write_csv(rows, "t.csv")
+    assert path == tmp_path / "t.csv"
+    assert path.read_text().splitlines()[0] == "a,b,c,d"
+    back = common.read_csv("t.csv")
+    assert back == [dict(a=1, b=0.25, c="x", d=None), dict(a=2, b=None, c="y", d=3)]
+    common.write_json({"k": (1, 2)}, "t.json")
+    assert common.read_json("t.json") == {"k": [1, 2]}
+
+
+def test_fast_mode_results_dir(monkeypatch):
+    monkeypatch.delenv("FPTT_RESULTS_DIR", raising=False)
+    monkeypatch.setenv("FAST", "1")
+    assert common.is_fast() and common.results_dir().name == "fast"
+    assert common.pick("full", "fast") == "fast"
+    monkeypatch.setenv("FAST", "0")
+    assert not common.is_fast() and common.pick("full", "fast") == "full"
+
+
+def test_headline_helpers():
+    bits = [dict(rounding="nearest", width=w, metric=m, seed=s)
+            for w, m in ((6, 0.5), (8, 0.7), (16, 0.9)) for s in (0, 1)]
+    floats = [dict(model="twin", window=8, metric=0.905, seed=0)]
+    assert smallest_width_within(bits, floats, "nearest")["width"] == 16
+    assert smallest_width_within(bits, [dict(model="twin", metric=0.99)], "nearest")["width"] is None
+    adding = [dict(method="fptt", T=T, test_mse=m) for T, m in ((100, 0.001), (200, 0.005),
+                                                              (500, 0.05))]
+    assert largest_T_solved(adding, "fptt")["T"] == 200
+    assert largest_T_solved(adding, "bptt")["T"] is None
+    win = [dict(model="twin", window=L, metric=m) for L, m in ((1, 0.6), (4, 0.895), (8, 0.9))]
+    assert smallest_window_within(win, "twin")["window"] == 4
+    rows = [dict(method="a", T=T, peak_bytes=10 * T) for T in (10, 100, 1000)] + \
+           [dict(method="b", T=T, peak_bytes=7) for T in (10, 100, 1000)]
+    orders = fit_order(rows)
+    assert math.isclose(orders["a"], 1.0) and abs(orders["b"]) < 1e-9
+
+
+def test_batched_golden_runner_equals_single_runs():
+    """Seeds batched by the runner give the single runs of fptt.train.train, bit for bit."""
+    from fptt.study.runners import train_golden
+    from fptt.tasks import make_task
+    from fptt.train import TrainSettings, train
+    task = make_task("cue", n_train=3, n_test=4, seed=0)
+    cfg = CoreConfig().replace(n_hidden=16, acc_width=0)
+    res = train_golden(cfg, task, "fixed", (0, 1), TrainSettings())
+    for b, seed in enumerate((0, 1)):
+        single = train(cfg, task, "fixed", TrainSettings(seed=seed), eval_train=1)
+        assert res["scores"][b]["accuracy"] == pytest.approx(single[-1]["test_accuracy"])
+    assert set(res["saturation"][0]) >= {"u", "w", "grad"}
+    alone = train_golden(cfg, task, "fixed", (1,), TrainSettings())
+    for m, v in alone["weights"].items():
+        assert (v[0] == res["weights"][m][1]).all()
