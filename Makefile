@@ -78,7 +78,7 @@ help:
 	@echo "make cosim         cocotb co-simulation of the core against the golden model"
 	@echo "make synth         yosys + nextpnr for the iCE40 UP5K"
 	@echo "make bench         benchmarks"
-	@echo "make notebooks     execute notebooks/*.ipynb into build/notebooks/"
+	@echo "make notebooks     re-execute notebooks/*.ipynb in place (FPTT_DATA_DIR=... for MNIST)"
 	@echo "make venv          create/update .venv only"
 	@echo "make sysdeps       check/install verilator, iverilog, yosys, g++"
 	@echo "make clean         remove build outputs (distclean also removes .venv)"
@@ -139,13 +139,7 @@ bench: venv sysdeps libpython
 	$(FPTT) bench
 
 notebooks: venv
-	mkdir -p build/notebooks
-	$(VPY) -c 'import glob, os, sys, nbformat, nbclient; \
-	paths = sorted(glob.glob("notebooks/*.ipynb")) or sys.exit("no notebooks/*.ipynb"); \
-	[ (print("executing", p, flush=True), \
-	   nb := nbformat.read(p, as_version=4), \
-	   nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": "notebooks"}}).execute(), \
-	   nbformat.write(nb, os.path.join("build/notebooks", os.path.basename(p)))) for p in paths ]'
+	$(if $(FPTT_DATA_DIR),FPTT_DATA_DIR="$(FPTT_DATA_DIR)") $(VPY) -m fptt.study.notebooks notebooks/*.ipynb
 
 clean:
 	rm -rf build sim_build results/.cache .pytest_cache .hypothesis *.egg-info

@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
-    from . import cli_verilog
-    for module in (cli_verilog,):
+    from . import cli_bench, cli_synth, cli_verilog
+    for module in (cli_verilog, cli_synth, cli_bench):
         module.add_parser(sub)
     return parser
 

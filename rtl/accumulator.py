@@ -17,9 +17,9 @@ read as 0 (a ``touched`` bit per word), so ``acc`` needs no clearing pass.
 
 The same scanner drives the other event-driven sweeps of the core: the
 readout sum ``Σ_j W_out[k,j] s_j`` (over the spikes of this step), and during
-the backward pass the gradient sums ``G_in += ī_t x_tᵀ`` (over the non-zero
-inputs of the buffered step) and ``G_rec += ī_0 s_-1ᵀ`` (over the spikes
-before the window).
+the backward pass the gradient sums ``G_in += ī_{t+1} x_{t+1}ᵀ`` (over the
+non-zero inputs of the buffered step, concurrently with the ``Wᵀ`` products
+of step ``t``).
 
 :class:`EventScanner` (``n`` events, at most ``G`` words per event)
 ------------------------------------------------------------

@@ -31,16 +31,23 @@ state                     work                                                  
 ``EMIT``                  output frame, ``buf_s[t+1]``, counters; close?         1
 ``BW_T``, ``BW_T2``       read ``buf_s[t+1]``, ``buf_x[t]``, ``buf_delta[t]``    2
 ``BW_OB`` + drain         ``ō_t``                                                ``G_o + L_bw_readout + 1``
-``BW_J`` + drain          per neuron j: W_outᵀō, W_recᵀī' (parallel), gradient  ``n_h·C + L_bw_neuron + 2``
-                          SRAM G_out, G_rec; backward neuron unit                ``C = G_o`` at the last
+``BW_J`` + drain          per neuron j: W_outᵀō, W_recᵀī' (parallel), gradient  ``max(n_h·C + L_bw_neuron
+                          SRAM G_out, G_rec; backward neuron unit; in parallel    + 2, nnz(x_{t+1})·G + 2)``
+                          the event-driven ``G_in += ī_{t+1} x_{t+1}ᵀ``           ``C = G_o`` at the last
                                                                                  step, else ``max(G, G_o)``
-``BW_GIN``                event-driven ``G_in += ī_t x_tᵀ``                     ``nnz(x_t)·G + 1``
-``BW_B4*`` (t = 0)        event-driven ``G_rec += ī_0 s_-1ᵀ``                   ``nnz(s_-1)·G + 3``
-``UPD`` + drain           FPTT step of every synapse, one word per cycle        ``Σ pre·ceil(post/P)
-                                                                                 + L_regulariser + 2``
+``BW_LAST``, ``BW_LAST2``  (after t = 0) read ``x_0``, ``s_-1`` for the update   2
+``UPD`` + drain           FPTT step of every synapse, one word per cycle; the    ``Σ pre·ceil(post/P)
+                          window's first-step terms ``ī_0 x_0ᵀ`` (w_in) and      + L_regulariser + 2``
+                          ``ī_0 s_-1ᵀ`` (w_rec) are added to the stored sums
+                          on the fly
 ========================  =====================================================  =====================
 
-The backward states repeat for ``t`` = last … first of the window.
+The backward states ``BW_T`` … ``BW_J_DRAIN`` repeat for ``t`` = last … first
+of the window. The gradient SRAM therefore receives ``G_out`` and ``G_rec``
+terms while the weight columns stream for the ``Wᵀ`` products (same addresses,
+same operands), and ``G_in`` terms in a second, concurrent sweep over another
+memory; none of them costs a cycle of its own except the ``G_in`` sweep when
+``nnz(x)·G > n_hidden·max(G, G_o)`` (dense inputs with ``n_in > n_hidden``).
 """
 
 from __future__ import annotations
@@ -79,8 +86,8 @@ def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | No
     out = {"forward": L * step, "backward": 0, "update": 0}
     if learn:
         LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
-        per_t = 2 + Go + LB + 1 + LN + 2 + nx * G + 1
-        bw = L * per_t + n_h * Go + (L - 1) * n_h * max(G, Go) + 3 + ns * G
+        bw = L * (2 + Go + LB + 1) + (n_h * Go + LN + 2) + 2
+        bw += (L - 1) * max(n_h * max(G, Go) + LN + 2, nx * G + 2)
         upd = sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + \
             RegulariserUnit.LATENCY + 2
         out.update(backward=bw, update=upd)

@@ -33,14 +33,13 @@ At a window's end (``count = L`` or ``eos``), for ``t`` = last .. first:
    parallel, forming ``(W_outᵀō_t)_j`` and ``(W_recᵀī_{t+1})_j``; in the same
    cycles read-modify-write the gradient SRAM ``G_out[:,j] += ō_t s_t,j`` and
    ``G_rec[:,j] += ī_{t+1} s_t,j``; then the backward neuron unit gives
-   ``ī_t, ū_t, ā_t`` of ``j``. ``max(G_o, G)`` cycles per neuron.
-7. ``BW_GIN`` ``G_in += ī_t x_tᵀ`` over the non-zero inputs of step ``t``
-   (``G`` cycles each); at the first step also ``G_rec += ī_0 s_-1ᵀ`` over the
-   spikes before the window (``BW_B4``).
-
-8. ``UPD`` one sweep over every synapse (``w_in``, ``w_rec``, ``w_out``; pre;
-   post across lanes): read w, W̄, λ and the exact window sum, round it to
-   ``formats.grad`` and apply the FPTT step
+   ``ī_t, ū_t, ā_t`` of ``j``. ``max(G_o, G)`` cycles per neuron. Concurrently
+   (second read port of the ī memory, another SRAM) the event scanner adds
+   ``G_in += ī_{t+1} x_{t+1}ᵀ`` over the non-zero inputs of step ``t+1``.
+7. ``UPD`` one sweep over every synapse (``w_in``, ``w_rec``, ``w_out``; pre;
+   post across lanes): read w, W̄, λ and the exact window sum, add the
+   window's first-step terms ``ī_0 x_0ᵀ`` (w_in) and ``ī_0 s_-1ᵀ`` (w_rec) on
+   the fly, round the sum to ``formats.grad`` and apply the FPTT step
    (:class:`~fptt.rtl.regulariser.RegulariserUnit` × P, draws from
    :class:`~fptt.rtl.lfsr.LaneLFSR` × P), write w, W̄, λ back and clear the
    sum. One word per cycle.
@@ -51,7 +50,7 @@ rounded once in the update.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -61,7 +60,7 @@ from .accumulator import EventScanner, popcount
 from .controller import BACKWARD_STATES, FORWARD_STATES, UPDATE_STATES
 from .backward import BackwardNeuronUnit, BackwardReadoutUnit, wt_ibar_width, wt_obar_width
 from .fixed import delay
-from .host import (DATA_WIDTH, ID_VALUE, REG, HostBusSignature, HostPort, divmod_const,
+from .host import (DATA_WIDTH, ID_VALUE, REG, SAT_NAMES, HostBusSignature, HostPort, divmod_const,
                    frame_layout, host_targets, out_layout, register_specs)
 from .lfsr import LaneLFSR
 from .memories import CoreMemories, groups, matrix_geometry, memory_image
@@ -70,6 +69,21 @@ from .readout import ReadoutUnit
 from .regulariser import MATRIX_CODE, RegulariserUnit
 
 __all__ = ["FpttCore"]
+
+
+class _Comb(Elaboratable):
+    """A submodule holding part of the core's combinational logic.
+
+    Purely structural: the statements could live in the core's own module. Kept
+    apart so that Amaranth's simulator re-evaluates each part only when its
+    own inputs change (several times faster simulation of the whole core).
+    """
+
+    def __init__(self):
+        self.m = Module()
+
+    def elaborate(self, platform):
+        return self.m
 
 
 class FpttCore(wiring.Component):
@@ -111,6 +125,9 @@ class FpttCore(wiring.Component):
             ini = {"s": sum(int(b) << j for j, b in enumerate(arrs["s"])),
                    "count": int(arrs["count"]), "steps": int(arrs["steps"]) & 0xFFFF_FFFF,
                    "windows": int(arrs["windows"]) & 0xFFFF_FFFF}
+            for k, v in arrs.items():
+                if k.startswith(("sat_", "writes_")):
+                    ini[k] = int(v) & 0xFFFF_FFFF
         mems = m.submodules.mems = CoreMemories(self.specs, images)
         rd = {k: v[0] for k, v in mems.rd.items()}
         rd_i1 = mems.rd["bw_i"][1]          # ī for the G_in sweep and the update's t = 0 terms
@@ -194,28 +211,33 @@ class FpttCore(wiring.Component):
                 with m.Case(K_GIN):
                     # during BW_J(t): G_in += ī_{t+1} x_{t+1}ᵀ, ī_{t+1} in the bank BW_J reads
                     m.d.comb += [rd["grad.w_in"].addr.eq(col), rd_i1.addr.eq(~bank * G + scan.g)]
+        em = m.submodules.ev_math = _Comb()
+        wword = Mux(ev_kind == K_WIN, rd["w.w_in"].data.as_value(), rd["w.w_rec"].data.as_value())
+        wv = data.View(data.ArrayLayout(signed(f.w.width), P), wword)
+        acc_new = [Signal(signed(cfg.acc_width), name=f"acc_new{p}") for p in range(P)]
+        oacc_new = [Signal(rd["oacc"].data[0].shape(), name=f"oacc_new{p}") for p in range(P)]
+        gin_new = [Signal(rd["grad.w_in"].data[0].shape(), name=f"gin_new{p}") for p in range(P)]
+        for p in range(P):
+            em.m.d.comb += [
+                acc_new[p].eq(Mux(touched.bit_select(ev_g, 1), rd["acc"].data[p], 0)
+                              + wv[p] * ev_x),
+                oacc_new[p].eq(Mux(otouched.bit_select(ev_g, 1), rd["oacc"].data[p], 0)
+                               + rd["w.w_out"].data[p]),
+                gin_new[p].eq(rd["grad.w_in"].data[p] + rd_i1.data[p] * ev_x),
+            ]
         with m.If(ev_valid):
             with m.Switch(ev_kind):
                 with m.Case(K_WIN, K_WREC):
-                    wword = Mux(ev_kind == K_WIN, rd["w.w_in"].data.as_value(),
-                                rd["w.w_rec"].data.as_value())
-                    wv = data.View(data.ArrayLayout(signed(f.w.width), P), wword)
                     m.d.comb += [wr["acc"].addr.eq(ev_g), wr["acc"].en.eq(-1)]
-                    for p in range(P):
-                        old = Mux(touched.bit_select(ev_g, 1), rd["acc"].data[p], 0)
-                        m.d.comb += wr["acc"].data[p].eq(old + wv[p] * ev_x)
+                    m.d.comb += [wr["acc"].data[p].eq(acc_new[p]) for p in range(P)]
                     m.d.sync += touched.bit_select(ev_g, 1).eq(1)
                 with m.Case(K_WOUT):
                     m.d.comb += [wr["oacc"].addr.eq(ev_g), wr["oacc"].en.eq(-1)]
-                    for p in range(P):
-                        old = Mux(otouched.bit_select(ev_g, 1), rd["oacc"].data[p], 0)
-                        m.d.comb += wr["oacc"].data[p].eq(old + rd["w.w_out"].data[p])
+                    m.d.comb += [wr["oacc"].data[p].eq(oacc_new[p]) for p in range(P)]
                     m.d.sync += otouched.bit_select(ev_g, 1).eq(1)
                 with m.Case(K_GIN):
                     m.d.comb += [wr["grad.w_in"].addr.eq(ev_addr), wr["grad.w_in"].en.eq(-1)]
-                    for p in range(P):
-                        m.d.comb += wr["grad.w_in"].data[p].eq(
-                            rd["grad.w_in"].data[p] + rd_i1.data[p] * ev_x)
+                    m.d.comb += [wr["grad.w_in"].data[p].eq(gin_new[p]) for p in range(P)]
 
         # ------------------------------------------------------------ NEU pipeline
         n_issue = Signal()
@@ -227,9 +249,10 @@ class FpttCore(wiring.Component):
             m.d.comb += [rd["u"].addr.eq(n_g), rd["a"].addr.eq(n_g), rd["acc"].addr.eq(n_g)]
         sos = frame.sos
         s_pad = Cat(s_vec, Const(0, G * P - n_h)) if G * P > n_h else s_vec
+        nm = m.submodules.neu_in = _Comb()
         for p in range(P):
             u = neu[p]
-            m.d.comb += [
+            nm.m.d.comb += [
                 u.inp.valid.eq(n1_valid),
                 u.inp.u.eq(Mux(sos, 0, rd["u"].data[p])),
                 u.inp.a.eq(Mux(sos, 0, rd["a"].data[p])),
@@ -261,10 +284,11 @@ class FpttCore(wiring.Component):
         with m.If(r_issue):
             m.d.comb += [rd["o"].addr.eq(r_g), rd["oacc"].addr.eq(r_g)]
         tgt = Signal(data.ArrayLayout(signed(f.o.width), Go * P))
-        m.d.comb += [tgt[k].eq(frame.target[k]) for k in range(n_out)]
+        rm = m.submodules.ro_in = _Comb()
+        rm.m.d.comb += [tgt[k].eq(frame.target[k]) for k in range(n_out)]
         for p in range(P):
             u = rou[p]
-            m.d.comb += [
+            rm.m.d.comb += [
                 u.inp.valid.eq(r1_valid),
                 u.inp.o.eq(Mux(sos, 0, rd["o"].data[p])),
                 u.inp.w_out_s.eq(Mux(otouched.bit_select(r1_g, 1), rd["oacc"].data[p], 0)),
@@ -291,8 +315,9 @@ class FpttCore(wiring.Component):
         # ------------------------------------------------------------ BW_OB pipeline
         ob_issue = Signal()
         ob_g = Signal(range(max(Go, 2)))
+        obm = m.submodules.ob_in = _Comb()
         for p in range(P):
-            m.d.comb += [
+            obm.m.d.comb += [
                 bro[p].inp.valid.eq(ob_issue),
                 bro[p].inp.delta.eq(delta_vec[ob_g * P + p]),
                 bro[p].inp.obar_next.eq(Mux(last_t, 0, obar_reg[ob_g * P + p])),
@@ -322,8 +347,9 @@ class FpttCore(wiring.Component):
                 rd["buf_psi"].addr.eq(t_b * G + jq),
                 rd["bw_u"].addr.eq(jq), rd["bw_a"].addr.eq(jq),
             ]
+        jm = m.submodules.bw_math = _Comb()
         ow = Signal(data.ArrayLayout(signed(f.obar.width), P))
-        m.d.comb += [ow[p].eq(obar_reg[j1_c * P + p]) for p in range(P)]
+        jm.m.d.comb += [ow[p].eq(obar_reg[j1_c * P + p]) for p in range(P)]
         wt_o_w, wt_i_w = wt_obar_width(cfg), wt_ibar_width(cfg)
         dot_o = Signal(signed(wt_o_w))
         dot_r = Signal(signed(wt_i_w))
@@ -331,7 +357,7 @@ class FpttCore(wiring.Component):
         part_r = sum(rd["w.w_rec"].data[p] * rd["bw_i"].data[p] for p in range(P))
         sum_o = Signal(signed(wt_o_w))
         sum_r = Signal(signed(wt_i_w))
-        m.d.comb += [
+        jm.m.d.comb += [
             sum_o.eq(Mux(j1_first, 0, dot_o) + Mux(j1_use_o, part_o, 0)),
             sum_r.eq(Mux(j1_first, 0, dot_r) + Mux(j1_use_r, part_r, 0)),
         ]
@@ -339,9 +365,17 @@ class FpttCore(wiring.Component):
         psi_h = Signal(signed(f.psi.width))
         ub_h = Signal(signed(f.ubar.width))
         ab_h = Signal(signed(f.abar.width))
-        psi_v = Mux(j1_first, rd["buf_psi"].data[j1r], psi_h)
-        ub_v = Mux(j1_first, rd["bw_u"].data[j1r], ub_h)
-        ab_v = Mux(j1_first, rd["bw_a"].data[j1r], ab_h)
+        psi_v, ub_v, ab_v = Signal.like(psi_h), Signal.like(ub_h), Signal.like(ab_h)
+        gout_new = [Signal(rd["grad.w_out"].data[0].shape(), name=f"gout_new{p}") for p in range(P)]
+        grec_new = [Signal(rd["grad.w_rec"].data[0].shape(), name=f"grec_new{p}") for p in range(P)]
+        jm.m.d.comb += [
+            psi_v.eq(Mux(j1_first, rd["buf_psi"].data[j1r], psi_h)),
+            ub_v.eq(Mux(j1_first, rd["bw_u"].data[j1r], ub_h)),
+            ab_v.eq(Mux(j1_first, rd["bw_a"].data[j1r], ab_h)),
+        ]
+        for p in range(P):
+            jm.m.d.comb += [gout_new[p].eq(rd["grad.w_out"].data[p] + ow[p]),
+                            grec_new[p].eq(rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])]
         s_j = s_t_vec.bit_select(j1_j, 1)
         with m.If(j1_valid):
             m.d.sync += [dot_o.eq(sum_o), dot_r.eq(sum_r)]
@@ -350,15 +384,12 @@ class FpttCore(wiring.Component):
             with m.If(j1_use_o & s_j):
                 m.d.comb += [wr["grad.w_out"].addr.eq(j1_j * Go + j1_c),
                              wr["grad.w_out"].en.eq(-1)]
-                for p in range(P):
-                    m.d.comb += wr["grad.w_out"].data[p].eq(rd["grad.w_out"].data[p] + ow[p])
+                m.d.comb += [wr["grad.w_out"].data[p].eq(gout_new[p]) for p in range(P)]
             with m.If(j1_use_r & s_j):
                 m.d.comb += [wr["grad.w_rec"].addr.eq(j1_j * G + j1_c),
                              wr["grad.w_rec"].en.eq(-1)]
-                for p in range(P):
-                    m.d.comb += wr["grad.w_rec"].data[p].eq(
-                        rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])
-        m.d.comb += [
+                m.d.comb += [wr["grad.w_rec"].data[p].eq(grec_new[p]) for p in range(P)]
+        jm.m.d.comb += [
             bne.inp.valid.eq(j1_valid & j1_last),
             bne.inp.wt_obar.eq(sum_o),
             bne.inp.wt_ibar.eq(sum_r),
@@ -404,17 +435,18 @@ class FpttCore(wiring.Component):
             return Mux(sel == 0, vals[0], Mux(sel == 1, vals[1], vals[2]))
 
         # the window's first step is folded in here: G_in += ī_0 x_0ᵀ, G_rec += ī_0 s_-1ᵀ
+        um = m.submodules.upd_math = _Comb()
         gsum = [Signal(signed(reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
         x0 = xr[u1_col]
         s0_k = s0.bit_select(u1_col, 1)
         for p in range(P):
             stored = pick("grad", p, u1_m).as_signed()
             i0 = rd_i1.data[p]
-            m.d.comb += gsum[p].eq(stored + Mux(u1_m == MATRIX_CODE["w_in"], i0 * x0,
+            um.m.d.comb += gsum[p].eq(stored + Mux(u1_m == MATRIX_CODE["w_in"], i0 * x0,
                                                 Mux((u1_m == MATRIX_CODE["w_rec"]) & s0_k, i0, 0)))
         for p in range(P):
             rg = reg[p]
-            m.d.comb += [
+            um.m.d.comb += [
                 rg.inp.valid.eq(u1_valid & u1_lanes[p]),
                 rg.inp.matrix.eq(u1_m),
                 rg.inp.w.eq(pick("w", p, u1_m)),
@@ -619,6 +651,36 @@ class FpttCore(wiring.Component):
                     m.next = "IDLE"
 
         # ------------------------------------------------------------ phase counters
+        # saturation profile (golden SaturationCounter): per quantity, saturated and total writes
+        sat_cnt = {n: Signal(32, name=f"sat_{n}", init=ini.get(f"sat_{n}", 0)) for n in SAT_NAMES}
+        wr_cnt = {n: Signal(32, name=f"writes_{n}", init=ini.get(f"writes_{n}", 0))
+                  for n in SAT_NAMES}
+        ob_lanes = lane_mask(n_out - ob_out_g * P)
+        uo_l = Signal(P)
+        m.d.comb += uo_l.eq(uo_lanes)
+        sources = {}   # name -> (valid, flags, lane mask)
+        for n in ("a", "threshold", "u"):
+            sources[n] = (n_out_valid, Cat(*[getattr(neu[p].out, f"sat_{n}") for p in range(P)]),
+                          n_lanes_valid)
+        for n in ("o", "delta"):
+            sources[n] = (r_out_valid, Cat(*[getattr(rou[p].out, f"sat_{n}") for p in range(P)]),
+                          r_lanes_valid)
+        sources["obar"] = (bro[0].out.valid, Cat(*[bro[p].out.sat_obar for p in range(P)]),
+                           ob_lanes)
+        for n in ("sbar", "vbar", "ubar", "abar", "ibar"):
+            sources[n] = (bne.out.valid, getattr(bne.out, f"sat_{n}"), Const(1, 1))
+        for n in ("grad", "w", "lam", "wbar"):
+            sources[n] = (uo_valid, Cat(*[getattr(reg[p].out, f"sat_{n}") for p in range(P)]),
+                          uo_l)
+        sm = m.submodules.sat_count = _Comb()
+        for n in SAT_NAMES:
+            valid, flags, mask = sources[n]
+            inc_s, inc_w = Signal(range(P + 2), name=f"inc_sat_{n}"), \
+                Signal(range(P + 2), name=f"inc_wr_{n}")
+            sm.m.d.comb += [inc_s.eq(Mux(valid, popcount(flags & mask), 0)),
+                            inc_w.eq(Mux(valid, popcount(mask), 0))]
+            m.d.sync += [sat_cnt[n].eq(sat_cnt[n] + inc_s), wr_cnt[n].eq(wr_cnt[n] + inc_w)]
+
         perf_fwd, perf_bwd, perf_upd = Signal(32), Signal(32), Signal(32)
         in_fwd = Cat(*[fsm.ongoing(st) for st in FORWARD_STATES]).any()
         in_bwd = Cat(*[fsm.ongoing(st) for st in BACKWARD_STATES]).any()
@@ -629,6 +691,7 @@ class FpttCore(wiring.Component):
         # ------------------------------------------------------------ host access
         tnames = [t.name for t in self.targets]
         regs_i, s_i, lfsr_i = tnames.index("regs"), tnames.index("s"), tnames.index("lfsr")
+        sat_i, wrc_i = tnames.index("sat"), tnames.index("writes")
         regspecs = {r.index: r for r in register_specs(cfg)}
         reg_values = {
             0x00: Const(ID_VALUE, 32), 0x01: Const(1, 32), 0x02: Const(n_in, 32),
@@ -642,6 +705,7 @@ class FpttCore(wiring.Component):
         addr1 = Signal.like(host.addr)
         m.d.sync += [sel1.eq(host.sel), elem1.eq(host.elem), addr1.eq(host.addr)]
         rdata = Signal(DATA_WIDTH)
+        hm = m.submodules.host_rd = _Comb()
         for i, t in enumerate(self.targets):
             if t.layout == REG:
                 continue
@@ -654,21 +718,26 @@ class FpttCore(wiring.Component):
                                  w.en.eq(Const(1, len(w.en)) << host.elem)]
                     for e in range(len(w.en)):
                         m.d.comb += w.data[e].eq(host.wdata[:t.width])
-            with m.If(sel1 == i):
+            with hm.m.If(sel1 == i):
                 word = rd[t.name].data
                 ev = Signal(signed(t.width) if t.signed else t.width, name=f"host_rd_{i}")
-                m.d.comb += ev.eq(Array([Value.cast(word[e]) for e in range(len(wr[t.name].en))])[elem1])
-                m.d.comb += rdata.eq(ev)
+                hm.m.d.comb += ev.eq(Array([Value.cast(word[e])
+                                            for e in range(len(wr[t.name].en))])[elem1])
+                hm.m.d.comb += rdata.eq(ev)
         # register arrays
-        with m.If(sel1 == regs_i):
-            with m.Switch(addr1):
+        with hm.m.If(sel1 == regs_i):
+            with hm.m.Switch(addr1):
                 for idx, val in reg_values.items():
-                    with m.Case(idx):
-                        m.d.comb += rdata.eq(val)
-        with m.If(sel1 == s_i):
-            m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
-        with m.If(sel1 == lfsr_i):
-            m.d.comb += rdata.eq(Array([l.state for l in lfsr])[addr1])
+                    with hm.m.Case(idx):
+                        hm.m.d.comb += rdata.eq(val)
+        with hm.m.If(sel1 == s_i):
+            hm.m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
+        with hm.m.If(sel1 == lfsr_i):
+            hm.m.d.comb += rdata.eq(Array([lf.state for lf in lfsr])[addr1])
+        with hm.m.If(sel1 == sat_i):
+            hm.m.d.comb += rdata.eq(Array([sat_cnt[n] for n in SAT_NAMES])[addr1])
+        with hm.m.If(sel1 == wrc_i):
+            hm.m.d.comb += rdata.eq(Array([wr_cnt[n] for n in SAT_NAMES])[addr1])
         m.d.comb += host.rdata.eq(rdata)
         # register writes and their range check
         wd = host.wdata
@@ -683,8 +752,14 @@ class FpttCore(wiring.Component):
                             if r.hi < (1 << DATA_WIDTH) - 1:
                                 ok = ok & (wd <= r.hi)
                             m.d.comb += host.reg_ok.eq(ok)
-        with m.Elif((host.sel == s_i) | (host.sel == lfsr_i)):
+        with m.Elif((host.sel == s_i) | (host.sel == lfsr_i) | (host.sel == sat_i) |
+                    (host.sel == wrc_i)):
             m.d.comb += host.reg_ok.eq(1)
+        for i, n in enumerate(SAT_NAMES):
+            with m.If(host.we & (host.sel == sat_i) & (host.addr == i)):
+                m.d.sync += sat_cnt[n].eq(wd)
+            with m.If(host.we & (host.sel == wrc_i) & (host.addr == i)):
+                m.d.sync += wr_cnt[n].eq(wd)
         with m.If(host.we & (host.sel == regs_i)):
             with m.Switch(host.addr):
                 with m.Case(0x08):

@@ -47,7 +47,7 @@ from amaranth.utils import ceil_log2
 from ..config import CoreConfig
 from .memories import MATRIX, REGION_SHIFT, T_LANES, VECTOR, WORD, MemSpec, core_mem_specs
 
-__all__ = ["host_targets", "checkpoint_addresses", "REG_INDEX", "HostBusSignature", "HostPort", "RegSpec", "REG", "REGISTERS", "register_specs",
+__all__ = ["host_targets", "checkpoint_addresses", "REG_INDEX", "SAT_NAMES", "HostBusSignature", "HostPort", "RegSpec", "REG", "REGISTERS", "register_specs",
            "frame_layout", "out_layout", "STATUS_BITS", "ID_VALUE", "DATA_WIDTH", "ADDR_WIDTH",
            "divmod_const"]
 
@@ -319,6 +319,11 @@ def _phys_addr_bits(t: Target) -> int:
     return ceil_log2(max(depth, 2))
 
 
+#: Saturation profile counted by the core, in the golden ``SaturationCounter`` order:
+#: region 0x30 row ``i`` = golden ``sat_<SAT_NAMES[i]>``, region 0x31 row ``i`` = ``writes_<…>``.
+SAT_NAMES = ("a", "threshold", "u", "o", "delta", "obar", "sbar", "vbar", "ubar", "abar", "ibar",
+             "grad", "w", "lam", "wbar")
+
 #: Register indices of region 0 by name.
 REG_INDEX = {r.name: r.index for r in register_specs(CoreConfig())}
 
@@ -329,7 +334,8 @@ def host_targets(cfg: CoreConfig):
     specs = core_mem_specs(cfg) + window_buffer_specs(cfg)
     n_regs = max(r.index for r in register_specs(cfg)) + 1
     regs = [("regs", 0x00, n_regs, 32, False), ("s", 0x12, cfg.n_hidden, 1, False),
-            ("lfsr", 0x20, cfg.lanes, 32, False)]
+            ("lfsr", 0x20, cfg.lanes, 32, False),
+            ("sat", 0x30, len(SAT_NAMES), 32, False), ("writes", 0x31, len(SAT_NAMES), 32, False)]
     return specs, targets_of(specs, regs)
 
 
@@ -355,4 +361,7 @@ def checkpoint_addresses(cfg: CoreConfig, scratch: bool = False) -> dict:
     out["lfsr"] = np.array([(0x20 << REGION_SHIFT) | p for p in range(cfg.lanes)], dtype=np.int64)
     for key, name in (("count", "COUNT"), ("steps", "STEPS"), ("windows", "WINDOWS")):
         out[key] = np.array(REG_INDEX[name], dtype=np.int64)
+    for i, name in enumerate(SAT_NAMES):
+        out[f"sat_{name}"] = np.array((0x30 << REGION_SHIFT) | i, dtype=np.int64)
+        out[f"writes_{name}"] = np.array((0x31 << REGION_SHIFT) | i, dtype=np.int64)
     return out

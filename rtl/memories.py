@@ -33,7 +33,10 @@ name               word                          depth
 ``lam.<m>``        P × signed(lam)               as ``w.<m>``         running-mean SRAM: λ
 ``grad.<m>``       P × signed(gsum_width)        as ``w.<m>``         exact window sums
                                                                       Σ_t post·pre (gradient
-                                                                      SRAM, 0 between windows)
+                                                                      SRAM, 0 between windows;
+                                                                      w_in, w_rec: t >= 1, the
+                                                                      t = 0 term is added by
+                                                                      the update sweep)
 ``u``, ``a``       P × signed(u), signed(a)      ``G``                neuron state
 ``o``              P × signed(o)                 ``G_out``            readout state
 ``acc``            P × signed(acc_width)         ``G``                scratch: synaptic sums I_j
@@ -41,7 +44,8 @@ name               word                          depth
 ``bw_u``, ``bw_a`` P × signed(ubar), (abar)      ``G``                scratch: ū, ā of the
                                                                       backward recursion
 ``bw_i``           P × signed(ibar)              ``2·G``              scratch: ī_t, ī_{t+1}
-                                                                      (two banks)
+                                                                      (two banks, two read
+                                                                      ports)
 =================  ============================  ==========================================
 
 The window buffer memories (``buf_x``, ``buf_s``, ``buf_psi``, ``buf_delta``)

@@ -24,7 +24,7 @@ from .host import checkpoint_addresses
 __all__ = ["CoreDriver", "run_frames", "UNSIGNED_KEYS", "frames_from_sequence"]
 
 #: Checkpoint arrays read back as unsigned 32-bit numbers.
-UNSIGNED_KEYS = ("lfsr", "steps", "windows", "count", "s")
+UNSIGNED_KEYS = ("lfsr", "steps", "windows", "count", "s", "sat_", "writes_")
 
 
 class CoreDriver:
@@ -83,7 +83,8 @@ class CoreDriver:
         for key, addrs in checkpoint_addresses(self.cfg, scratch).items():
             vals = np.zeros(addrs.shape, dtype=np.int64)
             for idx in np.ndindex(addrs.shape):
-                v, err = await self.read(ctx, int(addrs[idx]), signed=key not in UNSIGNED_KEYS)
+                v, err = await self.read(ctx, int(addrs[idx]),
+                                         signed=not key.startswith(UNSIGNED_KEYS))
                 if err:
                     raise AssertionError(f"bus error reading {key}{list(idx)}")
                 vals[idx] = v
@@ -93,8 +94,12 @@ class CoreDriver:
     async def write_checkpoint(self, ctx, arrays: dict, scratch: bool = True) -> None:
         """Write every checkpoint array (golden shapes, no batch axis); zero the gradient SRAM."""
         for key, addrs in checkpoint_addresses(self.cfg, scratch).items():
-            vals = np.zeros(addrs.shape, np.int64) if key.startswith("grad.") else \
-                np.asarray(arrays[key]).reshape(addrs.shape)
+            if key.startswith("grad."):
+                vals = np.zeros(addrs.shape, np.int64)
+            elif key.startswith(("sat_", "writes_")):   # absent: never written in golden
+                vals = np.asarray(arrays.get(key, 0)).reshape(addrs.shape)
+            else:
+                vals = np.asarray(arrays[key]).reshape(addrs.shape)
             for idx in np.ndindex(addrs.shape):
                 if await self.write(ctx, int(addrs[idx]), int(vals[idx])):
                     raise AssertionError(f"bus error writing {key}{list(idx)}")

@@ -53,7 +53,7 @@ def weight_width_config(base: CoreConfig, width: int, rounding: str | None = Non
 
 def cue_sizes() -> dict:
     """Sizes of the cue-task sweeps (full, or smoke size under ``FAST=1``)."""
-    return pick(dict(n_train=1000, n_test=500, seeds=(0, 1, 2), ref_fptt_l1_seeds=(0,),
+    return pick(dict(n_train=800, n_test=500, seeds=(0, 1, 2), ref_fptt_l1_seeds=(0,),
                      window_seeds=(0, 1, 2)),
                 dict(n_train=6, n_test=8, seeds=(0, 1), ref_fptt_l1_seeds=(0,),
                      window_seeds=(0,)))
@@ -61,7 +61,7 @@ def cue_sizes() -> dict:
 
 def mnist_sizes() -> dict:
     """Sizes of the S-MNIST sweeps (784 steps per image: the fixed-point model is slow)."""
-    return pick(dict(n_train=50, n_test=300, seeds=(0, 1), widths=WIDTHS),
+    return pick(dict(n_train=32, n_test=200, seeds=(0, 1), widths=WIDTHS),
                 dict(n_train=1, n_test=4, seeds=(0,), widths=(8, 16)))
 
 

@@ -58,7 +58,7 @@ class RefSetup:
 
 
 def adding_sizes() -> dict:
-    return pick(dict(lengths=(100, 200, 500, 1000), n_train=1600, n_test=200, seeds=(0, 1)),
+    return pick(dict(lengths=(100, 200, 500, 1000), n_train=1280, n_test=200, seeds=(0, 1)),
                 dict(lengths=(20, 40), n_train=32, n_test=16, seeds=(0,)))
 
 

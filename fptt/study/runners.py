@@ -168,12 +168,13 @@ def train_reference(cfg: CoreConfig, task, model: str, seed: int,
     if test_seqs is None:
         test_seqs = list(task.test_set())
     w = init_weights(cfg, seed, settings.gain_in, settings.gain_rec, settings.gain_out)
-    learner = make_learner(model, cfg, w, settings)
+    learner = make_learner(model, cfg, [w], settings)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     for _ in range(settings.epochs):
         order = rng.permutation(len(train_seqs))
-        learner.train_epoch([train_seqs[i] for i in order],
+        learner.train_epoch([[train_seqs[i] for i in order]],
                             lambda it: progress(it, desc=desc or f"{model} seed {seed}"))
     seconds = time.perf_counter() - t0
-    return {"score": evaluate(learner, task, test_seqs, settings.eval_batch), "seconds": seconds}
+    return {"score": evaluate(learner, task, test_seqs, settings.eval_batch, 0),
+            "seconds": seconds}

@@ -1,0 +1,323 @@
+"""Build and run the cocotb benches through cocotb's Python runner, with cached builds.
+
+:func:`build` generates the Verilog of a bench's design from a
+:class:`~fptt.config.CoreConfig` and compiles it with Verilator (default) or
+Icarus Verilog into ``build/sim/<sim>/<hash>/``. The hash covers everything
+the simulator binary depends on: the configuration, the design (whole core or
+one unit), waveform tracing, the generator's sources (``rtl/``, ``golden/``,
+``fptt/config.py``), the HDL top level in ``sim/hdl/``, the build flags and the
+tool and cocotb versions. A finished build leaves ``build.json``; a later run
+with the same hash reuses it without calling the compiler. Builds take a file
+lock, so parallel pytest workers (pytest-xdist) never build the same
+directory twice or read a half-written one.
+
+:func:`run` runs one bench (a cocotb test of :mod:`fptt.sim.cocotb_tests`)
+on a build. Its parameters travel as a JSON file (``FPTT_COSIM_PARAMS``) and
+its results come back the same way (``result.json`` in the run directory).
+
+Designs
+-------
+``core``
+    ``fptt_core`` (:func:`fptt.rtl.verilog.generate`) under the top level
+    ``sim/hdl/fptt_tb.sv``, which makes the clock in HDL (Verilator builds with
+    ``--timing``), so the simulator runs whole phases of the core between
+    Python callbacks.
+``neuron``, ``regulariser``
+    One :class:`~fptt.rtl.neuron.NeuronUnit` / :class:`~fptt.rtl.regulariser.RegulariserUnit`
+    converted alone (``amaranth.back.verilog.convert``); cocotb drives its clock.
+
+Verilator flags: the waivers of :data:`fptt.rtl.verilog.VERILATOR_WAIVERS`
+that the build needs (``WIDTH``, ``CASEINCOMPLETE``; lint uses ``-Wall``, the
+build does not), ``--timing`` and ``--timescale 1ns/1ps`` for the HDL clock,
+and C++ at ``-O1`` (faster to compile than Verilator's default ``-Os`` and,
+for this design, about twice as fast to run). cocotb's runner passes
+``--public-flat-rw``, which makes every signal of the design visible to VPI
+and slows the model about five-fold; :class:`_Verilator` drops it and a
+control file makes only the top level's ports public. Waveforms: FST
+(``--trace-fst``) with Verilator, VCD with Icarus (``$dumpvars`` in the top
+level, file named by ``+fptt_waves=``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import CoreConfig
+from . import compat
+
+__all__ = ["SIMULATORS", "DESIGNS", "Build", "build", "run", "RunError", "build_root",
+           "core_widths"]
+
+SIMULATORS = ("verilator", "icarus")
+DESIGNS = ("core", "neuron", "regulariser")
+TEST_MODULE = "fptt.sim.cocotb_tests"
+PARAMS_ENV = "FPTT_COSIM_PARAMS"
+
+_SIM_DIR = Path(__file__).resolve().parent
+_HDL_DIR = _SIM_DIR / "hdl"
+_REPO = _SIM_DIR.parent
+_TOPS = {"core": "fptt_tb", "neuron": "neuron_unit", "regulariser": "regulariser_unit"}
+_VERILATOR_WARN = ("-Wno-WIDTH", "-Wno-CASEINCOMPLETE")
+_VERILATOR_OPT = ("OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")
+_run_counter = itertools.count()
+
+
+class RunError(RuntimeError):
+    """A bench failed: the message is the bench's own error (mismatch) or the log's tail."""
+
+
+def build_root() -> Path:
+    """``$FPTT_SIM_BUILD_DIR`` or ``build/sim`` of the source tree."""
+    env = os.environ.get("FPTT_SIM_BUILD_DIR")
+    return Path(env) if env else _REPO / "build" / "sim"
+
+
+def core_widths(cfg: CoreConfig) -> dict[str, int]:
+    """Parameters of the top level: payload widths of the two streams."""
+    from ..rtl.host import frame_layout, out_layout
+    return {"IN_W": frame_layout(cfg).size, "OUT_W": out_layout(cfg).size}
+
+
+# ----------------------------------------------------------------------------- hashing
+def _digest_files(paths) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(_REPO)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _generator_sources():
+    files = list((_REPO / "rtl").glob("*.py")) + list((_REPO / "golden").glob("*.py"))
+    files += [_REPO / "fptt" / "config.py"] + list(_HDL_DIR.glob("*"))
+    return [f for f in files if f.is_file()]
+
+
+def _tool_version(sim: str) -> str:
+    exe = {"verilator": "verilator", "icarus": "iverilog"}[sim]
+    if shutil.which(exe) is None:
+        raise RunError(f"{exe} is not on PATH (make sysdeps installs it)")
+    arg = "--version" if sim == "verilator" else "-V"
+    out = subprocess.run([exe, arg], capture_output=True, text=True)
+    return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else exe
+
+
+def _build_key(design: str, cfg: CoreConfig, sim: str, waves: bool) -> dict:
+    import amaranth
+    return {
+        "design": design, "sim": sim, "waves": bool(waves and sim == "verilator"),
+        "config": cfg.to_toml(), "sources": _digest_files(_generator_sources()),
+        "tool": _tool_version(sim), "cocotb": compat.cocotb.__version__,
+        "amaranth": amaranth.__version__,
+        "flags": list(_VERILATOR_WARN + _VERILATOR_OPT) if sim == "verilator" else [],
+    }
+
+
+# ----------------------------------------------------------------------------- Verilator
+def _verilator_class():
+    base = compat.verilator_runner_class()
+
+    class _Verilator(base):
+        """cocotb's Verilator runner without ``--public-flat-rw`` and with ``-O1`` C++."""
+
+        def _build_command(self):
+            cmds = [list(c) for c in super()._build_command()]
+            for cmd in cmds:
+                if cmd and cmd[0] == "make":
+                    cmd += list(_VERILATOR_OPT)
+                else:
+                    while "--public-flat-rw" in cmd:
+                        cmd.remove("--public-flat-rw")
+            return cmds
+
+    return _Verilator
+
+
+def _runner(sim: str):
+    if sim == "verilator":
+        return _verilator_class()()
+    return compat.get_runner(sim)
+
+
+# ----------------------------------------------------------------------------- build
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class Build:
+    """A finished (cached) build of one design for one configuration and simulator."""
+
+    design: str
+    sim: str
+    cfg: CoreConfig
+    dir: Path
+    top: str
+    waves: bool
+    seconds: float          # compile time (0 when reused from the cache)
+    cached: bool
+
+    @property
+    def key(self) -> str:
+        return self.dir.name
+
+
+def _unit_verilog(design: str, cfg: CoreConfig) -> str:
+    from amaranth.back import verilog
+    if design == "neuron":
+        from ..rtl.neuron import NeuronUnit
+        unit = NeuronUnit(cfg)
+    else:
+        from ..rtl.regulariser import RegulariserUnit
+        unit = RegulariserUnit(cfg)
+    return verilog.convert(unit, name=_TOPS[design], emit_src=False)
+
+
+def build(cfg: CoreConfig, sim: str = "verilator", design: str = "core", waves: bool = False,
+          quiet: bool = True) -> Build:
+    """Generate and compile ``design`` for ``cfg`` (or reuse the cached build)."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"unknown simulator {sim!r}; choose one of {', '.join(SIMULATORS)}")
+    if design not in DESIGNS:
+        raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+    key = _build_key(design, cfg, sim, waves)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    bdir = build_root() / sim / f"{design}-{digest}"
+    stamp = bdir / "build.json"
+    top = _TOPS[design]
+    tracing = key["waves"]
+
+    def done(seconds, cached):
+        return Build(design, sim, cfg, bdir, top, tracing, seconds, cached)
+
+    if stamp.is_file():
+        return done(0.0, True)
+    with _locked(bdir.parent / f"{bdir.name}.lock"):
+        if stamp.is_file():
+            return done(0.0, True)
+        if bdir.exists():
+            shutil.rmtree(bdir)
+        bdir.mkdir(parents=True)
+        t0 = time.time()
+        if design == "core":
+            from ..rtl.verilog import generate
+            vfile = bdir / "fptt_core.v"
+            vfile.write_text(generate(cfg))
+            sources = [vfile, _HDL_DIR / "fptt_tb.sv"]
+            parameters = core_widths(cfg)
+        else:
+            vfile = bdir / f"{top}.v"
+            vfile.write_text(_unit_verilog(design, cfg))
+            sources = [vfile]
+            parameters = {}
+        (bdir / "config.toml").write_text(cfg.to_toml())
+        runner = _runner(sim)
+        kw = dict(sources=[str(s) for s in sources], hdl_toplevel=top, build_dir=str(bdir),
+                  parameters=parameters, log_file=str(bdir / "build.log") if quiet else None)
+        if sim == "verilator":
+            vlt = bdir / "public.vlt"
+            vlt.write_text("`verilator_config\n"
+                           f'public_flat_rw -module "{top}" -var "*"\n')
+            args = ["--timing", "--timescale", "1ns/1ps", *_VERILATOR_WARN, str(vlt)]
+            if tracing:
+                args += ["--trace-fst"]
+            kw.update(build_args=args, waves=tracing)
+        else:
+            kw.update(timescale=("1ns", "1ps"))
+        try:
+            runner.build(**kw)
+        except (SystemExit, Exception) as exc:  # the runner exits on a failed command
+            log = bdir / "build.log"
+            tail = log.read_text()[-3000:] if log.is_file() else ""
+            raise RunError(f"{sim} build of {design} failed ({exc}); {log}:\n{tail}") from None
+        seconds = time.time() - t0
+        stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}, indent=1))
+    return done(seconds, False)
+
+
+# ----------------------------------------------------------------------------- run
+def _run_dir(bench: str, b: Build) -> Path:
+    name = f"{bench}-{b.sim}-{b.key}-{os.getpid()}-{next(_run_counter)}-{int(time.time())}"
+    return build_root() / "runs" / name
+
+
+def run(b: Build, bench: str, params: dict | None = None, test_dir=None, waves: bool = False,
+        quiet: bool = True) -> dict:
+    """Run cocotb bench ``bench`` on build ``b``; returns the bench's result dict.
+
+    ``params`` (JSON-serialisable) reach the bench; the configuration is the
+    build's. With ``waves`` the run records a waveform (``waves.fst`` with
+    Verilator, which needs a build with ``waves=True``; ``waves.vcd`` with
+    Icarus) in the run directory. Raises :class:`RunError` when the bench
+    fails; the message is the first mismatch (step, quantity, address,
+    expected, actual, waveform path) or the simulator log's tail.
+    """
+    test_dir = Path(test_dir) if test_dir is not None else _run_dir(bench, b)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    result_path = test_dir / "result.json"
+    with contextlib.suppress(FileNotFoundError):
+        result_path.unlink()
+    wave_path = None
+    test_args, plusargs = [], []
+    if waves:
+        if b.sim == "verilator":
+            if not b.waves:
+                raise ValueError("waves with Verilator need a build with waves=True")
+            wave_path = test_dir / "waves.fst"
+            test_args = ["--trace-file", str(wave_path)]
+        else:
+            wave_path = test_dir / "waves.vcd"
+            plusargs = [f"+fptt_waves={wave_path}"]
+    p = dict(params or {})
+    p.update(bench=bench, config_toml=b.cfg.to_toml(), result_path=str(result_path),
+             waves=str(wave_path) if wave_path else None, sim=b.sim)
+    params_path = test_dir / "params.json"
+    params_path.write_text(json.dumps(p, indent=1))
+    log = test_dir / "sim.log"
+    runner = _runner(b.sim)
+    kw = dict(test_module=TEST_MODULE, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
+              build_dir=str(b.dir),
+              test_dir=str(test_dir), extra_env={PARAMS_ENV: str(params_path)},
+              waves=bool(waves and b.sim == "verilator"), test_args=test_args, plusargs=plusargs,
+              log_file=str(log) if quiet else None)
+    if b.sim == "icarus":
+        kw["timescale"] = ("1ns", "1ps")
+    t0 = time.time()
+    failure = None
+    try:
+        runner.test(**kw)
+    except (SystemExit, Exception) as exc:  # failed cocotb test or simulator crash
+        failure = exc
+    wall = time.time() - t0
+    result = json.loads(result_path.read_text()) if result_path.is_file() else None
+    if result is None or not result.get("ok") or failure is not None:
+        msg = (result or {}).get("error")
+        if not msg:
+            tail = log.read_text()[-4000:] if log.is_file() else ""
+            msg = f"bench {bench} failed ({failure}); log {log}:\n{tail}"
+        raise RunError(msg)
+    result.update(run_dir=str(test_dir), wall_seconds=round(wall, 2), log=str(log))
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m fptt.sim.runner
+    from ..cli_cosim import main
+    sys.exit(main())

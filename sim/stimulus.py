@@ -1,0 +1,95 @@
+"""Stimulus of the co-simulation: frames (integer codes) from a task, the initial state.
+
+A frame is the host's view of one time step (``docs/host_interface.md``):
+``{"x": [n_in codes], "target": [n_out codes] or None, "has_target", "sos",
+"eos", "learn"}``, exactly the arguments of golden
+:func:`fptt.golden.fixed_core.step`. Sequences get ``sos`` on their first step
+and ``eos`` on their last, as in :func:`fptt.golden.sequence.run_sequence`;
+targets are placed as the trainer places them (:func:`fptt.train.place_targets`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import CoreConfig
+from ..golden.fixed_core import FixedState, init_state
+from ..golden.fixedpoint import to_codes
+from ..golden.weights import init_weights
+
+__all__ = ["make_cue_task", "sequence_frames", "training_frames", "epoch_plan",
+           "initial_state", "TASK_DEFAULTS"]
+
+#: Short cue sequences (26 steps) for the quick runs; the demo task uses the CueTask defaults.
+TASK_DEFAULTS = {"short": dict(n_cues=3, cue_len=4, gap=2, delay=6, recall_len=4, p_cue=0.6,
+                               p_recall=0.6, p_noise=0.15), "demo": {}}
+
+
+def make_cue_task(cfg: CoreConfig, seed: int = 0, preset: str = "short", **kw):
+    """The cue task for ``cfg.n_in`` inputs (a multiple of 4)."""
+    from ..tasks import make_task
+    opts = dict(TASK_DEFAULTS[preset])
+    opts.update(kw)
+    return make_task("cue", n_in=cfg.n_in, seed=seed, **opts)
+
+
+def sequence_frames(cfg: CoreConfig, seq, learn: bool = True, targets: bool = True) -> list[dict]:
+    """Frames of one :class:`~fptt.tasks.base.Sequence` (sos first, eos last)."""
+    f = cfg.formats
+    xq = to_codes(np.asarray(seq.x, dtype=np.float64), f.x)
+    tq = to_codes(np.asarray(seq.target, dtype=np.float64), f.o) if targets else None
+    T = xq.shape[0]
+    return [dict(x=[int(v) for v in xq[t]],
+                 target=None if tq is None else [int(v) for v in tq[t]],
+                 has_target=bool(targets and seq.has_target[t]),
+                 sos=t == 0, eos=t == T - 1, learn=bool(learn)) for t in range(T)]
+
+
+def training_frames(cfg: CoreConfig, task, n_steps: int, schedule: str = "aux",
+                    inference_every: int = 0) -> list[dict]:
+    """Frames of training sequences in order until at least ``n_steps`` steps.
+
+    With ``inference_every = k``, every k-th sequence runs with ``learn = 0``
+    (and no targets), as an evaluation between learning sequences would.
+    """
+    from ..train import place_targets
+    seqs = task.train_set()
+    n_classes = task.n_out if task.kind == "classification" else None
+    frames, i = [], 0
+    while len(frames) < n_steps:
+        seq = place_targets(seqs[i % len(seqs)], schedule, cfg.window, n_classes)
+        infer = inference_every and i % inference_every == inference_every - 1
+        frames += sequence_frames(cfg, seq, learn=not infer, targets=not infer)
+        i += 1
+    return frames
+
+
+def epoch_plan(cfg: CoreConfig, task, settings, n_train: int | None = None):
+    """What :func:`fptt.train.train` does in one epoch, as frames.
+
+    Returns ``(train_frames, test_frames, test_bounds)``: the training
+    sequences in the trainer's shuffled order (first ``n_train`` of them), then
+    every test sequence with learning off and no targets; ``test_bounds[i]`` is
+    the ``(start, stop)`` of test sequence ``i`` in ``test_frames``.
+    """
+    from ..train import place_targets
+    n_classes = task.n_out if task.kind == "classification" else None
+    train_set = [place_targets(s, settings.schedule, cfg.window, n_classes)
+                 for s in task.train_set()]
+    order = np.random.default_rng(settings.seed).permutation(len(train_set))
+    if n_train is not None:
+        order = order[:n_train]
+    train = [fr for i in order for fr in sequence_frames(cfg, train_set[i])]
+    test, bounds = [], []
+    for seq in task.test_set():
+        start = len(test)
+        test += sequence_frames(cfg, seq, learn=False, targets=False)
+        bounds.append((start, len(test)))
+    return train, test, bounds
+
+
+def initial_state(cfg: CoreConfig, seed: int = 1, gain_in: float = 4.0, gain_rec: float = 1.0,
+                  gain_out: float = 1.0) -> FixedState:
+    """Golden state of a fresh core with Gaussian weights (:func:`fptt.golden.weights.init_weights`)."""
+    return init_state(cfg, init_weights(cfg, seed=seed, gain_in=gain_in, gain_rec=gain_rec,
+                                        gain_out=gain_out))

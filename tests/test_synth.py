@@ -1,0 +1,289 @@
+"""FPGA flow and bench: log parsing, the pin wrapper, the bound formula, report shapes.
+
+Fast tests use captured tool output or a tiny hand-written design (seconds of
+yosys/nextpnr when installed); the synthesis of a whole core is marked slow.
+"""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from fptt import synth
+from fptt.bench import bench_config, bound, format_bench, inference_bound, run_bench
+from fptt.cli import main
+from fptt.config import CoreConfig
+
+HAVE_YOSYS = shutil.which("yosys") is not None
+HAVE_NEXTPNR = shutil.which("nextpnr-ice40") is not None
+
+# ------------------------------------------------------------------ captured tool output
+LIBMAP_LOG = """\
+2.30. Executing MEMORY_LIBMAP pass (mapping memories to cells).
+using FF mapping for memory fptt_core.$auto$proc_rom.cc:150:do_switch$5687
+mapping memory fptt_core.mems.a via $__ICE40_RAM4K_
+mapping memory fptt_core.mems.w_w_rec via $__ICE40_RAM4K_
+using FF mapping for memory fptt_core.mems.buf_s
+mapping memory fptt_core.mems.big via $__ICE40_SPRAM_
+<suppressed ~1500 debug messages>
+"""
+
+STAT_JSON = """\
+{
+   "creator": "Yosys 0.23 (git sha1 7ce5011c24b)",
+   "invocation": "stat -json ",
+   "modules": {
+      "\\\\fptt_core": {
+         "num_wires":         3530,
+         "num_cells":         10734,
+         "num_cells_by_type": {
+            "SB_CARRY": 1381, "SB_DFF": 1639, "SB_DFFE": 144, "SB_DFFESR": 691,
+            "SB_DFFSR": 735, "SB_DFFSS": 10, "SB_LUT4": 6090, "SB_MAC16": 14,
+            "SB_RAM40_4K": 30
+         }
+      }
+   },
+   "design": {
+      "num_cells": 10734,
+      "num_cells_by_type": {
+         "SB_CARRY": 1381, "SB_DFF": 1639, "SB_DFFE": 144, "SB_DFFESR": 691,
+         "SB_DFFSR": 735, "SB_DFFSS": 10, "SB_LUT4": 6090, "SB_MAC16": 14,
+         "SB_RAM40_4K": 30
+      }
+   }
+}
+"""
+
+NEXTPNR_LOG = """\
+Info: Device utilisation:
+Info: \t         ICESTORM_LC:    24/ 5280     0%
+Info: \t        ICESTORM_RAM:     1/   30     3%
+Info: \t               SB_IO:    15/   96    15%
+Info: \t        ICESTORM_DSP:     1/    8    12%
+Info: \t      ICESTORM_SPRAM:     0/    4     0%
+
+Info: Placed 0 cells based on constraints.
+Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 139.55 MHz (PASS at 24.00 MHz)
+Info: Clock '$PACKER_GND_NET_$glb_clk' has no interior paths
+Info: Max frequency for clock '$PACKER_GND_NET_$glb_clk': 300.10 MHz (PASS at 24.00 MHz)
+Info: Routing..
+Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 21.45 MHz (FAIL at 24.00 MHz)
+1 warning, 0 errors
+"""
+
+NEXTPNR_OVERFLOW = """\
+Info: Device utilisation:
+Info: \t               SB_IO:    65/   96    67%
+Info: \t        ICESTORM_DSP:    10/    8   125%
+ERROR: Unable to place cell 'p[3]_SB_MAC16_O_DSP', no BELs remaining to implement cell type 'ICESTORM_DSP'
+"""
+
+TINY_V = """\
+module tiny(input clk, input rst, input [3:0] a, input we, output reg [7:0] q, output busy);
+  reg [15:0] mem [0:255];
+  reg [7:0] addr;
+  reg [15:0] rd;
+  assign busy = addr[7];
+  always @(posedge clk) begin
+    if (rst) addr <= 0; else addr <= addr + 1;
+    if (we) mem[addr] <= {a, a, a, a} * addr;
+    rd <= mem[addr ^ 8'h55];
+    q <= rd[15:8] ^ rd[7:0];
+  end
+endmodule
+"""
+
+
+def test_parse_libmap_names_and_kinds():
+    got = synth.parse_libmap(LIBMAP_LOG)
+    assert got["a"] == "bram" and got["w_w_rec"] == "bram"
+    assert got["buf_s"] == "ff" and got["big"] == "spram"
+    roms = [k for k in got if k.startswith("$")]
+    assert len(roms) == 1 and got[roms[0]] == "ff"
+
+
+def test_parse_stat_and_utilisation():
+    cells = synth.parse_stat(STAT_JSON, "fptt_core")
+    util = synth.utilisation(cells)
+    assert util == dict(luts=6090, carries=1381, ffs=1639 + 144 + 691 + 735 + 10, bram=30,
+                        spram=0, dsp=14)
+    ok = synth.fits(util, synth.DEVICES["ice40-up5k"])
+    assert ok == dict(luts=False, ffs=True, bram=True, spram=True, dsp=False)
+    # without the top's name: the design totals
+    assert synth.parse_stat(STAT_JSON)["SB_LUT4"] == 6090
+
+
+def test_parse_stat_generic_counts():
+    text = json.dumps({"modules": {"\\t": {"num_cells_by_type": {
+        "$lut": 140, "$_DFF_P_": 8, "$_SDFF_PP0_": 8, "$_DFFE_PP_": 2, "$mem_v2": 1}}}})
+    util = synth.utilisation(synth.parse_stat(text, "t"), generic=True)
+    assert util == dict(luts=140, ffs=18, ram_macros=1)
+
+
+def test_parse_nextpnr_takes_last_fmax_of_design_clock():
+    r = synth.parse_nextpnr(NEXTPNR_LOG)
+    assert r["fmax_mhz"] == 21.45 and r["timing_met"] is False and r["target_mhz"] == 24.0
+    assert r["utilisation"]["ICESTORM_LC"] == dict(used=24, available=5280)
+    assert r["utilisation"]["ICESTORM_DSP"] == dict(used=1, available=8)
+    assert r["error"] is None
+    assert set(r["clocks"]) == {"clk$SB_IO_IN_$glb_clk", "$PACKER_GND_NET_$glb_clk"}
+
+
+def test_parse_nextpnr_overflow_error():
+    r = synth.parse_nextpnr(NEXTPNR_OVERFLOW)
+    assert r["fmax_mhz"] is None
+    assert "no BELs remaining" in r["error"]
+    assert r["utilisation"]["ICESTORM_DSP"]["used"] == 10
+
+
+def test_parse_ports_and_wrapper():
+    ports = synth.parse_ports(TINY_V, "tiny")
+    assert ports == [("clk", "input", 1), ("rst", "input", 1), ("a", "input", 4),
+                     ("we", "input", 1), ("q", "output", 8), ("busy", "output", 1)]
+    v = synth.io_wrapper(ports, top="tiny")
+    assert "module fptt_pnr_top(input clk, input rst, input sin, output reg sout);" in v
+    assert "reg [4:0] sr_in;" in v and ".a(sr_in[3:0])" in v and ".we(sr_in[4:4])" in v
+    assert "q <= {o_busy, o_q};" in v and "part[0] <= ^q[8:0];" in v
+
+
+def test_parse_ports_of_generated_core():
+    from fptt.rtl.report import build_report
+    from fptt.rtl.verilog import generate
+    cfg = CoreConfig(n_in=4, n_hidden=4, n_out=2, window=2, window_max=2)
+    got = {(n, w) for n, _, w in synth.parse_ports(generate(cfg))}
+    want = {(p["name"], p["width"]) for p in build_report(cfg)["ports"]}
+    assert got == want
+
+
+def test_bram_estimate():
+    assert synth.bram_estimate(4096, 16) == 16     # 2048x2 x 8 wide x 2 deep
+    assert synth.bram_estimate(256, 16) == 1
+    assert synth.bram_estimate(64, 32) == 2
+    assert synth.bram_estimate(1280, 16) == 5      # 256x16 x 5 deep
+    assert synth.bram_estimate(16, 16, read_ports=2) == 2
+
+
+def test_required_bits_are_the_state():
+    cfg = CoreConfig()
+    parts = synth.required_state_bits(cfg)
+    assert parts["weights"] == cfg.n_syn * cfg.formats.w.width
+    assert sum(parts.values()) <= 438_926
+
+
+def test_format_synth_report_shape():
+    res = dict(target="ice40-up5k", config=CoreConfig().to_dict(), status="does not fit",
+               device=dict(luts=5280, ffs=5280, bram=30, spram=4, dsp=8),
+               utilisation=dict(luts=6000, carries=1, ffs=3000, bram=131, spram=0, dsp=14),
+               memory_bits=dict(required=1, checkpoint=2, generated=3, in_bram=3, in_spram=0,
+                                in_ff=0, bram_blocks=131, spram_blocks=0, bram_capacity=131 * 4096,
+                                spram_capacity=0),
+               memories=[dict(name="w.w_in", depth=1280, width=16, bits=20480, bram_estimate=5,
+                              mapped_to="bram")],
+               notes=["does not fit"], times=dict(verilog=1.0, total=2.0))
+    text = synth.format_synth_report(res)
+    assert "LUT4" in text and "OVER" in text and "SB_RAM40_4K" in text
+    assert "fmax: not placed" in text and "w.w_in" in text and "Wall time" in text
+    json.dumps(res)
+
+
+# ------------------------------------------------------------------ bound and bench
+def test_bound_formula_matches_design_section_6():
+    cfg = CoreConfig()                        # 20-64-2, P = 1
+    S = (20 + 64 + 2) * 64
+    assert bound(cfg, 1) == 2 * S + 2 * 64
+    assert bound(cfg, 8) == 8 * S + 7 * 64 ** 2 + 8 * 2 * 64 + S
+    assert bound(cfg.replace(lanes=4), 8) == bound(cfg, 8) / 4
+    assert inference_bound(cfg) == S
+    from fptt.rtl.report import bound as rtl_bound
+    for L in (1, 8, 16):
+        assert bound(cfg, L) == rtl_bound(cfg, L)
+
+
+def test_bench_configs():
+    r = bench_config("reckon", 8)
+    assert (r.n_in, r.n_hidden, r.n_out, r.window) == (256, 256, 16, 8)
+    assert bench_config("default", 1) == CoreConfig().replace(window=1, acc_width=0)
+
+
+def test_bench_json_and_table_shape():
+    res = run_bench(["small", "reckon"], (1, 8), simulate=False, golden_steps=3,
+                    log=lambda *a: None)
+    json.dumps(res)
+    assert [(r["config"], r["L"]) for r in res["rows"]] == [
+        ("small", 1), ("small", 8), ("reckon", 1), ("reckon", 8)]
+    for r in res["rows"]:
+        assert r["source"] == "computed (dense)"
+        assert r["ratio"] == pytest.approx(r["bound_per_window"] / r["cycles_per_window"])
+        assert r["learning_steps_per_s"] == pytest.approx(24e6 * r["L"] / r["cycles_per_window"])
+    m = res["configs"]["reckon"]["memory"]
+    assert m["required_bits"] > 6_000_000 and not m["fits_up5k_ram"]
+    assert res["configs"]["small"]["golden_steps_per_s"] > 0
+    text = format_bench(res)
+    assert "bound/cyc" in text and "reckon" in text and "256-256-16" in text
+    assert res["fmax_source"].startswith("assumed")
+
+
+def test_bench_fmax_from_synth_report(tmp_path):
+    p = tmp_path / "synth_report.json"
+    p.write_text(json.dumps({"fmax_mhz": 31.5}))
+    res = run_bench(["small"], (1,), simulate=False, golden_steps=2, synth_json=p,
+                    log=lambda *a: None)
+    assert res["fmax_mhz"] == 31.5 and res["fmax_source"].startswith("achieved")
+
+
+def test_cli_bench_writes_json(tmp_path, capsys):
+    assert main(["bench", "--configs", "small", "--windows", "1", "--no-sim",
+                 "-o", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["rows"][0]["config"] == "small"
+    assert "cycles/window" in (tmp_path / "bench.txt").read_text()
+
+
+def test_cli_synth_reports_missing_tools(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(synth.shutil, "which", lambda name: None)
+    assert main(["synth", "--set", "n_hidden=4", "-o", str(tmp_path)]) == 3
+    assert "make sysdeps-ice40" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ real tools, tiny design
+@pytest.mark.skipif(not (HAVE_YOSYS and HAVE_NEXTPNR), reason="yosys/nextpnr-ice40 not installed")
+def test_tiny_design_through_yosys_and_nextpnr(tmp_path):
+    (tmp_path / "tiny.v").write_text(TINY_V)
+    (tmp_path / "wrap.v").write_text(synth.io_wrapper(synth.parse_ports(TINY_V, "tiny"), "tiny"))
+    step = synth._yosys("\n".join([
+        "read_verilog tiny.v", "synth_ice40 -top tiny -dsp -spram -run :map_ffram",
+        "tee -q -o stat_a.json stat -json", "write_rtlil a.il"]), tmp_path, "a", 120)
+    assert step.rc == 0, step.log[-2000:]
+    assert synth.parse_libmap(step.log) == {"mem": "bram"}
+    step = synth._yosys("\n".join([
+        "read_rtlil a.il", "synth_ice40 -top tiny -dsp -spram -run map_ffram: -json tiny.json",
+        "tee -q -o stat.json stat -json"]), tmp_path, "b", 120)
+    assert step.rc == 0, step.log[-2000:]
+    util = synth.utilisation(synth.parse_stat((tmp_path / "stat.json").read_text(), "tiny"))
+    assert util["bram"] == 1 and util["dsp"] == 1 and util["luts"] > 0
+    step = synth._yosys("\n".join([
+        "read_json tiny.json", "read_verilog wrap.v",
+        "synth_ice40 -top fptt_pnr_top -dsp -json wrap.json"]), tmp_path, "w", 120)
+    assert step.rc == 0, step.log[-2000:]
+    res = subprocess.run(["nextpnr-ice40", "--up5k", "--package", "sg48", "--json", "wrap.json",
+                          "--freq", "24", "--pcf-allow-unconstrained", "--seed", "1"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    r = synth.parse_nextpnr(res.stderr)
+    assert r["fmax_mhz"] > 24 and r["timing_met"]
+    assert r["utilisation"]["SB_IO"]["used"] == 4          # clk, rst, sin, sout
+    assert r["utilisation"]["ICESTORM_RAM"]["used"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_YOSYS, reason="yosys not installed")
+def test_synth_small_core_ice40(tmp_path):
+    """The whole flow on an 8-8-2 core (about two minutes of yosys)."""
+    cfg = CoreConfig(n_in=8, n_hidden=8, n_out=2, window=8, window_max=8)
+    r = synth.run_synth(cfg, "ice40-up5k", tmp_path, place=False, log=lambda *a: None)
+    assert r["status"] in ("fits (not placed)", "does not fit")
+    assert r["utilisation"]["bram"] > 0 and r["utilisation"]["luts"] > 0
+    mapped = {m["name"]: m["mapped_to"] for m in r["memories"]}
+    assert mapped["w.w_rec"] == "bram" and mapped["lam.w_in"] == "bram"
+    assert (tmp_path / "synth_report.txt").exists()
