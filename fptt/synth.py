@@ -45,7 +45,7 @@ from pathlib import Path
 __all__ = [
     "Device", "DEVICES", "TARGETS", "UNITS", "BRAM_BITS", "SPRAM_BITS", "ToolMissing",
     "run_synth", "format_synth_report", "parse_libmap", "parse_stat", "parse_nextpnr",
-    "parse_ports", "io_wrapper", "bram_estimate", "required_state_bits", "utilisation",
+    "parse_ports", "parse_critical_path", "io_wrapper", "bram_estimate", "required_state_bits", "utilisation",
     "fits",
 ]
 
@@ -182,6 +182,53 @@ def parse_nextpnr(log: str) -> dict:
         utilisation=util,
         error=None if err is None else err.group(1).strip(),
     )
+
+
+_CP_SRC_RE = re.compile(r"^Info:\s+(\S+\.(?:py|v|sv)):(\d+)", re.M)
+_CP_STEP_RE = re.compile(r"^Info:\s+([0-9.]+)\s+([0-9.]+)\s+(Source|Net|Setup)\s+(\S+)", re.M)
+
+
+def parse_critical_path(log: str, clock: str | None = None) -> dict | None:
+    """The last critical-path report of ``clock`` (default: the ``clk`` clock) in a nextpnr log.
+
+    Returns the path delay in ns, the number of cells on it and the source
+    locations it passes through in order, without repeats (Python lines when
+    the Verilog was written with ``emit_src``; wrapper and Yosys library
+    files left out).
+    """
+    heads = list(re.finditer(r"^Info: Critical path report for clock '([^']+)' \(posedge -> "
+                             r"posedge\):$", log, re.M))
+    if clock is None:
+        heads = [h for h in heads if h.group(1).split("$", 1)[0] == "clk"] or heads
+    else:
+        heads = [h for h in heads if h.group(1) == clock]
+    if not heads:
+        return None
+    h = heads[-1]
+    end = log.find("\nInfo: \n", h.end())
+    nxt = log.find("Critical path report", h.end())
+    stop = min(x for x in (end, nxt, len(log)) if x >= 0)
+    block = log[h.end():stop]
+    steps = _CP_STEP_RE.findall(block)
+    total = float(steps[-1][1]) if steps else None
+    cells = sum(1 for st in steps if st[2] == "Source")
+    srcs = []
+    for f, line in _CP_SRC_RE.findall(block):
+        if ("/share/yosys/" in f or "site-packages" in f or "/amaranth/" in f
+                or Path(f).name.startswith(WRAPPER_TOP)):
+            continue
+        loc = f"{_short_path(f)}:{line}"
+        if loc not in srcs:
+            srcs.append(loc)
+    return dict(clock=h.group(1), delay_ns=total, cells=cells, sources=srcs)
+
+
+def _short_path(f: str) -> str:
+    parts = Path(f).parts
+    for anchor in ("rtl", "fptt", "golden"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor):])
+    return Path(f).name
 
 
 _PORT_RE = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:signed\s+)?"
@@ -423,7 +470,7 @@ def run_synth(cfg, target: str = "ice40-up5k", out_dir="build/synth", *, freq: f
         top = f"fptt_{unit}"
         vpath = out / f"{top}.v"
         comp = getattr(importlib.import_module(mod), cls)(cfg)
-        vpath.write_text(_verilog.convert(comp, name=top, emit_src=False))
+        vpath.write_text(_verilog.convert(comp, name=top, emit_src=True))
         rep = dict(memories=[], total_memory_bits=0, checkpoint_memory_bits=0)
     t_gen = time.monotonic() - t0
     log(f"[synth] Verilog {vpath} ({vpath.stat().st_size // 1024} KiB) in {t_gen:.1f} s")
@@ -569,7 +616,7 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
     npr_log = out / "nextpnr.log"
     cmd = [_tool("nextpnr-ice40"), *dev.nextpnr, "--json", f"{WRAPPER_TOP}.json",
            "--asc", f"{WRAPPER_TOP}.asc", "--freq", f"{freq:g}", "--seed", str(seed),
-           "--pcf-allow-unconstrained", "--log", npr_log.name]
+           "--pcf-allow-unconstrained", "--timing-allow-fail", "--log", npr_log.name]
     if npr_log.exists():
         npr_log.unlink()
     log(f"[synth] nextpnr-ice40 {' '.join(dev.nextpnr)} --freq {freq:g} ...")
@@ -577,6 +624,7 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
     result["steps"]["nextpnr"] = _step_summary(sp)
     result["times"]["nextpnr"] = round(sp.seconds, 1)
     pnr = parse_nextpnr(sp.log)
+    pnr["critical_path"] = parse_critical_path(sp.log)
     result["pnr"] = pnr
     result["fmax_mhz"] = pnr["fmax_mhz"]
     if sp.rc != 0:
@@ -617,6 +665,10 @@ def format_synth_report(r: dict) -> str:
         p = r["pnr"]
         lines.append(f"  fmax (nextpnr) {r['fmax_mhz']:.2f} MHz "
                      f"({'met' if p['timing_met'] else 'FAILED'} at {p['target_mhz']:g} MHz)")
+        cp = p.get("critical_path")
+        if cp and cp.get("delay_ns"):
+            lines.append(f"  critical path {cp['delay_ns']:.1f} ns over {cp['cells']} cells: "
+                         + ", ".join(cp["sources"][:8]))
         lc = p["utilisation"].get("ICESTORM_LC")
         if lc:
             lines.append(f"  placed logic cells (core + pin wrapper) {lc['used']}/{lc['available']}")

@@ -60,8 +60,8 @@ from .accumulator import EventScanner, popcount
 from .controller import BACKWARD_STATES, FORWARD_STATES, UPDATE_STATES
 from .backward import BackwardNeuronUnit, BackwardReadoutUnit, wt_ibar_width, wt_obar_width
 from .fixed import delay
-from .host import (DATA_WIDTH, ID_VALUE, REG, SAT_NAMES, HostBusSignature, HostPort, divmod_const,
-                   frame_layout, host_targets, out_layout, register_specs)
+from .host import (DATA_WIDTH, ID_VALUE, REG, SAT_NAMES, HostBusSignature, HostPort,
+                   divmod_const, frame_layout, host_targets, out_layout, register_specs)
 from .lfsr import LaneLFSR
 from .memories import CoreMemories, groups, matrix_geometry, memory_image
 from .neuron import NeuronUnit
@@ -163,7 +163,6 @@ class FpttCore(wiring.Component):
         otouched = Signal(Go)
         t_step = Signal(range(Lmax + 1))     # window position of the current step
         o_stage = Signal(data.ArrayLayout(signed(f.o.width), n_out))
-        closing = Signal()
         m.d.sync += cycles.eq(cycles + 1)
 
         # backward state
@@ -334,7 +333,7 @@ class FpttCore(wiring.Component):
         j_C = Signal(range(max(G, Go) + 1))
         use_o = j_c < Go
         use_r = ~last_t & (j_c < G)
-        jq, jr = divmod_const(j_j, P)
+        jq, _ = divmod_const(j_j, P)
         j1_valid, j1_j, j1_c = Signal(), Signal.like(j_j), Signal.like(j_c)
         j1_use_o, j1_use_r, j1_first, j1_last = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [j1_valid.eq(j_issue), j1_j.eq(j_j), j1_c.eq(j_c), j1_use_o.eq(use_o),
@@ -480,7 +479,6 @@ class FpttCore(wiring.Component):
 
         # ------------------------------------------------------------ controller FSM
         drain = Signal(range(16))
-        emit_status = Signal(4)
         o_frame = self.o_frame
         with m.If(o_frame.valid & o_frame.ready):
             m.d.sync += o_frame.valid.eq(0)

@@ -47,7 +47,8 @@ from amaranth.utils import ceil_log2
 from ..config import CoreConfig
 from .memories import MATRIX, REGION_SHIFT, T_LANES, VECTOR, WORD, MemSpec, core_mem_specs
 
-__all__ = ["host_targets", "checkpoint_addresses", "REG_INDEX", "SAT_NAMES", "HostBusSignature", "HostPort", "RegSpec", "REG", "REGISTERS", "register_specs",
+__all__ = ["host_targets", "checkpoint_addresses", "REG_INDEX", "SAT_NAMES", "HostBusSignature",
+           "HostPort", "RegSpec", "REG", "REGISTERS", "register_specs",
            "frame_layout", "out_layout", "STATUS_BITS", "ID_VALUE", "DATA_WIDTH", "ADDR_WIDTH",
            "divmod_const"]
 

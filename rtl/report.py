@@ -32,7 +32,7 @@ import sys
 
 from ..config import CoreConfig
 from .controller import cycle_model
-from .host import REG_INDEX, frame_layout, host_targets, out_layout, register_specs
+from .host import REG_INDEX, SAT_NAMES, frame_layout, host_targets, out_layout, register_specs
 from .memories import REGION_SHIFT
 from .neuron import NeuronUnit
 from .readout import ReadoutUnit
@@ -81,7 +81,7 @@ def _ports(cfg: CoreConfig):
 
 def build_report(cfg: CoreConfig) -> dict:
     """The generator report of ``cfg`` (JSON-serialisable)."""
-    specs, targets = host_targets(cfg)
+    specs, _ = host_targets(cfg)
     ports, in_fields, out_fields = _ports(cfg)
     mems = []
     for s in specs:
@@ -94,7 +94,11 @@ def build_report(cfg: CoreConfig) -> dict:
     regarrays = [dict(name="s", region=0x12, base=0x12 << REGION_SHIFT, rows=cfg.n_hidden, bits=cfg.n_hidden,
                       note="spike vector (register)"),
                  dict(name="lfsr", region=0x20, base=0x20 << REGION_SHIFT, rows=cfg.lanes,
-                      bits=32 * cfg.lanes, note="xorshift32 state per lane")]
+                      bits=32 * cfg.lanes, note="xorshift32 state per lane"),
+                 dict(name="sat", region=0x30, base=0x30 << REGION_SHIFT, rows=len(SAT_NAMES),
+                      bits=32 * len(SAT_NAMES), note="saturated writes per quantity"),
+                 dict(name="writes", region=0x31, base=0x31 << REGION_SHIFT, rows=len(SAT_NAMES),
+                      bits=32 * len(SAT_NAMES), note="writes per quantity")]
     regs = [dict(index=r.index, name=r.name, access="rw" if r.writable else "ro", doc=r.doc)
             for r in register_specs(cfg)]
     cycles = {}
@@ -206,6 +210,13 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False)
             fr["x"] = np.where(v == 0, 1, v)
     st = init_state(cfg, init_weights(cfg, seed=1, gain_in=4.0, gain_rec=1.0))
     dut = FpttCore(cfg, init=st)
+    # golden reference of the same run: the measurement also checks bit-exactness
+    from ..golden.fixed_core import FixedState, step
+    gst, cache, gouts = FixedState.from_arrays(st.arrays()), {}, []
+    for fr in frames:
+        gouts.append(step(cfg, gst, np.asarray(fr["x"])[None], np.asarray(fr["target"])[None],
+                          np.array([fr["has_target"]]), sos=fr["sos"], eos=fr["eos"],
+                          learn=True, draws_cache=cache)[0].copy())
     drv = CoreDriver(dut)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -213,17 +224,24 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False)
 
     async def bench(ctx):
         c0 = ctx.get(dut.cycle_count)
-        spikes = 0
-        for fr in frames:
+        spikes, exact = 0, True
+        for fr, want in zip(frames, gouts):
             out = await drv.step(ctx, fr["x"], fr["target"], fr["has_target"], fr["sos"],
                                  fr["eos"], True)
             spikes += out["spikes"]
+            exact &= bool(np.array_equal(out["o"], want))
+        res["exact"] = exact
         await drv.wait_idle(ctx)
         c1 = ctx.get(dut.cycle_count)
         for name in ("WINDOWS", "PERF_FWD", "PERF_BWD", "PERF_UPD"):
             res[name] = (await drv.read(ctx, REG_INDEX[name], signed=False))[0]
         res["cycles"] = c1 - c0
         res["spikes_per_step"] = spikes / len(frames)
+        arrays = await drv.read_checkpoint(ctx)
+        g = gst.arrays()
+        for k, v in arrays.items():
+            want = np.asarray(g.get(k, np.zeros(1, np.int64)))[0].astype(np.int64)
+            res["exact"] &= bool(np.array_equal(want, v))
 
     sim.add_testbench(bench)
     sim.run()
@@ -234,12 +252,12 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False)
                 update=res["PERF_UPD"] / w,
                 other=(res["cycles"] - res["PERF_FWD"] - res["PERF_BWD"] - res["PERF_UPD"]) / w,
                 bound=bound(cfg, cfg.window), nnz_x_per_step=nx,
-                spikes_per_step=res["spikes_per_step"])
+                spikes_per_step=res["spikes_per_step"], bit_exact=res["exact"])
 
 
 def measure_table(windows=(1, 8), n_seq: int = 1, dense: bool = False) -> str:
     head = (f"{'configuration':<22} {'L':>2} {'cycles/window':>13} {'bound':>9} {'bound/meas':>10}"
-            f" {'fwd':>8} {'bwd':>8} {'upd':>7} {'idle':>5} {'x nnz':>6} {'spk':>5}")
+            f" {'fwd':>8} {'bwd':>8} {'upd':>7} {'idle':>5} {'x nnz':>6} {'spk':>5} exact")
     lines = [head, "-" * len(head)]
     for name, kw in MEASURE_CONFIGS.items():
         for L in windows:
@@ -248,7 +266,8 @@ def measure_table(windows=(1, 8), n_seq: int = 1, dense: bool = False) -> str:
             lines.append(f"{name:<22} {L:>2} {r['cycles_per_window']:>13.1f} {r['bound']:>9.1f} "
                          f"{r['bound'] / r['cycles_per_window']:>10.3f} {r['forward']:>8.1f} "
                          f"{r['backward']:>8.1f} {r['update']:>7.1f} {r['other']:>5.1f} "
-                         f"{r['nnz_x_per_step']:>6.2f} {r['spikes_per_step']:>5.2f}")
+                         f"{r['nnz_x_per_step']:>6.2f} {r['spikes_per_step']:>5.2f} "
+                         f"{'yes' if r['bit_exact'] else 'NO'}")
             print(lines[-1], flush=True)
     return "\n".join(lines)
 

@@ -46,7 +46,9 @@ def cue_frames(cfg: CoreConfig, n_steps: int, seed: int = 0, inference_every: in
     while len(frames) < n_steps:
         seq = with_targets(task.train_set()[i], "final")
         learn = not (inference_every and i % inference_every == inference_every - 1)
-        frames += frames_from_sequence(cfg, seq.x, seq.target, seq.has_target, learn=learn)
+        target = np.zeros((seq.target.shape[0], cfg.n_out))
+        target[:, :min(cfg.n_out, seq.target.shape[1])] = seq.target[:, :cfg.n_out]
+        frames += frames_from_sequence(cfg, seq.x, target, seq.has_target, learn=learn)
         i += 1
     return frames
 
@@ -305,3 +307,27 @@ def test_saturating_formats_bit_exact():
     st, _, _ = check_run(cfg, 120)
     prof = st.sat.profile()
     assert sum(1 for n in ("u", "o", "delta", "sbar", "grad") if prof[n][0] > 0) == 5
+
+
+def test_window_is_a_runtime_register():
+    """A core generated with window = 1 runs window L = 4 after a write to WINDOW."""
+    gen = small_cfg(window=1, lanes=2)
+    run = gen.replace(window=4)
+    frames = cue_frames(run, 60)
+    st = start_state(run)
+    init = FixedState.from_arrays(st.arrays())
+    gouts = golden_run(run, st, frames)
+
+    async def body(ctx, drv, dut):
+        assert not await drv.write(ctx, REG_INDEX["WINDOW"], 4)
+        outs = [(await drv.step(ctx, **{k: fr[k] for k in
+                                        ("x", "target", "has_target", "sos", "eos", "learn")}))
+                for fr in frames]
+        await drv.wait_idle(ctx)
+        return outs, await drv.read_checkpoint(ctx, scratch=True)
+
+    outs, arrays = _bench(gen, body, init=init)
+    for want, got in zip(gouts, outs):
+        assert np.array_equal(want, got["o"])
+    assert sum(o["status"] & 1 for o in outs) == int(st.windows[0])
+    assert_state_equal(run, st, arrays)

@@ -217,7 +217,7 @@ def test_bench_json_and_table_shape():
         assert r["ratio"] == pytest.approx(r["bound_per_window"] / r["cycles_per_window"])
         assert r["learning_steps_per_s"] == pytest.approx(24e6 * r["L"] / r["cycles_per_window"])
     m = res["configs"]["reckon"]["memory"]
-    assert m["required_bits"] > 6_000_000 and not m["fits_up5k_ram"]
+    assert m["required_bits"] > 6_000_000 and not m["within_up5k_ram_capacity"]
     assert res["configs"]["small"]["golden_steps_per_s"] > 0
     text = format_bench(res)
     assert "bound/cyc" in text and "reckon" in text and "256-256-16" in text
