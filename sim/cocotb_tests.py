@@ -130,7 +130,11 @@ class CoreEnv:
             assert not err and v == want, f"register {name} reads {v}, configuration has {want}"
         arrays = {k: np.asarray(v)[0] for k, v in state.arrays().items()}
         await self.bus.write_arrays(arrays, zero_scratch=not fresh, skip_zero=fresh)
-        self.sb = Scoreboard(self.cfg, state, PARAMS.get("waves"))
+        # the golden model normally has the RTL's configuration; a different one
+        # (``golden_config_toml``) checks that the scoreboard catches a difference
+        golden_cfg = CoreConfig.from_toml(PARAMS["golden_config_toml"]) \
+            if PARAMS.get("golden_config_toml") else self.cfg
+        self.sb = Scoreboard(golden_cfg, state, PARAMS.get("waves"))
 
     async def checkpoint(self) -> None:
         """Read every memory and register back and compare with the golden state."""

@@ -28,20 +28,54 @@ import numpy as np
 import cocotb
 from amaranth.hdl import Shape
 from amaranth.lib import data
-from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, RisingEdge
 
 from ..config import CoreConfig
 from ..rtl.host import checkpoint_addresses, frame_layout, out_layout
-from .compat import sim_time, to_unsigned
+from .compat import sim_time, timer, to_unsigned
 
-__all__ = ["PackedLayout", "InputDriver", "OutputMonitor", "HostBus", "reset", "wait_idle",
+__all__ = ["is_unsigned", "watchdog_cycles", "Hang", "PackedLayout", "InputDriver", "OutputMonitor", "HostBus", "reset", "wait_idle",
            "UNSIGNED_KEYS", "cycles_now", "CLOCK_PERIOD_NS"]
 
 #: Clock period of the co-simulation top level (``sim/hdl/fptt_tb.sv``: HALF_PERIOD = 5 ns).
 CLOCK_PERIOD_NS = 10
 
-#: Checkpoint arrays that are unsigned (read back zero-extended).
+#: Checkpoint arrays that are unsigned (read back zero-extended); also every
+#: saturation-profile counter (``sat_*``, ``writes_*``), see :func:`is_unsigned`.
 UNSIGNED_KEYS = frozenset({"lfsr", "steps", "windows", "count", "s", "buf_s"})
+
+
+def is_unsigned(key: str) -> bool:
+    """Whether checkpoint array ``key`` reads back zero-extended."""
+    return key in UNSIGNED_KEYS or key.startswith(("sat_", "writes_"))
+
+
+class Hang(AssertionError):
+    """A handshake did not complete within the watchdog limit."""
+
+
+def watchdog_cycles(cfg: CoreConfig) -> int:
+    """Generous bound on the cycles the core may stay busy: 4 × (dense step + full window close).
+
+    From the cycle model of ``docs/host_interface.md`` section 4 with every
+    input and neuron active and ``L = window_max``.
+    """
+    P, n_in, n_h, n_out, L = cfg.lanes, cfg.n_in, cfg.n_hidden, cfg.n_out, cfg.window_max
+    G, Go = -(-n_h // P), -(-n_out // P)
+    step = (n_in + n_h) * G + n_h * Go + G + Go + 19
+    window = (L * (n_in * G + Go + 15) + n_h * Go + (L - 1) * n_h * max(G, Go)
+              + (n_in + n_h) * G + n_h * Go + 6)
+    return 4 * (step + window) + 1000
+
+
+async def _await(trigger, limit_cycles: int, what: str):
+    """``await trigger``, or raise :class:`Hang` after ``limit_cycles`` clock cycles."""
+    guard = timer(limit_cycles * CLOCK_PERIOD_NS, "ns")
+    fired = await First(trigger, guard)
+    if fired is guard:
+        raise Hang(f"{what}: nothing after {limit_cycles} cycles "
+                   f"(at cycle {cycles_now()})")
+    return fired
 
 
 def cycles_now() -> int:
@@ -110,13 +144,13 @@ async def reset(dut, cycles: int = 4) -> None:
     await RisingEdge(dut.clk)
 
 
-async def wait_idle(dut) -> None:
+async def wait_idle(dut, limit_cycles: int = 10_000_000) -> None:
     """Return at the first rising clock edge after which ``busy`` was seen low (settled)."""
     while True:
         await ReadOnly()
         if not to_unsigned(dut.busy.value):
             break
-        await FallingEdge(dut.busy)
+        await _await(FallingEdge(dut.busy), limit_cycles, "waiting for busy to fall")
     await RisingEdge(dut.clk)
 
 
@@ -130,6 +164,7 @@ class InputDriver:
         self.sent = 0
         self.held = 0             # frames that had to wait for ready
         self.held_cycles = 0      # cycles frames waited with valid high and ready low
+        self.limit = watchdog_cycles(cfg)
         dut.i_frame__valid.value = 0
 
     def pack(self, frame: dict) -> int:
@@ -152,7 +187,8 @@ class InputDriver:
                 break
             if waited is None:
                 waited = cycles_now()
-            await RisingEdge(dut.i_frame__ready)
+            await _await(RisingEdge(dut.i_frame__ready), self.limit,
+                         f"frame {self.sent} offered, i_frame.ready never rose")
         if waited is not None:
             self.held += 1
             self.held_cycles += cycles_now() - waited
@@ -177,6 +213,7 @@ class OutputMonitor:
         self.beats = deque()
         self.count = 0
         self.stalled_cycles = 0
+        self.limit = watchdog_cycles(cfg)
         self._event = Event()
         self._task = None
         dut.o_frame__ready.value = 0 if stall else 1
@@ -224,10 +261,11 @@ class OutputMonitor:
             self._event.set()
 
     async def get(self) -> dict:
-        """The next output beat (waits for it)."""
+        """The next output beat (waits for it; :class:`Hang` after the watchdog limit)."""
         while not self.beats:
             self._event.clear()
-            await self._event.wait()
+            await _await(self._event.wait(), self.limit,
+                         f"waiting for output beat {self.count}")
         return self.beats.popleft()
 
 
@@ -238,6 +276,7 @@ class HostBus:
         self.dut = dut
         self.cfg = cfg
         self.accesses = 0
+        self.limit = watchdog_cycles(cfg)
         self.addresses = checkpoint_addresses(cfg, scratch=True)
         dut.bus__stb.value = 0
 
@@ -248,7 +287,8 @@ class HostBus:
         dut.bus__we.value = int(bool(we))
         dut.bus__w_data.value = value & 0xFFFF_FFFF
         dut.bus__stb.value = 1
-        await RisingEdge(dut.bus__ack)
+        await _await(RisingEdge(dut.bus__ack), self.limit,
+                     f"bus {'write' if we else 'read'} at 0x{addr & 0xFFFFFFFF:08X}: no ack")
         await ReadOnly()
         r_data = to_unsigned(dut.bus__r_data.value)
         err = bool(to_unsigned(dut.bus__err.value))
@@ -276,7 +316,7 @@ class HostBus:
         for key in (self.keys() if keys is None else keys):
             addrs = self.addresses[key]
             vals = np.zeros(addrs.shape, dtype=np.int64)
-            signed = key not in UNSIGNED_KEYS
+            signed = not is_unsigned(key)
             for idx in np.ndindex(addrs.shape):
                 v, err = await self.read(int(addrs[idx]), signed)
                 if err:
@@ -302,6 +342,8 @@ class HostBus:
                 vals = np.zeros(addrs.shape, np.int64)
             elif key in arrays:
                 vals = np.asarray(arrays[key]).reshape(addrs.shape).astype(np.int64)
+            elif key.startswith(("sat_", "writes_")):
+                vals = np.zeros(addrs.shape, np.int64)   # a count golden never started is 0
             else:
                 continue
             for idx in np.ndindex(addrs.shape):

@@ -114,14 +114,19 @@ def _tool_version(sim: str) -> str:
 
 
 def _build_key(design: str, cfg: CoreConfig, sim: str, waves: bool) -> dict:
+    """Everything the simulator binary depends on, before generating the Verilog."""
     import amaranth
     return {
         "design": design, "sim": sim, "waves": bool(waves and sim == "verilator"),
         "config": cfg.to_toml(), "sources": _digest_files(_generator_sources()),
         "tool": _tool_version(sim), "cocotb": compat.cocotb.__version__,
         "amaranth": amaranth.__version__,
-        "flags": list(_VERILATOR_WARN + _VERILATOR_OPT) if sim == "verilator" else [],
+        "flags": list(_VERILATOR_WARN + _VERILATOR_OPT) if sim == "verilator" else ["-g2005"],
     }
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------- Verilator
@@ -193,64 +198,89 @@ def _unit_verilog(design: str, cfg: CoreConfig) -> str:
 
 def build(cfg: CoreConfig, sim: str = "verilator", design: str = "core", waves: bool = False,
           quiet: bool = True) -> Build:
-    """Generate and compile ``design`` for ``cfg`` (or reuse the cached build)."""
+    """Generate and compile ``design`` for ``cfg``, or reuse the cached build.
+
+    Two levels of cache: the key of the generator's inputs (configuration,
+    ``rtl/``/``golden/`` sources, tools) points at a build directory named by
+    the hash of the generated HDL itself, so an edit of the Python that leaves
+    the Verilog unchanged costs one generation, not a compile.
+    """
     if sim not in SIMULATORS:
         raise ValueError(f"unknown simulator {sim!r}; choose one of {', '.join(SIMULATORS)}")
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
     key = _build_key(design, cfg, sim, waves)
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    bdir = build_root() / sim / f"{design}-{digest}"
-    stamp = bdir / "build.json"
+    root = build_root() / sim
+    index = root / "index" / _hash(key)
     top = _TOPS[design]
     tracing = key["waves"]
 
-    def done(seconds, cached):
+    def done(bdir, seconds, cached):
         return Build(design, sim, cfg, bdir, top, tracing, seconds, cached)
 
-    if stamp.is_file():
-        return done(0.0, True)
-    with _locked(bdir.parent / f"{bdir.name}.lock"):
-        if stamp.is_file():
-            return done(0.0, True)
-        if bdir.exists():
-            shutil.rmtree(bdir)
-        bdir.mkdir(parents=True)
-        t0 = time.time()
-        if design == "core":
-            from ..rtl.verilog import generate
-            vfile = bdir / "fptt_core.v"
-            vfile.write_text(generate(cfg))
-            sources = [vfile, _HDL_DIR / "fptt_tb.sv"]
-            parameters = core_widths(cfg)
-        else:
-            vfile = bdir / f"{top}.v"
-            vfile.write_text(_unit_verilog(design, cfg))
-            sources = [vfile]
-            parameters = {}
-        (bdir / "config.toml").write_text(cfg.to_toml())
-        runner = _runner(sim)
-        kw = dict(sources=[str(s) for s in sources], hdl_toplevel=top, build_dir=str(bdir),
-                  parameters=parameters, log_file=str(bdir / "build.log") if quiet else None)
-        if sim == "verilator":
-            vlt = bdir / "public.vlt"
-            vlt.write_text("`verilator_config\n"
-                           f'public_flat_rw -module "{top}" -var "*"\n')
-            args = ["--timing", "--timescale", "1ns/1ps", *_VERILATOR_WARN, str(vlt)]
-            if tracing:
-                args += ["--trace-fst"]
-            kw.update(build_args=args, waves=tracing)
-        else:
-            kw.update(timescale=("1ns", "1ps"))
-        try:
-            runner.build(**kw)
-        except (SystemExit, Exception) as exc:  # the runner exits on a failed command
-            log = bdir / "build.log"
-            tail = log.read_text()[-3000:] if log.is_file() else ""
-            raise RunError(f"{sim} build of {design} failed ({exc}); {log}:\n{tail}") from None
-        seconds = time.time() - t0
-        stamp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1)}, indent=1))
-    return done(seconds, False)
+    if index.is_file():
+        bdir = root / index.read_text().strip()
+        if (bdir / "build.json").is_file():
+            return done(bdir, 0.0, True)
+    # generate the HDL; the build directory is named by its hash
+    if design == "core":
+        from ..rtl.verilog import generate
+        text, vname = generate(cfg), "fptt_core.v"
+        parameters = core_widths(cfg)
+        extra = [_HDL_DIR / "fptt_tb.sv"]
+    else:
+        text, vname = _unit_verilog(design, cfg), f"{top}.v"
+        parameters, extra = {}, []
+    hdl_key = dict(key, sources=None, hdl=hashlib.sha256(text.encode()).hexdigest(),
+                   extra=_digest_files(extra) if extra else None, parameters=parameters)
+    bdir = root / f"{design}-{_hash(hdl_key)}"
+    stamp = bdir / "build.json"
+    seconds, cached = 0.0, True
+    with _locked(root / f"{bdir.name}.lock"):
+        if not stamp.is_file():
+            cached = False
+            if bdir.exists():
+                shutil.rmtree(bdir)
+            bdir.mkdir(parents=True)
+            t0 = time.time()
+            vfile = bdir / vname
+            vfile.write_text(text)
+            (bdir / "config.toml").write_text(cfg.to_toml())
+            _compile(sim, top, [vfile, *extra], bdir, parameters, tracing, quiet)
+            seconds = time.time() - t0
+            stamp.write_text(json.dumps({"key": hdl_key, "seconds": round(seconds, 1)},
+                                        indent=1))
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(bdir.name + "\n")
+    tmp.replace(index)
+    return done(bdir, seconds, cached)
+
+
+def _compile(sim, top, sources, bdir: Path, parameters, tracing, quiet) -> None:
+    runner = _runner(sim)
+    kw = dict(sources=[str(s) for s in sources], hdl_toplevel=top, build_dir=str(bdir),
+              parameters=parameters, log_file=str(bdir / "build.log") if quiet else None)
+    if sim == "verilator":
+        vlt = bdir / "public.vlt"
+        vlt.write_text("`verilator_config\n"
+                       f'public_flat_rw -module "{top}" -var "*"\n')
+        args = ["--timing", "--timescale", "1ns/1ps", *_VERILATOR_WARN, str(vlt)]
+        if tracing:
+            args += ["--trace-fst"]
+        kw.update(build_args=args, waves=tracing)
+    else:
+        # cocotb's runner compiles with -g2012, where Icarus applies declaration
+        # initialisers before time 0; the `always @*` blocks of Yosys-written
+        # Verilog then never run until an input changes (X everywhere). In
+        # Verilog-2005 mode the initialisers are time-0 events, as Yosys expects.
+        kw.update(timescale=("1ns", "1ps"), build_args=["-g2005"])
+    try:
+        runner.build(**kw)
+    except (SystemExit, Exception) as exc:  # the runner exits on a failed command
+        log = bdir / "build.log"
+        tail = log.read_text()[-3000:] if log.is_file() else ""
+        raise RunError(f"{sim} build of {top} failed ({exc}); {log}:\n{tail}") from None
 
 
 # ----------------------------------------------------------------------------- run
@@ -314,7 +344,8 @@ def run(b: Build, bench: str, params: dict | None = None, test_dir=None, waves: 
             tail = log.read_text()[-4000:] if log.is_file() else ""
             msg = f"bench {bench} failed ({failure}); log {log}:\n{tail}"
         raise RunError(msg)
-    result.update(run_dir=str(test_dir), wall_seconds=round(wall, 2), log=str(log))
+    result.update(run_dir=str(test_dir), wall_seconds=round(wall, 2), log=str(log),
+                  waves=str(wave_path) if wave_path else None)
     return result
 
 

@@ -1,0 +1,118 @@
+"""``fptt cosim``: co-simulate the generated Verilog against the golden model, bit for bit.
+
+::
+
+    fptt cosim [--config FILE] [--set K=V ...] [--task cue] [--steps N] [--seed S]
+               [--sim verilator|icarus] [--waves] [--checkpoint-every N]
+
+Generates the core's Verilog for the configuration, builds it with the
+simulator (cached in ``build/sim/<sim>/``), loads a freshly initialised network
+over the host port and runs ``N`` learning steps of the task (the trainer's
+targets and initial weights), comparing every output frame with the golden
+model and, every ``--checkpoint-every`` steps and at the end, every memory.
+Prints steps, clock cycles, cycles per step and the simulation speed
+(simulated cycles per second, steps per second) beside the golden model's
+steps per second. Exit status 0 only if the run was bit-exact (1: mismatch,
+with step, quantity, address, expected and actual value and the waveform;
+2: bad configuration or missing tools).
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["add_parser", "run", "load_cosim_config"]
+
+
+def add_parser(subparsers):
+    """Register the ``cosim`` subcommand on an ``argparse`` subparsers object."""
+    from .cli import add_config_args
+    p = subparsers.add_parser(
+        "cosim", help="co-simulate the generated Verilog against the golden model (cocotb)",
+        description=__doc__.split("\n")[0])
+    add_config_args(p)
+    p.add_argument("--task", choices=["cue"], default="cue",
+                   help="task whose sequences drive the core (default: cue, the demo task)")
+    p.add_argument("--steps", type=int, default=700, help="learning steps (default 700)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the task and initial weights")
+    p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator",
+                   help="HDL simulator (default verilator)")
+    p.add_argument("--waves", action="store_true",
+                   help="record a waveform (FST with Verilator, VCD with Icarus)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="also compare every memory every N steps (always at the end)")
+    p.set_defaults(func=run)
+    return p
+
+
+def load_cosim_config(args):
+    """The configuration of ``--config``/``--set``, with n_in/n_out of the task."""
+    from .cli import fit_config_to_task, load_config
+    from .sim.stimulus import make_cue_task
+    cfg = load_config(args)
+    task = make_cue_task(cfg, seed=args.seed, preset="demo")   # n_in: a multiple of 4
+    return fit_config_to_task(cfg, task)
+
+
+def _fmt_rate(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def run(args) -> int:
+    from .config import ConfigError
+    from .sim.runner import RunError, build, run as run_bench
+    from .train import TrainSettings
+    try:
+        cfg = load_cosim_config(args)
+    except (ConfigError, ValueError) as exc:
+        print(f"fptt cosim: error: {exc}", file=sys.stderr)
+        return 2
+    if args.steps < 1:
+        print("fptt cosim: error: --steps must be >= 1", file=sys.stderr)
+        return 2
+    print(f"configuration: n_in={cfg.n_in} n_hidden={cfg.n_hidden} n_out={cfg.n_out} "
+          f"lanes={cfg.lanes} window={cfg.window}/{cfg.window_max} rounding={cfg.rounding}; "
+          f"task {args.task}, {args.steps} steps, seed {args.seed}, simulator {args.sim}")
+    try:
+        b = build(cfg, args.sim, waves=args.waves)
+    except RunError as exc:
+        print(f"fptt cosim: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"build: {b.dir} ({'cached' if b.cached else f'compiled in {b.seconds:.0f} s'})")
+    s = TrainSettings(seed=args.seed)
+    params = {"steps": args.steps, "seed": args.seed, "task": "demo", "schedule": s.schedule,
+              "checkpoint_every": args.checkpoint_every,
+              "weights": {"seed": args.seed, "gain_in": s.gain_in, "gain_rec": s.gain_rec,
+                          "gain_out": s.gain_out}}
+    try:
+        res = run_bench(b, "core", params, waves=args.waves)
+    except RunError as exc:
+        print(f"NOT bit-exact: {exc}")
+        return 1
+    print(f"steps:            {res['steps']}")
+    print(f"clock cycles:     {res['cycles']:,}")
+    print(f"cycles per step:  {res['cycles_per_step']:.1f}")
+    print(f"simulation speed: {_fmt_rate(res['sim_cycles_per_s'])} cycles/s, "
+          f"{_fmt_rate(res['sim_steps_per_s'])} steps/s ({args.sim} + cocotb drivers)")
+    print(f"golden model:     {_fmt_rate(res['golden_steps_per_s'])} steps/s "
+          f"(fixed-point golden, in lockstep)")
+    print(f"windows closed:   {res['windows']}, memory checkpoints compared: "
+          f"{res['checkpoints']}, wall {res['wall_seconds']:.1f} s")
+    if res.get("waves"):
+        print(f"waveform:         {res['waves']}")
+    print(f"bit-exact: RTL ({args.sim}) equals the golden model on all {res['steps']} output "
+          f"frames and {res['checkpoints']} full memory read-backs")
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python -m fptt.cli_cosim`` (the same as ``fptt cosim``)."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="fptt")
+    add_parser(ap.add_subparsers(dest="command", required=True))
+    args = ap.parse_args(["cosim", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

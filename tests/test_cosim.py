@@ -1,0 +1,266 @@
+"""Co-simulation of the generated Verilog against the golden model (cocotb, Verilator, Icarus).
+
+Every test builds (or reuses, ``build/sim/<sim>/``) the Verilog of one
+configuration and runs one cocotb bench of :mod:`fptt.sim.cocotb_tests` on
+it through :mod:`fptt.sim.runner`. The whole-core benches compare every
+output frame with the golden model at every step and every memory at
+checkpoints and at the end; any difference fails the test with the step,
+quantity, address, expected and actual value.
+
+Default set (``make test``): a learning run of 300+ steps on Verilator and
+one of 200+ steps on Icarus; a sweep of five configurations (sizes, number
+formats, both rounding modes, lanes 1/2/4, windows 1 and > 1); the
+robustness benches (back-pressure, reset + checkpoint restore, host-port
+errors); the neuron and eligibility/regulariser units on random vectors; the
+build cache; the mismatch report; ``fptt cosim``.
+
+``@pytest.mark.slow`` (``make test-long``): one training epoch of the demo task
+(default configuration, default cue task) on the RTL, test accuracy equal to
+the golden model's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from fptt.config import CoreConfig
+from fptt.sim import runner
+from fptt.sim.runner import RunError, build, run
+
+pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
+                                reason="verilator not on PATH (make sysdeps)")
+
+
+def _fmts(**kw):
+    return {k: dict(width=w, frac=f) for k, (w, f) in kw.items()}
+
+
+_SMALL = dict(fptt=dict(alpha=0.5, lr=2.0 ** -6))
+
+#: The configurations of the co-simulation. Together: n_hidden 7..16, weights
+#: of 12, 16 and 20 bits, both rounding modes, lanes 1, 2 and 4 (with padding
+#: lanes), windows 1 and > 1 (partial windows at eos), LIF and ALIF,
+#: c = 1 and c = 1 - alpha.
+CONFIGS = {
+    # n_in 8, 8 ALIF neurons, one lane, L = 1, nearest
+    "base": CoreConfig().replace(n_in=8, n_hidden=8, n_out=2, window=1, window_max=8, lanes=1,
+                                 rounding="nearest", **_SMALL),
+    # two lanes, L = 4 of 8, stochastic rounding, three outputs
+    "p2-l4-stochastic": CoreConfig().replace(n_in=8, n_hidden=12, n_out=3, window=4, window_max=8,
+                                             lanes=2, rounding="stochastic", **_SMALL),
+    # four lanes over 10 neurons (2 padding lanes), L = window_max = 8, narrow formats
+    "p4-l8-narrow": CoreConfig().replace(
+        n_in=12, n_hidden=10, n_out=2, window=8, window_max=8, lanes=4, rounding="stochastic",
+        acc_width=0, fptt=dict(alpha=0.25, lr=2.0 ** -5),
+        formats=_fmts(x=(6, 4), w=(12, 9), wbar=(12, 9), lam=(12, 10), u=(14, 8), a=(12, 9),
+                      o=(14, 8), psi=(6, 4), delta=(14, 8), obar=(14, 8), sbar=(14, 8),
+                      vbar=(14, 8), ubar=(14, 8), abar=(14, 8), ibar=(14, 8), grad=(14, 8),
+                      const=(14, 11))),
+    # four lanes, L = 1, wide formats, c = 1 - alpha
+    "p4-l1-wide": CoreConfig().replace(
+        n_in=4, n_hidden=16, n_out=2, window=1, window_max=2, lanes=4, rounding="nearest",
+        acc_width=0, neuron=dict(input_scale="1-alpha", tau_mem=10.0),
+        fptt=dict(alpha=0.5, lr=2.0 ** -8),
+        formats=_fmts(w=(20, 16), wbar=(20, 16), lam=(20, 17), u=(20, 14), a=(18, 14),
+                      o=(20, 14), delta=(20, 14), obar=(20, 14), sbar=(20, 14), vbar=(20, 14),
+                      ubar=(20, 14), abar=(20, 14), ibar=(20, 14), grad=(20, 14),
+                      const=(18, 16))),
+    # LIF, odd neuron count over two lanes, L = 3 of 4, four outputs
+    "p2-l3-lif": CoreConfig().replace(
+        n_in=16, n_hidden=7, n_out=4, window=3, window_max=4, lanes=2, rounding="nearest",
+        neuron=dict(beta_a=0.0, surrogate_height=1.0, surrogate_width=1.0), **_SMALL),
+}
+
+#: Narrow formats and a large step: saturation in the units.
+NARROW_UNIT = CoreConfig().replace(
+    neuron=dict(beta_a=3.0, input_scale="1-alpha"), fptt=dict(alpha=0.5, lr=2.0 ** -2),
+    formats=_fmts(u=(11, 8), a=(10, 8), w=(12, 10), wbar=(12, 10), lam=(12, 10), grad=(12, 8),
+                  const=(16, 12)),
+    acc_width=0)
+
+
+def _check_learning(res: dict, min_steps: int) -> None:
+    assert res["ok"] and res["error"] is None
+    assert res["steps"] >= min_steps
+    assert res["windows"] > 0, "no window closed"
+    assert res["weights_moved"], "no weight changed: the run did not exercise learning"
+    assert res["spikes"] > 0
+    assert res["checkpoints"] >= 1
+    assert res["cycles"] > 0 and res["sim_cycles_per_s"] > 0
+
+
+# ----------------------------------------------------------------------------- whole core
+def test_core_verilator_300_steps(tmp_path):
+    """Learning run of 300+ steps of the cue task on Verilator; checkpoints every 100 steps."""
+    b = build(CONFIGS["base"], "verilator")
+    res = run(b, "core", {"steps": 300, "checkpoint_every": 100, "inference_every": 5},
+              test_dir=tmp_path)
+    _check_learning(res, 300)
+    assert res["checkpoints"] >= 4     # 3 during the run + the final one
+
+
+def test_core_icarus_200_steps(tmp_path):
+    """The same kind of run on Icarus Verilog (the second simulator)."""
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not on PATH")
+    b = build(CONFIGS["p2-l4-stochastic"], "icarus")
+    res = run(b, "core", {"steps": 200, "checkpoint_every": 104, "inference_every": 4},
+              test_dir=tmp_path)
+    _check_learning(res, 200)
+
+
+@pytest.mark.parametrize("name", [n for n in CONFIGS if n != "base"])
+def test_core_sweep(name, tmp_path):
+    """Each configuration of the sweep learns bit-exactly (150+ steps, checkpoints)."""
+    cfg = CONFIGS[name]
+    b = build(cfg, "verilator")
+    res = run(b, "core", {"steps": 150, "checkpoint_every": 78, "inference_every": 3,
+                          "seed": 3}, test_dir=tmp_path)
+    _check_learning(res, 150)
+
+
+# ----------------------------------------------------------------------------- robustness
+def test_backpressure_holds_frames(tmp_path):
+    """A frame offered while busy waits (never dropped); unread outputs are held."""
+    b = build(CONFIGS["p2-l4-stochastic"], "verilator")
+    res = run(b, "backpressure", {"steps": 120}, test_dir=tmp_path)
+    assert res["held_frames"] > 0 and res["held_cycles"] > 0
+    assert res["stalled_output_cycles"] > 0
+    assert res["windows_closed"] > 0
+
+
+def test_reset_and_restore_continues_bit_exact(tmp_path):
+    """Reset late in a window close, restore the saved checkpoint over the bus, continue."""
+    b = build(CONFIGS["p2-l4-stochastic"], "verilator")
+    res = run(b, "reset_restore", {"steps": 200, "checkpoint_every": 25}, test_dir=tmp_path)
+    assert res["reset_while_busy"]
+    assert res["continued_steps"] > 50
+    assert res["count_after_reset"] == 0      # the reset really cleared the window state
+
+
+def test_bus_errors_change_nothing(tmp_path):
+    """Out-of-range host accesses raise err and leave every memory and register unchanged."""
+    b = build(CONFIGS["p2-l3-lif"], "verilator")
+    res = run(b, "bus_errors", {"steps": 80}, test_dir=tmp_path)
+    assert res["bad_accesses"] >= 20
+
+
+# ----------------------------------------------------------------------------- units
+def test_neuron_unit(tmp_path):
+    """NeuronUnit (its own Verilog) equals golden neuron_update + surrogate, saturation included."""
+    b = build(NARROW_UNIT, "verilator", design="neuron")
+    res = run(b, "neuron_unit", {"vectors": 3000, "seed": 1}, test_dir=tmp_path)
+    assert res["vectors"] == 3000
+    assert all(v > 0 for v in res["saturated"].values()), res["saturated"]
+
+
+@pytest.mark.parametrize("cfg,rounding", [(CoreConfig(), "stochastic"),
+                                          (NARROW_UNIT, "nearest")],
+                         ids=["default-stochastic", "narrow-nearest"])
+def test_regulariser_unit(cfg, rounding, tmp_path):
+    """RegulariserUnit equals golden gradient + fptt_update for both rounding modes."""
+    b = build(cfg.replace(rounding=rounding), "verilator", design="regulariser")
+    res = run(b, "regulariser_unit", {"vectors": 3000, "seed": 2}, test_dir=tmp_path)
+    assert res["rounding"] == rounding and res["vectors"] == 3000
+    assert res["saturated"]["sat_grad"] > 0
+
+
+# ----------------------------------------------------------------------------- harness
+def test_build_is_cached():
+    """A second build of the same configuration reuses the first (no compiler run)."""
+    b1 = build(CONFIGS["base"], "verilator")
+    t0 = time.time()
+    b2 = build(CONFIGS["base"], "verilator")
+    assert b2.cached and b2.dir == b1.dir and time.time() - t0 < 10
+    assert (b2.dir / "build.json").is_file()
+    other = build(CONFIGS["base"].replace(lfsr_seed=99), "icarus")
+    assert other.dir != b2.dir
+
+
+def test_mismatch_reports_step_quantity_address_and_waveform(tmp_path):
+    """A wrong golden model (different lr) is caught: the message names what differs, where."""
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not on PATH")
+    cfg = CONFIGS["base"]
+    b = build(cfg, "icarus")
+    wrong = cfg.replace(fptt=dict(alpha=0.5, lr=2.0 ** -5))
+    with pytest.raises(RunError) as exc:
+        run(b, "core", {"steps": 40, "checkpoint_every": 1, "golden_config_toml": wrong.to_toml()},
+            test_dir=tmp_path, waves=True)
+    msg = str(exc.value)
+    assert "RTL != golden at step" in msg and "expected" in msg and "actual" in msg
+    assert "host address 0x" in msg or "o_frame.payload" in msg
+    wave = tmp_path / "waves.vcd"
+    assert str(wave) in msg and wave.is_file() and wave.stat().st_size > 0
+
+
+def test_cli_cosim(capsys):
+    """``fptt cosim`` runs, prints speed figures and exits 0 when bit-exact."""
+    from fptt import cli_cosim
+    ap = argparse.ArgumentParser(prog="fptt")
+    cli_cosim.add_parser(ap.add_subparsers())
+    cfg = CONFIGS["base"]
+    sets = []
+    for key, value in (("n_in", 8), ("n_hidden", 8), ("n_out", 2), ("window", 1),
+                       ("window_max", 8), ("lanes", 1), ("rounding", "nearest"),
+                       ("fptt.alpha", 0.5), ("fptt.lr", 2.0 ** -6)):
+        sets += ["--set", f"{key}={value}"]
+    args = ap.parse_args(["cosim", *sets, "--steps", "60", "--checkpoint-every", "30"])
+    assert cli_cosim.load_cosim_config(args) == cfg
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    for word in ("steps", "clock cycles", "cycles per step", "cycles/s", "steps/s", "golden",
+                 "bit-exact"):
+        assert word in out, word
+
+
+# ----------------------------------------------------------------------------- long
+@pytest.mark.slow
+def test_epoch_rtl_accuracy_equals_golden(tmp_path):
+    """One training epoch of the demo task on the RTL; its test accuracy equals the golden one.
+
+    Default configuration, default cue task (1000 training sequences of 70
+    steps, 200 test sequences), the trainer's schedule, order and initial
+    weights (:func:`fptt.train.train`). ``FPTT_EPOCH_SEQUENCES`` limits the
+    training sequences (then the golden reference is trained on the same ones).
+    """
+    from fptt.train import TrainSettings, evaluate, make_learner, place_targets
+    from fptt.golden.weights import init_weights
+    from fptt.sim.stimulus import make_cue_task
+    cfg = CoreConfig()
+    n_train = int(os.environ.get("FPTT_EPOCH_SEQUENCES", 0)) or None
+    settings = TrainSettings()
+    task = make_cue_task(cfg, seed=0, preset="demo")
+    # golden reference: the trainer's procedure on the same sequences
+    learner = make_learner("fixed", cfg, init_weights(cfg, settings.seed, settings.gain_in,
+                                                      settings.gain_rec, settings.gain_out),
+                           settings)
+    train_set = [place_targets(s, settings.schedule, cfg.window, task.n_out)
+                 for s in task.train_set()]
+    order = np.random.default_rng(settings.seed).permutation(len(train_set))[:n_train]
+    t0 = time.time()
+    learner.train_epoch([train_set[i] for i in order], lambda it: it)
+    golden = evaluate(learner, task, task.test_set(), settings.eval_batch)
+    golden_s = time.time() - t0
+    if n_train is None:
+        from fptt.train import train
+        hist = train(cfg, task, "fixed", settings)
+        assert hist[-1]["test_accuracy"] == golden["accuracy"]
+
+    b = build(cfg, "verilator")
+    res = run(b, "core", {"epoch": {"n_train": n_train, "settings": {}, "task_seed": 0},
+                          "checkpoint_every": 7000}, test_dir=tmp_path)
+    print(f"\nepoch: {res['train_sequences']} training sequences, {res['steps']} steps, "
+          f"{res['cycles']} cycles ({res['cycles_per_step']:.0f}/step); RTL "
+          f"{res['sim_cycles_per_s']:.0f} cycles/s, {res['sim_steps_per_s']:.1f} steps/s; golden "
+          f"{res['golden_steps_per_s']:.0f} steps/s in lockstep; wall {res['wall_seconds']:.0f} s; "
+          f"golden epoch alone {golden_s:.0f} s; test accuracy RTL {res['rtl_test_accuracy']:.4f}"
+          f" golden {golden['accuracy']:.4f}")
+    assert res["rtl_test_accuracy"] == golden["accuracy"]
+    assert res["checkpoints"] >= 2
