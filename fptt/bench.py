@@ -149,6 +149,7 @@ def bench_row(name: str, cfg, L: int, fmax_mhz: float, simulate: bool, n_seq: in
         m = measure_cycles(cfg, n_seq)
         nx, ns = m["nnz_x_per_step"], m["spikes_per_step"]
         inf = cycle_model(cfg, 1, nx, ns, learn=False)["total"]
+        row["model_at_activity"] = cycle_model(cfg, L, nx, ns)["total"]
         row.update(source="measured", cycles_per_window=m["cycles_per_window"],
                    phases=dict(forward=m["forward"], backward=m["backward"], update=m["update"],
                                other=m["other"]),
@@ -156,6 +157,7 @@ def bench_row(name: str, cfg, L: int, fmax_mhz: float, simulate: bool, n_seq: in
                    activity=dict(nnz_x_per_step=nx, spikes_per_step=ns),
                    amaranth_sim_cycles_per_s=m["sim_cycles_per_s"], sim_wall_s=m["wall_s"])
     else:
+        row["model_at_activity"] = None
         row.update(source="computed (dense)", cycles_per_window=dense["total"],
                    phases=dict(forward=dense["forward"], backward=dense["backward"],
                                update=dense["update"], other=0.0),
@@ -231,7 +233,7 @@ def format_bench(res: dict) -> str:
     """Readable tables of :func:`run_bench`'s result."""
     lines = [f"clock: {res['fmax_mhz']:g} MHz, {res['fmax_source']}", ""]
     head = (f"{'config':<8} {'n_in-n_h-n_out':>14} {'P':>2} {'L':>2} {'cycles/window':>13} "
-            f"{'source':<16} {'bound':>9} {'bound/cyc':>9} {'dense':>6} {'fwd':>8} {'bwd':>8} "
+            f"{'source':<16} {'model':>9} {'bound':>9} {'bound/cyc':>9} {'dense':>6} {'fwd':>8} {'bwd':>8} "
             f"{'upd':>7} {'infer/step':>10} {'inf bound':>9} {'learn st/s':>10} "
             f"{'infer st/s':>10}")
     lines += [head, "-" * len(head)]
@@ -240,7 +242,9 @@ def format_bench(res: dict) -> str:
         size = f"{r['n_in']}-{r['n_hidden']}-{r['n_out']}"
         lines.append(
             f"{r['config']:<8} {size:>14} {r['lanes']:>2} {r['L']:>2} "
-            f"{r['cycles_per_window']:>13,.0f} {r['source']:<16} {r['bound_per_window']:>9,.0f} "
+            f"{r['cycles_per_window']:>13,.0f} {r['source']:<16} "
+            f"{'-' if r['model_at_activity'] is None else format(r['model_at_activity'], ',.0f'):>9} "
+            f"{r['bound_per_window']:>9,.0f} "
             f"{r['ratio']:>9.3f} {r['ratio_dense']:>6.3f} {ph['forward']:>8,.0f} "
             f"{ph['backward']:>8,.0f} {ph['update']:>7,.0f} {r['inference_per_step']:>10,.0f} "
             f"{r['inference_bound_per_step']:>9,.0f} {r['learning_steps_per_s']:>10,.0f} "
@@ -258,7 +262,9 @@ def format_bench(res: dict) -> str:
                      f"{m['overhead']:>9.2f} {m['bram_blocks_estimate']:>6} "
                      f"{'yes' if m['within_up5k_ram_capacity'] else 'no':>11} "
                      f"{c['golden_steps_per_s']:>11,.0f} {amar:>14} {ver:>15}")
-    lines += ["", "columns: cycles/window = learning, every phase; bound = DESIGN section 6 "
+    lines += ["", "columns: cycles/window = learning, every phase; model = the cycle model at the "
+                  "measured activity (a check of the model used for computed rows); "
+                  "bound = DESIGN section 6 "
                   "weight-memory bound; bound/cyc = ratio (target >= 0.9); dense = the ratio "
                   "for the cycle model at dense activity; fwd/bwd/upd = cycles per window in "
                   "forward steps, backward pass, update sweep; infer/step = cycles per step "

@@ -37,7 +37,13 @@ def sequence_frames(cfg: CoreConfig, seq, learn: bool = True, targets: bool = Tr
     """Frames of one :class:`~fptt.tasks.base.Sequence` (sos first, eos last)."""
     f = cfg.formats
     xq = to_codes(np.asarray(seq.x, dtype=np.float64), f.x)
-    tq = to_codes(np.asarray(seq.target, dtype=np.float64), f.o) if targets else None
+    tq = None
+    if targets:
+        # a core with more readouts than the task has classes learns 0 on the rest
+        tgt = np.zeros((xq.shape[0], cfg.n_out))
+        k = min(cfg.n_out, seq.target.shape[1])
+        tgt[:, :k] = np.asarray(seq.target, dtype=np.float64)[:, :k]
+        tq = to_codes(tgt, f.o)
     T = xq.shape[0]
     return [dict(x=[int(v) for v in xq[t]],
                  target=None if tq is None else [int(v) for v in tq[t]],

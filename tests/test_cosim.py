@@ -79,8 +79,8 @@ CONFIGS = {
 
 #: Narrow formats and a large step: saturation in the units.
 NARROW_UNIT = CoreConfig().replace(
-    neuron=dict(beta_a=3.0, input_scale="1-alpha"), fptt=dict(alpha=0.5, lr=2.0 ** -2),
-    formats=_fmts(u=(11, 8), a=(10, 8), w=(12, 10), wbar=(12, 10), lam=(12, 10), grad=(12, 8),
+    neuron=dict(beta_a=3.5, input_scale="1-alpha"), fptt=dict(alpha=0.5, lr=2.0 ** -2),
+    formats=_fmts(u=(11, 8), a=(9, 8), w=(12, 10), wbar=(12, 10), lam=(12, 10), grad=(12, 8),
                   const=(16, 12)),
     acc_width=0)
 

@@ -255,7 +255,7 @@ def test_restore_checkpoint_over_bus_continues_bit_exact():
 
 # ---------------------------------------------------------------------------- whole core
 
-@pytest.mark.parametrize("lanes", [1, 2])
+@pytest.mark.parametrize("lanes", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_inference_bit_exact(lanes):
     cfg = small_cfg(lanes=lanes)
     frames = cue_frames(cfg, 60)

@@ -65,7 +65,7 @@ def test_csv_roundtrip(tmp_path, monkeypatch):
 def test_fast_mode_results_dir(monkeypatch):
     monkeypatch.delenv("FPTT_RESULTS_DIR", raising=False)
     monkeypatch.setenv("FAST", "1")
-    assert common.is_fast() and common.results_dir().name == "fast"
+    assert common.is_fast() and common.results_dir(create=False).name == "fast"
     assert common.pick("full", "fast") == "fast"
     monkeypatch.setenv("FAST", "0")
     assert not common.is_fast() and common.pick("full", "fast") == "full"

@@ -44,13 +44,14 @@ def pick(full, fast):
     return fast if is_fast() else full
 
 
-def results_dir() -> Path:
+def results_dir(create: bool = True) -> Path:
     """``$FPTT_RESULTS_DIR``, else ``<repo>/notebooks/results`` (``.../results/fast`` under FAST), created."""
     default = _ROOT / "notebooks" / "results"
     if is_fast():
         default = default / "fast"
     path = Path(os.environ.get(RESULTS_ENV) or default)
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -29,17 +29,28 @@ def group_mean(rows, keys, value="metric") -> dict:
 
 
 def smallest_width_within(bits_rows, float_rows, rounding: str, ref_model: str = "twin",
-                          tol: float = 0.01) -> dict:
-    """Smallest weight width whose mean accuracy is within ``tol`` of ``ref_model``'s mean."""
+                          tol: float = 0.01, chance: float | None = None,
+                          margin: float = 0.05) -> dict:
+    """Smallest weight width whose mean accuracy is within ``tol`` of ``ref_model``'s mean.
+
+    With ``chance`` given, a reference no more than ``margin`` above chance
+    makes the comparison meaningless: ``width`` is then None and ``at_chance`` True.
+    """
     ref = [r["metric"] for r in float_rows if r["model"] == ref_model]
     if not ref or not bits_rows:
-        return dict(width=None, ref=None, best=None)
+        return dict(width=None, ref=None, best=None, at_chance=False)
     ref_mean = float(np.mean(ref))
     means = group_mean([r for r in bits_rows if r["rounding"] == rounding], ["width"])
     ok = sorted(w for (w,), (m, _, _) in means.items() if m >= ref_mean - tol)
     best_w, (best_m, _, _) = max(((w, v) for (w,), v in means.items()), key=lambda kv: kv[1][0])
-    return dict(width=ok[0] if ok else None, ref=ref_mean, best=best_m, best_width=best_w,
+    at_chance = chance is not None and ref_mean <= chance + margin
+    return dict(width=None if at_chance else (ok[0] if ok else None), ref=ref_mean, best=best_m,
+                best_width=best_w, at_chance=at_chance,
                 means={w: m for (w,), (m, _, _) in sorted(means.items())})
+
+
+#: Chance accuracy of the classification tasks.
+CHANCE = {"cue": 0.5, "smnist": 0.1, "psmnist": 0.1}
 
 
 def largest_T_solved(adding_rows, method: str, threshold: float = 0.01) -> dict:
@@ -69,7 +80,8 @@ def headline() -> dict:
     for task in ("cue", "smnist"):
         bits, floats = load(f"bits_{task}"), load(f"floats_{task}")
         if bits:
-            out[f"{task}_width"] = {r: smallest_width_within(bits, floats, r)
+            out[f"{task}_width"] = {r: smallest_width_within(bits, floats, r,
+                                                             chance=CHANCE[task])
                                     for r in ("nearest", "stochastic")}
     adding = load("adding")
     if adding:
@@ -87,6 +99,20 @@ def headline() -> dict:
         out["psmnist"] = {m: mean_std([r["accuracy"] for r in ps if r["method"] == m])
                           for m in ("bptt", "fptt")}
     return out
+
+
+def _width_text(v: dict) -> str:
+    if v.get("at_chance"):
+        return (f"not measurable (the float twin itself is at chance, {_pct(v.get('ref'))} %)")
+    if v.get("width"):
+        return f"{v['width']} bits"
+    return (f"none (best {_pct(v.get('best'))} % at {v.get('best_width')} bits vs twin "
+            f"{_pct(v.get('ref'))} %)")
+
+
+def width_text(v: dict) -> str:
+    """One line for a :func:`smallest_width_within` result."""
+    return _width_text(v)
 
 
 def _pct(x):
@@ -126,10 +152,7 @@ def results_markdown() -> str:
         if sw:
             lines.append("")
             lines.append("Smallest weight width within 1 point of the float twin: " + "; ".join(
-                f"{r}: " + (f"{v['width']} bits" if v.get("width") else
-                            f"none (best {_pct(v.get('best'))} % at {v.get('best_width')} bits "
-                            f"vs twin {_pct(v.get('ref'))} %)")
-                for r, v in sw.items()) + ".")
+                f"{r}: " + _width_text(v) for r, v in sw.items()) + ".")
         lines.append("")
     if "window" in h:
         lines.append("**Window trade-off (cue)** — smallest window L within 1 point of the best L: "
