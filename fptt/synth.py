@@ -39,14 +39,14 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 __all__ = [
     "Device", "DEVICES", "TARGETS", "UNITS", "BRAM_BITS", "SPRAM_BITS", "ToolMissing",
     "run_synth", "format_synth_report", "parse_libmap", "parse_stat", "parse_nextpnr",
-    "parse_ports", "parse_critical_path", "io_wrapper", "bram_estimate", "required_state_bits", "utilisation",
-    "fits",
+    "parse_ports", "parse_critical_path", "io_wrapper", "bram_estimate", "required_state_bits",
+    "utilisation", "fits",
 ]
 
 TOP = "fptt_core"
@@ -536,7 +536,8 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
     mapping = parse_libmap(sa.log)
     mems = _memory_table(rep, mapping)
     result["memories"] = mems
-    result["roms_in_logic"] = sorted(n for n, k in mapping.items() if n.startswith("$") and k == "ff")
+    result["roms_in_logic"] = sorted(n for n, k in mapping.items()
+                                     if n.startswith("$") and k == "ff")
     cells_a = parse_stat((out / "stat_a.json").read_text(), top)
     ff_mems = [m for m in mems if m["mapped_to"] == "ff"]
     ff_bits = sum(m["bits"] for m in ff_mems)

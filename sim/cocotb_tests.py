@@ -41,7 +41,8 @@ from ..golden.fixed_core import FixedCore, MATRICES, FixedState
 from ..rtl.host import REG_INDEX, ID_VALUE, STATUS_BITS
 from ..rtl.memories import REGION_SHIFT
 from . import compat
-from .drivers import HostBus, InputDriver, OutputMonitor, cycles_now, reset, wait_idle
+from .drivers import (HostBus, InputDriver, OutputMonitor, Watchdog, cycles_now, reset,
+                      wait_idle, watchdog_cycles)
 from .scoreboard import Mismatch, Scoreboard
 from .stimulus import epoch_plan, initial_state, make_cue_task, training_frames
 
@@ -58,6 +59,7 @@ def _load_params() -> dict:
 
 PARAMS = _load_params()
 BENCH = PARAMS.get("bench")
+_HANGS: list[str] = []      # messages of a tripped watchdog (its task fails the test)
 
 
 def _cfg() -> CoreConfig:
@@ -92,7 +94,8 @@ def bench(name):
                                           actual=str(exc.actual), waves=exc.waves)
                 raise
             except BaseException as exc:
-                result["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+                result["error"] = (f"testbench hang: {_HANGS[0]}" if _HANGS else
+                                   f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
                 raise
             finally:
                 _write_result(result)
@@ -121,6 +124,12 @@ class CoreEnv:
         """Reset, check the identification registers, load ``state`` over the host port."""
         await reset(self.dut)
         self.mon.start()
+        self.watchdog = Watchdog(
+            watchdog_cycles(self.cfg),
+            lambda: (self.drv.sent, self.mon.count, self.bus.accesses),
+            lambda: (f"frame {self.drv.sent} to be taken, output beat {self.mon.count}, "
+                     f"bus access {self.bus.pending}"),
+            _HANGS.append).start()
         ident, err = await self.bus.read(REG_INDEX["ID"], signed=False)
         assert not err and ident == ID_VALUE, f"ID register reads 0x{ident:08X} (err={err})"
         for name, want in (("N_IN", self.cfg.n_in), ("N_HIDDEN", self.cfg.n_hidden),
@@ -246,8 +255,11 @@ async def core(dut):
 async def backpressure(dut):
     """Frames offered while busy are held (ready low), unread outputs are held; none dropped."""
     cfg = _cfg()
-    # every output beat is left unread for 0..10 cycles (the core must hold it)
-    env = CoreEnv(dut, cfg, stall=lambda i: (7 * i + 3) % 11)
+    # every output beat is left unread for 0..10 cycles (the core must hold it);
+    # ``stall_cycles`` holds every beat that long (a hang, for the watchdog's test)
+    hold = PARAMS.get("stall_cycles")
+    env = CoreEnv(dut, cfg, stall=(lambda i: (7 * i + 3) % 11) if hold is None
+                  else (lambda i: int(hold)))
     state = _start_state(cfg)
     frames = _frames(cfg, int(PARAMS.get("steps", 120)))
     await env.start(state)
@@ -284,54 +296,71 @@ def _save_checkpoint(cfg: CoreConfig, state: FixedState, path: str) -> None:
 
 @bench("reset_restore")
 async def reset_restore(dut):
-    """Reset during a window close; restore a saved golden checkpoint; continue bit-exactly."""
+    """Reset during window closes; restore a saved golden checkpoint; continue bit-exactly.
+
+    ``reset_at``: where in a full window close to reset, per reset: a fraction
+    of the shortest full close measured so far (0.5: in the backward pass), or
+    a negative number of cycles before its end (-16: in the update sweep, with
+    part of the weights already rewritten).
+    """
     cfg = _cfg()
     env = CoreEnv(dut, cfg)
     state = _start_state(cfg)
     frames = _frames(cfg, int(PARAMS.get("steps", 200)))
+    points = PARAMS.get("reset_at", [0.5, -16])
     await env.start(state)
-    # first part: learn, and measure how long the core stays busy after a window closes
-    k = int(PARAMS.get("split", len(frames) // 2))
-    busy_after_close = []
-    for fr in frames[:k]:
-        got = await env.step(fr)
-        if (got["status"] >> STATUS_BITS["closed"]) & 1:
-            c0 = cycles_now()
-            await wait_idle(dut)
-            busy_after_close.append(cycles_now() - c0)
-    assert busy_after_close, "no window closed in the first part of the run"
-    # save the golden checkpoint after each step until a frame closes a window
     path = os.path.join(tempfile.mkdtemp(prefix="fptt-ckpt-"), "checkpoint.npz")
-    j = k
-    while True:
-        _save_checkpoint(cfg, env.sb.state, path)
-        got = await env.step(frames[j])
-        j += 1
-        if (got["status"] >> STATUS_BITS["closed"]) & 1:
-            break
-    restart = j - 1                 # the closing frame is sent again after the restore
-    # reset late in the backward pass / update sweep (partially updated weights)
-    delay = max(1, int(min(busy_after_close) * float(PARAMS.get("reset_at", 0.9))))
-    await ClockCycles(dut.clk, delay)
-    await ReadOnly()
-    was_busy = bool(compat.to_unsigned(dut.busy.value))
-    assert was_busy, f"the core was not busy {delay} cycles after the window closed"
-    await RisingEdge(dut.clk)
-    await reset(dut, cycles=3)
-    count_after_reset, _ = await env.bus.read(REG_INDEX["COUNT"], signed=False)
-    # restore: every checkpoint array (FixedCore.load of the saved file), gradient SRAM zeroed
-    loaded = FixedCore.load(path)
-    assert loaded.cfg == cfg, "checkpoint configuration differs"
-    arrays = {key: np.asarray(v)[0] for key, v in loaded.state.arrays().items()}
-    await env.bus.write_arrays(arrays, zero_scratch=True, skip_zero=False)
-    env.sb.rewind(loaded.state)
-    env.sb.steps = restart
-    await env.checkpoint()                       # the restore itself is bit-exact
-    stats = await env.run(frames[restart:], int(PARAMS.get("checkpoint_every", 0)))
+    seg = len(frames) // (len(points) + 1)
+    full_close = []        # busy cycles after a full-window close (not at eos)
+    resets = []
+    j = 0
+    for n, point in enumerate(points):
+        # learn up to the segment's end, measuring window closes
+        while j < (n + 1) * seg or not full_close:
+            got = await env.step(frames[j])
+            j += 1
+            if (got["status"] >> STATUS_BITS["closed"]) & 1:
+                c0 = cycles_now()
+                await wait_idle(dut)
+                if not frames[j - 1]["eos"]:
+                    full_close.append(cycles_now() - c0)
+        # save the golden checkpoint (FixedCore.save) before each frame until one
+        # closes a full window; reset in the middle of that close
+        while True:
+            _save_checkpoint(cfg, env.sb.state, path)
+            got = await env.step(frames[j])
+            j += 1
+            if (got["status"] >> STATUS_BITS["closed"]) & 1 and not frames[j - 1]["eos"]:
+                break
+            await wait_idle(dut)
+        shortest = min(full_close)
+        delay = int(shortest * point) if point > 0 else shortest + int(point)
+        await ClockCycles(dut.clk, max(1, delay))
+        await ReadOnly()
+        was_busy = bool(compat.to_unsigned(dut.busy.value))
+        assert was_busy, f"the core was not busy {delay} cycles after a window closed"
+        await RisingEdge(dut.clk)
+        await reset(dut, cycles=3)
+        count, _ = await env.bus.read(REG_INDEX["COUNT"], signed=False)
+        # what the reset left behind (weights partly updated when it hit the update sweep)
+        loaded = FixedCore.load(path)
+        assert loaded.cfg == cfg, "checkpoint configuration differs"
+        saved = {key: np.asarray(v)[0] for key, v in loaded.state.arrays().items()}
+        left = await env.bus.read_arrays([f"{q}.{m}" for q in ("w", "wbar", "lam")
+                                          for m in MATRICES])
+        disturbed = int(sum((saved[key] != v).sum() for key, v in left.items()))
+        # restore every checkpoint array over the bus, gradient SRAM zeroed; re-send the frame
+        await env.bus.write_arrays(saved, zero_scratch=True, skip_zero=False)
+        env.sb.rewind(loaded.state)
+        env.sb.steps = j - 1
+        await env.checkpoint()                   # the restore itself is bit-exact
+        resets.append({"step": j - 1, "after_cycles": delay, "close_cycles": shortest,
+                       "count_after_reset": count, "weights_disturbed": disturbed})
+        j -= 1
+    stats = await env.run(frames[j:], int(PARAMS.get("checkpoint_every", 0)))
     await env.checkpoint()
-    return {"steps": len(frames), "reset_at_step": restart, "reset_after_cycles": delay,
-            "busy_after_close": busy_after_close[:8], "count_after_reset": count_after_reset,
-            "continued_steps": stats["steps"], "windows": int(env.sb.state.windows[0])}
+    return {"steps": len(frames), "resets": resets, "continued_steps": stats["steps"],
+            "windows": int(env.sb.state.windows[0])}
 
 
 @bench("bus_errors")

@@ -28,13 +28,13 @@ import numpy as np
 import cocotb
 from amaranth.hdl import Shape
 from amaranth.lib import data
-from cocotb.triggers import ClockCycles, Event, FallingEdge, First, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge
 
 from ..config import CoreConfig
 from ..rtl.host import checkpoint_addresses, frame_layout, out_layout
 from .compat import sim_time, timer, to_unsigned
 
-__all__ = ["is_unsigned", "watchdog_cycles", "Hang", "PackedLayout", "InputDriver", "OutputMonitor", "HostBus", "reset", "wait_idle",
+__all__ = ["is_unsigned", "watchdog_cycles", "Hang", "Watchdog", "PackedLayout", "InputDriver", "OutputMonitor", "HostBus", "reset", "wait_idle",
            "UNSIGNED_KEYS", "cycles_now", "CLOCK_PERIOD_NS"]
 
 #: Clock period of the co-simulation top level (``sim/hdl/fptt_tb.sv``: HALF_PERIOD = 5 ns).
@@ -68,14 +68,43 @@ def watchdog_cycles(cfg: CoreConfig) -> int:
     return 4 * (step + window) + 1000
 
 
-async def _await(trigger, limit_cycles: int, what: str):
-    """``await trigger``, or raise :class:`Hang` after ``limit_cycles`` clock cycles."""
-    guard = timer(limit_cycles * CLOCK_PERIOD_NS, "ns")
-    fired = await First(trigger, guard)
-    if fired is guard:
-        raise Hang(f"{what}: nothing after {limit_cycles} cycles "
-                   f"(at cycle {cycles_now()})")
-    return fired
+class Watchdog:
+    """Fails the test when the testbench makes no progress for ``limit`` clock cycles.
+
+    ``progress()`` returns anything that changes whenever a handshake
+    completes (frames sent, beats received, bus accesses); ``pending()``
+    describes what is being waited for. One timer per ``limit`` cycles, so the
+    handshake waits themselves stay cheap.
+    """
+
+    def __init__(self, limit: int, progress, pending=lambda: "a handshake", on_hang=None):
+        self.limit = limit
+        self.progress = progress
+        self.pending = pending
+        self.on_hang = on_hang
+        self._task = None
+
+    def start(self) -> "Watchdog":
+        self._task = cocotb.start_soon(self._run())
+        return self
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.kill()
+            self._task = None
+
+    async def _run(self):
+        last = self.progress()
+        while True:
+            await timer(self.limit * CLOCK_PERIOD_NS, "ns")
+            now = self.progress()
+            if now == last:
+                msg = (f"no progress for {self.limit} cycles (at cycle {cycles_now()}), "
+                       f"waiting for {self.pending()}")
+                if self.on_hang is not None:
+                    self.on_hang(msg)
+                raise Hang(msg)
+            last = now
 
 
 def cycles_now() -> int:
@@ -144,13 +173,13 @@ async def reset(dut, cycles: int = 4) -> None:
     await RisingEdge(dut.clk)
 
 
-async def wait_idle(dut, limit_cycles: int = 10_000_000) -> None:
+async def wait_idle(dut) -> None:
     """Return at the first rising clock edge after which ``busy`` was seen low (settled)."""
     while True:
         await ReadOnly()
         if not to_unsigned(dut.busy.value):
             break
-        await _await(FallingEdge(dut.busy), limit_cycles, "waiting for busy to fall")
+        await FallingEdge(dut.busy)
     await RisingEdge(dut.clk)
 
 
@@ -164,7 +193,6 @@ class InputDriver:
         self.sent = 0
         self.held = 0             # frames that had to wait for ready
         self.held_cycles = 0      # cycles frames waited with valid high and ready low
-        self.limit = watchdog_cycles(cfg)
         dut.i_frame__valid.value = 0
 
     def pack(self, frame: dict) -> int:
@@ -187,8 +215,7 @@ class InputDriver:
                 break
             if waited is None:
                 waited = cycles_now()
-            await _await(RisingEdge(dut.i_frame__ready), self.limit,
-                         f"frame {self.sent} offered, i_frame.ready never rose")
+            await RisingEdge(dut.i_frame__ready)
         if waited is not None:
             self.held += 1
             self.held_cycles += cycles_now() - waited
@@ -213,7 +240,6 @@ class OutputMonitor:
         self.beats = deque()
         self.count = 0
         self.stalled_cycles = 0
-        self.limit = watchdog_cycles(cfg)
         self._event = Event()
         self._task = None
         dut.o_frame__ready.value = 0 if stall else 1
@@ -261,11 +287,10 @@ class OutputMonitor:
             self._event.set()
 
     async def get(self) -> dict:
-        """The next output beat (waits for it; :class:`Hang` after the watchdog limit)."""
+        """The next output beat (waits for it)."""
         while not self.beats:
             self._event.clear()
-            await _await(self._event.wait(), self.limit,
-                         f"waiting for output beat {self.count}")
+            await self._event.wait()
         return self.beats.popleft()
 
 
@@ -276,25 +301,34 @@ class HostBus:
         self.dut = dut
         self.cfg = cfg
         self.accesses = 0
-        self.limit = watchdog_cycles(cfg)
+        self.pending = None
         self.addresses = checkpoint_addresses(cfg, scratch=True)
+        self._addr, self._we, self._wdata = dut.bus__addr, dut.bus__we, dut.bus__w_data
+        self._stb, self._rdata, self._err = dut.bus__stb, dut.bus__r_data, dut.bus__err
+        self._ack_rise, self._clk_rise = RisingEdge(dut.bus__ack), RisingEdge(dut.clk)
+        self._readonly = ReadOnly()
+        self._we_now = False
         dut.bus__stb.value = 0
+        dut.bus__we.value = 0
 
     async def access(self, addr: int, we: bool, value: int = 0) -> tuple[int, bool]:
         """One access; returns ``(r_data as unsigned 32 bits, err)``."""
-        dut = self.dut
-        dut.bus__addr.value = addr & 0xFFFF_FFFF
-        dut.bus__we.value = int(bool(we))
-        dut.bus__w_data.value = value & 0xFFFF_FFFF
-        dut.bus__stb.value = 1
-        await _await(RisingEdge(dut.bus__ack), self.limit,
-                     f"bus {'write' if we else 'read'} at 0x{addr & 0xFFFFFFFF:08X}: no ack")
-        await ReadOnly()
-        r_data = to_unsigned(dut.bus__r_data.value)
-        err = bool(to_unsigned(dut.bus__err.value))
-        await RisingEdge(dut.clk)          # the edge that samples ack
-        dut.bus__stb.value = 0
+        self.pending = (addr, we)
+        self._addr.value = addr & 0xFFFF_FFFF
+        if we != self._we_now:
+            self._we.value = int(bool(we))
+            self._we_now = we
+        if we:
+            self._wdata.value = value & 0xFFFF_FFFF
+        self._stb.value = 1
+        await self._ack_rise
+        await self._readonly
+        r_data = to_unsigned(self._rdata.value)
+        err = bool(to_unsigned(self._err.value))
+        await self._clk_rise               # the edge that samples ack
+        self._stb.value = 0
         self.accesses += 1
+        self.pending = None
         return r_data, err
 
     async def read(self, addr: int, signed: bool = True) -> tuple[int, bool]:

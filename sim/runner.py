@@ -130,21 +130,59 @@ def _hash(obj) -> str:
 
 
 # ----------------------------------------------------------------------------- Verilator
+#: Objects of Verilator's run-time library: they depend only on Verilator, the
+#: C++ flags and tracing, so one compile serves every build (cocotb's own
+#: ``verilator.o`` includes the model's header and is compiled per build).
+_RUNTIME_OBJS = ("verilated", "verilated_vpi", "verilated_timing", "verilated_threads",
+                 "verilated_dpi", "verilated_fst_c", "verilated_vcd_c")
+
+
+def _runtime_dir(waves: bool) -> Path:
+    key = {"tool": _tool_version("verilator"), "flags": list(_VERILATOR_OPT), "waves": waves,
+           "cocotb": compat.cocotb.__version__}
+    return build_root() / "verilator" / f"_runtime-{_hash(key)}"
+
+
+def runtime_cache(action: str, bdir: str, cache: str) -> None:
+    """Copy the run-time library objects from (``restore``) or to (``save``) the shared cache."""
+    bdir, cache = Path(bdir), Path(cache)
+    src, dst = (cache, bdir) if action == "restore" else (bdir, cache)
+    if action == "save":
+        cache.mkdir(parents=True, exist_ok=True)
+    for name in _RUNTIME_OBJS:
+        for ext in (".o", ".d"):
+            f = src / f"{name}{ext}"
+            if not f.is_file() or (action == "save" and (dst / f.name).is_file()):
+                continue
+            tmp = dst / f".{f.name}.{os.getpid()}.tmp"
+            shutil.copyfile(f, tmp)          # a fresh mtime: make sees it as up to date
+            tmp.replace(dst / f.name)
+
+
 def _verilator_class():
     base = compat.verilator_runner_class()
 
     class _Verilator(base):
-        """cocotb's Verilator runner without ``--public-flat-rw`` and with ``-O1`` C++."""
+        """cocotb's Verilator runner without ``--public-flat-rw``, with ``-O1`` C++ and a
+        shared, compiled-once Verilator run-time library."""
 
         def _build_command(self):
             cmds = [list(c) for c in super()._build_command()]
+            out = []
+            cache = str(_runtime_dir(bool(self.waves)))
+            hook = [sys.executable, "-c",
+                    "import sys; from fptt.sim.runner import runtime_cache; "
+                    "runtime_cache(*sys.argv[1:])"]
             for cmd in cmds:
                 if cmd and cmd[0] == "make":
-                    cmd += list(_VERILATOR_OPT)
+                    out.append(hook + ["restore", str(self.build_dir), cache])
+                    out.append(cmd + list(_VERILATOR_OPT))
+                    out.append(hook + ["save", str(self.build_dir), cache])
                 else:
                     while "--public-flat-rw" in cmd:
                         cmd.remove("--public-flat-rw")
-            return cmds
+                    out.append(cmd)
+            return out
 
     return _Verilator
 

@@ -145,24 +145,23 @@ def adding_sweep(sizes: dict | None = None, setup: RefSetup = RefSetup(),
 class SavedTensorMeter:
     """Peak bytes of the tensors autograd keeps for the backward pass.
 
-    Inside the context every tensor saved for backward is counted once per
-    distinct storage; :meth:`cut` (called just before each optimiser step,
-    when the part's graph has been used and is freed) closes a part and keeps
-    the largest total seen. This is the memory that grows with the part
+    Inside the context every tensor saved for backward is counted once, by
+    its own extent (``numel · element size``; a view counts the elements it
+    spans, not the whole buffer it points into, so a slice of the input
+    sequence costs only its steps); :meth:`cut` (called just before each
+    optimiser step, when the part's graph has been used) closes a part and
+    keeps the largest total seen. This is the memory that grows with the part
     length: activations and their surrogate inputs, not the weights or the
     optimiser state (constant in ``T``).
     """
 
     def __init__(self):
         self.peak = 0
-        self._seen: dict[int, int] = {}
+        self._seen: dict[tuple, int] = {}
 
     def _pack(self, t):
-        try:
-            st = t.untyped_storage()
-            self._seen[st.data_ptr()] = st.nbytes()
-        except (RuntimeError, NotImplementedError):  # pragma: no cover
-            self._seen[id(t)] = t.element_size() * t.nelement()
+        key = (t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype)
+        self._seen[key] = t.element_size() * t.nelement()
         return t
 
     def cut(self, *_):
@@ -232,12 +231,18 @@ def scaling_sweep(sizes: dict | None = None, setup: RefSetup = RefSetup()) -> li
     return rows
 
 
-def fit_order(rows: list[dict], key: str = "peak_bytes") -> dict[str, float]:
-    """Slope of ``log(key)`` against ``log(T)`` per method (the measured growth order)."""
+def fit_order(rows: list[dict], key: str = "peak_bytes", last: int | None = None) -> dict[str, float]:
+    """Slope of ``log(key)`` against ``log(T)`` per method (the measured growth order).
+
+    ``last``: fit only the ``last`` largest ``T`` of each method (the order at the top of
+    the range, where a constant offset such as the weights saved once matters least).
+    """
     out = {}
     for m in dict.fromkeys(r["method"] for r in rows):
-        pts = [(r["T"], r[key]) for r in rows if r["method"] == m and r.get(key)]
+        pts = sorted((r["T"], r[key]) for r in rows if r["method"] == m and r.get(key))
         pts = [(t, v) for t, v in pts if v and v > 0]
+        if last:
+            pts = pts[-last:]
         if len(pts) >= 2:
             t, v = np.log(np.array(pts, float)).T
             out[m] = float(np.polyfit(t, v, 1)[0])
