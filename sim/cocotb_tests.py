@@ -162,12 +162,17 @@ class CoreEnv:
         """Send ``frames`` one per step, compare every output, checkpoints every N steps."""
         c_start, t_start = cycles_now(), time.perf_counter()
         g_start, k_cycles, k_seconds = self.sb.golden_seconds, self.ckpt_cycles, self.ckpt_seconds
-        for fr in frames:
+        report = int(PARAMS.get("progress_every", 5000))
+        for i, fr in enumerate(frames):
             got = await self.step(fr)
             if on_output is not None:
                 on_output(got)
             if checkpoint_every and self.sb.steps % checkpoint_every == 0:
                 await self.checkpoint()
+            if report and (i + 1) % report == 0:
+                self.dut._log.info("%d/%d steps, %d cycles, %.0f s, bit-exact so far",
+                                   i + 1, len(frames), cycles_now() - c_start,
+                                   time.perf_counter() - t_start)
         await wait_idle(self.dut)
         wall = time.perf_counter() - t_start
         cycles = cycles_now() - c_start - (self.ckpt_cycles - k_cycles)

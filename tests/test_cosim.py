@@ -248,14 +248,14 @@ def test_epoch_rtl_accuracy_equals_golden(tmp_path):
     settings = TrainSettings()
     task = make_cue_task(cfg, seed=0, preset="demo")
     # golden reference: the trainer's procedure on the same sequences
-    learner = make_learner("fixed", cfg, init_weights(cfg, settings.seed, settings.gain_in,
-                                                      settings.gain_rec, settings.gain_out),
+    learner = make_learner("fixed", cfg, [init_weights(cfg, settings.seed, settings.gain_in,
+                                                       settings.gain_rec, settings.gain_out)],
                            settings)
     train_set = [place_targets(s, settings.schedule, cfg.window, task.n_out)
                  for s in task.train_set()]
     order = np.random.default_rng(settings.seed).permutation(len(train_set))[:n_train]
     t0 = time.time()
-    learner.train_epoch([train_set[i] for i in order], lambda it: it)
+    learner.train_epoch([[train_set[i] for i in order]], lambda it: it)
     golden = evaluate(learner, task, task.test_set(), settings.eval_batch)
     golden_s = time.time() - t0
     if n_train is None:

@@ -116,6 +116,10 @@ def width_text(v: dict) -> str:
     return _width_text(v)
 
 
+def _order(x: float) -> str:
+    return f"{round(x, 2) + 0.0:.2f}"
+
+
 def _pct(x):
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
@@ -176,7 +180,7 @@ def results_markdown() -> str:
         top = h.get("memory_order_top", {})
         lines.append("**Memory against T** (peak bytes autograd keeps for the backward pass, batch 1, "
                      "T = 50…1600; fitted order of growth over all T / over the three largest T): "
-                     + "; ".join(f"{m}: T^{o:.2f} / T^{top.get(m, float('nan')):.2f}"
+                     + "; ".join(f"{m}: T^{_order(o)} / T^{_order(top.get(m, float('nan')))}"
                                  for m, o in h["memory_order"].items())
                      + ". The core's on-chip memory does not depend on T.")
         lines.append("")
