@@ -67,8 +67,9 @@ def bench_config(name: str, L: int = 8, **extra):
     base = CoreConfig()
     kw = dict(BENCH_CONFIGS[name]["overrides"], **extra)
     kw.setdefault("window_max", max(base.window_max, L))
-    cfg = base.replace(window=L, acc_width=0, **kw)
-    return cfg
+    # the default accumulator width, widened where a larger core needs it
+    need = base.replace(window=L, acc_width=0, **kw).acc_width
+    return base.replace(window=L, acc_width=max(base.acc_width, need), **kw)
 
 
 def bound(cfg, L: int) -> float:
@@ -179,7 +180,8 @@ def _fmax_from_synth(path) -> float | None:
 
 
 def run_bench(names=None, windows=WINDOWS, *, fmax_mhz: float | None = None, synth_json=None,
-              simulate: bool = True, n_seq: int = 1, golden_steps: int = 64, lanes: int | None = None,
+              simulate: bool = True, n_seq: int = 1, golden_steps: int = 256,
+              lanes: int | None = None,
               log=print) -> dict:
     """All rows and per-configuration figures (JSON-serialisable)."""
     names = list(names or BENCH_CONFIGS)

@@ -59,7 +59,7 @@ def _load_params() -> dict:
 
 PARAMS = _load_params()
 BENCH = PARAMS.get("bench")
-_HANGS: list[str] = []      # messages of a tripped watchdog (its task fails the test)
+_BACKGROUND: list[str] = []   # errors of background tasks (watchdog, monitor): they end the test
 
 
 def _cfg() -> CoreConfig:
@@ -94,7 +94,7 @@ def bench(name):
                                           actual=str(exc.actual), waves=exc.waves)
                 raise
             except BaseException as exc:
-                result["error"] = (f"testbench hang: {_HANGS[0]}" if _HANGS else
+                result["error"] = (_BACKGROUND[0] if _BACKGROUND else
                                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
                 raise
             finally:
@@ -114,7 +114,7 @@ class CoreEnv:
         self.dut = dut
         self.cfg = cfg
         self.drv = InputDriver(dut, cfg)
-        self.mon = OutputMonitor(dut, cfg, stall)
+        self.mon = OutputMonitor(dut, cfg, stall, on_error=_BACKGROUND.append)
         self.bus = HostBus(dut, cfg)
         self.sb = None
         self.ckpt_cycles = 0
@@ -129,7 +129,7 @@ class CoreEnv:
             lambda: (self.drv.sent, self.mon.count, self.bus.accesses),
             lambda: (f"frame {self.drv.sent} to be taken, output beat {self.mon.count}, "
                      f"bus access {self.bus.pending}"),
-            _HANGS.append).start()
+            lambda msg: _BACKGROUND.append(f"testbench hang: {msg}")).start()
         ident, err = await self.bus.read(REG_INDEX["ID"], signed=False)
         assert not err and ident == ID_VALUE, f"ID register reads 0x{ident:08X} (err={err})"
         for name, want in (("N_IN", self.cfg.n_in), ("N_HIDDEN", self.cfg.n_hidden),

@@ -34,8 +34,9 @@ from ..config import CoreConfig
 from ..rtl.host import checkpoint_addresses, frame_layout, out_layout
 from .compat import sim_time, timer, to_unsigned
 
-__all__ = ["is_unsigned", "watchdog_cycles", "Hang", "Watchdog", "PackedLayout", "InputDriver", "OutputMonitor", "HostBus", "reset", "wait_idle",
-           "UNSIGNED_KEYS", "cycles_now", "CLOCK_PERIOD_NS"]
+__all__ = ["InputDriver", "OutputMonitor", "HostBus", "PackedLayout", "Watchdog", "Hang",
+           "reset", "wait_idle", "watchdog_cycles", "cycles_now", "is_unsigned", "UNSIGNED_KEYS",
+           "CLOCK_PERIOD_NS"]
 
 #: Clock period of the co-simulation top level (``sim/hdl/fptt_tb.sv``: HALF_PERIOD = 5 ns).
 CLOCK_PERIOD_NS = 10
@@ -233,10 +234,11 @@ class OutputMonitor:
     otherwise).
     """
 
-    def __init__(self, dut, cfg: CoreConfig, stall=None):
+    def __init__(self, dut, cfg: CoreConfig, stall=None, on_error=None):
         self.dut = dut
         self.layout = PackedLayout(out_layout(cfg))
         self.stall = stall
+        self.on_error = on_error
         self.beats = deque()
         self.count = 0
         self.stalled_cycles = 0
@@ -268,10 +270,10 @@ class OutputMonitor:
             for _ in range(hold):
                 await RisingEdge(dut.clk)
                 await ReadOnly()
-                assert to_unsigned(dut.o_frame__valid.value), \
-                    f"output beat {self.count} dropped while o_frame.ready was low"
-                assert to_unsigned(dut.o_frame__payload.value) == word, \
-                    f"output beat {self.count} changed while o_frame.ready was low"
+                if not to_unsigned(dut.o_frame__valid.value):
+                    self._fail(f"output beat {self.count} dropped while o_frame.ready was low")
+                if to_unsigned(dut.o_frame__payload.value) != word:
+                    self._fail(f"output beat {self.count} changed while o_frame.ready was low")
                 self.stalled_cycles += 1
             if self.stall:
                 await RisingEdge(dut.clk)
@@ -285,6 +287,11 @@ class OutputMonitor:
             self.beats.append(self.layout.unpack(word))
             self.count += 1
             self._event.set()
+
+    def _fail(self, msg: str):
+        if self.on_error is not None:
+            self.on_error(msg)
+        raise AssertionError(msg)
 
     async def get(self) -> dict:
         """The next output beat (waits for it)."""
@@ -307,7 +314,6 @@ class HostBus:
         self._stb, self._rdata, self._err = dut.bus__stb, dut.bus__r_data, dut.bus__err
         self._ack_rise, self._clk_rise = RisingEdge(dut.bus__ack), RisingEdge(dut.clk)
         self._readonly = ReadOnly()
-        self._we_now = False
         dut.bus__stb.value = 0
         dut.bus__we.value = 0
 
@@ -315,9 +321,7 @@ class HostBus:
         """One access; returns ``(r_data as unsigned 32 bits, err)``."""
         self.pending = (addr, we)
         self._addr.value = addr & 0xFFFF_FFFF
-        if we != self._we_now:
-            self._we.value = int(bool(we))
-            self._we_now = we
+        self._we.value = int(bool(we))
         if we:
             self._wdata.value = value & 0xFFFF_FFFF
         self._stb.value = 1

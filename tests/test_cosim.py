@@ -265,7 +265,7 @@ def test_epoch_rtl_accuracy_equals_golden(tmp_path):
 
     b = build(cfg, "verilator")
     res = run(b, "core", {"epoch": {"n_train": n_train, "settings": {}, "task_seed": 0},
-                          "checkpoint_every": 7000}, test_dir=tmp_path)
+                          "checkpoint_every": 7 * (n_train or 1000)}, test_dir=tmp_path)
     print(f"\nepoch: {res['train_sequences']} training sequences, {res['steps']} steps, "
           f"{res['cycles']} cycles ({res['cycles_per_step']:.0f}/step); RTL "
           f"{res['sim_cycles_per_s']:.0f} cycles/s, {res['sim_steps_per_s']:.1f} steps/s; golden "

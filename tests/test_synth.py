@@ -203,7 +203,8 @@ def test_bound_formula_matches_design_section_6():
 def test_bench_configs():
     r = bench_config("reckon", 8)
     assert (r.n_in, r.n_hidden, r.n_out, r.window) == (256, 256, 16, 8)
-    assert bench_config("default", 1) == CoreConfig().replace(window=1, acc_width=0)
+    assert bench_config("default", 1) == CoreConfig().replace(window=1)
+    assert r.acc_width >= r.acc_bits_needed
 
 
 def test_bench_json_and_table_shape():
