@@ -147,6 +147,7 @@ class CoreEnv:
 
     async def checkpoint(self) -> None:
         """Read every memory and register back and compare with the golden state."""
+        await wait_idle(self.dut)         # the core's own work is not checkpoint time
         c0, t0 = cycles_now(), time.perf_counter()
         self.sb.check_state(await self.bus.read_arrays())
         self.ckpt_cycles += cycles_now() - c0

@@ -2,14 +2,16 @@
 
 :func:`build` generates the Verilog of a bench's design from a
 :class:`~fptt.config.CoreConfig` and compiles it with Verilator (default) or
-Icarus Verilog into ``build/sim/<sim>/<hash>/``. The hash covers everything
-the simulator binary depends on: the configuration, the design (whole core or
-one unit), waveform tracing, the generator's sources (``rtl/``, ``golden/``,
-``fptt/config.py``), the HDL top level in ``sim/hdl/``, the build flags and the
-tool and cocotb versions. A finished build leaves ``build.json``; a later run
-with the same hash reuses it without calling the compiler. Builds take a file
-lock, so parallel pytest workers (pytest-xdist) never build the same
-directory twice or read a half-written one.
+Icarus Verilog into ``build/sim/<sim>/<design>-<hash>/``. The hash covers
+everything the simulator binary depends on: the generated HDL, the top level
+in ``sim/hdl/`` and its parameters, waveform tracing, the build flags and the
+tool and cocotb versions. An index keyed by the configuration and the
+generator's sources (``rtl/``, ``golden/``, ``fptt/config.py``) finds a build
+without regenerating the Verilog. A finished build leaves ``build.json``; a
+later run reuses it without calling the compiler. Builds take a file lock, so
+parallel pytest workers (pytest-xdist) never build the same directory twice or
+read a half-written one. Verilator's run-time library (``verilated*.o``) is
+compiled once and shared by every build (``build/sim/verilator/_runtime-*``).
 
 :func:`run` runs one bench (a cocotb test of :mod:`fptt.sim.cocotb_tests`)
 on a build. Its parameters travel as a JSON file (``FPTT_COSIM_PARAMS``) and
@@ -35,7 +37,8 @@ for this design, about twice as fast to run). cocotb's runner passes
 and slows the model about five-fold; :class:`_Verilator` drops it and a
 control file makes only the top level's ports public. Waveforms: FST
 (``--trace-fst``) with Verilator, VCD with Icarus (``$dumpvars`` in the top
-level, file named by ``+fptt_waves=``).
+level, file named by ``+fptt_waves=``). Icarus compiles with ``-g2005`` (see
+:func:`_compile`).
 """
 
 from __future__ import annotations
@@ -78,9 +81,13 @@ class RunError(RuntimeError):
 
 
 def build_root() -> Path:
-    """``$FPTT_SIM_BUILD_DIR`` or ``build/sim`` of the source tree."""
+    """``$FPTT_SIM_BUILD_DIR``, else ``build/sim`` of the source tree (of the working
+    directory for an installed, non-editable package)."""
     env = os.environ.get("FPTT_SIM_BUILD_DIR")
-    return Path(env) if env else _REPO / "build" / "sim"
+    if env:
+        return Path(env)
+    base = _REPO if (_REPO / "pyproject.toml").is_file() else Path.cwd()
+    return base / "build" / "sim"
 
 
 def core_widths(cfg: CoreConfig) -> dict[str, int]:
@@ -92,15 +99,18 @@ def core_widths(cfg: CoreConfig) -> dict[str, int]:
 # ----------------------------------------------------------------------------- hashing
 def _digest_files(paths) -> str:
     h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(str(p.relative_to(_REPO)).encode())
+    for p in sorted(paths, key=lambda q: (q.parent.name, q.name)):
+        h.update(f"{p.parent.name}/{p.name}".encode())
         h.update(p.read_bytes())
     return h.hexdigest()
 
 
 def _generator_sources():
-    files = list((_REPO / "rtl").glob("*.py")) + list((_REPO / "golden").glob("*.py"))
-    files += [_REPO / "fptt" / "config.py"] + list(_HDL_DIR.glob("*"))
+    """The files the generated HDL depends on: ``fptt.rtl``, ``fptt.golden``, the config."""
+    from .. import config, golden, rtl
+    files = [Path(config.__file__)] + list(_HDL_DIR.glob("*"))
+    for pkg in (rtl, golden):
+        files += list(Path(pkg.__file__).parent.glob("*.py"))
     return [f for f in files if f.is_file()]
 
 
@@ -274,7 +284,7 @@ def build(cfg: CoreConfig, sim: str = "verilator", design: str = "core", waves: 
     bdir = root / f"{design}-{_hash(hdl_key)}"
     stamp = bdir / "build.json"
     seconds, cached = 0.0, True
-    with _locked(root / f"{bdir.name}.lock"):
+    with _locked(root / ".locks" / f"{bdir.name}.lock"):
         if not stamp.is_file():
             cached = False
             if bdir.exists():

@@ -30,7 +30,6 @@ import numpy as np
 import pytest
 
 from fptt.config import CoreConfig
-from fptt.sim import runner
 from fptt.sim.runner import RunError, build, run
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
