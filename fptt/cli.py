@@ -140,9 +140,24 @@ def _cmd_demo(args) -> int:
         seeds = " ".join(f"{100 * a:.1f}" for a in per_seed)
         print(f"{model:<6} {100 * acc:>20.1f}% {seeds:>32} {sec:>8.1f}")
     gap = 100 * (rows[0][1] - rows[1][1])
-    print(f"fixed point costs {gap:+.1f} points against the float twin "
-          f"(chance: 50.0%); demo wall time {time.time() - t0:.0f} s")
-    return 0
+    print(f"fixed point costs {gap:+.1f} points against the float twin (chance: 50.0%)")
+    if args.no_rtl:
+        print(f"demo wall time {time.time() - t0:.0f} s")
+        return 0
+    # the same configuration as hardware: Verilog, then a short co-simulated learning run
+    passthrough = ([f"--config={args.config}"] if args.config else []) + \
+        [f"--set={item}" for item in args.set]
+    print("\ngenerating the Verilog of this core")
+    sub = build_parser().parse_args(["verilog", "-o", args.verilog, *passthrough])
+    if sub.func(sub):
+        return 1
+    print(f"\nco-simulating {args.cosim_steps} learning steps of the cue task on Verilator "
+          "against the golden model")
+    sub = build_parser().parse_args(["cosim", "--steps", str(args.cosim_steps),
+                                     "--seed", str(args.seed), *passthrough])
+    rc = sub.func(sub)
+    print(f"demo wall time {time.time() - t0:.0f} s")
+    return rc
 
 
 # ----------------------------------------------------------------------------- main
@@ -168,11 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-test", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=4, help="seeds trained side by side")
+    p.add_argument("--verilog", default="build/fptt_core.v", help="where the Verilog goes")
+    p.add_argument("--cosim-steps", type=int, default=140,
+                   help="learning steps co-simulated on Verilator")
+    p.add_argument("--no-rtl", action="store_true", help="skip Verilog and co-simulation")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
-    from . import cli_bench, cli_synth, cli_verilog
-    for module in (cli_verilog, cli_synth, cli_bench):
+    from . import cli_bench, cli_cosim, cli_synth, cli_verilog
+    for module in (cli_verilog, cli_cosim, cli_synth, cli_bench):
         module.add_parser(sub)
     return parser
 
