@@ -57,12 +57,15 @@ __all__ = [
     "ROUNDING_MODES",
     "INPUT_SCALES",
     "MAX_WIDTH",
+    "MATRICES",
 ]
 
 #: Rounding rules for the FPTT weight update (see :mod:`fptt.golden.fixedpoint`).
 ROUNDING_MODES = ("nearest", "stochastic")
 #: ``c = 1 - α`` (the leaky integrator's own gain) or ``c = 1`` (folded into the weights).
 INPUT_SCALES = ("one", "1-alpha")
+#: The weight matrices, in update (and checkpoint) order.
+MATRICES = ("w_in", "w_rec", "w_out")
 #: Widest stored quantity; the golden model computes in 64-bit integers.
 MAX_WIDTH = 32
 #: Widest exact intermediate the int64 golden model may form.
@@ -336,8 +339,9 @@ class CoreConfig:
     @property
     def matrix_shapes(self) -> dict[str, tuple[int, int]]:
         """Shapes ``(post, pre)`` of the weight matrices, in update order."""
-        return {"w_in": (self.n_hidden, self.n_in), "w_rec": (self.n_hidden, self.n_hidden),
-                "w_out": (self.n_out, self.n_hidden)}
+        shapes = ((self.n_hidden, self.n_in), (self.n_hidden, self.n_hidden),
+                  (self.n_out, self.n_hidden))
+        return dict(zip(MATRICES, shapes))
 
     @property
     def acc_fmt(self) -> Fmt:

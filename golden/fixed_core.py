@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..config import CoreConfig
+from ..config import MATRICES, CoreConfig
 from .sequence import run_sequence
 from .fixedpoint import SaturationCounter, align, round_shift, saturate, to_codes
 from .lfsr import UpdateDraws, lane_seeds
@@ -60,8 +60,6 @@ __all__ = [
     "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
-
-MATRICES = ("w_in", "w_rec", "w_out")
 
 
 @dataclass

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import CoreConfig
+from ..config import MATRICES, CoreConfig
 from .sequence import run_sequence
 
 __all__ = ["FloatTwin"]
-
-MATRICES = ("w_in", "w_rec", "w_out")
 
 
 class FloatTwin:

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from fptt.config import CoreConfig
+from fptt.config import MATRICES, CoreConfig
 from fptt.golden.reference import (
     ALIFNetwork, BPTTTrainer, ClassPrior, FPTTTrainer, aux_beta, aux_loss, part_bounds, spike,
 )
 from fptt.golden.twin import FloatTwin
 from fptt.golden.weights import init_weights
 
-MATRICES = ("w_in", "w_rec", "w_out")
 TOL = 1e-10
 
 #: Neuron variants: LIF, and ALIF with a short adaptation time so that the

@@ -29,13 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...config import CoreConfig
+from ...config import MATRICES, CoreConfig
 from .surrogate import SURROGATES, spike
 
 __all__ = ["MATRICES", "ALIFState", "ALIFNetwork"]
-
-#: Weight matrices, ``(post, pre)`` shaped, in the order of the hardware's update.
-MATRICES = ("w_in", "w_rec", "w_out")
 
 
 class ALIFState(NamedTuple):
