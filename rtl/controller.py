@@ -36,9 +36,11 @@ state                     work                                                  
                           the event-driven ``G_in += ī_{t+1} x_{t+1}ᵀ``           ``C = G_o`` at the last
                                                                                  step, else ``max(G, G_o)``
 ``BW_LAST``, ``BW_LAST2``  (after t = 0) read ``x_0``, ``s_-1`` for the update   2
-``UPD`` + drain           FPTT step of every synapse, one word per cycle; the    ``Σ pre·ceil(post/P)
-                          window's first-step terms ``ī_0 x_0ᵀ`` (w_in) and      + L_regulariser + 2``
-                          ``ī_0 s_-1ᵀ`` (w_rec) are added to the stored sums
+``UPD`` + drain           FPTT step of every synapse, one word per two cycles    ``2·Σ pre·ceil(post/P)
+                          (w, W̄, λ are single-port SRAMs: read, then write       + L_reg' + 1``
+                          back in the cycle between two reads); the window's     (``L_reg'``: the
+                          first-step terms ``ī_0 x_0ᵀ`` (w_in) and              regulariser latency
+                          ``ī_0 s_-1ᵀ`` (w_rec) are added to the stored sums     rounded up to even)
                           on the fly
 ========================  =====================================================  =====================
 
@@ -88,8 +90,8 @@ def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | No
         LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
         bw = L * (2 + Go + LB + 1) + (n_h * Go + LN + 2) + 2
         bw += (L - 1) * max(n_h * max(G, Go) + LN + 2, nx * G + 2)
-        upd = sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + \
-            RegulariserUnit.LATENCY + 2
+        rgw = RegulariserUnit.LATENCY + RegulariserUnit.LATENCY % 2
+        upd = 2 * sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + rgw + 1
         out.update(backward=bw, update=upd)
     out["total"] = out["forward"] + out["backward"] + out["update"]
     return out

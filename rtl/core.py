@@ -133,6 +133,10 @@ class FpttCore(wiring.Component):
         rd_i1 = mems.rd["bw_i"][1]          # ī for the G_in sweep and the update's t = 0 terms
         wr = mems.wr
 
+        def rdp(port, addr):
+            """Read ``port`` at ``addr`` (the enable selects a memory sharing its SRAM)."""
+            return [port.addr.eq(addr), port.en.eq(1)]
+
         host = m.submodules.host = HostPort(cfg, self.targets)
         wiring.connect(m, wiring.flipped(self.bus), host.bus)
 
@@ -202,9 +206,9 @@ class FpttCore(wiring.Component):
                                      Mux(scan_kind == K_GIN, xr[scan.idx], xone)))]
             with m.Switch(scan_kind):
                 with m.Case(K_WIN):
-                    m.d.comb += [rd["w.w_in"].addr.eq(col), rd["acc"].addr.eq(scan.g)]
+                    m.d.comb += [*rdp(rd["w.w_in"], col), rd["acc"].addr.eq(scan.g)]
                 with m.Case(K_WREC):
-                    m.d.comb += [rd["w.w_rec"].addr.eq(col), rd["acc"].addr.eq(scan.g)]
+                    m.d.comb += [*rdp(rd["w.w_rec"], col), rd["acc"].addr.eq(scan.g)]
                 with m.Case(K_WOUT):
                     m.d.comb += [rd["w.w_out"].addr.eq(col), rd["oacc"].addr.eq(scan.g)]
                 with m.Case(K_GIN):
@@ -341,7 +345,7 @@ class FpttCore(wiring.Component):
         with m.If(j_issue):
             m.d.comb += [
                 rd["w.w_out"].addr.eq(j_j * Go + j_c), rd["grad.w_out"].addr.eq(j_j * Go + j_c),
-                rd["w.w_rec"].addr.eq(j_j * G + j_c), rd["grad.w_rec"].addr.eq(j_j * G + j_c),
+                *rdp(rd["w.w_rec"], j_j * G + j_c), rd["grad.w_rec"].addr.eq(j_j * G + j_c),
                 rd["bw_i"].addr.eq(~bank * G + j_c),
                 rd["buf_psi"].addr.eq(t_b * G + jq),
                 rd["bw_u"].addr.eq(jq), rd["bw_a"].addr.eq(jq),
@@ -412,6 +416,7 @@ class FpttCore(wiring.Component):
 
         # ------------------------------------------------------------ UPD pipeline
         u_issue = Signal()
+        u_ph = Signal()          # 1: the write-back cycle between two reads
         u_m = Signal(2)
         u_a = Signal(range(max(max(pre * g for _, pre, g in geo.values()), 2)))
         u_g = Signal(range(max(G, Go, 2)))
@@ -425,7 +430,7 @@ class FpttCore(wiring.Component):
             for mat in MATRICES:
                 with m.If(u_m == MATRIX_CODE[mat]):
                     for q in ("w", "wbar", "lam", "grad"):
-                        m.d.comb += rd[f"{q}.{mat}"].addr.eq(u_a)
+                        m.d.comb += rdp(rd[f"{q}.{mat}"], u_a)
         n_post = Array([Const(geo[mat][0]) for mat in MATRICES] + [Const(0)])
         u1_lanes = lane_mask(n_post[u1_m] - u1_g * P)
 
@@ -463,11 +468,19 @@ class FpttCore(wiring.Component):
                     m.d.comb += [wr[f"grad.{mat}"].addr.eq(u1_a), wr[f"grad.{mat}"].en.eq(-1)]
                     for p in range(P):
                         m.d.comb += wr[f"grad.{mat}"].data[p].eq(0)
+        # w, W̄, λ sit in single-port SRAMs: a word is read in one cycle and written back
+        # in another, so the sweep issues a read every other cycle and the write-back is
+        # placed on the cycles between (one extra register when the latency is odd)
         RGL = RegulariserUnit.LATENCY
-        uo_valid = delay(m, u1_valid, RGL, "upd_v")
-        uo_m = delay(m, u1_m, RGL, "upd_m")
-        uo_a = delay(m, u1_a, RGL, "upd_a")
-        uo_lanes = delay(m, u1_lanes, RGL, "upd_l")
+        UPD_EXTRA = RGL % 2
+        RGW = RGL + UPD_EXTRA
+        uo_valid = delay(m, u1_valid, RGW, "upd_v")
+        uo_m = delay(m, u1_m, RGW, "upd_m")
+        uo_a = delay(m, u1_a, RGW, "upd_a")
+        uo_lanes = delay(m, u1_lanes, RGW, "upd_l")
+        reg_out = [{q: delay(m, getattr(reg[p].out, q), UPD_EXTRA, f"reg_{q}{p}")
+                    for q in ("w", "wbar", "lam", "sat_w", "sat_wbar", "sat_lam", "sat_grad")}
+                   for p in range(P)]
         with m.If(uo_valid):
             for mat in MATRICES:
                 with m.If(uo_m == MATRIX_CODE[mat]):
@@ -475,10 +488,10 @@ class FpttCore(wiring.Component):
                         m.d.comb += [wr[f"{q}.{mat}"].addr.eq(uo_a),
                                      wr[f"{q}.{mat}"].en.eq(uo_lanes)]
                         for p in range(P):
-                            m.d.comb += wr[f"{q}.{mat}"].data[p].eq(getattr(reg[p].out, q))
+                            m.d.comb += wr[f"{q}.{mat}"].data[p].eq(reg_out[p][q])
 
         # ------------------------------------------------------------ controller FSM
-        drain = Signal(range(16))
+        drain = Signal(range(64))
         o_frame = self.o_frame
         with m.If(o_frame.valid & o_frame.ready):
             m.d.sync += o_frame.valid.eq(0)
@@ -627,20 +640,22 @@ class FpttCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [xr.eq(rd["buf_x"].data.as_value()),
                              s0.eq(rd["buf_s"].data.as_value()),
-                             u_m.eq(0), u_a.eq(0), u_g.eq(0), u_col.eq(0)]
+                             u_m.eq(0), u_a.eq(0), u_g.eq(0), u_col.eq(0), u_ph.eq(0)]
                 m.next = "UPD"
             # ---------------------------------------------------------- update
             with m.State("UPD"):
-                m.d.comb += [self.busy.eq(1), u_issue.eq(1)]
+                m.d.comb += [self.busy.eq(1), u_issue.eq(~u_ph)]
                 depth = Array([Const(geo[mat][1] * geo[mat][2]) for mat in MATRICES] + [Const(0)])
                 gm = Array([Const(geo[mat][2]) for mat in MATRICES] + [Const(0)])
-                m.d.sync += [u_a.eq(u_a + 1), u_g.eq(Mux(u_g == gm[u_m] - 1, 0, u_g + 1)),
-                             u_col.eq(Mux(u_g == gm[u_m] - 1, u_col + 1, u_col))]
-                with m.If(u_a == depth[u_m] - 1):
-                    m.d.sync += [u_a.eq(0), u_g.eq(0), u_col.eq(0), u_m.eq(u_m + 1)]
-                    with m.If(u_m == 2):
-                        m.d.sync += drain.eq(RGL + 1)
-                        m.next = "UPD_DRAIN"
+                m.d.sync += u_ph.eq(~u_ph)
+                with m.If(~u_ph):
+                    m.d.sync += [u_a.eq(u_a + 1), u_g.eq(Mux(u_g == gm[u_m] - 1, 0, u_g + 1)),
+                                 u_col.eq(Mux(u_g == gm[u_m] - 1, u_col + 1, u_col))]
+                    with m.If(u_a == depth[u_m] - 1):
+                        m.d.sync += [u_a.eq(0), u_g.eq(0), u_col.eq(0), u_m.eq(u_m + 1)]
+                        with m.If(u_m == 2):
+                            m.d.sync += drain.eq(RGW + 1)
+                            m.next = "UPD_DRAIN"
             with m.State("UPD_DRAIN"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += drain.eq(drain - 1)
@@ -650,34 +665,36 @@ class FpttCore(wiring.Component):
 
         # ------------------------------------------------------------ phase counters
         # saturation profile (golden SaturationCounter): per quantity, saturated and total writes
-        sat_cnt = {n: Signal(32, name=f"sat_{n}", init=ini.get(f"sat_{n}", 0)) for n in SAT_NAMES}
-        wr_cnt = {n: Signal(32, name=f"writes_{n}", init=ini.get(f"writes_{n}", 0))
-                  for n in SAT_NAMES}
-        ob_lanes = lane_mask(n_out - ob_out_g * P)
-        uo_l = Signal(P)
-        m.d.comb += uo_l.eq(uo_lanes)
-        sources = {}   # name -> (valid, flags, lane mask)
-        for n in ("a", "threshold", "u"):
-            sources[n] = (n_out_valid, Cat(*[getattr(neu[p].out, f"sat_{n}") for p in range(P)]),
-                          n_lanes_valid)
-        for n in ("o", "delta"):
-            sources[n] = (r_out_valid, Cat(*[getattr(rou[p].out, f"sat_{n}") for p in range(P)]),
-                          r_lanes_valid)
-        sources["obar"] = (bro[0].out.valid, Cat(*[bro[p].out.sat_obar for p in range(P)]),
-                           ob_lanes)
-        for n in ("sbar", "vbar", "ubar", "abar", "ibar"):
-            sources[n] = (bne.out.valid, getattr(bne.out, f"sat_{n}"), Const(1, 1))
-        for n in ("grad", "w", "lam", "wbar"):
-            sources[n] = (uo_valid, Cat(*[getattr(reg[p].out, f"sat_{n}") for p in range(P)]),
-                          uo_l)
-        sm = m.submodules.sat_count = _Comb()
-        for n in SAT_NAMES:
-            valid, flags, mask = sources[n]
-            inc_s, inc_w = Signal(range(P + 2), name=f"inc_sat_{n}"), \
-                Signal(range(P + 2), name=f"inc_wr_{n}")
-            sm.m.d.comb += [inc_s.eq(Mux(valid, popcount(flags & mask), 0)),
-                            inc_w.eq(Mux(valid, popcount(mask), 0))]
-            m.d.sync += [sat_cnt[n].eq(sat_cnt[n] + inc_s), wr_cnt[n].eq(wr_cnt[n] + inc_w)]
+        sat_cnt, wr_cnt = {}, {}
+        if cfg.sat_counters:
+            sat_cnt = {n: Signal(32, name=f"sat_{n}", init=ini.get(f"sat_{n}", 0)) for n in SAT_NAMES}
+            wr_cnt = {n: Signal(32, name=f"writes_{n}", init=ini.get(f"writes_{n}", 0))
+                      for n in SAT_NAMES}
+            ob_lanes = lane_mask(n_out - ob_out_g * P)
+            uo_l = Signal(P)
+            m.d.comb += uo_l.eq(uo_lanes)
+            sources = {}   # name -> (valid, flags, lane mask)
+            for n in ("a", "threshold", "u"):
+                sources[n] = (n_out_valid, Cat(*[getattr(neu[p].out, f"sat_{n}") for p in range(P)]),
+                              n_lanes_valid)
+            for n in ("o", "delta"):
+                sources[n] = (r_out_valid, Cat(*[getattr(rou[p].out, f"sat_{n}") for p in range(P)]),
+                              r_lanes_valid)
+            sources["obar"] = (bro[0].out.valid, Cat(*[bro[p].out.sat_obar for p in range(P)]),
+                               ob_lanes)
+            for n in ("sbar", "vbar", "ubar", "abar", "ibar"):
+                sources[n] = (bne.out.valid, getattr(bne.out, f"sat_{n}"), Const(1, 1))
+            for n in ("grad", "w", "lam", "wbar"):
+                sources[n] = (uo_valid, Cat(*[reg_out[p][f"sat_{n}"] for p in range(P)]),
+                              uo_l)
+            sm = m.submodules.sat_count = _Comb()
+            for n in SAT_NAMES:
+                valid, flags, mask = sources[n]
+                inc_s, inc_w = Signal(range(P + 2), name=f"inc_sat_{n}"), \
+                    Signal(range(P + 2), name=f"inc_wr_{n}")
+                sm.m.d.comb += [inc_s.eq(Mux(valid, popcount(flags & mask), 0)),
+                                inc_w.eq(Mux(valid, popcount(mask), 0))]
+                m.d.sync += [sat_cnt[n].eq(sat_cnt[n] + inc_s), wr_cnt[n].eq(wr_cnt[n] + inc_w)]
 
         perf_fwd, perf_bwd, perf_upd = Signal(32), Signal(32), Signal(32)
         in_fwd = Cat(*[fsm.ongoing(st) for st in FORWARD_STATES]).any()
@@ -689,7 +706,8 @@ class FpttCore(wiring.Component):
         # ------------------------------------------------------------ host access
         tnames = [t.name for t in self.targets]
         regs_i, s_i, lfsr_i = tnames.index("regs"), tnames.index("s"), tnames.index("lfsr")
-        sat_i, wrc_i = tnames.index("sat"), tnames.index("writes")
+        sat_i = tnames.index("sat") if cfg.sat_counters else None
+        wrc_i = tnames.index("writes") if cfg.sat_counters else None
         regspecs = {r.index: r for r in register_specs(cfg)}
         reg_values = {
             0x00: Const(ID_VALUE, 32), 0x01: Const(1, 32), 0x02: Const(n_in, 32),
@@ -704,38 +722,48 @@ class FpttCore(wiring.Component):
         m.d.sync += [sel1.eq(host.sel), elem1.eq(host.elem), addr1.eq(host.addr)]
         rdata = Signal(DATA_WIDTH)
         hm = m.submodules.host_rd = _Comb()
+        # one parallel multiplexer (Switch, not an If chain: a chain of 30 priority levels
+        # costs ~1.5k LUT4)
         for i, t in enumerate(self.targets):
             if t.layout == REG:
                 continue
             with m.If(host.sel == i):
                 with m.If(host.re):
-                    m.d.comb += rd[t.name].addr.eq(host.addr)
+                    m.d.comb += rdp(rd[t.name], host.addr)
                 with m.If(host.we):
                     w = wr[t.name]
                     m.d.comb += [w.addr.eq(host.addr),
                                  w.en.eq(Const(1, len(w.en)) << host.elem)]
                     for e in range(len(w.en)):
                         m.d.comb += w.data[e].eq(host.wdata[:t.width])
-            with hm.m.If(sel1 == i):
-                word = rd[t.name].data
-                ev = Signal(signed(t.width) if t.signed else t.width, name=f"host_rd_{i}")
-                hm.m.d.comb += ev.eq(Array([Value.cast(word[e])
-                                            for e in range(len(wr[t.name].en))])[elem1])
-                hm.m.d.comb += rdata.eq(ev)
-        # register arrays
-        with hm.m.If(sel1 == regs_i):
-            with hm.m.Switch(addr1):
-                for idx, val in reg_values.items():
-                    with hm.m.Case(idx):
-                        hm.m.d.comb += rdata.eq(val)
-        with hm.m.If(sel1 == s_i):
-            hm.m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
-        with hm.m.If(sel1 == lfsr_i):
-            hm.m.d.comb += rdata.eq(Array([lf.state for lf in lfsr])[addr1])
-        with hm.m.If(sel1 == sat_i):
-            hm.m.d.comb += rdata.eq(Array([sat_cnt[n] for n in SAT_NAMES])[addr1])
-        with hm.m.If(sel1 == wrc_i):
-            hm.m.d.comb += rdata.eq(Array([wr_cnt[n] for n in SAT_NAMES])[addr1])
+        with hm.m.Switch(sel1):
+            for i, t in enumerate(self.targets):
+                if t.layout == REG:
+                    continue
+                with hm.m.Case(i):
+                    word = rd[t.name].data
+                    n_el = len(wr[t.name].en)
+                    ev = Signal(signed(t.width) if t.signed else t.width, name=f"host_rd_{i}")
+                    if n_el == 1:
+                        hm.m.d.comb += ev.eq(word[0])
+                    else:
+                        hm.m.d.comb += ev.eq(Array([Value.cast(word[e])
+                                                    for e in range(n_el)])[elem1])
+                    hm.m.d.comb += rdata.eq(ev)
+            with hm.m.Case(regs_i):
+                with hm.m.Switch(addr1):
+                    for idx, val in reg_values.items():
+                        with hm.m.Case(idx):
+                            hm.m.d.comb += rdata.eq(val)
+            with hm.m.Case(s_i):
+                hm.m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
+            with hm.m.Case(lfsr_i):
+                hm.m.d.comb += rdata.eq(Array([lf.state for lf in lfsr])[addr1])
+            if cfg.sat_counters:
+                with hm.m.Case(sat_i):
+                    hm.m.d.comb += rdata.eq(Array([sat_cnt[n] for n in SAT_NAMES])[addr1])
+                with hm.m.Case(wrc_i):
+                    hm.m.d.comb += rdata.eq(Array([wr_cnt[n] for n in SAT_NAMES])[addr1])
         m.d.comb += host.rdata.eq(rdata)
         # register writes and their range check
         wd = host.wdata
@@ -750,10 +778,10 @@ class FpttCore(wiring.Component):
                             if r.hi < (1 << DATA_WIDTH) - 1:
                                 ok = ok & (wd <= r.hi)
                             m.d.comb += host.reg_ok.eq(ok)
-        with m.Elif((host.sel == s_i) | (host.sel == lfsr_i) | (host.sel == sat_i) |
-                    (host.sel == wrc_i)):
+        with m.Elif(Cat(*[host.sel == i for i in (s_i, lfsr_i, sat_i, wrc_i)
+                          if i is not None]).any()):
             m.d.comb += host.reg_ok.eq(1)
-        for i, n in enumerate(SAT_NAMES):
+        for i, n in enumerate(SAT_NAMES if cfg.sat_counters else ()):
             with m.If(host.we & (host.sel == sat_i) & (host.addr == i)):
                 m.d.sync += sat_cnt[n].eq(wd)
             with m.If(host.we & (host.sel == wrc_i) & (host.addr == i)):

@@ -335,8 +335,10 @@ def host_targets(cfg: CoreConfig):
     specs = core_mem_specs(cfg) + window_buffer_specs(cfg)
     n_regs = max(r.index for r in register_specs(cfg)) + 1
     regs = [("regs", 0x00, n_regs, 32, False), ("s", 0x12, cfg.n_hidden, 1, False),
-            ("lfsr", 0x20, cfg.lanes, 32, False),
-            ("sat", 0x30, len(SAT_NAMES), 32, False), ("writes", 0x31, len(SAT_NAMES), 32, False)]
+            ("lfsr", 0x20, cfg.lanes, 32, False)]
+    if cfg.sat_counters:
+        regs += [("sat", 0x30, len(SAT_NAMES), 32, False),
+                 ("writes", 0x31, len(SAT_NAMES), 32, False)]
     return specs, targets_of(specs, regs)
 
 
@@ -362,7 +364,7 @@ def checkpoint_addresses(cfg: CoreConfig, scratch: bool = False) -> dict:
     out["lfsr"] = np.array([(0x20 << REGION_SHIFT) | p for p in range(cfg.lanes)], dtype=np.int64)
     for key, name in (("count", "COUNT"), ("steps", "STEPS"), ("windows", "WINDOWS")):
         out[key] = np.array(REG_INDEX[name], dtype=np.int64)
-    for i, name in enumerate(SAT_NAMES):
+    for i, name in enumerate(SAT_NAMES if cfg.sat_counters else ()):
         out[f"sat_{name}"] = np.array((0x30 << REGION_SHIFT) | i, dtype=np.int64)
         out[f"writes_{name}"] = np.array((0x31 << REGION_SHIFT) | i, dtype=np.int64)
     return out

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Elaboratable, Module, Shape, signed
+from amaranth.hdl import Elaboratable, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.utils import ceil_log2
@@ -119,6 +119,14 @@ class MemSpec:
     checkpoint: bool = True  # part of the golden FixedState checkpoint
     transparent: bool = False
     read_ports: int = 1
+    phys: str = ""           # physical memory holding this one ("": its own)
+    base: int = 0            # first word inside the physical memory
+    single_port: bool = False  # one address for reads and writes (SPRAM-inferable)
+
+    @property
+    def physical(self) -> str:
+        """Name of the physical memory (several logical memories may share one)."""
+        return self.phys or self.name
 
     @property
     def word_shape(self):
@@ -169,10 +177,15 @@ def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
     geo = matrix_geometry(cfg)
     region = 1
     for q, fmt in (("w", f.w), ("wbar", f.wbar), ("lam", f.lam)):
+        base = 0
         for m in MATRICES:
             post, pre, g = geo[m]
+            # W_out is read beside W_rec in the backward pass: its own memory
+            shared = not (q == "w" and m == "w_out")
             specs.append(MemSpec(f"{q}.{m}", region, signed(fmt.width), P, pre * g, post, pre,
-                                 MATRIX, g))
+                                 MATRIX, g, phys=q if shared else "", base=base if shared else 0,
+                                 single_port=shared))
+            base += pre * g if shared else 0
             region += 1
     gw = gsum_width(cfg)
     for m in MATRICES:
@@ -210,29 +223,110 @@ def memory_image(spec: MemSpec, array) -> list[list[int]]:
     return words
 
 
+class _ReadProxy:
+    """Read port of one logical memory inside a shared physical memory."""
+
+    def __init__(self, spec, data):
+        self.addr = Signal(range(max(spec.depth, 2)), name=f"{spec.name}_raddr")
+        self.en = Signal(name=f"{spec.name}_ren")   # drive with the address
+        self.data = data
+
+
+class _WriteProxy:
+    """Write port of one logical memory inside a shared physical memory."""
+
+    def __init__(self, spec):
+        self.addr = Signal(range(max(spec.depth, 2)), name=f"{spec.name}_waddr")
+        self.en = Signal(spec.elems, name=f"{spec.name}_wen")
+        self.data = Signal(spec.word_shape, name=f"{spec.name}_wdata")
+
+
 class CoreMemories(Elaboratable):
     """The :class:`Memory` instances of a list of :class:`MemSpec` with their ports.
 
-    ``rd[name]`` is the list of read ports (synchronous, always enabled: data is
-    the word at the address of the previous cycle), ``wr[name]`` the write port
-    (``en`` has one bit per element). Drive the ports from the enclosing module.
+    ``rd[name]`` is the list of read ports (synchronous: data is the word at the
+    address of the previous cycle), ``wr[name]`` the write port (``en`` has one
+    bit per element). Drive the ports from the enclosing module; set a read
+    port's ``en`` in the cycle its address is driven (:meth:`read`): logical
+    memories that share a physical one (``MemSpec.phys``) are selected by it.
     ``images`` optionally gives initial contents (``name -> words``).
+
+    Shared physical memories marked ``single_port`` have one address for reads
+    and writes, a read enable that is low while writing (read data then holds:
+    the "no change" behaviour of the iCE40 SPRAM) and carry
+    ``ram_style = "huge"`` so Yosys maps them to SB_SPRAM256KA. The datapath
+    never reads and writes one in the same cycle. Every other non-transparent
+    memory carries ``no_rw_check``: the datapath never reads a word in the
+    cycle it writes that word (the pipelines read ahead of their write-back and
+    the host is served only while the core is idle), so the synthesis tool need
+    not build collision logic around the block RAM.
     """
 
     def __init__(self, specs, images=None):
         images = images or {}
         self.specs = {s.name: s for s in specs}
         self.mem, self.rd, self.wr = {}, {}, {}
+        self._groups = {}
         for s in specs:
-            mem = Memory(shape=s.word_shape, depth=s.phys_depth, init=images.get(s.name, []))
-            self.mem[s.name] = mem
+            self._groups.setdefault(s.physical, []).append(s)
+        self._phys_ports = {}
+        for phys, members in self._groups.items():
+            s0 = members[0]
+            depth = max(max(s.base + s.depth for s in members), 2)
+            init = [[0] * s0.elems for _ in range(depth)]
+            for s in members:
+                for a, word in enumerate(images.get(s.name, [])[:s.depth]):
+                    init[s.base + a] = word
+            if not any(images.get(s.name) for s in members):
+                init = []
+            single = s0.single_port
+            attrs = {}
+            if single and s0.elems * s0.elem.width <= 16 and depth <= 16384:
+                attrs["ram_style"] = "huge"
+            elif not s0.transparent:
+                attrs["no_rw_check"] = 1
+            mem = Memory(shape=s0.word_shape, depth=depth, init=init, attrs=attrs or None)
+            self.mem[phys] = mem
             wr = mem.write_port(granularity=1)
-            self.wr[s.name] = wr
-            self.rd[s.name] = [mem.read_port(transparent_for=(wr,) if s.transparent else ())
-                               for _ in range(s.read_ports)]
+            rds = [mem.read_port(transparent_for=(wr,) if s0.transparent else ())
+                   for _ in range(s0.read_ports)]
+            if len(members) == 1 and not single:
+                self.wr[s0.name] = wr
+                self.rd[s0.name] = rds
+                continue
+            assert s0.read_ports == 1 and not s0.transparent
+            self._phys_ports[phys] = (wr, rds[0], single)
+            for s in members:
+                assert s.elem == s0.elem and s.elems == s0.elems
+                self.wr[s.name] = _WriteProxy(s)
+                self.rd[s.name] = [_ReadProxy(s, rds[0].data)]
+
+    @staticmethod
+    def read(m, port, addr):
+        """Drive read ``port`` with ``addr`` this cycle (data the next cycle)."""
+        m.d.comb += [port.addr.eq(addr), port.en.eq(1)]
 
     def elaborate(self, platform):
         m = Module()
         for name, mem in self.mem.items():
             m.submodules[name.replace(".", "_")] = mem
+        for phys, (wr, rd, single) in self._phys_ports.items():
+            members = self._groups[phys]
+            raddr, waddr = Signal.like(rd.addr, name=f"{phys}_ra"), Signal.like(wr.addr,
+                                                                                name=f"{phys}_wa")
+            writing = Signal(name=f"{phys}_writing")
+            reading = Signal(name=f"{phys}_reading")
+            for s in members:     # at most one member is active per cycle
+                pw, pr = self.wr[s.name], self.rd[s.name][0]
+                with m.If(pw.en.any()):
+                    m.d.comb += [waddr.eq(pw.addr + s.base), wr.en.eq(pw.en),
+                                 wr.data.eq(pw.data), writing.eq(1)]
+                with m.If(pr.en):
+                    m.d.comb += [raddr.eq(pr.addr + s.base), reading.eq(1)]
+            if single:
+                addr = Signal.like(rd.addr, name=f"{phys}_addr")
+                m.d.comb += [addr.eq(Mux(writing, waddr, raddr)), rd.addr.eq(addr),
+                             wr.addr.eq(addr), rd.en.eq(reading & ~writing)]
+            else:
+                m.d.comb += [rd.addr.eq(raddr), wr.addr.eq(waddr)]
         return m

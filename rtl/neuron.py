@@ -54,14 +54,42 @@ are saturated to their formats.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
 
-from ..config import CoreConfig
-from .fixed import delay, exact_sum, fmt_shape, requant, stage
+from ..config import CoreConfig, Fmt
+from .fixed import delay, exact_sum, fmt_shape, overflows, saturate, stage
 
 __all__ = ["NeuronUnit"]
+
+
+def _saturate(value, fmt) -> tuple[Value, Value]:
+    """``(saturate(value, fmt), overflows(value, fmt))`` of :mod:`.fixed`, by bit tests.
+
+    A signed value fits ``fmt`` when its bits from ``fmt.width - 1`` up are all
+    equal; otherwise it is clamped by its sign. Same result as the helpers'
+    comparisons with ``fmt.min``/``fmt.max``, without their carry chains.
+    """
+    value = Value.cast(value)
+    w = fmt.width
+    if not value.shape().signed or len(value) <= w:
+        return saturate(value, fmt), overflows(value, fmt)
+    top, sign = value[w - 1:], value[-1]
+    over = top.any() & ~top.all()
+    return Mux(over, Cat((~sign).replicate(w - 1), sign), value[:w]).as_signed(), over
+
+
+def _round_sum(value, d: int, const=0, sel=None, const_sel=0) -> Value:
+    """``round_shift(value + c, d)`` (round to nearest) by one adder.
+
+    ``c`` is the constant ``const``, or ``Mux(sel, const_sel, const)`` when ``sel``
+    is given; the rounding offset ``2**(d-1)`` is folded into the constant.
+    """
+    rc = 1 << (d - 1) if d > 0 else 0
+    c = const + rc if sel is None else Mux(sel, const_sel + rc, const + rc)
+    total = value + c
+    return total.shift_right(d) if d > 0 else total.shift_left(-d)
 
 
 class NeuronUnit(wiring.Component):
@@ -74,7 +102,7 @@ class NeuronUnit(wiring.Component):
     """
 
     #: Cycles from ``inp.valid`` to ``out.valid``.
-    LATENCY = 6
+    LATENCY = 7
 
     def __init__(self, cfg: CoreConfig):
         self.cfg = cfg
@@ -115,34 +143,45 @@ class NeuronUnit(wiring.Component):
         p_acc = stage(m, k["c"] * i.acc, "p_c_acc")
         s1 = stage(m, i.s_prev, "s_prev_1")
 
-        # Stage 2: a_t; exact partial sum of u_t (without the reset term).
-        a_val, a_sat = requant([(p_a, fc + fa), (Mux(s1, k["one_minus_rho"], 0), fc)], f.a)
+        # Stage 2: a_t (one add: the reset term and the rounding offset are one
+        # selected constant); exact partial sum P = αu + c·acc of u_t.
+        top = max(fc + fa, fc)
+        a_val, a_sat = _saturate(_round_sum(p_a.shift_left(top - fc - fa), top - fa, sel=s1,
+                                            const_sel=k["one_minus_rho"] << (top - fc)), f.a)
         a2 = stage(m, a_val, "a_2")
         a_sat2 = stage(m, a_sat, "sat_a_2")
-        # Exact at frac max(f_c + f_u, f_c + f_acc) >= f_u: adding the reset term
-        # later at that frac gives golden's single exact sum.
+        # Exact at frac max(f_c + f_u, f_c + f_acc) >= f_u. u_t rounds P - B_t s·2**d
+        # by d = part_frac - f_u; B_t s·2**d has no bit below 2**d, so
+        # u_t = sat(round(P) - B_t s) exactly, and round(P) = (P >> (d-1)) + 1 >> 1:
+        # only P >> (d-1) is kept.
         part, part_frac = exact_sum([(p_u, fc + fu), (p_acc, fc + fac)])
-        u_part2 = stage(m, part, "u_part_2")
+        d_u = part_frac - fu
+        u_part2 = stage(m, part.shift_right(d_u - 1) if d_u > 0 else part, "u_part_2")
         s2 = stage(m, s1, "s_prev_2")
 
-        # Stage 3: β_a a_t.
+        # Stage 3: β_a a_t; round(P).
         p_b = stage(m, k["beta_a"] * a2, "p_beta_a")
         a3 = stage(m, a2, "a_3")
         a_sat3 = stage(m, a_sat2, "sat_a_3")
-        u_part3 = stage(m, u_part2, "u_part_3")
+        # round(P) clamped to u.width + 2 bits: |B_t s| < 2**(u.width-1), so a clamped
+        # value still saturates u_t the same way, and stage 5 adds narrow words.
+        u_q = (u_part2 + 1).shift_right(1) if d_u > 0 else u_part2
+        u_q3 = stage(m, _saturate(u_q, Fmt(f.u.width + 2, 0))[0], "u_round_3")
         s3 = stage(m, s2, "s_prev_3")
 
-        # Stage 4: B_t = θ0 + β_a a_t.
-        thr_val, thr_sat = requant([(cfg.theta_q, fu), (p_b, fc + fa)], f.u)
+        # Stage 4: B_t = θ0 + β_a a_t (one add: θ0 and the rounding offset are one constant).
+        top = max(fu, fc + fa)
+        thr_val, thr_sat = _saturate(_round_sum(p_b.shift_left(top - fc - fa), top - fu,
+                                                cfg.theta_q << (top - fu)), f.u)
         thr4 = stage(m, thr_val, "thr_4")
         thr_sat4 = stage(m, thr_sat, "sat_thr_4")
         a4 = stage(m, a3, "a_4")
         a_sat4 = stage(m, a_sat3, "sat_a_4")
-        u_part4 = stage(m, u_part3, "u_part_4")
+        u_q4 = stage(m, u_q3, "u_round_4")
         s4 = stage(m, s3, "s_prev_4")
 
-        # Stage 5: u_t = α u + c acc - B_t s_{t-1}.
-        u_val, u_sat = requant([(u_part4, part_frac), (Mux(s4, -thr4, 0), fu)], f.u)
+        # Stage 5: u_t = sat(round(αu + c acc) - B_t s_{t-1}).
+        u_val, u_sat = _saturate(u_q4 - Mux(s4, thr4, 0), f.u)
         u5 = stage(m, u_val, "u_5")
         u_sat5 = stage(m, u_sat, "sat_u_5")
         thr5 = stage(m, thr4, "thr_5")
@@ -150,20 +189,41 @@ class NeuronUnit(wiring.Component):
         a5 = stage(m, a4, "a_5")
         a_sat5 = stage(m, a_sat4, "sat_a_5")
 
-        # Stage 6: spike and surrogate ψ = max(0, H - (|u - B| >> k_ψ)).
-        dist = abs(u5 - thr5)
+        # Stage 6: u_t - B_t and B_t - u_t (exact, side by side): s_t is the sign of the
+        # first; dist = |u_t - B_t| >> k_ψ. ψ = 0 wherever dist >= 2**bits(H) > H:
+        # only that flag and the low bits of dist are kept.
         sh = cfg.surrogate_shift
-        dist = dist.shift_right(sh) if sh >= 0 else dist.shift_left(-sh)
-        diff = cfg.surrogate_height_q - dist
+        hb = max(1, cfg.surrogate_height_q.bit_length())
+        d_pos, d_neg = u5 - thr5, thr5 - u5
+        neg = d_pos[-1]
+
+        def _dist(d):   # d >= 0
+            d = d.shift_right(sh) if sh >= 0 else d.shift_left(-sh)
+            return d[:hb], (d[hb:].any() if len(d) > hb else Const(0, 1))
+
+        (lo_p, far_p), (lo_n, far_n) = _dist(d_pos), _dist(d_neg)
+        far6 = stage(m, Mux(neg, far_n, far_p), "far_6")
+        dist6 = stage(m, Mux(neg, lo_n, lo_p), "dist_6")
+        spike6 = stage(m, ~neg, "s_6")
+        u6 = stage(m, u5, "u_6")
+        u_sat6 = stage(m, u_sat5, "sat_u_6")
+        thr6 = stage(m, thr5, "thr_6")
+        thr_sat6 = stage(m, thr_sat5, "sat_thr_6")
+        a6 = stage(m, a5, "a_6")
+        a_sat6 = stage(m, a_sat5, "sat_a_6")
+
+        # Stage 7: ψ = max(0, H - dist).
+        psi = cfg.surrogate_height_q - dist6
+        zero = far6 | (psi < 0)
         m.d.sync += [
             o.valid.eq(valid),
-            o.u.eq(u5),
-            o.a.eq(a5),
-            o.thr.eq(thr5),
-            o.s.eq(u5 >= thr5),
-            o.psi.eq(Mux(diff < 0, 0, diff)),   # 0 <= ψ <= H <= psi.max: fits
-            o.sat_a.eq(a_sat5),
-            o.sat_threshold.eq(thr_sat5),
-            o.sat_u.eq(u_sat5),
+            o.u.eq(u6),
+            o.a.eq(a6),
+            o.thr.eq(thr6),
+            o.s.eq(spike6),
+            o.psi.eq(Mux(zero, 0, psi)),   # 0 <= ψ <= H <= psi.max: fits
+            o.sat_a.eq(a_sat6),
+            o.sat_threshold.eq(thr_sat6),
+            o.sat_u.eq(u_sat6),
         ]
         return m
