@@ -344,7 +344,7 @@ def required_state_bits(cfg) -> dict[str, int]:
 def _memory_table(rep: dict, mapping: dict[str, str] | None) -> list[dict]:
     rows = []
     for mm in rep["memories"]:
-        yname = mm["name"].replace(".", "_")
+        yname = mm.get("phys", mm["name"]).replace(".", "_")
         width = mm["word_elems"] * mm["elem_width"]
         rows.append(dict(name=mm["name"], yosys_name=yname, depth=mm["depth"], width=width,
                          bits=mm["bits"], checkpoint=mm["checkpoint"],
@@ -522,6 +522,10 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
     # ---------------------------------------------------------------- stage A: memories
     script_a = "\n".join([
         f"read_verilog {top}.v",
+        # the generated core's memories start at zero, which an iCE40 block RAM does
+        # without an INIT and an SPRAM cannot be told at all (it powers up undefined: the
+        # host loads a checkpoint first); an explicit init would keep Yosys off the SPRAM
+        "delete t:$meminit_v2 t:$meminit",
         f"synth_ice40 -top {top} {flags} -run :map_ffram",
         "tee -q -o stat_a.json stat -json",
         "write_rtlil stage_a.il", ""])
@@ -555,9 +559,8 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
                                                    f"{m['bits']} bits)" for m in ff_mems))
     if mems and not any(m["mapped_to"] == "spram" for m in mems):
         result["notes"].append(
-            "no memory inferred as SPRAM: SB_SPRAM256KA has one address port shared by reads "
-            "and writes, and every memory of the core has a separate read address and write "
-            "address (simple dual port)")
+            "no memory inferred as SPRAM: only the single-port memories (w, W̄, λ) can be, "
+            "when one word is at most 16 bits (lanes = 1) and they hold at most 16k words")
     log(f"[synth] stage A: {blocks['bram']} SB_RAM40_4K, {blocks['spram']} SB_SPRAM256KA, "
         f"{ff_bits} memory bits in flip-flops ({sa.seconds:.0f} s)")
     if ff_bits > ff_limit_bits:

@@ -23,19 +23,20 @@ Phases (FSM states)
 state                     work                                                   cycles
 ========================  =====================================================  =====================
 ``IDLE``                  serve the bus; accept a frame                          1
-``START``                 write ``buf_x[t]`` (and ``buf_s[0]``); load scanner    1
+``START``                 write ``buf_x[t]`` one packed word per cycle (and      ``GX`` (learning),
+                          ``buf_s[0]``); load scanner                            else 1
 ``ACC_X`` / ``ACC_S``     event-driven ``acc += W_in x`` / ``+= W_rec s_{t-1}``  ``nnz·G + 1`` each
 ``NEU`` + drain           neuron update, ψ → ``buf_psi[t]``                      ``G + L_neuron + 2``
 ``RO_ACC``                event-driven ``Σ_j W_out s_j``                         ``nnz(s_t)·G_o + 1``
 ``RO`` + drain            readout, δ → ``buf_delta[t]``                          ``G_o + L_readout + 2``
 ``EMIT``                  output frame, ``buf_s[t+1]``, counters; close?         1
-``BW_T``, ``BW_T2``       read ``buf_s[t+1]``, ``buf_x[t]``, ``buf_delta[t]``    2
+``BW_T``, ``BW_T2``       read ``buf_s[t+1]``, ``buf_x[t+1]`` (GX words)         ``GX + 2``
 ``BW_OB`` + drain         ``ō_t``                                                ``G_o + L_bw_readout + 1``
 ``BW_J`` + drain          per neuron j: W_outᵀō, W_recᵀī' (parallel), gradient  ``max(n_h·C + L_bw_neuron
                           SRAM G_out, G_rec; backward neuron unit; in parallel    + 2, nnz(x_{t+1})·G + 2)``
                           the event-driven ``G_in += ī_{t+1} x_{t+1}ᵀ``           ``C = G_o`` at the last
                                                                                  step, else ``max(G, G_o)``
-``BW_LAST``, ``BW_LAST2``  (after t = 0) read ``x_0``, ``s_-1`` for the update   2
+``BW_LAST``, ``BW_LAST2``  (after t = 0) read ``x_0``, ``s_-1`` for the update   ``GX + 2``
 ``UPD`` + drain           FPTT step of every synapse, one word per two cycles    ``2·Σ pre·ceil(post/P)
                           (w, W̄, λ are single-port SRAMs: read, then write       + L_reg' + 1``
                           back in the cycle between two reads); the window's     (``L_reg'``: the
@@ -56,7 +57,7 @@ from __future__ import annotations
 
 from ..config import CoreConfig
 from .backward import BackwardNeuronUnit, BackwardReadoutUnit
-from .memories import groups, matrix_geometry
+from .memories import BRAM_WORD_BITS, groups, matrix_geometry
 from .neuron import NeuronUnit
 from .readout import ReadoutUnit
 from .regulariser import RegulariserUnit
@@ -84,11 +85,12 @@ def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | No
     nx = cfg.n_in if nx is None else nx
     ns = n_h if ns is None else ns
     NL, RL = NeuronUnit.LATENCY, ReadoutUnit.LATENCY
-    step = (nx + ns) * G + ns * Go + G + Go + NL + RL + 10
+    GX = groups(cfg.n_in, max(1, BRAM_WORD_BITS // cfg.formats.x.width))
+    step = (nx + ns) * G + ns * Go + G + Go + NL + RL + 10 + (GX - 1 if learn else 0)
     out = {"forward": L * step, "backward": 0, "update": 0}
     if learn:
         LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
-        bw = L * (2 + Go + LB + 1) + (n_h * Go + LN + 2) + 2
+        bw = L * (GX + 2 + Go + LB + 2) + (n_h * Go + LN + 2) + GX + 2
         bw += (L - 1) * max(n_h * max(G, Go) + LN + 2, nx * G + 2)
         rgw = RegulariserUnit.LATENCY + RegulariserUnit.LATENCY % 2
         upd = 2 * sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + rgw + 1

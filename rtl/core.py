@@ -95,6 +95,7 @@ class FpttCore(wiring.Component):
         ``windows`` (the LFSRs always reset to their seeds); default: all zero."""
         self.cfg = cfg
         self.specs, self.targets = host_targets(cfg)
+        self.specs_by_name = {s.name: s for s in self.specs}
         if init is not None and not isinstance(init, dict):
             init = init.arrays()
         self.init = init
@@ -174,9 +175,13 @@ class FpttCore(wiring.Component):
         last_t = Signal()                   # t_b is the window's last step (nothing after it)
         bank = Signal()                     # bw_i bank receiving ī_t
         s_t_vec = Signal(n_h)               # s_t of the backward step (buf_s[t+1])
-        xr = Signal(data.ArrayLayout(signed(f.x.width), n_in))   # x_{t+1}, then x_0 (update)
+        # x_{t+1}, then x_0 (update), loaded from buf_x one packed word (KX inputs) per cycle
+        KX, GX = self.specs_by_name["buf_x"].elems, self.specs_by_name["buf_x"].groups
+        xr_raw = Signal(GX * KX * f.x.width)
+        xr = data.View(data.ArrayLayout(signed(f.x.width), n_in), xr_raw[:n_in * f.x.width])
+        x_words = Cat(frame.x.as_value(), Const(0, (GX * KX - n_in) * f.x.width))
+        bx_k = Signal(range(GX + 1))
         s0 = Signal(n_h)                    # s_-1 = buf_s[0], for the update's t = 0 terms
-        delta_vec = Signal(data.ArrayLayout(signed(f.delta.width), Go * P))
         obar_reg = Signal(data.ArrayLayout(signed(f.obar.width), Go * P))
 
         x_nz = Cat(*[frame.x[i] != 0 for i in range(n_in)])
@@ -309,23 +314,27 @@ class FpttCore(wiring.Component):
             for k in range(n_out):
                 with m.If(r_out_g == k // P):
                     m.d.sync += o_stage[k].eq(rou[k % P].out.o)
-                m.d.comb += wr["buf_delta"].data[k].eq(rou[k % P].out.delta)
+            for p in range(P):
+                m.d.comb += wr["buf_delta"].data[p].eq(rou[p].out.delta)
             with m.If(frame.learn):
-                m.d.comb += [wr["buf_delta"].addr.eq(t_step),
-                             wr["buf_delta"].en.eq(Cat(*[r_out_g == k // P
-                                                         for k in range(n_out)]))]
+                m.d.comb += [wr["buf_delta"].addr.eq(t_step * Go + r_out_g),
+                             wr["buf_delta"].en.eq(r_lanes_valid)]
 
         # ------------------------------------------------------------ BW_OB pipeline
         ob_issue = Signal()
         ob_g = Signal(range(max(Go, 2)))
+        ob1_valid, ob1_g = Signal(), Signal.like(ob_g)
+        m.d.sync += [ob1_valid.eq(ob_issue), ob1_g.eq(ob_g)]
+        with m.If(ob_issue):
+            m.d.comb += rd["buf_delta"].addr.eq(t_b * Go + ob_g)
         obm = m.submodules.ob_in = _Comb()
         for p in range(P):
             obm.m.d.comb += [
-                bro[p].inp.valid.eq(ob_issue),
-                bro[p].inp.delta.eq(delta_vec[ob_g * P + p]),
-                bro[p].inp.obar_next.eq(Mux(last_t, 0, obar_reg[ob_g * P + p])),
+                bro[p].inp.valid.eq(ob1_valid),
+                bro[p].inp.delta.eq(rd["buf_delta"].data[p]),
+                bro[p].inp.obar_next.eq(Mux(last_t, 0, obar_reg[ob1_g * P + p])),
             ]
-        ob_out_g = delay(m, ob_g, BackwardReadoutUnit.LATENCY, "ob_g")
+        ob_out_g = delay(m, ob1_g, BackwardReadoutUnit.LATENCY, "ob_g")
         with m.If(bro[0].out.valid):
             for p in range(P):
                 m.d.sync += obar_reg[ob_out_g * P + p].eq(bro[p].out.obar)
@@ -508,18 +517,22 @@ class FpttCore(wiring.Component):
                             m.d.sync += [s_vec.eq(0), count.eq(0), t_step.eq(0)]
                         with m.Else():
                             m.d.sync += t_step.eq(count)
+                        m.d.sync += bx_k.eq(0)
                         m.next = "START"
             with m.State("START"):
+                # buf_x[t] <- x_t, one packed word (KX inputs) per cycle
                 m.d.comb += self.busy.eq(1)
+                m.d.sync += bx_k.eq(bx_k + 1)
                 with m.If(frame.learn):
-                    m.d.comb += [wr["buf_x"].addr.eq(t_step), wr["buf_x"].en.eq(-1)]
-                    for i in range(n_in):
-                        m.d.comb += wr["buf_x"].data[i].eq(frame.x[i])
-                    with m.If(t_step == 0):
+                    m.d.comb += [wr["buf_x"].addr.eq(t_step * GX + bx_k), wr["buf_x"].en.eq(-1),
+                                 wr["buf_x"].data.as_value().eq(
+                                     x_words.word_select(bx_k, KX * f.x.width))]
+                    with m.If((t_step == 0) & (bx_k == 0)):
                         m.d.comb += [wr["buf_s"].addr.eq(0), wr["buf_s"].en.eq(-1),
                                      wr["buf_s"].data.as_value().eq(s_vec)]
-                m.d.comb += [scan.load.eq(1), scan.mask.eq(x_nz)]
-                m.next = "ACC_X"
+                with m.If(~frame.learn | (bx_k == GX - 1)):
+                    m.d.comb += [scan.load.eq(1), scan.mask.eq(x_nz)]
+                    m.next = "ACC_X"
             with m.State("ACC_X"):
                 m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WIN)]
                 with m.If(~scan.valid):
@@ -580,31 +593,34 @@ class FpttCore(wiring.Component):
                     with m.Else():
                         m.d.sync += count.eq(0)
                     with m.If(close):
-                        m.d.sync += [t_b.eq(t_step), last_t.eq(1)]
+                        m.d.sync += [t_b.eq(t_step), last_t.eq(1), bx_k.eq(0)]
                         m.next = "BW_T"
                     with m.Else():
                         m.next = "IDLE"
             # ---------------------------------------------------------- backward
             with m.State("BW_T"):
-                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(t_b + 1),
-                             rd["buf_delta"].addr.eq(t_b), rd["buf_x"].addr.eq(t_b + 1)]
-                m.next = "BW_T2"
+                # buf_x[t_b + 1] -> xr, one packed word per cycle (the data one cycle later)
+                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(t_b + 1)]
+                m.d.sync += bx_k.eq(bx_k + 1)
+                with m.If(bx_k < GX):
+                    m.d.comb += rd["buf_x"].addr.eq((t_b + 1) * GX + bx_k)
+                with m.If(bx_k != 0):
+                    m.d.sync += xr_raw.word_select((bx_k - 1).as_unsigned(), KX * f.x.width).eq(
+                        rd["buf_x"].data.as_value())
+                with m.If(bx_k == GX):
+                    m.next = "BW_T2"
             with m.State("BW_T2"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [s_t_vec.eq(rd["buf_s"].data.as_value()),
-                             xr.eq(rd["buf_x"].data.as_value()), ob_g.eq(0)]
+                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(t_b + 1)]
+                m.d.sync += [s_t_vec.eq(rd["buf_s"].data.as_value()), ob_g.eq(0), bx_k.eq(0)]
                 # G_in += ī_{t+1} x_{t+1}ᵀ runs during BW_J (nothing after the last step)
                 m.d.comb += [scan.load.eq(1),
-                             scan.mask.eq(Mux(last_t, 0, Cat(*[rd["buf_x"].data[i] != 0
-                                                              for i in range(n_in)])))]
-                for k in range(n_out):
-                    m.d.sync += delta_vec[k].eq(rd["buf_delta"].data[k])
+                             scan.mask.eq(Mux(last_t, 0, Cat(*[xr[i] != 0 for i in range(n_in)])))]
                 m.next = "BW_OB"
             with m.State("BW_OB"):
                 m.d.comb += [self.busy.eq(1), ob_issue.eq(1)]
                 m.d.sync += ob_g.eq(ob_g + 1)
                 with m.If(ob_g == Go - 1):
-                    m.d.sync += drain.eq(BackwardReadoutUnit.LATENCY)
+                    m.d.sync += drain.eq(BackwardReadoutUnit.LATENCY + 1)
                     m.next = "BW_OB_DRAIN"
             with m.State("BW_OB_DRAIN"):
                 m.d.comb += self.busy.eq(1)
@@ -632,14 +648,21 @@ class FpttCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [t_b.eq(t_b - 1), last_t.eq(0), bank.eq(~bank)]
                         m.next = "BW_T"
+            # x_0 and s_-1 for the update sweep's t = 0 gradient terms
             with m.State("BW_LAST"):
-                # x_0 and s_-1 for the update sweep's t = 0 gradient terms
-                m.d.comb += [self.busy.eq(1), rd["buf_x"].addr.eq(0), rd["buf_s"].addr.eq(0)]
-                m.next = "BW_LAST2"
+                # buf_x[0] -> xr, one packed word per cycle (the data one cycle later)
+                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(0)]
+                m.d.sync += bx_k.eq(bx_k + 1)
+                with m.If(bx_k < GX):
+                    m.d.comb += rd["buf_x"].addr.eq((0) * GX + bx_k)
+                with m.If(bx_k != 0):
+                    m.d.sync += xr_raw.word_select((bx_k - 1).as_unsigned(), KX * f.x.width).eq(
+                        rd["buf_x"].data.as_value())
+                with m.If(bx_k == GX):
+                    m.next = "BW_LAST2"
             with m.State("BW_LAST2"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [xr.eq(rd["buf_x"].data.as_value()),
-                             s0.eq(rd["buf_s"].data.as_value()),
+                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(0)]
+                m.d.sync += [s0.eq(rd["buf_s"].data.as_value()),
                              u_m.eq(0), u_a.eq(0), u_g.eq(0), u_col.eq(0), u_ph.eq(0)]
                 m.next = "UPD"
             # ---------------------------------------------------------- update
@@ -736,11 +759,15 @@ class FpttCore(wiring.Component):
                                  w.en.eq(Const(1, len(w.en)) << host.elem)]
                     for e in range(len(w.en)):
                         m.d.comb += w.data[e].eq(host.wdata[:t.width])
+        by_phys = {}    # targets reading one physical memory share its data: one case
+        for i, t in enumerate(self.targets):
+            if t.layout != REG:
+                by_phys.setdefault(self.specs_by_name[t.name].physical, []).append(i)
         with hm.m.Switch(sel1):
-            for i, t in enumerate(self.targets):
-                if t.layout == REG:
-                    continue
-                with hm.m.Case(i):
+            for idxs in by_phys.values():
+                t = self.targets[idxs[0]]
+                i = idxs[0]
+                with hm.m.Case(*idxs):
                     word = rd[t.name].data
                     n_el = len(wr[t.name].en)
                     ev = Signal(signed(t.width) if t.signed else t.width, name=f"host_rd_{i}")

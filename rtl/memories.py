@@ -75,8 +75,12 @@ from ..golden.fixed_core import MATRICES
 from .readout import w_out_s_width
 from .regulariser import gsum_width
 
-__all__ = ["MemSpec", "groups", "matrix_geometry", "core_mem_specs", "CoreMemories",
+__all__ = ["BRAM_WORD_BITS", "MemSpec", "groups", "matrix_geometry", "core_mem_specs", "CoreMemories",
            "REGION_SHIFT", "memory_image"]
+
+#: Widest word of one FPGA block RAM (iCE40 SB_RAM40_4K as 256 x 16): vectors stored a
+#: whole step per word (``buf_x``) are packed into words of at most this many bits.
+BRAM_WORD_BITS = 16
 
 #: Host address: ``region << REGION_SHIFT | offset``.
 REGION_SHIFT = 24
@@ -182,10 +186,14 @@ def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
             post, pre, g = geo[m]
             # W_out is read beside W_rec in the backward pass: its own memory
             shared = not (q == "w" and m == "w_out")
+            # segments aligned to a power of two at least their size: base + addr is
+            # then base | addr, wiring instead of an adder
+            span = 1 << ceil_log2(max(pre * g, 2))
+            base = -(-base // span) * span
             specs.append(MemSpec(f"{q}.{m}", region, signed(fmt.width), P, pre * g, post, pre,
                                  MATRIX, g, phys=q if shared else "", base=base if shared else 0,
                                  single_port=shared))
-            base += pre * g if shared else 0
+            base += span if shared else 0
             region += 1
     gw = gsum_width(cfg)
     for m in MATRICES:
@@ -235,10 +243,10 @@ class _ReadProxy:
 class _WriteProxy:
     """Write port of one logical memory inside a shared physical memory."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, data):
         self.addr = Signal(range(max(spec.depth, 2)), name=f"{spec.name}_waddr")
         self.en = Signal(spec.elems, name=f"{spec.name}_wen")
-        self.data = Signal(spec.word_shape, name=f"{spec.name}_wdata")
+        self.data = data      # the physical port's: one writer per cycle
 
 
 class CoreMemories(Elaboratable):
@@ -298,7 +306,8 @@ class CoreMemories(Elaboratable):
             self._phys_ports[phys] = (wr, rds[0], single)
             for s in members:
                 assert s.elem == s0.elem and s.elems == s0.elems
-                self.wr[s.name] = _WriteProxy(s)
+                assert s.base % (1 << ceil_log2(max(s.depth, 2))) == 0
+                self.wr[s.name] = _WriteProxy(s, wr.data)
                 self.rd[s.name] = [_ReadProxy(s, rds[0].data)]
 
     @staticmethod
@@ -319,10 +328,9 @@ class CoreMemories(Elaboratable):
             for s in members:     # at most one member is active per cycle
                 pw, pr = self.wr[s.name], self.rd[s.name][0]
                 with m.If(pw.en.any()):
-                    m.d.comb += [waddr.eq(pw.addr + s.base), wr.en.eq(pw.en),
-                                 wr.data.eq(pw.data), writing.eq(1)]
+                    m.d.comb += [waddr.eq(pw.addr | s.base), wr.en.eq(pw.en), writing.eq(1)]
                 with m.If(pr.en):
-                    m.d.comb += [raddr.eq(pr.addr + s.base), reading.eq(1)]
+                    m.d.comb += [raddr.eq(pr.addr | s.base), reading.eq(1)]
             if single:
                 addr = Signal.like(rd.addr, name=f"{phys}_addr")
                 m.d.comb += [addr.eq(Mux(writing, waddr, raddr)), rd.addr.eq(addr),

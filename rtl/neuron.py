@@ -40,16 +40,26 @@ port            shape                  meaning
 ==============  =====================  ==========================================
 
 Timing: fully pipelined, one neuron per cycle, no back-pressure, fixed
-latency :attr:`NeuronUnit.LATENCY` = 6: inputs sampled at the clock edge
+latency :attr:`NeuronUnit.LATENCY` = 7: inputs sampled at the clock edge
 ending cycle ``c`` (with ``inp.valid``) appear on ``out`` during cycle
-``c + 6`` with ``out.valid`` high. Neurons are independent, so there is no
-hazard inside the unit. Stages: 1 products ``ρa, αu, c·acc``; 2 ``a_t`` and the
-exact partial sum ``αu + c·acc``; 3 product ``β_a a_t``; 4 ``B_t``; 5 ``u_t``;
-6 ``s_t, ψ_t``.
+``c + 7`` with ``out.valid`` high. Neurons are independent, so there is no
+hazard inside the unit. Stages (at most one carry chain each, for the UP5K):
+
+1. products ``ρa, αu, c·acc`` (DSP);
+2. ``a_t`` (one adder: the reset term and the rounding offset are one selected
+   constant; saturation by bit tests); the exact partial sum ``P = αu + c·acc``;
+3. product ``β_a a_t`` (DSP); ``round(P)`` to ``f_u``, clamped to ``u.width + 2`` bits;
+4. ``B_t`` (one adder: ``θ0`` and the rounding offset are one constant);
+5. ``u_t = sat(round(P) - B_t s_{t-1})`` (equal to golden's single rounding:
+   ``B_t s_{t-1}`` has no bit below the rounded position);
+6. ``u_t - B_t`` and ``B_t - u_t`` side by side: ``s_t`` (the sign) and
+   ``|u_t - B_t| >> k_ψ``;
+7. ``ψ_t = max(0, H - dist)``.
 
 Widths: every intermediate has the exact Amaranth width of its expression
 (e.g. ``c·acc`` is ``acc_width + bits(c) + 1`` bits); only the stored results
-are saturated to their formats.
+are saturated to their formats, and ``round(P)`` is clamped where that cannot
+change ``u_t`` (low bits that cannot change a rounding are not kept).
 """
 
 from __future__ import annotations
@@ -64,7 +74,7 @@ from .fixed import delay, exact_sum, fmt_shape, overflows, saturate, stage
 __all__ = ["NeuronUnit"]
 
 
-def _saturate(value, fmt) -> tuple[Value, Value]:
+def saturate_bits(value, fmt) -> tuple[Value, Value]:
     """``(saturate(value, fmt), overflows(value, fmt))`` of :mod:`.fixed`, by bit tests.
 
     A signed value fits ``fmt`` when its bits from ``fmt.width - 1`` up are all
@@ -146,8 +156,8 @@ class NeuronUnit(wiring.Component):
         # Stage 2: a_t (one add: the reset term and the rounding offset are one
         # selected constant); exact partial sum P = αu + c·acc of u_t.
         top = max(fc + fa, fc)
-        a_val, a_sat = _saturate(_round_sum(p_a.shift_left(top - fc - fa), top - fa, sel=s1,
-                                            const_sel=k["one_minus_rho"] << (top - fc)), f.a)
+        a_val, a_sat = saturate_bits(_round_sum(p_a.shift_left(top - fc - fa), top - fa, sel=s1,
+                                                const_sel=k["one_minus_rho"] << (top - fc)), f.a)
         a2 = stage(m, a_val, "a_2")
         a_sat2 = stage(m, a_sat, "sat_a_2")
         # Exact at frac max(f_c + f_u, f_c + f_acc) >= f_u. u_t rounds P - B_t s·2**d
@@ -163,16 +173,16 @@ class NeuronUnit(wiring.Component):
         p_b = stage(m, k["beta_a"] * a2, "p_beta_a")
         a3 = stage(m, a2, "a_3")
         a_sat3 = stage(m, a_sat2, "sat_a_3")
-        # round(P) clamped to u.width + 2 bits: |B_t s| < 2**(u.width-1), so a clamped
-        # value still saturates u_t the same way, and stage 5 adds narrow words.
+        # round(P) clamped to u.width + 2 bits: |B_t s| <= 2**(u.width-1), so a clamped
+        # value still saturates u_t (and flags it) the same way; stage 5 adds narrow words.
         u_q = (u_part2 + 1).shift_right(1) if d_u > 0 else u_part2
-        u_q3 = stage(m, _saturate(u_q, Fmt(f.u.width + 2, 0))[0], "u_round_3")
+        u_q3 = stage(m, saturate_bits(u_q, Fmt(f.u.width + 2, 0))[0], "u_round_3")
         s3 = stage(m, s2, "s_prev_3")
 
         # Stage 4: B_t = θ0 + β_a a_t (one add: θ0 and the rounding offset are one constant).
         top = max(fu, fc + fa)
-        thr_val, thr_sat = _saturate(_round_sum(p_b.shift_left(top - fc - fa), top - fu,
-                                                cfg.theta_q << (top - fu)), f.u)
+        thr_val, thr_sat = saturate_bits(_round_sum(p_b.shift_left(top - fc - fa), top - fu,
+                                                    cfg.theta_q << (top - fu)), f.u)
         thr4 = stage(m, thr_val, "thr_4")
         thr_sat4 = stage(m, thr_sat, "sat_thr_4")
         a4 = stage(m, a3, "a_4")
@@ -181,7 +191,7 @@ class NeuronUnit(wiring.Component):
         s4 = stage(m, s3, "s_prev_4")
 
         # Stage 5: u_t = sat(round(αu + c acc) - B_t s_{t-1}).
-        u_val, u_sat = _saturate(u_q4 - Mux(s4, thr4, 0), f.u)
+        u_val, u_sat = saturate_bits(u_q4 - Mux(s4, thr4, 0), f.u)
         u5 = stage(m, u_val, "u_5")
         u_sat5 = stage(m, u_sat, "sat_u_5")
         thr5 = stage(m, thr4, "thr_5")

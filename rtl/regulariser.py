@@ -44,8 +44,8 @@ port              shape                  meaning
 ================  =====================  ========================================
 
 The three draws enter with the synapse (same cycle as ``inp.valid``) and are
-delayed inside to the stage that uses them; connect them straight to the
-lane's ``LaneLFSR.r_*`` and drive ``LaneLFSR.en`` with ``inp.valid``.
+used in that cycle (stage 1); connect them straight to the lane's
+``LaneLFSR.r_*`` and drive ``LaneLFSR.en`` with ``inp.valid``.
 
 ``gsum_width`` (instance attribute, :func:`gsum_width`) is the widest of the
 three exact window sums over ``window_max`` steps:
@@ -54,28 +54,55 @@ three exact window sums over ``window_max`` steps:
 default ``16·2**15·2**7 = 2**26`` → 28 bits.
 
 Timing: pipelined, one synapse per cycle, no back-pressure, latency
-:attr:`RegulariserUnit.LATENCY` = 4 (stages: 1 ``g``; 2 ``w'``; 3 ``λ'``; 4
-``w̄'``). Each synapse is read and written once per window update and the
-unit keeps no state between synapses, so the unit itself has no
-read-after-write hazard; the caller writes ``out.*`` back to the address it
-read LATENCY (+ memory latency) cycles earlier.
+:attr:`RegulariserUnit.LATENCY` = 5, short adders in each stage (timing on the
+UP5K). Stages:
+
+1. ``g`` rounded (not yet saturated); the sums that need no ``g``:
+   ``A = -ηα w + ηα w̄ + η λ + offset(w')`` at ``F_w``, ``B = λ + α w̄ + offset(λ')``
+   at ``F_λ``, ``C = ½ w̄ + offset(w̄')`` at ``F_w̄`` (the draws are used here);
+2. ``g`` saturated; ``R = (A - η g) >> d_w`` (``d_w = F_w - f_w``);
+3. ``w' = sat(w + R)`` (``w`` is the term at ``2**d_w``: no bit of it is rounded);
+4. ``λ' = sat((B - α w') >> d_λ)``; ``D = C + ½ w'``;
+5. ``w̄' = sat((D - 2**(k-1) λ') >> d_w̄)``.
+
+Every result equals golden's single exact sum and single rounding (the sums
+are only regrouped). Saturation is by bit tests, not comparisons. Each synapse
+is read and written once per window update and the unit keeps no state between
+synapses, so the unit itself has no read-after-write hazard; the caller writes
+``out.*`` back to the address it read LATENCY (+ memory latency) cycles earlier.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig
 from ..golden.fixed_core import MATRICES, gradient_fracs
-from .fixed import (RANDOM_BITS, delay, exact_sum, fmt_shape, overflows, round_shift, saturate,
-                    stage, sum_width)
+from .fixed import RANDOM_BITS, align, delay, fmt_shape, stage, stochastic_offset, sum_width
+from .neuron import saturate_bits
 
 __all__ = ["RegulariserUnit", "MATRIX_CODE", "gsum_width"]
 
 #: Code of each weight matrix on ``inp.matrix`` (the golden update order).
 MATRIX_CODE = {name: code for code, name in enumerate(MATRICES)}
+
+
+def _shift(value, d: int) -> Value:
+    """``value >> d`` (floor), or ``value << -d`` for ``d <= 0``."""
+    return value.shift_right(d) if d > 0 else value.shift_left(-d)
+
+
+def _round_nearest(value, d: int) -> Value:
+    """``round_shift(value, d)`` (nearest) as ``((value >> (d-1)) + 1) >> 1``.
+
+    Same value; the adder spans only the bits that are kept.
+    """
+    value = Value.cast(value)
+    if d <= 0:
+        return value.shift_left(-d)
+    return (value.shift_right(d - 1) + 1).shift_right(1)
 
 
 def gsum_width(cfg: CoreConfig) -> int:
@@ -96,7 +123,7 @@ class RegulariserUnit(wiring.Component):
     """
 
     #: Cycles from ``inp.valid`` to ``out.valid``.
-    LATENCY = 4
+    LATENCY = 5
 
     def __init__(self, cfg: CoreConfig):
         self.cfg = cfg
@@ -131,75 +158,88 @@ class RegulariserUnit(wiring.Component):
         m = Module()
         cfg, f = self.cfg, self.cfg.formats
         e, k, fr, mode = cfg.lr_shift, cfg.alpha_shift, cfg.update_fracs, cfg.rounding
-        stochastic = mode == "stochastic"
+        fw, fb, fl, fg = f.w.frac, f.wbar.frac, f.lam.frac, f.grad.frac
         i, o = self.inp, self.out
         valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
 
-        # Stage 1: g = round_nearest(gsum) at the matrix's frac, saturated.
+        def offset(r, d):   # the offset that round_shift(·, d, mode, r) adds before shifting
+            if d <= 0:
+                return Const(0, 1)
+            return Const(1 << (d - 1)) if mode == "nearest" else stochastic_offset(r, d)
+
+        # Stage 1 (nothing here needs the gradient g):
+        #   g rounded to nearest at the matrix's frac (saturated in stage 2);
+        #   A = -ηα w + ηα w̄ + η λ + offset of w'   at F_w (w' = w + (A - η g) >> d_w);
+        #   B = λ·2**d_λ + offset of λ' + α w̄      at F_λ (the offset fills λ's low bits);
+        #   C = ½ w̄ + offset of w̄'                  at F_w̄.
         fracs = gradient_fracs(cfg)
-        g_val, g_sat = None, None
+        g_r = None
         for name in reversed(MATRICES):
-            rounded = round_shift(i.gsum, fracs[name] - f.grad.frac)
-            val, sat = saturate(rounded, f.grad), overflows(rounded, f.grad)
-            if g_val is None:   # w_out (code 2) and any unused code
-                g_val, g_sat = val, sat
+            rounded = _round_nearest(i.gsum, fracs[name] - fg)
+            if g_r is None:     # w_out (code 2) and any unused code
+                g_r = rounded
             else:
-                sel = i.matrix == MATRIX_CODE[name]
-                g_val, g_sat = Mux(sel, val, g_val), Mux(sel, sat, g_sat)
-        g1 = stage(m, g_val, "grad_1")
-        g_sat1 = stage(m, g_sat, "sat_grad_1")
-        w1 = stage(m, i.w, "w_1")
-        wbar1 = stage(m, i.wbar, "wbar_1")
-        lam1 = stage(m, i.lam, "lam_1")
-        if stochastic:
-            r_w1 = stage(m, i.r_w, "r_w_1")
-            r_lam2 = delay(m, i.r_lam, 2, "r_lam")
-            r_wbar3 = delay(m, i.r_wbar, 3, "r_wbar")
-        else:
-            r_w1 = r_lam2 = r_wbar3 = None
-
-        # Stage 2: w' = w - η g - η α w + η α w̄ + η λ, exact at F_w.
+                g_r = Mux(i.matrix == MATRIX_CODE[name], rounded, g_r)
+        g_r1 = stage(m, g_r, "grad_round_1")
         F = fr["w"]
-        tot, top = exact_sum([(w1, f.w.frac), (-g1, f.grad.frac + e), (-w1, f.w.frac + e + k),
-                              (wbar1, f.wbar.frac + e + k), (lam1, f.lam.frac + e)], F)
-        assert top == F
-        w_r = round_shift(tot, F - f.w.frac, mode, r_w1)
-        w2 = stage(m, saturate(w_r, f.w), "w_2")
-        w_sat2 = stage(m, overflows(w_r, f.w), "sat_w_2")
-        wbar2 = stage(m, wbar1, "wbar_2")
-        lam2 = stage(m, lam1, "lam_2")
-        g2 = stage(m, g1, "grad_2")
-        g_sat2 = stage(m, g_sat1, "sat_grad_2")
-
-        # Stage 3: λ' = λ - α w' + α w̄, exact at F_λ.
+        d_w = F - fw
+        diff = align(i.wbar, fb + e + k, F) - align(i.w, fw + e + k, F)
+        a_tot = diff + (align(i.lam, fl + e, F) + offset(i.r_w, d_w))
+        # η g = g·2**s_g: the t = min(s_g, d_w) low bits of A cannot change (A - η g) >> d_w.
+        s_g = F - fg - e
+        t = min(s_g, d_w)
+        a1 = stage(m, _shift(a_tot, t), "a_1")
+        w1 = stage(m, i.w, "w_1")
         F = fr["lam"]
-        tot, top = exact_sum([(lam2, f.lam.frac), (-w2, f.w.frac + k),
-                              (wbar2, f.wbar.frac + k)], F)
-        assert top == F
-        lam_r = round_shift(tot, F - f.lam.frac, mode, r_lam2)
-        lam3 = stage(m, saturate(lam_r, f.lam), "lam_3")
-        lam_sat3 = stage(m, overflows(lam_r, f.lam), "sat_lam_3")
-        w3 = stage(m, w2, "w_3")
-        w_sat3 = stage(m, w_sat2, "sat_w_3")
-        wbar3 = stage(m, wbar2, "wbar_3")
+        d_l = F - fl   # λ is the term at shift d_l: λ·2**d_l + offset is a concatenation
+        lam_off = Cat(offset(i.r_lam, d_l), Const(0, d_l))[:d_l]
+        b1 = stage(m, Cat(lam_off, i.lam).as_signed() + align(i.wbar, fb + k, F), "b_1")
+        F = fr["wbar"]
+        d_b = F - fb
+        c1 = stage(m, align(i.wbar, fb + 1, F) + offset(i.r_wbar, d_b), "c_1")
+
+        # Stage 2: g saturated; R = (A - η g) >> d_w (only these bits are kept).
+        g_val, g_sat = saturate_bits(g_r1, f.grad)
+        g2 = stage(m, g_val, "grad_2")
+        g_sat2 = stage(m, g_sat, "sat_grad_2")
+        r2 = stage(m, _shift(a1 - g_val.shift_left(s_g - t), d_w - t), "r_2")   # R >> d_w
+        w2 = stage(m, w1, "w_2")
+        b2 = stage(m, b1, "b_2")
+        c2 = stage(m, c1, "c_2")
+
+        # Stage 3: w' = sat(w + R)  (w·2**d_w has no bit below 2**d_w, so it can be
+        # added after the rounding shift).
+        w_val, w_sat = saturate_bits(w2 + r2, f.w)
+        w3 = stage(m, w_val, "w_3")
+        w_sat3 = stage(m, w_sat, "sat_w_3")
         g3 = stage(m, g2, "grad_3")
         g_sat3 = stage(m, g_sat2, "sat_grad_3")
+        b3 = stage(m, b2, "b_3")
+        c3 = stage(m, c2, "c_3")
 
-        # Stage 4: w̄' = ½ w̄ + ½ w' - 2**(k-1) λ', exact at F_w̄.
+        # Stage 4: λ' = sat((B - α w') >> d_λ); D = C + ½ w' (exact at F_w̄).
+        F = fr["lam"]
+        lam_val, lam_sat = saturate_bits(_shift(b3 - align(w3, fw + k, F), d_l), f.lam)
+        lam4 = stage(m, lam_val, "lam_4")
+        lam_sat4 = stage(m, lam_sat, "sat_lam_4")
+        d4 = stage(m, c3 + align(w3, fw + 1, fr["wbar"]), "d_4")
+        w4 = stage(m, w3, "w_4")
+        w_sat4 = stage(m, w_sat3, "sat_w_4")
+        g4 = stage(m, g3, "grad_4")
+        g_sat4 = stage(m, g_sat3, "sat_grad_4")
+
+        # Stage 5: w̄' = sat((D - 2**(k-1) λ') >> d_w̄).
         F = fr["wbar"]
-        tot, top = exact_sum([(wbar3, f.wbar.frac + 1), (w3, f.w.frac + 1),
-                              (-lam3, f.lam.frac - k + 1)], F)
-        assert top == F
-        wbar_r = round_shift(tot, F - f.wbar.frac, mode, r_wbar3)
+        wbar_val, wbar_sat = saturate_bits(_shift(d4 - align(lam4, fl - k + 1, F), d_b), f.wbar)
         m.d.sync += [
             o.valid.eq(valid),
-            o.w.eq(w3),
-            o.lam.eq(lam3),
-            o.wbar.eq(saturate(wbar_r, f.wbar)),
-            o.grad.eq(g3),
-            o.sat_grad.eq(g_sat3),
-            o.sat_w.eq(w_sat3),
-            o.sat_lam.eq(lam_sat3),
-            o.sat_wbar.eq(overflows(wbar_r, f.wbar)),
+            o.w.eq(w4),
+            o.lam.eq(lam4),
+            o.wbar.eq(wbar_val),
+            o.grad.eq(g4),
+            o.sat_grad.eq(g_sat4),
+            o.sat_w.eq(w_sat4),
+            o.sat_lam.eq(lam_sat4),
+            o.sat_wbar.eq(wbar_sat),
         ]
         return m

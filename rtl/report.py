@@ -85,7 +85,8 @@ def build_report(cfg: CoreConfig) -> dict:
     ports, in_fields, out_fields = _ports(cfg)
     mems = []
     for s in specs:
-        mems.append(dict(name=s.name, region=s.region, base=None if s.region is None else
+        mems.append(dict(name=s.name, phys=s.physical, phys_base=s.base,
+                         single_port=s.single_port, region=s.region, base=None if s.region is None else
                          s.region << REGION_SHIFT, rows=s.rows, cols=s.cols,
                          depth=s.depth, word_elems=s.elems, elem_width=s.elem.width,
                          signed=s.elem.signed, bits=s.bits, checkpoint=s.checkpoint,
@@ -94,11 +95,14 @@ def build_report(cfg: CoreConfig) -> dict:
     regarrays = [dict(name="s", region=0x12, base=0x12 << REGION_SHIFT, rows=cfg.n_hidden, bits=cfg.n_hidden,
                       note="spike vector (register)"),
                  dict(name="lfsr", region=0x20, base=0x20 << REGION_SHIFT, rows=cfg.lanes,
-                      bits=32 * cfg.lanes, note="xorshift32 state per lane"),
-                 dict(name="sat", region=0x30, base=0x30 << REGION_SHIFT, rows=len(SAT_NAMES),
-                      bits=32 * len(SAT_NAMES), note="saturated writes per quantity"),
-                 dict(name="writes", region=0x31, base=0x31 << REGION_SHIFT, rows=len(SAT_NAMES),
-                      bits=32 * len(SAT_NAMES), note="writes per quantity")]
+                      bits=32 * cfg.lanes, note="xorshift32 state per lane")]
+    if cfg.sat_counters:
+        regarrays += [dict(name="sat", region=0x30, base=0x30 << REGION_SHIFT,
+                           rows=len(SAT_NAMES),
+                           bits=32 * len(SAT_NAMES), note="saturated writes per quantity"),
+                      dict(name="writes", region=0x31, base=0x31 << REGION_SHIFT,
+                           rows=len(SAT_NAMES), bits=32 * len(SAT_NAMES),
+                           note="writes per quantity")]
     regs = [dict(index=r.index, name=r.name, access="rw" if r.writable else "ro", doc=r.doc)
             for r in register_specs(cfg)]
     cycles = {}
