@@ -175,16 +175,17 @@ class FpttCore(wiring.Component):
         last_t = Signal()                   # t_b is the window's last step (nothing after it)
         bank = Signal()                     # bw_i bank receiving ī_t
         s_t_vec = Signal(n_h)               # s_t of the backward step (buf_s[t+1])
-        # x_{t+1}, then x_0 (update), loaded from buf_x one packed word (KX inputs) per cycle
+        # x_t of the step (forward), x_{t+1} (backward, loaded from buf_x one packed word of
+        # KX inputs per cycle), then x_0 (update): one register and one multiplexer for all
         KX, GX = self.specs_by_name["buf_x"].elems, self.specs_by_name["buf_x"].groups
         xr_raw = Signal(GX * KX * f.x.width)
         xr = data.View(data.ArrayLayout(signed(f.x.width), n_in), xr_raw[:n_in * f.x.width])
-        x_words = Cat(frame.x.as_value(), Const(0, (GX * KX - n_in) * f.x.width))
+        x_pad = Const(0, (GX * KX - n_in) * f.x.width)
         bx_k = Signal(range(GX + 1))
         s0 = Signal(n_h)                    # s_-1 = buf_s[0], for the update's t = 0 terms
         obar_reg = Signal(data.ArrayLayout(signed(f.obar.width), Go * P))
 
-        x_nz = Cat(*[frame.x[i] != 0 for i in range(n_in)])
+        x_nz = Cat(*[xr[i] != 0 for i in range(n_in)])
         xone = Const(1 << f.x.frac, signed(f.x.width))
 
         def lane_mask(n_valid_expr):
@@ -207,8 +208,8 @@ class FpttCore(wiring.Component):
             m.d.comb += scan.step.eq(1)
             col = Mux(scan_kind == K_WOUT, scan.idx * Go, scan.idx * G) + scan.g
             m.d.sync += [ev_valid.eq(1), ev_kind.eq(scan_kind), ev_g.eq(scan.g), ev_addr.eq(col),
-                         ev_x.eq(Mux(scan_kind == K_WIN, frame.x[scan.idx],
-                                     Mux(scan_kind == K_GIN, xr[scan.idx], xone)))]
+                         ev_x.eq(Mux((scan_kind == K_WIN) | (scan_kind == K_GIN),
+                                     xr[scan.idx], xone))]
             with m.Switch(scan_kind):
                 with m.Case(K_WIN):
                     m.d.comb += [*rdp(rd["w.w_in"], col), rd["acc"].addr.eq(scan.g)]
@@ -225,13 +226,21 @@ class FpttCore(wiring.Component):
         acc_new = [Signal(signed(cfg.acc_width), name=f"acc_new{p}") for p in range(P)]
         oacc_new = [Signal(rd["oacc"].data[0].shape(), name=f"oacc_new{p}") for p in range(P)]
         gin_new = [Signal(rd["grad.w_in"].data[0].shape(), name=f"gin_new{p}") for p in range(P)]
+        # one multiplier per lane for w·x (ACC_X), ī·x (G_in sweep) and ī_0·x_0 (UPD):
+        # the three never run in the same cycle (a DSP block each would need 3P)
+        mul_b = Signal(signed(f.x.width))
+        mul_a = [Signal(signed(max(f.w.width, f.ibar.width)), name=f"mul_a{p}") for p in range(P)]
+        mprod = [Signal(signed(len(mul_a[p]) + len(mul_b)), name=f"mprod{p}") for p in range(P)]
+        em.m.d.comb += mul_b.eq(ev_x)
         for p in range(P):
             em.m.d.comb += [
+                mul_a[p].eq(Mux(ev_kind == K_GIN, rd_i1.data[p], wv[p])),
+                mprod[p].eq(mul_a[p] * mul_b),
                 acc_new[p].eq(Mux(touched.bit_select(ev_g, 1), rd["acc"].data[p], 0)
-                              + wv[p] * ev_x),
+                              + mprod[p]),
                 oacc_new[p].eq(Mux(otouched.bit_select(ev_g, 1), rd["oacc"].data[p], 0)
                                + rd["w.w_out"].data[p]),
-                gin_new[p].eq(rd["grad.w_in"].data[p] + rd_i1.data[p] * ev_x),
+                gin_new[p].eq(rd["grad.w_in"].data[p] + mprod[p]),
             ]
         with m.If(ev_valid):
             with m.Switch(ev_kind):
@@ -452,10 +461,13 @@ class FpttCore(wiring.Component):
         gsum = [Signal(signed(reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
         x0 = xr[u1_col]
         s0_k = s0.bit_select(u1_col, 1)
+        with em.m.If(u1_valid):
+            em.m.d.comb += mul_b.eq(x0)
+            em.m.d.comb += [mul_a[p].eq(rd_i1.data[p]) for p in range(P)]
         for p in range(P):
             stored = pick("grad", p, u1_m).as_signed()
             i0 = rd_i1.data[p]
-            um.m.d.comb += gsum[p].eq(stored + Mux(u1_m == MATRIX_CODE["w_in"], i0 * x0,
+            um.m.d.comb += gsum[p].eq(stored + Mux(u1_m == MATRIX_CODE["w_in"], mprod[p],
                                                 Mux((u1_m == MATRIX_CODE["w_rec"]) & s0_k, i0, 0)))
         for p in range(P):
             rg = reg[p]
@@ -512,7 +524,8 @@ class FpttCore(wiring.Component):
                     m.d.comb += self.i_frame.ready.eq(1)
                     with m.If(self.i_frame.valid):
                         pl = self.i_frame.payload
-                        m.d.sync += [frame.eq(pl), touched.eq(0), otouched.eq(0)]
+                        m.d.sync += [frame.eq(pl), touched.eq(0), otouched.eq(0),
+                                     xr_raw.eq(Cat(pl.x.as_value(), x_pad))]
                         with m.If(pl.sos):
                             m.d.sync += [s_vec.eq(0), count.eq(0), t_step.eq(0)]
                         with m.Else():
@@ -526,7 +539,7 @@ class FpttCore(wiring.Component):
                 with m.If(frame.learn):
                     m.d.comb += [wr["buf_x"].addr.eq(t_step * GX + bx_k), wr["buf_x"].en.eq(-1),
                                  wr["buf_x"].data.as_value().eq(
-                                     x_words.word_select(bx_k, KX * f.x.width))]
+                                     xr_raw.word_select(bx_k, KX * f.x.width))]
                     with m.If((t_step == 0) & (bx_k == 0)):
                         m.d.comb += [wr["buf_s"].addr.eq(0), wr["buf_s"].en.eq(-1),
                                      wr["buf_s"].data.as_value().eq(s_vec)]
@@ -614,7 +627,7 @@ class FpttCore(wiring.Component):
                 m.d.sync += [s_t_vec.eq(rd["buf_s"].data.as_value()), ob_g.eq(0), bx_k.eq(0)]
                 # G_in += ī_{t+1} x_{t+1}ᵀ runs during BW_J (nothing after the last step)
                 m.d.comb += [scan.load.eq(1),
-                             scan.mask.eq(Mux(last_t, 0, Cat(*[xr[i] != 0 for i in range(n_in)])))]
+                             scan.mask.eq(Mux(last_t, 0, x_nz))]
                 m.next = "BW_OB"
             with m.State("BW_OB"):
                 m.d.comb += [self.busy.eq(1), ob_issue.eq(1)]

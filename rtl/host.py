@@ -251,12 +251,13 @@ class HostPort(wiring.Component):
         d_addr = Signal.like(self.addr)
         d_elem = Signal.like(self.elem)
         d_reg = Signal()
+        decoded = []
         for i, t in enumerate(self.targets):
             cb, rb = t.col_bits, t.row_bits
             col = offset[:cb] if cb else Const(0, 1)
             row = offset[cb:cb + rb] if rb else Const(0, 1)
             extra = offset[cb + rb:]
-            ok = (region == t.region) & (extra == 0) & (row < t.rows) & (col < t.cols)
+            ok = (extra == 0) & (row < t.rows) & (col < t.cols)
             if t.layout == MATRIX:
                 q, r = divmod_const(row, t.lanes)
                 pa, el = col * t.groups + q, r
@@ -269,9 +270,13 @@ class HostPort(wiring.Component):
                 pa, el = row, col
             else:
                 pa, el = row, Const(0, 1)
-            with m.If(ok):
-                m.d.comb += [hit.eq(1), d_sel.eq(i), d_addr.eq(pa), d_elem.eq(el),
-                             d_reg.eq(t.layout == REG)]
+            decoded.append((i, t, ok, pa, el))
+        # regions are distinct: one parallel case, not a chain of 30 priority levels
+        with m.Switch(region):
+            for i, t, ok, pa, el in decoded:
+                with m.Case(t.region):
+                    m.d.comb += [hit.eq(ok), d_sel.eq(i), d_addr.eq(pa), d_elem.eq(el),
+                                 d_reg.eq(t.layout == REG)]
 
         with m.FSM(name="host"):
             with m.State("IDLE"):
