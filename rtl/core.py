@@ -159,13 +159,17 @@ class FpttCore(wiring.Component):
         frame = Signal(frame_layout(cfg))
         s_vec = Signal(n_h, init=ini.get("s", 0))   # s_{t-1} (golden st.s)
         s_new = Signal(G * P)               # s_t being formed
+        n_spikes = Signal(range(n_h + 1))   # spikes of s_t so far
         count = Signal(range(Lmax + 1), init=ini.get("count", 0))
         steps = Signal(32, init=ini.get("steps", 0))
         windows = Signal(32, init=ini.get("windows", 0))
         cycles = self.cycle_count
         window_L = Signal(range(Lmax + 1), init=cfg.window)
-        touched = Signal(G)
-        otouched = Signal(Go)
+        # every event sweeps all G (G_o) words in order, so a word already holds a partial
+        # sum of this step exactly when the step's first event has finished its sweep:
+        # one bit per accumulator instead of one per word
+        touched = Signal()
+        otouched = Signal()
         t_step = Signal(range(Lmax + 1))     # window position of the current step
         o_stage = Signal(data.ArrayLayout(signed(f.o.width), n_out))
         m.d.sync += cycles.eq(cycles + 1)
@@ -236,9 +240,9 @@ class FpttCore(wiring.Component):
             em.m.d.comb += [
                 mul_a[p].eq(Mux(ev_kind == K_GIN, rd_i1.data[p], wv[p])),
                 mprod[p].eq(mul_a[p] * mul_b),
-                acc_new[p].eq(Mux(touched.bit_select(ev_g, 1), rd["acc"].data[p], 0)
+                acc_new[p].eq(Mux(touched, rd["acc"].data[p], 0)
                               + mprod[p]),
-                oacc_new[p].eq(Mux(otouched.bit_select(ev_g, 1), rd["oacc"].data[p], 0)
+                oacc_new[p].eq(Mux(otouched, rd["oacc"].data[p], 0)
                                + rd["w.w_out"].data[p]),
                 gin_new[p].eq(rd["grad.w_in"].data[p] + mprod[p]),
             ]
@@ -247,11 +251,13 @@ class FpttCore(wiring.Component):
                 with m.Case(K_WIN, K_WREC):
                     m.d.comb += [wr["acc"].addr.eq(ev_g), wr["acc"].en.eq(-1)]
                     m.d.comb += [wr["acc"].data[p].eq(acc_new[p]) for p in range(P)]
-                    m.d.sync += touched.bit_select(ev_g, 1).eq(1)
+                    with m.If(ev_g == G - 1):
+                        m.d.sync += touched.eq(1)
                 with m.Case(K_WOUT):
                     m.d.comb += [wr["oacc"].addr.eq(ev_g), wr["oacc"].en.eq(-1)]
                     m.d.comb += [wr["oacc"].data[p].eq(oacc_new[p]) for p in range(P)]
-                    m.d.sync += otouched.bit_select(ev_g, 1).eq(1)
+                    with m.If(ev_g == Go - 1):
+                        m.d.sync += otouched.eq(1)
                 with m.Case(K_GIN):
                     m.d.comb += [wr["grad.w_in"].addr.eq(ev_addr), wr["grad.w_in"].en.eq(-1)]
                     m.d.comb += [wr["grad.w_in"].data[p].eq(gin_new[p]) for p in range(P)]
@@ -274,7 +280,7 @@ class FpttCore(wiring.Component):
                 u.inp.u.eq(Mux(sos, 0, rd["u"].data[p])),
                 u.inp.a.eq(Mux(sos, 0, rd["a"].data[p])),
                 u.inp.s_prev.eq(s_pad.bit_select(n1_g * P + p, 1)),
-                u.inp.acc.eq(Mux(touched.bit_select(n1_g, 1), rd["acc"].data[p], 0)),
+                u.inp.acc.eq(Mux(touched, rd["acc"].data[p], 0)),
             ]
         NL = NeuronUnit.LATENCY
         n_out_g = delay(m, n1_g, NL, "neu_g")
@@ -286,8 +292,11 @@ class FpttCore(wiring.Component):
             for p in range(P):
                 m.d.comb += [wr["u"].data[p].eq(neu[p].out.u), wr["a"].data[p].eq(neu[p].out.a),
                              wr["buf_psi"].data[p].eq(neu[p].out.psi)]
-            m.d.sync += s_new.word_select(n_out_g, P).eq(
-                Cat(*[neu[p].out.s for p in range(P)]) & n_lanes_valid)
+            # the groups leave the pipeline in order 0 .. G-1: shift them in from the top
+            # (no address decoder) and count the spikes as they pass
+            new_s = Cat(*[neu[p].out.s for p in range(P)]) & n_lanes_valid
+            m.d.sync += [s_new.eq(Cat(s_new[P:], new_s) if G > 1 else new_s),
+                         n_spikes.eq(n_spikes + popcount(new_s))]
             with m.If(frame.learn):
                 m.d.comb += [wr["buf_psi"].addr.eq(t_step * G + n_out_g),
                              wr["buf_psi"].en.eq(n_lanes_valid)]
@@ -308,7 +317,7 @@ class FpttCore(wiring.Component):
             rm.m.d.comb += [
                 u.inp.valid.eq(r1_valid),
                 u.inp.o.eq(Mux(sos, 0, rd["o"].data[p])),
-                u.inp.w_out_s.eq(Mux(otouched.bit_select(r1_g, 1), rd["oacc"].data[p], 0)),
+                u.inp.w_out_s.eq(Mux(otouched, rd["oacc"].data[p], 0)),
                 u.inp.target.eq(tgt[r1_g * P + p]),
                 u.inp.has_target.eq(frame.has_target),
             ]
@@ -524,7 +533,7 @@ class FpttCore(wiring.Component):
                     m.d.comb += self.i_frame.ready.eq(1)
                     with m.If(self.i_frame.valid):
                         pl = self.i_frame.payload
-                        m.d.sync += [frame.eq(pl), touched.eq(0), otouched.eq(0),
+                        m.d.sync += [frame.eq(pl), touched.eq(0), otouched.eq(0), n_spikes.eq(0),
                                      xr_raw.eq(Cat(pl.x.as_value(), x_pad))]
                         with m.If(pl.sos):
                             m.d.sync += [s_vec.eq(0), count.eq(0), t_step.eq(0)]
@@ -593,7 +602,7 @@ class FpttCore(wiring.Component):
                     m.d.sync += [
                         o_frame.valid.eq(1),
                         o_frame.payload.o.eq(o_stage),
-                        o_frame.payload.spikes.eq(popcount(s_new[:n_h])),
+                        o_frame.payload.spikes.eq(n_spikes),
                         o_frame.payload.status.eq(Cat(close, frame.learn, frame.sos, frame.eos)),
                         o_frame.payload.steps.eq(steps + 1),
                         steps.eq(steps + 1),
