@@ -186,6 +186,7 @@ class FpttCore(wiring.Component):
         xr = data.View(data.ArrayLayout(signed(f.x.width), n_in), xr_raw[:n_in * f.x.width])
         x_pad = Const(0, (GX * KX - n_in) * f.x.width)
         bx_k = Signal(range(GX + 1))
+        XW = KX * f.x.width
         s0 = Signal(n_h)                    # s_-1 = buf_s[0], for the update's t = 0 terms
         obar_reg = Signal(data.ArrayLayout(signed(f.obar.width), Go * P))
 
@@ -208,12 +209,15 @@ class FpttCore(wiring.Component):
         m.d.sync += ev_valid.eq(0)
 
         m.d.comb += scan.groups.eq(Mux(scan_kind == K_WOUT, Go, G))
+        # one multiplexer picks x_i for the event sweeps and x_0,col for the update
+        xsel = Signal(signed(f.x.width))
+        x_index = Signal(range(max(n_in, 2)))
+        m.d.comb += [x_index.eq(scan.idx), xsel.eq(xr[x_index])]
         with m.If(scan_run & scan.valid):
             m.d.comb += scan.step.eq(1)
             col = Mux(scan_kind == K_WOUT, scan.idx * Go, scan.idx * G) + scan.g
             m.d.sync += [ev_valid.eq(1), ev_kind.eq(scan_kind), ev_g.eq(scan.g), ev_addr.eq(col),
-                         ev_x.eq(Mux((scan_kind == K_WIN) | (scan_kind == K_GIN),
-                                     xr[scan.idx], xone))]
+                         ev_x.eq(Mux((scan_kind == K_WIN) | (scan_kind == K_GIN), xsel, xone))]
             with m.Switch(scan_kind):
                 with m.Case(K_WIN):
                     m.d.comb += [*rdp(rd["w.w_in"], col), rd["acc"].addr.eq(scan.g)]
@@ -468,11 +472,12 @@ class FpttCore(wiring.Component):
         # the window's first step is folded in here: G_in += ī_0 x_0ᵀ, G_rec += ī_0 s_-1ᵀ
         um = m.submodules.upd_math = _Comb()
         gsum = [Signal(signed(reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
-        x0 = xr[u1_col]
         s0_k = s0.bit_select(u1_col, 1)
-        with em.m.If(u1_valid):
-            em.m.d.comb += mul_b.eq(x0)
-            em.m.d.comb += [mul_a[p].eq(rd_i1.data[p]) for p in range(P)]
+        with m.If(u_issue):
+            # x_0 of this word's column into the event operand register, the multiplier's
+            # ī operand selected (no event is written in the update)
+            m.d.comb += x_index.eq(u_col)
+            m.d.sync += [ev_x.eq(xsel), ev_kind.eq(K_GIN)]
         for p in range(P):
             stored = pick("grad", p, u1_m).as_signed()
             i0 = rd_i1.data[p]
@@ -512,13 +517,19 @@ class FpttCore(wiring.Component):
                     for q in ("w", "wbar", "lam", "sat_w", "sat_wbar", "sat_lam", "sat_grad")}
                    for p in range(P)]
         with m.If(uo_valid):
+            # the write data once per physical memory (matrices sharing an SRAM share it)
+            done = set()
+            for q in ("w", "wbar", "lam"):
+                for mat in MATRICES:
+                    port = wr[f"{q}.{mat}"]
+                    if id(port.data) not in done:
+                        done.add(id(port.data))
+                        m.d.comb += [port.data[p].eq(reg_out[p][q]) for p in range(P)]
             for mat in MATRICES:
                 with m.If(uo_m == MATRIX_CODE[mat]):
                     for q in ("w", "wbar", "lam"):
                         m.d.comb += [wr[f"{q}.{mat}"].addr.eq(uo_a),
                                      wr[f"{q}.{mat}"].en.eq(uo_lanes)]
-                        for p in range(P):
-                            m.d.comb += wr[f"{q}.{mat}"].data[p].eq(reg_out[p][q])
 
         # ------------------------------------------------------------ controller FSM
         drain = Signal(range(64))
@@ -546,14 +557,17 @@ class FpttCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += bx_k.eq(bx_k + 1)
                 with m.If(frame.learn):
+                    # rotate x by one word per cycle: GX words later it is back in place
                     m.d.comb += [wr["buf_x"].addr.eq(t_step * GX + bx_k), wr["buf_x"].en.eq(-1),
-                                 wr["buf_x"].data.as_value().eq(
-                                     xr_raw.word_select(bx_k, KX * f.x.width))]
+                                 wr["buf_x"].data.as_value().eq(xr_raw[:XW])]
+                    m.d.sync += xr_raw.eq(Cat(xr_raw[XW:], xr_raw[:XW]))
                     with m.If((t_step == 0) & (bx_k == 0)):
                         m.d.comb += [wr["buf_s"].addr.eq(0), wr["buf_s"].en.eq(-1),
                                      wr["buf_s"].data.as_value().eq(s_vec)]
-                with m.If(~frame.learn | (bx_k == GX - 1)):
+                with m.If(bx_k == 0):
+                    # x is in place only before the rotation starts
                     m.d.comb += [scan.load.eq(1), scan.mask.eq(x_nz)]
+                with m.If(~frame.learn | (bx_k == GX - 1)):
                     m.next = "ACC_X"
             with m.State("ACC_X"):
                 m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WIN)]
@@ -627,8 +641,8 @@ class FpttCore(wiring.Component):
                 with m.If(bx_k < GX):
                     m.d.comb += rd["buf_x"].addr.eq((t_b + 1) * GX + bx_k)
                 with m.If(bx_k != 0):
-                    m.d.sync += xr_raw.word_select((bx_k - 1).as_unsigned(), KX * f.x.width).eq(
-                        rd["buf_x"].data.as_value())
+                    # shifted in from the top: after GX words, word k sits at k
+                    m.d.sync += xr_raw.eq(Cat(xr_raw[XW:], rd["buf_x"].data.as_value()))
                 with m.If(bx_k == GX):
                     m.next = "BW_T2"
             with m.State("BW_T2"):
@@ -678,8 +692,8 @@ class FpttCore(wiring.Component):
                 with m.If(bx_k < GX):
                     m.d.comb += rd["buf_x"].addr.eq((0) * GX + bx_k)
                 with m.If(bx_k != 0):
-                    m.d.sync += xr_raw.word_select((bx_k - 1).as_unsigned(), KX * f.x.width).eq(
-                        rd["buf_x"].data.as_value())
+                    # shifted in from the top: after GX words, word k sits at k
+                    m.d.sync += xr_raw.eq(Cat(xr_raw[XW:], rd["buf_x"].data.as_value()))
                 with m.If(bx_k == GX):
                     m.next = "BW_LAST2"
             with m.State("BW_LAST2"):
@@ -767,24 +781,26 @@ class FpttCore(wiring.Component):
         m.d.sync += [sel1.eq(host.sel), elem1.eq(host.elem), addr1.eq(host.addr)]
         rdata = Signal(DATA_WIDTH)
         hm = m.submodules.host_rd = _Comb()
-        # one parallel multiplexer (Switch, not an If chain: a chain of 30 priority levels
-        # costs ~1.5k LUT4)
-        for i, t in enumerate(self.targets):
-            if t.layout == REG:
-                continue
-            with m.If(host.sel == i):
-                with m.If(host.re):
-                    m.d.comb += rdp(rd[t.name], host.addr)
-                with m.If(host.we):
-                    w = wr[t.name]
-                    m.d.comb += [w.addr.eq(host.addr),
-                                 w.en.eq(Const(1, len(w.en)) << host.elem)]
-                    for e in range(len(w.en)):
-                        m.d.comb += w.data[e].eq(host.wdata[:t.width])
-        by_phys = {}    # targets reading one physical memory share its data: one case
+        by_phys = {}    # targets in one physical memory share its data: one case, one write
         for i, t in enumerate(self.targets):
             if t.layout != REG:
                 by_phys.setdefault(self.specs_by_name[t.name].physical, []).append(i)
+        for idxs in by_phys.values():
+            t0 = self.targets[idxs[0]]
+            w0 = wr[t0.name]
+            with m.If(host.we & Cat(*[host.sel == i for i in idxs]).any()):
+                m.d.comb += [w0.data[e].eq(host.wdata[:t0.width]) for e in range(len(w0.en))]
+            for i in idxs:
+                t = self.targets[i]
+                with m.If(host.sel == i):
+                    with m.If(host.re):
+                        m.d.comb += rdp(rd[t.name], host.addr)
+                    with m.If(host.we):
+                        w = wr[t.name]
+                        m.d.comb += [w.addr.eq(host.addr),
+                                     w.en.eq(Const(1, len(w.en)) << host.elem)]
+        # one parallel multiplexer (Switch, not an If chain: a chain of 30 priority levels
+        # costs ~1.5k LUT4)
         with hm.m.Switch(sel1):
             for idxs in by_phys.values():
                 t = self.targets[idxs[0]]
