@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Elaboratable, Module, Mux, Shape, Signal, signed
+from amaranth.hdl import Cat, Elaboratable, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.utils import ceil_log2
@@ -249,6 +249,13 @@ class _WriteProxy:
         self.data = data      # the physical port's: one writer per cycle
 
 
+def _or(values):
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
+
+
 class CoreMemories(Elaboratable):
     """The :class:`Memory` instances of a list of :class:`MemSpec` with their ports.
 
@@ -321,20 +328,23 @@ class CoreMemories(Elaboratable):
             m.submodules[name.replace(".", "_")] = mem
         for phys, (wr, rd, single) in self._phys_ports.items():
             members = self._groups[phys]
-            raddr, waddr = Signal.like(rd.addr, name=f"{phys}_ra"), Signal.like(wr.addr,
-                                                                                name=f"{phys}_wa")
-            writing = Signal(name=f"{phys}_writing")
-            reading = Signal(name=f"{phys}_reading")
-            for s in members:     # at most one member is active per cycle
+            # at most one member reads and one writes per cycle (a single-port memory: one
+            # access in all), and the segments are aligned: the physical addresses are ORs
+            # of the gated member addresses, no priority chain
+            w_terms, r_terms, w_en, r_en = [], [], [], []
+            for s in members:
                 pw, pr = self.wr[s.name], self.rd[s.name][0]
-                with m.If(pw.en.any()):
-                    m.d.comb += [waddr.eq(pw.addr | s.base), wr.en.eq(pw.en), writing.eq(1)]
-                with m.If(pr.en):
-                    m.d.comb += [raddr.eq(pr.addr | s.base), reading.eq(1)]
+                wsel, rsel = pw.en.any(), pr.en
+                w_terms.append(Mux(wsel, pw.addr | s.base, 0))
+                r_terms.append(Mux(rsel, pr.addr | s.base, 0))
+                w_en.append(Mux(wsel, pw.en, 0))
+                r_en.append(rsel)
+            writing = Signal(name=f"{phys}_writing")
+            m.d.comb += [writing.eq(Cat(*w_en).any()), wr.en.eq(_or(w_en))]
             if single:
                 addr = Signal.like(rd.addr, name=f"{phys}_addr")
-                m.d.comb += [addr.eq(Mux(writing, waddr, raddr)), rd.addr.eq(addr),
-                             wr.addr.eq(addr), rd.en.eq(reading & ~writing)]
+                m.d.comb += [addr.eq(_or(w_terms + r_terms)), rd.addr.eq(addr),
+                             wr.addr.eq(addr), rd.en.eq(Cat(*r_en).any() & ~writing)]
             else:
-                m.d.comb += [rd.addr.eq(raddr), wr.addr.eq(waddr)]
+                m.d.comb += [rd.addr.eq(_or(r_terms)), wr.addr.eq(_or(w_terms))]
         return m
