@@ -213,11 +213,13 @@ class CoreConfig:
     acc_width : int
         Width of the exact synaptic accumulator; ``0`` picks the narrowest that
         cannot overflow (:attr:`acc_bits_needed`).
-    sat_counters : bool
-        Build the saturation-profile counters (``sat_*``, ``writes_*``: two
-        32-bit counters per quantity) into the RTL. They cost about a fifth of
-        the logic of a small core; an FPGA build may leave them out (the golden
-        model always counts, the host regions 0x30/0x31 then answer ``err``).
+    profile_counters : bool
+        Build the profiling counters into the RTL: the saturation profile
+        (``sat_*``, ``writes_*``: two 32-bit counters per quantity) and the
+        cycle and phase counters (registers ``CYCLES``, ``PERF_*``). Together
+        they are about a quarter of the logic of a small core; an FPGA build may
+        leave them out (the golden model always counts; the host regions
+        0x30/0x31 then answer ``err`` and the registers read 0).
     """
 
     n_in: int = 20
@@ -229,7 +231,7 @@ class CoreConfig:
     rounding: str = "stochastic"
     lfsr_seed: int = 0x1234_5678
     acc_width: int = 32
-    sat_counters: bool = True
+    profile_counters: bool = True
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     fptt: FpttConfig = field(default_factory=FpttConfig)
     formats: Formats = field(default_factory=Formats)
@@ -257,8 +259,8 @@ class CoreConfig:
                 f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
         if not isinstance(self.lfsr_seed, int) or not 1 <= self.lfsr_seed < 2 ** 32:
             raise ConfigError(f"lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not {self.lfsr_seed!r}")
-        if not isinstance(self.sat_counters, bool):
-            raise ConfigError(f"sat_counters must be true or false, not {self.sat_counters!r}")
+        if not isinstance(self.profile_counters, bool):
+            raise ConfigError(f"profile_counters must be true or false, not {self.profile_counters!r}")
 
         for name in self.formats.names():
             fmt = getattr(self.formats, name)

@@ -172,7 +172,8 @@ class FpttCore(wiring.Component):
         otouched = Signal()
         t_step = Signal(range(Lmax + 1))     # window position of the current step
         o_stage = Signal(data.ArrayLayout(signed(f.o.width), n_out))
-        m.d.sync += cycles.eq(cycles + 1)
+        if cfg.profile_counters:
+            m.d.sync += cycles.eq(cycles + 1)
 
         # backward state
         t_b = Signal(range(Lmax + 1))
@@ -725,7 +726,7 @@ class FpttCore(wiring.Component):
         # ------------------------------------------------------------ phase counters
         # saturation profile (golden SaturationCounter): per quantity, saturated and total writes
         sat_cnt, wr_cnt = {}, {}
-        if cfg.sat_counters:
+        if cfg.profile_counters:
             sat_cnt = {n: Signal(32, name=f"sat_{n}", init=ini.get(f"sat_{n}", 0)) for n in SAT_NAMES}
             wr_cnt = {n: Signal(32, name=f"writes_{n}", init=ini.get(f"writes_{n}", 0))
                       for n in SAT_NAMES}
@@ -759,14 +760,15 @@ class FpttCore(wiring.Component):
         in_fwd = Cat(*[fsm.ongoing(st) for st in FORWARD_STATES]).any()
         in_bwd = Cat(*[fsm.ongoing(st) for st in BACKWARD_STATES]).any()
         in_upd = Cat(*[fsm.ongoing(st) for st in UPDATE_STATES]).any()
-        m.d.sync += [perf_fwd.eq(perf_fwd + in_fwd), perf_bwd.eq(perf_bwd + in_bwd),
-                     perf_upd.eq(perf_upd + in_upd)]
+        if cfg.profile_counters:
+            m.d.sync += [perf_fwd.eq(perf_fwd + in_fwd), perf_bwd.eq(perf_bwd + in_bwd),
+                         perf_upd.eq(perf_upd + in_upd)]
 
         # ------------------------------------------------------------ host access
         tnames = [t.name for t in self.targets]
         regs_i, s_i, lfsr_i = tnames.index("regs"), tnames.index("s"), tnames.index("lfsr")
-        sat_i = tnames.index("sat") if cfg.sat_counters else None
-        wrc_i = tnames.index("writes") if cfg.sat_counters else None
+        sat_i = tnames.index("sat") if cfg.profile_counters else None
+        wrc_i = tnames.index("writes") if cfg.profile_counters else None
         regspecs = {r.index: r for r in register_specs(cfg)}
         reg_values = {
             0x00: Const(ID_VALUE, 32), 0x01: Const(1, 32), 0x02: Const(n_in, 32),
@@ -824,7 +826,7 @@ class FpttCore(wiring.Component):
                 hm.m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
             with hm.m.Case(lfsr_i):
                 hm.m.d.comb += rdata.eq(Array([lf.state for lf in lfsr])[addr1])
-            if cfg.sat_counters:
+            if cfg.profile_counters:
                 with hm.m.Case(sat_i):
                     hm.m.d.comb += rdata.eq(Array([sat_cnt[n] for n in SAT_NAMES])[addr1])
                 with hm.m.Case(wrc_i):
@@ -846,7 +848,7 @@ class FpttCore(wiring.Component):
         with m.Elif(Cat(*[host.sel == i for i in (s_i, lfsr_i, sat_i, wrc_i)
                           if i is not None]).any()):
             m.d.comb += host.reg_ok.eq(1)
-        for i, n in enumerate(SAT_NAMES if cfg.sat_counters else ()):
+        for i, n in enumerate(SAT_NAMES if cfg.profile_counters else ()):
             with m.If(host.we & (host.sel == sat_i) & (host.addr == i)):
                 m.d.sync += sat_cnt[n].eq(wd)
             with m.If(host.we & (host.sel == wrc_i) & (host.addr == i)):
@@ -861,14 +863,15 @@ class FpttCore(wiring.Component):
                     m.d.sync += steps.eq(wd)
                 with m.Case(0x0B):
                     m.d.sync += windows.eq(wd)
-                with m.Case(0x0C):
-                    m.d.sync += cycles.eq(wd)
-                with m.Case(0x0D):
-                    m.d.sync += perf_fwd.eq(wd)
-                with m.Case(0x0E):
-                    m.d.sync += perf_bwd.eq(wd)
-                with m.Case(0x0F):
-                    m.d.sync += perf_upd.eq(wd)
+                if cfg.profile_counters:
+                    with m.Case(0x0C):
+                        m.d.sync += cycles.eq(wd)
+                    with m.Case(0x0D):
+                        m.d.sync += perf_fwd.eq(wd)
+                    with m.Case(0x0E):
+                        m.d.sync += perf_bwd.eq(wd)
+                    with m.Case(0x0F):
+                        m.d.sync += perf_upd.eq(wd)
         with m.If(host.we & (host.sel == s_i)):
             m.d.sync += s_vec.bit_select(host.addr, 1).eq(wd[0])
         for p in range(P):

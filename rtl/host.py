@@ -129,10 +129,14 @@ def register_specs(cfg: CoreConfig) -> list[RegSpec]:
                 doc="steps held in the window buffer (golden count)"),
         RegSpec(0x0A, "STEPS", True, doc="steps run (golden steps), 32 bits"),
         RegSpec(0x0B, "WINDOWS", True, doc="windows closed (golden windows), 32 bits"),
-        RegSpec(0x0C, "CYCLES", True, doc="clock cycles since reset (free-running), 32 bits"),
-        RegSpec(0x0D, "PERF_FWD", True, doc="cycles spent in forward phases (step)"),
-        RegSpec(0x0E, "PERF_BWD", True, doc="cycles spent in the backward pass"),
-        RegSpec(0x0F, "PERF_UPD", True, doc="cycles spent in the FPTT update sweep"),
+        RegSpec(0x0C, "CYCLES", True,
+                doc="clock cycles since reset (free-running), 32 bits; 0 without profile_counters"),
+        RegSpec(0x0D, "PERF_FWD", True,
+                doc="cycles spent in forward phases (step); 0 without profile_counters"),
+        RegSpec(0x0E, "PERF_BWD", True,
+                doc="cycles spent in the backward pass; 0 without profile_counters"),
+        RegSpec(0x0F, "PERF_UPD", True,
+                doc="cycles spent in the FPTT update sweep; 0 without profile_counters"),
     ]
 
 
@@ -341,7 +345,7 @@ def host_targets(cfg: CoreConfig):
     n_regs = max(r.index for r in register_specs(cfg)) + 1
     regs = [("regs", 0x00, n_regs, 32, False), ("s", 0x12, cfg.n_hidden, 1, False),
             ("lfsr", 0x20, cfg.lanes, 32, False)]
-    if cfg.sat_counters:
+    if cfg.profile_counters:
         regs += [("sat", 0x30, len(SAT_NAMES), 32, False),
                  ("writes", 0x31, len(SAT_NAMES), 32, False)]
     return specs, targets_of(specs, regs)
@@ -369,7 +373,7 @@ def checkpoint_addresses(cfg: CoreConfig, scratch: bool = False) -> dict:
     out["lfsr"] = np.array([(0x20 << REGION_SHIFT) | p for p in range(cfg.lanes)], dtype=np.int64)
     for key, name in (("count", "COUNT"), ("steps", "STEPS"), ("windows", "WINDOWS")):
         out[key] = np.array(REG_INDEX[name], dtype=np.int64)
-    for i, name in enumerate(SAT_NAMES if cfg.sat_counters else ()):
+    for i, name in enumerate(SAT_NAMES if cfg.profile_counters else ()):
         out[f"sat_{name}"] = np.array((0x30 << REGION_SHIFT) | i, dtype=np.int64)
         out[f"writes_{name}"] = np.array((0x31 << REGION_SHIFT) | i, dtype=np.int64)
     return out

@@ -96,7 +96,7 @@ def build_report(cfg: CoreConfig) -> dict:
                       note="spike vector (register)"),
                  dict(name="lfsr", region=0x20, base=0x20 << REGION_SHIFT, rows=cfg.lanes,
                       bits=32 * cfg.lanes, note="xorshift32 state per lane")]
-    if cfg.sat_counters:
+    if cfg.profile_counters:
         regarrays += [dict(name="sat", region=0x30, base=0x30 << REGION_SHIFT,
                            rows=len(SAT_NAMES),
                            bits=32 * len(SAT_NAMES), note="saturated writes per quantity"),

@@ -35,7 +35,7 @@ def test_derived_accumulator_format():
     (["window=0"], "window must satisfy 1 <= window <= window_max = 16, not 0"),
     (["rounding=floor"], "rounding must be one of nearest, stochastic, not 'floor'"),
     (["lfsr_seed=0"], "lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not 0"),
-    (["sat_counters=1"], "sat_counters must be true or false, not 1"),
+    (["profile_counters=1"], "profile_counters must be true or false, not 1"),
     (["formats.u.width=40"], "formats.u.width must satisfy 2 <= width <= 32, not 40"),
     (["formats.w.width=12", "formats.w.frac=12"],
      "formats.w.frac = 12 must satisfy 0 <= frac <= width - 1 = 11"),
