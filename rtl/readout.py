@@ -33,10 +33,19 @@ port               shape                  meaning
 
 ``W_OUT_S_WIDTH = sum_width(n_hidden, formats.w)`` = bits of ``n_hidden`` terms
 of ``|w| <= 2**(w.width-1)`` (spikes are 0/1) plus sign; the instance attribute
-``w_out_s_width`` holds it (default config: 12 + 5 + 1 = 18).
+``w_out_s_width`` holds it (default config: 64·2**15 = 2**21 → 23 bits).
 
 Timing: pipelined, one unit per cycle, no back-pressure, latency
-:attr:`ReadoutUnit.LATENCY` = 3 (stages: 1 ``κ o``; 2 ``o_t``; 3 ``δ_t``).
+:attr:`ReadoutUnit.LATENCY` = 3 (stages: 1 ``κ o`` with ``o_t``'s rounding
+offset; 2 ``o_t``: one adder, the shift, saturation; 3 ``δ_t``).
+
+Arithmetic: ``κ o`` is shifts and adders (:func:`~fptt.rtl.fixed.const_mul_add`,
+no DSP) with the round-to-nearest offset ``2**(d-1)`` of ``o_t`` placed in
+its zero bits (:func:`~fptt.rtl.fixed.rounding_offset`), so the sum is only
+shifted (:func:`~fptt.rtl.fixed.round_pre`; formats where the product cannot
+take the offset round the sum as usual); saturation and its flags use
+:func:`~fptt.rtl.fixed.saturate_bits`. The values are those of ``requant`` /
+the golden functions, bit for bit.
 """
 
 from __future__ import annotations
@@ -46,7 +55,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig
-from .fixed import delay, fmt_shape, requant, stage, sum_width
+from .fixed import (const_mul_add, delay, exact_sum, fmt_shape, round_pre, round_shift,
+                    rounding_offset, saturate_bits, stage, sum_width)
 
 __all__ = ["ReadoutUnit", "w_out_s_width"]
 
@@ -96,21 +106,24 @@ class ReadoutUnit(wiring.Component):
 
         valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
 
-        # Stage 1: κ o_{t-1}.
-        p_o = stage(m, self.cfg.const_q["kappa"] * i.o, "p_kappa_o")
+        # Stage 1: κ o_{t-1} from shifts and adders, with o_t's rounding offset inside.
+        f_p, f_ws = fc + f.o.frac, f.w.frac
+        off = rounding_offset(f_p, max(f_p, f_ws), f.o.frac)
+        p_o = stage(m, const_mul_add(i.o, self.cfg.const_q["kappa"], off or 0), "p_kappa_o")
         ws1 = stage(m, i.w_out_s, "w_out_s_1")
         tgt1 = stage(m, i.target, "target_1")
         has1 = stage(m, i.has_target, "has_target_1")
 
-        # Stage 2: o_t.
-        o_val, o_sat = requant([(p_o, fc + f.o.frac), (ws1, f.w.frac)], f.o)
+        # Stage 2: o_t (one adder, the shift, saturation).
+        total, top = exact_sum([(p_o, f_p), (ws1, f_ws)])
+        o_val, o_sat = saturate_bits(round_pre(total, top - f.o.frac, off is not None), f.o)
         o2 = stage(m, o_val, "o_2")
         o_sat2 = stage(m, o_sat, "sat_o_2")
         tgt2 = stage(m, tgt1, "target_2")
         has2 = stage(m, has1, "has_target_2")
 
         # Stage 3: δ_t = o_t - y*.
-        d_val, d_sat = requant([(o2 - tgt2, f.o.frac)], f.delta)
+        d_val, d_sat = saturate_bits(round_shift(o2 - tgt2, f.o.frac - f.delta.frac), f.delta)
         m.d.sync += [
             o.valid.eq(valid),
             o.o.eq(o2),

@@ -489,3 +489,111 @@ def test_units_convert_to_verilog(name):
     for unit in UNITS:
         text = verilog.convert(unit(cfg), name=unit.__name__)
         assert f"module {unit.__name__}" in text
+
+
+# ---------------------------------------------------------------------------- constant products
+
+def test_const_mul_matches_python_product():
+    """const_mul(x, k) == k * x (and const_mul_add == k * x + offset), narrowest exact shape.
+
+    Constants: 0, ±1, powers of two, every configuration's ``const_q`` (and
+    ``-β_a``, as the backward unit uses it), a few random ones; operands signed
+    and unsigned, random codes with their extremes.
+    """
+    from amaranth.hdl import Signal, signed, unsigned
+
+    from fptt.rtl import fixed
+
+    rng = np.random.default_rng(8)
+    ks = {0, 1, -1, 2, -4, 8192, -8192, 3, -3, 41, 255, -255}
+    for cfg in CONFIGS.values():
+        ks |= set(cfg.const_q.values()) | {-cfg.const_q["beta_a"]}
+    ks |= {int(v) for v in rng.integers(-2 ** 17, 2 ** 17, 6)}
+    offsets = (1, 1 << 5, 1 << 12, 4097)
+    operands = {"s16": Signal(signed(16)), "u9": Signal(unsigned(9)), "s5": Signal(signed(5))}
+    exprs = {}
+    for name, x in operands.items():
+        lo, hi = (-(1 << (len(x) - 1)), (1 << (len(x) - 1)) - 1) if x.shape().signed \
+            else (0, (1 << len(x)) - 1)
+        for i, k in enumerate(sorted(ks)):
+            for off in (0, offsets[i % len(offsets)]):
+                e = fixed.const_mul(x, k) if off == 0 else fixed.const_mul_add(x, k, off)
+                vmin, vmax = sorted((k * lo + off, k * hi + off))
+                if k or off:           # the narrowest shape that holds every value
+                    want = (signed(1 + max((-vmin - 1).bit_length(), vmax.bit_length()))
+                            if vmin < 0 else unsigned(vmax.bit_length()))
+                    assert e.shape() == want, (name, k, off, e.shape(), want)
+                exprs[name, k, off] = e
+    vectors = {}
+    for name, x in operands.items():
+        rnge = signed_range(len(x)) if x.shape().signed else (0, (1 << len(x)) - 1)
+        vectors[name] = codes(rng, rnge, 100)
+    got = {key: [] for key in exprs}
+
+    async def bench(ctx):
+        for name, x in operands.items():
+            for v in vectors[name]:
+                ctx.set(x, int(v))
+                for key, e in exprs.items():
+                    if key[0] == name:
+                        got[key].append(ctx.get(e))
+
+    sim = Simulator(Module())
+    sim.add_testbench(bench)
+    sim.run()
+    for (name, k, off), values in got.items():
+        want = [k * int(v) + off for v in vectors[name]]
+        assert values == want, f"const_mul {name} k={k} offset={off}"
+
+
+def test_saturate_bits_and_preadded_rounding_match_golden():
+    """saturate_bits == (saturate, overflows); round_pre with rounding_offset == round_shift."""
+    from amaranth.hdl import Signal, signed, unsigned
+
+    from fptt.golden import fixedpoint as FP
+    from fptt.rtl import fixed
+
+    fmt = Fmt(10, 3)
+    q = Signal(signed(24))
+    u = Signal(unsigned(12))
+    m = Module()
+    sats = {"q": fixed.saturate_bits(q, fmt), "u": fixed.saturate_bits(u, fmt),
+            "narrow": fixed.saturate_bits(q[:8].as_signed(), fmt)}
+    # Sum of a product at frac 9 and q at frac 6, rounded to frac 2 (d = 7): the offset
+    # pre-added into the product, and a left shift (d <= 0).
+    off = fixed.rounding_offset(9, 9, 2)
+    assert off == 1 << 6 and fixed.rounding_offset(6, 9, 2) == 1 << 3
+    assert fixed.rounding_offset(6, 9, 6) is None and fixed.rounding_offset(9, 9, 12) == 0
+    total, top = fixed.exact_sum([(fixed.const_mul_add(u, -93, off), 9), (q, 6)])
+    pre = fixed.round_pre(total, top - 2, True)
+    plain = fixed.round_pre(total, top - 2, False)
+    left = fixed.round_pre(q, -2, True)
+    rng = np.random.default_rng(9)
+    n = 400
+    qv = codes(rng, signed_range(24), n, small=0.8)
+    uv = codes(rng, (0, 2 ** 12 - 1), n)
+    got = {key: [] for key in sats}
+    got_r = []
+
+    async def bench(ctx):
+        for qq, uu in zip(qv, uv):
+            ctx.set(q, int(qq))
+            ctx.set(u, int(uu))
+            for key, (val, flag) in sats.items():
+                got[key].append((ctx.get(val), ctx.get(flag)))
+            got_r.append((ctx.get(pre), ctx.get(plain), ctx.get(left)))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    inputs = {"q": qv, "u": uv, "narrow": ((qv & 0xFF) ^ 0x80) - 0x80}
+    for key, values in got.items():
+        values = np.array(values, dtype=np.int64)
+        want = FP.saturate(inputs[key], fmt)
+        check(values[:, 0], want, f"saturate_bits {key}")
+        check(values[:, 1], want != inputs[key], f"saturate_bits flag {key}")
+    got_r = np.array(got_r, dtype=np.int64)
+    want = FP.round_shift(-93 * uv + (qv << 3), 7)
+    check(got_r[:, 0], want, "round_pre (offset pre-added)")
+    check(got_r[:, 1], FP.round_shift(-93 * uv + (1 << 6) + (qv << 3), 7), "round_pre (plain)")
+    check(got_r[:, 2], qv << 2, "round_pre (d <= 0)")
