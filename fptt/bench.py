@@ -1,9 +1,9 @@
 """Performance figures of the core: cycles against the weight-memory bound, speed, memory.
 
 ``fptt bench`` (:func:`run_bench`) tabulates, for each configuration of
-:data:`BENCH_CONFIGS` (the default core, a small core, a ReckOn-sized core of
-256 inputs, 256 recurrent neurons and 16 outputs) and windows ``L = 1`` and
-``L = 8``:
+:data:`BENCH_CONFIGS` (the UP5K core of ``configs/up5k.toml``, the default
+core, a small core, a ReckOn-sized core of 256 inputs, 256 recurrent neurons
+and 16 outputs) and windows ``L = 1`` and ``L = 8``:
 
 - **cycles per window** of learning against the weight-memory bound of
   DESIGN section 6 (:func:`fptt.rtl.report.bound`)::
@@ -51,6 +51,9 @@ __all__ = ["BENCH_CONFIGS", "WINDOWS", "bench_config", "bound", "inference_bound
 
 #: name -> CoreConfig overrides (on top of the defaults) and whether to simulate it.
 BENCH_CONFIGS = {
+    # configs/up5k.toml, the core that fits an iCE40 UP5K (measured with its profiling
+    # counters built in: they read the cycles and do not change them)
+    "up5k": dict(overrides=dict(n_hidden=32, window_max=8), simulate=True),
     "default": dict(overrides={}, simulate=True),
     "small": dict(overrides=dict(n_in=8, n_hidden=8, n_out=2), simulate=True),
     "reckon": dict(overrides=dict(n_in=256, n_hidden=256, n_out=16), simulate=False),

@@ -288,7 +288,11 @@ class FpttCore(wiring.Component):
                 u.inp.acc.eq(Mux(touched, rd["acc"].data[p], 0)),
             ]
         NL = NeuronUnit.LATENCY
-        n_out_g = delay(m, n1_g, NL, "neu_g")
+        # results leave the pipelines in issue order: their index is a counter, not a
+        # delay line of the issued index (a flip-flop per bit and stage, no logic to share)
+        n_out_g = Signal.like(n_g)
+        with m.If(neu[0].out.valid):
+            m.d.sync += n_out_g.eq(n_out_g + 1)
         n_out_valid = neu[0].out.valid
         n_lanes_valid = lane_mask(n_h - n_out_g * P)
         with m.If(n_out_valid):
@@ -432,7 +436,9 @@ class FpttCore(wiring.Component):
             bne.inp.ubar_next.eq(Mux(last_t, 0, ub_v)),
             bne.inp.abar_next.eq(Mux(last_t, 0, ab_v)),
         ]
-        bj = delay(m, j1_j, BackwardNeuronUnit.LATENCY, "bne_j")
+        bj = Signal.like(j_j)
+        with m.If(bne.out.valid):
+            m.d.sync += bj.eq(bj + 1)
         bjq, bjr = divmod_const(bj, P)
         with m.If(bne.out.valid):
             onehot = Cat(*[bjr == p for p in range(P)])
@@ -511,8 +517,13 @@ class FpttCore(wiring.Component):
         UPD_EXTRA = RGL % 2
         RGW = RGL + UPD_EXTRA
         uo_valid = delay(m, u1_valid, RGW, "upd_v")
-        uo_m = delay(m, u1_m, RGW, "upd_m")
-        uo_a = delay(m, u1_a, RGW, "upd_a")
+        uo_m, uo_a = Signal.like(u1_m), Signal.like(u1_a)
+        with m.If(uo_valid):
+            depth_o = Array([Const(geo[mat][1] * geo[mat][2] - 1) for mat in MATRICES] + [Const(0)])
+            with m.If(uo_a == depth_o[uo_m]):
+                m.d.sync += [uo_a.eq(0), uo_m.eq(uo_m + 1)]
+            with m.Else():
+                m.d.sync += uo_a.eq(uo_a + 1)
         uo_lanes = delay(m, u1_lanes, RGW, "upd_l")
         reg_out = [{q: delay(m, getattr(reg[p].out, q), UPD_EXTRA, f"reg_{q}{p}")
                     for q in ("w", "wbar", "lam", "sat_w", "sat_wbar", "sat_lam", "sat_grad")}
@@ -579,7 +590,7 @@ class FpttCore(wiring.Component):
                 m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WREC)]
                 with m.If(~scan.valid):
                     m.d.comb += scan_run.eq(0)
-                    m.d.sync += n_g.eq(0)
+                    m.d.sync += [n_g.eq(0), n_out_g.eq(0)]
                     m.next = "NEU"
             with m.State("NEU"):
                 m.d.comb += [self.busy.eq(1), n_issue.eq(1)]
@@ -663,7 +674,8 @@ class FpttCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += drain.eq(drain - 1)
                 with m.If(drain == 0):
-                    m.d.sync += [j_j.eq(0), j_c.eq(0), j_C.eq(Mux(last_t, Go, max(G, Go)))]
+                    m.d.sync += [j_j.eq(0), j_c.eq(0), j_C.eq(Mux(last_t, Go, max(G, Go))),
+                                 bj.eq(0)]
                     m.next = "BW_J"
             with m.State("BW_J"):
                 m.d.comb += [self.busy.eq(1), j_issue.eq(1), scan_run.eq(1),
@@ -700,7 +712,8 @@ class FpttCore(wiring.Component):
             with m.State("BW_LAST2"):
                 m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(0)]
                 m.d.sync += [s0.eq(rd["buf_s"].data.as_value()),
-                             u_m.eq(0), u_a.eq(0), u_g.eq(0), u_col.eq(0), u_ph.eq(0)]
+                             u_m.eq(0), u_a.eq(0), u_g.eq(0), u_col.eq(0), u_ph.eq(0),
+                             uo_m.eq(0), uo_a.eq(0)]
                 m.next = "UPD"
             # ---------------------------------------------------------- update
             with m.State("UPD"):

@@ -48,6 +48,17 @@ name               word                          depth
                                                                       ports)
 =================  ============================  ==========================================
 
+Physical memories
+-----------------
+``w.w_in`` and ``w.w_rec`` share one single-port SRAM ``w``; the three ``wbar.*``
+share ``wbar`` and the three ``lam.*`` share ``lam`` (``MemSpec.phys``, each
+segment at a power-of-two aligned ``base``). ``w.w_out`` keeps its own memory
+because the backward pass reads it beside ``w.w_rec``. Single-port means one
+address for reads and writes: Yosys maps each of the three to one iCE40
+SB_SPRAM256KA (16k × 16 bits) when a word is at most 16 bits wide. Only the
+update sweep writes them, reading a word in one cycle and writing a word back
+in the next (:mod:`fptt.rtl.core`).
+
 The window buffer memories (``buf_x``, ``buf_s``, ``buf_psi``, ``buf_delta``)
 are specified in :mod:`fptt.rtl.window_buffer` with the same :class:`MemSpec`.
 The spike vector ``s`` is a register (the event-driven accumulation scans all

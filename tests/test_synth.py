@@ -143,8 +143,12 @@ def test_parse_ports_and_wrapper():
                      ("we", "input", 1), ("q", "output", 8), ("busy", "output", 1)]
     v = synth.io_wrapper(ports, top="tiny")
     assert "module fptt_pnr_top(input clk, input rst, input sin, output reg sout);" in v
-    assert "reg [4:0] sr_in;" in v and ".a(sr_in[3:0])" in v and ".we(sr_in[4:4])" in v
-    assert "q <= {o_busy, o_q};" in v and "part[0] <= ^q[8:0];" in v
+    assert "reg [4:0] sr_in;" in v
+    assert ".a({sr_in[3], sr_in[2], sr_in[1], sr_in[0]})" in v and ".we({sr_in[4]})" in v
+    assert "wire [8:0] q = {o_busy, o_q};" in v and "assign part[0] = ^q[8:0];" in v
+    # a register shorter than the inputs is reused modulo its length
+    v = synth.io_wrapper(ports, top="tiny", sr_bits=3)
+    assert "reg [2:0] sr_in;" in v and ".we({sr_in[1]})" in v
 
 
 def test_parse_ports_of_generated_core():
