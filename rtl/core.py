@@ -428,13 +428,17 @@ class FpttCore(wiring.Component):
                 m.d.comb += [wr["grad.w_rec"].addr.eq(j1_j * G + j1_c),
                              wr["grad.w_rec"].en.eq(-1)]
                 m.d.comb += [wr["grad.w_rec"].data[p].eq(grec_new[p]) for p in range(P)]
+        # the backward neuron unit takes neuron j one cycle after its last word, from the
+        # registers (the sums' adders then feed one flip-flop each: one logic cell per bit)
+        bne_go = Signal()
+        m.d.sync += bne_go.eq(j1_valid & j1_last)
         jm.m.d.comb += [
-            bne.inp.valid.eq(j1_valid & j1_last),
-            bne.inp.wt_obar.eq(sum_o),
-            bne.inp.wt_ibar.eq(sum_r),
-            bne.inp.psi.eq(psi_v),
-            bne.inp.ubar_next.eq(Mux(last_t, 0, ub_v)),
-            bne.inp.abar_next.eq(Mux(last_t, 0, ab_v)),
+            bne.inp.valid.eq(bne_go),
+            bne.inp.wt_obar.eq(dot_o),
+            bne.inp.wt_ibar.eq(dot_r),
+            bne.inp.psi.eq(psi_h),
+            bne.inp.ubar_next.eq(Mux(last_t, 0, ub_h)),
+            bne.inp.abar_next.eq(Mux(last_t, 0, ab_h)),
         ]
         bj = Signal.like(j_j)
         with m.If(bne.out.valid):
@@ -683,7 +687,7 @@ class FpttCore(wiring.Component):
                 with m.If(j_c == j_C - 1):
                     m.d.sync += [j_c.eq(0), j_j.eq(j_j + 1)]
                     with m.If(j_j == n_h - 1):
-                        m.d.sync += drain.eq(BackwardNeuronUnit.LATENCY + 1)
+                        m.d.sync += drain.eq(BackwardNeuronUnit.LATENCY + 2)
                         m.next = "BW_J_DRAIN"
                 with m.Else():
                     m.d.sync += j_c.eq(j_c + 1)

@@ -242,9 +242,8 @@ class HostPort(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
-        a = Signal(ADDR_WIDTH)
-        we = Signal()
-        wdata = Signal(DATA_WIDTH)
+        # the host holds addr, we and w_data until ack (the protocol): no copies
+        a, we, wdata = bus.addr, bus.we, bus.w_data
         rdata = Signal(DATA_WIDTH)
         err = Signal()
 
@@ -285,7 +284,6 @@ class HostPort(wiring.Component):
         with m.FSM(name="host"):
             with m.State("IDLE"):
                 with m.If(bus.stb & self.grant):
-                    m.d.sync += [a.eq(bus.addr), we.eq(bus.we), wdata.eq(bus.w_data)]
                     m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)

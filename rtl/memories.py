@@ -309,8 +309,12 @@ class CoreMemories(Elaboratable):
             attrs = {}
             if single and s0.elems * s0.elem.width <= 16 and depth <= 16384:
                 attrs["ram_style"] = "huge"
-            elif not s0.transparent:
-                attrs["no_rw_check"] = 1
+            else:
+                # even a two-word memory goes to block RAM: in flip-flops it would cost a
+                # logic cell per bit plus its multiplexers, the scarcer resource
+                attrs["ram_style"] = "block"
+                if not s0.transparent:
+                    attrs["no_rw_check"] = 1
             mem = Memory(shape=s0.word_shape, depth=depth, init=init, attrs=attrs or None)
             self.mem[phys] = mem
             wr = mem.write_port(granularity=1)
