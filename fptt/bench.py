@@ -53,7 +53,7 @@ __all__ = ["BENCH_CONFIGS", "WINDOWS", "bench_config", "bound", "inference_bound
 BENCH_CONFIGS = {
     # configs/up5k.toml, the core that fits an iCE40 UP5K (measured with its profiling
     # counters built in: they read the cycles and do not change them)
-    "up5k": dict(overrides=dict(n_hidden=32, window_max=8), simulate=True),
+    "up5k": dict(overrides="up5k", simulate=True),
     "default": dict(overrides={}, simulate=True),
     "small": dict(overrides=dict(n_in=8, n_hidden=8, n_out=2), simulate=True),
     "reckon": dict(overrides=dict(n_in=256, n_hidden=256, n_out=16), simulate=False),
@@ -66,7 +66,9 @@ DEFAULT_FMAX_MHZ = 24.0
 
 def bench_config(name: str, L: int = 8, **extra):
     """The :class:`~fptt.config.CoreConfig` of a bench configuration with window ``L``."""
-    from .config import CoreConfig
+    from .config import CoreConfig, up5k_config
+    if BENCH_CONFIGS[name]["overrides"] == "up5k":
+        return up5k_config().replace(window=L, profile_counters=True, **extra)
     base = CoreConfig()
     kw = dict(BENCH_CONFIGS[name]["overrides"], **extra)
     kw.setdefault("window_max", max(base.window_max, L))

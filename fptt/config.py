@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "up5k_config",
     "ConfigError",
     "Fmt",
     "NeuronConfig",
@@ -575,3 +576,19 @@ def _apply_override(data: dict, item: str) -> None:
     if len(parts) != 2 or parts[0] not in data or parts[1] not in data[parts[0]]:
         raise ConfigError(f"unknown configuration key {key!r}")
     data[parts[0]][parts[1]] = value
+
+
+def up5k_config() -> CoreConfig:
+    """The core that fits an iCE40 UP5K (``configs/up5k.toml`` is this, written out).
+
+    20 inputs, 32 ALIF neurons, 2 outputs, window 8 (``window_max`` 8), one lane;
+    membrane, adaptation and readout in 12 bits, every backward signal and the
+    gradient in Q3.8 (12 bits); weights, W̄ and λ keep their 16 bits (they sit in
+    the 16-bit-wide SPRAMs); no profiling counters. Learns the cue demo task.
+    """
+    import dataclasses
+    f = Formats()
+    narrow = {q: Fmt(12, 8) for q in ("delta", "obar", "sbar", "vbar", "ubar", "abar", "ibar",
+                                      "grad")}
+    f = dataclasses.replace(f, u=Fmt(12, 7), o=Fmt(12, 7), a=Fmt(12, 9), **narrow)
+    return CoreConfig(n_hidden=32, window_max=8, profile_counters=False, formats=f)

@@ -82,3 +82,11 @@ def test_unknown_sections_and_keys_in_toml():
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="configuration file .*nope.toml' does not exist"):
         CoreConfig.load(tmp_path / "nope.toml")
+
+
+def test_up5k_file_is_the_preset():
+    from pathlib import Path
+    from fptt.config import up5k_config
+    path = Path(__file__).resolve().parent.parent / "configs" / "up5k.toml"
+    assert CoreConfig.load(path) == up5k_config()
+    assert up5k_config().formats.u.width == 12 and not up5k_config().profile_counters
