@@ -179,7 +179,12 @@ class FpttCore(wiring.Component):
         t_b = Signal(range(Lmax + 1))
         last_t = Signal()                   # t_b is the window's last step (nothing after it)
         bank = Signal()                     # bw_i bank receiving ī_t
-        s_t_vec = Signal(n_h)               # s_t of the backward step (buf_s[t+1])
+        # s_t of the backward step (buf_s[t+1]) and s_-1 (buf_s[0], for the update's t = 0
+        # terms) are read straight off the buf_s read port, its address held through the
+        # phase that uses them (no 2 × n_hidden flip-flops copying a block RAM word)
+        s_buf = rd["buf_s"].data.as_value()
+        s_addr = Signal.like(rd["buf_s"].addr)
+        m.d.comb += [rd["buf_s"].addr.eq(s_addr), s_addr.eq(t_b + 1)]   # 0: BW_LAST .. UPD
         # x_t of the step (forward), x_{t+1} (backward, loaded from buf_x one packed word of
         # KX inputs per cycle), then x_0 (update): one register and one multiplexer for all
         KX, GX = self.specs_by_name["buf_x"].elems, self.specs_by_name["buf_x"].groups
@@ -188,7 +193,6 @@ class FpttCore(wiring.Component):
         x_pad = Const(0, (GX * KX - n_in) * f.x.width)
         bx_k = Signal(range(GX + 1))
         XW = KX * f.x.width
-        s0 = Signal(n_h)                    # s_-1 = buf_s[0], for the update's t = 0 terms
         obar_reg = Signal(data.ArrayLayout(signed(f.obar.width), Go * P))
 
         x_nz = Cat(*[xr[i] != 0 for i in range(n_in)])
@@ -415,7 +419,7 @@ class FpttCore(wiring.Component):
         for p in range(P):
             jm.m.d.comb += [gout_new[p].eq(rd["grad.w_out"].data[p] + ow[p]),
                             grec_new[p].eq(rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])]
-        s_j = s_t_vec.bit_select(j1_j, 1)
+        s_j = s_buf.bit_select(j1_j, 1)
         with m.If(j1_valid):
             m.d.sync += [dot_o.eq(sum_o), dot_r.eq(sum_r)]
             with m.If(j1_first):
@@ -483,7 +487,7 @@ class FpttCore(wiring.Component):
         # the window's first step is folded in here: G_in += ī_0 x_0ᵀ, G_rec += ī_0 s_-1ᵀ
         um = m.submodules.upd_math = _Comb()
         gsum = [Signal(signed(reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
-        s0_k = s0.bit_select(u1_col, 1)
+        s0_k = s_buf.bit_select(u1_col, 1)
         with m.If(u_issue):
             # x_0 of this word's column into the event operand register, the multiplier's
             # ī operand selected (no event is written in the update)
@@ -652,7 +656,7 @@ class FpttCore(wiring.Component):
             # ---------------------------------------------------------- backward
             with m.State("BW_T"):
                 # buf_x[t_b + 1] -> xr, one packed word per cycle (the data one cycle later)
-                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(t_b + 1)]
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += bx_k.eq(bx_k + 1)
                 with m.If(bx_k < GX):
                     m.d.comb += rd["buf_x"].addr.eq((t_b + 1) * GX + bx_k)
@@ -662,8 +666,8 @@ class FpttCore(wiring.Component):
                 with m.If(bx_k == GX):
                     m.next = "BW_T2"
             with m.State("BW_T2"):
-                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(t_b + 1)]
-                m.d.sync += [s_t_vec.eq(rd["buf_s"].data.as_value()), ob_g.eq(0), bx_k.eq(0)]
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [ob_g.eq(0), bx_k.eq(0)]
                 # G_in += ī_{t+1} x_{t+1}ᵀ runs during BW_J (nothing after the last step)
                 m.d.comb += [scan.load.eq(1),
                              scan.mask.eq(Mux(last_t, 0, x_nz))]
@@ -704,7 +708,7 @@ class FpttCore(wiring.Component):
             # x_0 and s_-1 for the update sweep's t = 0 gradient terms
             with m.State("BW_LAST"):
                 # buf_x[0] -> xr, one packed word per cycle (the data one cycle later)
-                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(0)]
+                m.d.comb += [self.busy.eq(1), s_addr.eq(0)]
                 m.d.sync += bx_k.eq(bx_k + 1)
                 with m.If(bx_k < GX):
                     m.d.comb += rd["buf_x"].addr.eq((0) * GX + bx_k)
@@ -714,14 +718,14 @@ class FpttCore(wiring.Component):
                 with m.If(bx_k == GX):
                     m.next = "BW_LAST2"
             with m.State("BW_LAST2"):
-                m.d.comb += [self.busy.eq(1), rd["buf_s"].addr.eq(0)]
-                m.d.sync += [s0.eq(rd["buf_s"].data.as_value()),
+                m.d.comb += [self.busy.eq(1), s_addr.eq(0)]
+                m.d.sync += [
                              u_m.eq(0), u_a.eq(0), u_g.eq(0), u_col.eq(0), u_ph.eq(0),
                              uo_m.eq(0), uo_a.eq(0)]
                 m.next = "UPD"
             # ---------------------------------------------------------- update
             with m.State("UPD"):
-                m.d.comb += [self.busy.eq(1), u_issue.eq(~u_ph)]
+                m.d.comb += [self.busy.eq(1), u_issue.eq(~u_ph), s_addr.eq(0)]
                 depth = Array([Const(geo[mat][1] * geo[mat][2]) for mat in MATRICES] + [Const(0)])
                 gm = Array([Const(geo[mat][2]) for mat in MATRICES] + [Const(0)])
                 m.d.sync += u_ph.eq(~u_ph)
@@ -734,7 +738,7 @@ class FpttCore(wiring.Component):
                             m.d.sync += drain.eq(RGW + 1)
                             m.next = "UPD_DRAIN"
             with m.State("UPD_DRAIN"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), s_addr.eq(0)]
                 m.d.sync += drain.eq(drain - 1)
                 with m.If(drain == 0):
                     m.d.sync += [count.eq(0), windows.eq(windows + 1), bank.eq(0)]
