@@ -32,9 +32,9 @@ and 16 outputs) and windows ``L = 1`` and ``L = 8``:
   whether they fit the UP5K's RAM (30 × 4 kbit block RAM + 4 × 256 kbit SPRAM);
 - **simulation speeds**: golden-model learning steps per second (batch 1),
   Amaranth-simulator cycles per second (from the measurement runs), and
-  Verilator cycles per second when :mod:`fptt.sim` provides a runner
-  (``fptt.sim.verilator_speed(cfg) -> cycles/s``); otherwise that column
-  is ``n/a``.
+  Verilator cycles per second of the co-simulated core learning the demo task
+  (:func:`fptt.sim.verilator_speed`, cocotb drivers included) for the
+  simulated configurations; ``n/a`` where Verilator is missing.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ def run_bench(names=None, windows=WINDOWS, *, fmax_mhz: float | None = None, syn
         sim_this = simulate and BENCH_CONFIGS[name]["simulate"]
         t0 = time.perf_counter()
         gsps = golden_steps_per_second(cfg0, golden_steps)
-        vsps = _verilator_speed(cfg0)
-        verilator_missing |= vsps is None
+        vsps = _verilator_speed(cfg0) if sim_this else None
+        verilator_missing |= sim_this and vsps is None
         out["configs"][name] = dict(config=cfg0.to_dict()["core"], memory=_memory(cfg0),
                                     golden_steps_per_s=gsps, verilator_cycles_per_s=vsps)
         log(f"[bench] {name}: golden model {gsps:,.0f} learning steps/s "
@@ -222,8 +222,8 @@ def run_bench(names=None, windows=WINDOWS, *, fmax_mhz: float | None = None, syn
                 f"({row['source']}), bound {row['bound_per_window']:.0f}, ratio "
                 f"{row['ratio']:.3f} ({time.perf_counter() - t0:.1f} s)")
     if verilator_missing:
-        out["notes"].append("Verilator cycles/s: n/a, fptt.sim provides no Verilator runner "
-                            "(fptt.sim.verilator_speed) yet")
+        out["notes"].append("Verilator cycles/s: n/a where Verilator or cocotb is missing "
+                            "(fptt.sim.verilator_speed)")
     if any(r["source"] != "measured" for r in out["rows"]):
         out["notes"].append("computed rows: the controller's cycle model at dense activity (every "
                             "input non-zero, every neuron spiking), not simulated")

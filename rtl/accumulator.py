@@ -13,7 +13,9 @@ the read port is transparent to the write port so that ``G = 1`` needs no
 stall). A zero input or a silent neuron is skipped by the scanner below: the
 accumulation costs ``(nnz(x_t) + nnz(s_t-1)) · G`` cycles, never more than the
 dense ``(n_in + n_hidden) · G``. Accumulator words not yet written in this step
-read as 0 (a ``touched`` bit per word), so ``acc`` needs no clearing pass.
+read as 0, so ``acc`` needs no clearing pass: every event sweeps all ``G`` words
+in order, so a word holds a partial sum of this step exactly when the step's
+first event has finished its sweep (one ``touched`` bit per accumulator).
 
 The same scanner drives the other event-driven sweeps of the core: the
 readout sum ``Σ_j W_out[k,j] s_j`` (over the spikes of this step), and during

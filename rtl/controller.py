@@ -33,7 +33,7 @@ state                     work                                                  
 ``BW_T``, ``BW_T2``       read ``buf_s[t+1]``, ``buf_x[t+1]`` (GX words)         ``GX + 2``
 ``BW_OB`` + drain         ``ō_t``                                                ``G_o + L_bw_readout + 1``
 ``BW_J`` + drain          per neuron j: W_outᵀō, W_recᵀī' (parallel), gradient  ``max(n_h·C + L_bw_neuron
-                          SRAM G_out, G_rec; backward neuron unit; in parallel    + 2, nnz(x_{t+1})·G + 2)``
+                          SRAM G_out, G_rec; backward neuron unit; in parallel    + 3, nnz(x_{t+1})·G + 2)``
                           the event-driven ``G_in += ī_{t+1} x_{t+1}ᵀ``           ``C = G_o`` at the last
                                                                                  step, else ``max(G, G_o)``
 ``BW_LAST``, ``BW_LAST2``  (after t = 0) read ``x_0``, ``s_-1`` for the update   ``GX + 2``
@@ -90,8 +90,8 @@ def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | No
     out = {"forward": L * step, "backward": 0, "update": 0}
     if learn:
         LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
-        bw = L * (GX + 2 + Go + LB + 2) + (n_h * Go + LN + 2) + GX + 2
-        bw += (L - 1) * max(n_h * max(G, Go) + LN + 2, nx * G + 2)
+        bw = L * (GX + 2 + Go + LB + 2) + (n_h * Go + LN + 3) + GX + 2
+        bw += (L - 1) * max(n_h * max(G, Go) + LN + 3, nx * G + 2)
         rgw = RegulariserUnit.LATENCY + RegulariserUnit.LATENCY % 2
         upd = 2 * sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + rgw + 1
         out.update(backward=bw, update=upd)

@@ -5,3 +5,32 @@
 ``cocotb_tests`` (the benches), ``runner`` (cached builds, runs), ``hdl/``
 (the co-simulation top level).
 """
+
+__all__ = ["verilator_speed"]
+
+
+def verilator_speed(cfg, steps: int = 200, seed: int = 1) -> float | None:
+    """Verilator cycles per second of the whole core learning the demo task (``fptt bench``).
+
+    Builds (or reuses the cached build of) the core for ``cfg`` and runs the
+    lockstep co-simulation for ``steps`` steps; the figure includes the cocotb
+    drivers. ``None`` when Verilator or cocotb is missing or the run fails.
+    """
+    import shutil
+    if shutil.which("verilator") is None:
+        return None
+    try:
+        from ..train import TrainSettings
+        from .runner import RunError, build, run
+    except ImportError:
+        return None
+    s = TrainSettings(seed=seed)
+    params = {"steps": steps, "seed": seed, "task": "demo", "schedule": s.schedule,
+              "checkpoint_every": 0,
+              "weights": {"seed": seed, "gain_in": s.gain_in, "gain_rec": s.gain_rec,
+                          "gain_out": s.gain_out}}
+    try:
+        res = run(build(cfg, "verilator"), "core", params)
+    except RunError:
+        return None
+    return float(res["sim_cycles_per_s"])
