@@ -554,6 +554,9 @@ class FpttCore(wiring.Component):
         # ------------------------------------------------------------ controller FSM
         drain = Signal(range(64))
         o_frame = self.o_frame
+        # the step counter after this step: STEPS itself, which changes only at the next
+        # frame's EMIT (which waits for this one to be taken) or by a host write
+        m.d.comb += o_frame.payload.steps.eq(steps)
         with m.If(o_frame.valid & o_frame.ready):
             m.d.sync += o_frame.valid.eq(0)
 
@@ -638,7 +641,6 @@ class FpttCore(wiring.Component):
                         o_frame.payload.o.eq(o_stage),
                         o_frame.payload.spikes.eq(n_spikes),
                         o_frame.payload.status.eq(Cat(close, frame.learn, frame.sos, frame.eos)),
-                        o_frame.payload.steps.eq(steps + 1),
                         steps.eq(steps + 1),
                         s_vec.eq(s_new[:n_h]),
                     ]
