@@ -216,10 +216,12 @@ def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
         MemSpec("u", 0x10, signed(f.u.width), P, G, cfg.n_hidden, 1, VECTOR, G),
         MemSpec("a", 0x11, signed(f.a.width), P, G, cfg.n_hidden, 1, VECTOR, G),
         MemSpec("o", 0x13, signed(f.o.width), P, Go, cfg.n_out, 1, VECTOR, Go),
+        # an event's read-modify-write sweep reads word g while it writes word g - 1: the
+        # same word only when there is one (then the read must see the write)
         MemSpec("acc", None, signed(cfg.acc_width), P, G, cfg.n_hidden, 1, VECTOR, G,
-                checkpoint=False, transparent=True),
+                checkpoint=False, transparent=G == 1),
         MemSpec("oacc", None, signed(w_out_s_width(cfg)), P, Go, cfg.n_out, 1, VECTOR, Go,
-                checkpoint=False, transparent=True),
+                checkpoint=False, transparent=Go == 1),
         MemSpec("bw_u", None, signed(f.ubar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
                 checkpoint=False),
         MemSpec("bw_a", None, signed(f.abar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
