@@ -863,10 +863,14 @@ class FpttCore(wiring.Component):
                     with m.Case(idx):
                         if r.writable:
                             ok = Const(1, 1)
-                            if r.lo > 0:
-                                ok = ok & (wd >= r.lo)
+                            # compare only the bits the bound has (the rest must be 0):
+                            # no 32-bit comparators
+                            nb = max(1, r.hi.bit_length())
+                            low = wd[:nb]
                             if r.hi < (1 << DATA_WIDTH) - 1:
-                                ok = ok & (wd <= r.hi)
+                                ok = ok & (wd[nb:] == 0) & (low <= r.hi)
+                            if r.lo > 0:
+                                ok = ok & (low >= r.lo)
                             m.d.comb += host.reg_ok.eq(ok)
         with m.Elif(Cat(*[host.sel == i for i in (s_i, lfsr_i, sat_i, wrc_i)
                           if i is not None]).any()):
