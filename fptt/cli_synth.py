@@ -38,8 +38,6 @@ def add_parser(subparsers):
                    help="run nextpnr even when the utilisation exceeds the device")
     p.add_argument("--no-rw-check", action="store_true",
                    help="pass -no-rw-check to synth_ice40 (no read/write collision logic)")
-    p.add_argument("--abc9", action="store_true",
-                   help="map with synth_ice40 -abc9 -dff (fewer logic cells, slower synthesis)")
     p.add_argument("--unit", choices=list(UNITS), default=None,
                    help="synthesise (and place) one arithmetic unit instead of the whole core")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
@@ -59,7 +57,7 @@ def run(args) -> int:
         res = run_synth(cfg, args.target, args.output, freq=args.freq, seed=args.seed,
                         ff_limit_bits=args.ff_limit, timeout=args.timeout,
                         place=not args.no_place, force_place=args.force_place,
-                        no_rw_check=args.no_rw_check, abc9=args.abc9, unit=args.unit,
+                        no_rw_check=args.no_rw_check, unit=args.unit,
                         log=(lambda *a: None) if quiet else
                         (lambda msg: print(msg, file=sys.stderr, flush=True)))
     except ToolMissing as exc:

@@ -439,7 +439,6 @@ def _tail(text: str, n: int = 15) -> str:
 def run_synth(cfg, target: str = "ice40-up5k", out_dir="build/synth", *, freq: float = 24.0,
               seed: int = 1, ff_limit_bits: int = 8192, timeout: float = 1800,
               place: bool = True, force_place: bool = False, no_rw_check: bool = False,
-              abc9: bool = False,
               unit: str | None = None, log=print) -> dict:
     """Run the flow for ``cfg`` on ``target``; write and return the report (see the module doc).
 
@@ -447,9 +446,7 @@ def run_synth(cfg, target: str = "ice40-up5k", out_dir="build/synth", *, freq: f
     fits (``force_place``: also when it does not, to see nextpnr's verdict).
     ``no_rw_check``: pass ``-no-rw-check`` to ``synth_ice40`` (read/write
     collisions return don't-care; only valid if the RTL never reads an address
-    it writes in the same cycle; the core's memories already carry ``no_rw_check``
-    where that holds). ``abc9``: map with ``-abc9 -dff`` (fewer logic cells on
-    this design). ``unit``: a key of :data:`UNITS` to synthesise
+    it writes in the same cycle). ``unit``: a key of :data:`UNITS` to synthesise
     that unit alone (top ``fptt_<unit>``, no memories) instead of the core.
     """
     from .rtl.verilog import write
@@ -491,8 +488,7 @@ def run_synth(cfg, target: str = "ice40-up5k", out_dir="build/synth", *, freq: f
     else:
         _run_ice40(result, rep, out, DEVICES[target], freq=freq, seed=seed,
                    ff_limit_bits=ff_limit_bits, timeout=timeout, place=place,
-                   force_place=force_place, no_rw_check=no_rw_check, abc9=abc9, log=log,
-                   top=top)
+                   force_place=force_place, no_rw_check=no_rw_check, log=log, top=top)
     result["times"]["total"] = round(time.monotonic() - t0, 1)
     (out / "synth_report.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "synth_report.txt").write_text(format_synth_report(result))
@@ -522,9 +518,8 @@ def _run_generic(result, rep, out: Path, timeout, log, top=TOP):
 
 
 def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits, timeout, place,
-               force_place, no_rw_check, log, top=TOP, abc9=False):
-    flags = "-dsp -spram" + (" -no-rw-check" if no_rw_check else "") + \
-        (" -abc9 -dff" if abc9 else "")
+               force_place, no_rw_check, log, top=TOP):
+    flags = "-dsp -spram" + (" -no-rw-check" if no_rw_check else "")
     result["device"] = asdict(dev)
     result["yosys_flags"] = flags
     # ---------------------------------------------------------------- stage A: memories
