@@ -45,10 +45,12 @@ ending cycle ``c`` (with ``inp.valid``) appear on ``out`` during cycle
 ``c + 7`` with ``out.valid`` high. Neurons are independent, so there is no
 hazard inside the unit. Stages (at most one carry chain each, for the UP5K):
 
-1. products ``ρa, αu, c·acc`` (DSP);
+1. product ``ρa`` (DSP); the exact partial sum ``P = αu + c·acc`` (DSP product
+   straight into one adder; only the bits of ``P`` that ``u_t`` needs are kept);
 2. ``a_t`` (one adder: the reset term and the rounding offset are one selected
-   constant; saturation by bit tests); the exact partial sum ``P = αu + c·acc``;
-3. product ``β_a a_t`` (DSP); ``round(P)`` to ``f_u``, clamped to ``u.width + 2`` bits;
+   constant; saturation by bit tests); ``round(P)`` to ``f_u``, clamped to
+   ``u.width + 2`` bits;
+3. product ``β_a a_t`` (DSP);
 4. ``B_t`` (one adder: ``θ0`` and the rounding offset are one constant);
 5. ``u_t = sat(round(P) - B_t s_{t-1})`` (equal to golden's single rounding:
    ``B_t s_{t-1}`` has no bit below the rounded position);
@@ -149,9 +151,13 @@ class NeuronUnit(wiring.Component):
 
         # Stage 1: constant products.
         p_a = stage(m, k["rho"] * i.a, "p_rho_a")
-        p_u = stage(m, k["alpha"] * i.u, "p_alpha_u")
-        p_acc = stage(m, k["c"] * i.acc, "p_c_acc")
         s1 = stage(m, i.s_prev, "s_prev_1")
+        # The exact partial sum P = αu + c·acc of u_t is formed here too (the DSP's product
+        # goes straight into the adder), so that only the bits of P that u_t needs are
+        # registered, instead of both products.
+        part, part_frac = exact_sum([(k["alpha"] * i.u, fc + fu), (k["c"] * i.acc, fc + fac)])
+        d_u = part_frac - fu
+        u_part1 = stage(m, part.shift_right(d_u - 1) if d_u > 0 else part, "u_part_1")
 
         # Stage 2: a_t (one add: the reset term and the rounding offset are one
         # selected constant); exact partial sum P = αu + c·acc of u_t.
@@ -164,19 +170,17 @@ class NeuronUnit(wiring.Component):
         # by d = part_frac - f_u; B_t s·2**d has no bit below 2**d, so
         # u_t = sat(round(P) - B_t s) exactly, and round(P) = (P >> (d-1)) + 1 >> 1:
         # only P >> (d-1) is kept.
-        part, part_frac = exact_sum([(p_u, fc + fu), (p_acc, fc + fac)])
-        d_u = part_frac - fu
-        u_part2 = stage(m, part.shift_right(d_u - 1) if d_u > 0 else part, "u_part_2")
+        # round(P) clamped to u.width + 2 bits: |B_t s| <= 2**(u.width-1), so a clamped
+        # value still saturates u_t (and flags it) the same way; stage 5 adds narrow words.
+        u_q = (u_part1 + 1).shift_right(1) if d_u > 0 else u_part1
+        u_q2 = stage(m, saturate_bits(u_q, Fmt(f.u.width + 2, 0))[0], "u_round_2")
         s2 = stage(m, s1, "s_prev_2")
 
         # Stage 3: β_a a_t; round(P).
         p_b = stage(m, k["beta_a"] * a2, "p_beta_a")
         a3 = stage(m, a2, "a_3")
         a_sat3 = stage(m, a_sat2, "sat_a_3")
-        # round(P) clamped to u.width + 2 bits: |B_t s| <= 2**(u.width-1), so a clamped
-        # value still saturates u_t (and flags it) the same way; stage 5 adds narrow words.
-        u_q = (u_part2 + 1).shift_right(1) if d_u > 0 else u_part2
-        u_q3 = stage(m, saturate_bits(u_q, Fmt(f.u.width + 2, 0))[0], "u_round_3")
+        u_q3 = stage(m, u_q2, "u_round_3")
         s3 = stage(m, s2, "s_prev_3")
 
         # Stage 4: B_t = θ0 + β_a a_t (one add: θ0 and the rounding offset are one constant).

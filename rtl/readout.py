@@ -37,7 +37,8 @@ of ``|w| <= 2**(w.width-1)`` (spikes are 0/1) plus sign; the instance attribute
 
 Timing: pipelined, one unit per cycle, no back-pressure, latency
 :attr:`ReadoutUnit.LATENCY` = 3 (stages: 1 ``κ o`` with ``o_t``'s rounding
-offset; 2 ``o_t``: one adder, the shift, saturation; 3 ``δ_t``).
+offset and the exact sum with ``Σ W s``; 2 ``o_t``: the shift, saturation, and
+``o_t - y*`` (so the target is carried one stage only); 3 ``δ_t`` rounded, saturated).
 
 Arithmetic: ``κ o`` is shifts and adders (:func:`~fptt.rtl.fixed.const_mul_add`,
 no DSP) with the round-to-nearest offset ``2**(d-1)`` of ``o_t`` placed in
@@ -109,21 +110,23 @@ class ReadoutUnit(wiring.Component):
         # Stage 1: κ o_{t-1} from shifts and adders, with o_t's rounding offset inside.
         f_p, f_ws = fc + f.o.frac, f.w.frac
         off = rounding_offset(f_p, max(f_p, f_ws), f.o.frac)
-        p_o = stage(m, const_mul_add(i.o, self.cfg.const_q["kappa"], off or 0), "p_kappa_o")
-        ws1 = stage(m, i.w_out_s, "w_out_s_1")
+        # The exact sum κ o + Σ W s is formed here too (one more adder), so that the
+        # stage register holds the sum instead of both terms.
+        total, top = exact_sum([(const_mul_add(i.o, self.cfg.const_q["kappa"], off or 0), f_p),
+                                (i.w_out_s, f_ws)])
+        tot1 = stage(m, total, "sum_1")
         tgt1 = stage(m, i.target, "target_1")
         has1 = stage(m, i.has_target, "has_target_1")
 
-        # Stage 2: o_t (one adder, the shift, saturation).
-        total, top = exact_sum([(p_o, f_p), (ws1, f_ws)])
-        o_val, o_sat = saturate_bits(round_pre(total, top - f.o.frac, off is not None), f.o)
+        # Stage 2: o_t (the shift, saturation).
+        o_val, o_sat = saturate_bits(round_pre(tot1, top - f.o.frac, off is not None), f.o)
         o2 = stage(m, o_val, "o_2")
         o_sat2 = stage(m, o_sat, "sat_o_2")
-        tgt2 = stage(m, tgt1, "target_2")
+        diff2 = stage(m, o_val - tgt1, "o_minus_target_2")   # exact: the target is not carried
         has2 = stage(m, has1, "has_target_2")
 
-        # Stage 3: δ_t = o_t - y*.
-        d_val, d_sat = saturate_bits(round_shift(o2 - tgt2, f.o.frac - f.delta.frac), f.delta)
+        # Stage 3: δ_t = o_t - y* (rounded, saturated).
+        d_val, d_sat = saturate_bits(round_shift(diff2, f.o.frac - f.delta.frac), f.delta)
         m.d.sync += [
             o.valid.eq(valid),
             o.o.eq(o2),
