@@ -123,7 +123,8 @@ def _verilator_speed(cfg):
     fn = getattr(sim, "verilator_speed", None)
     if fn is None:
         return None
-    return float(fn(cfg))
+    v = fn(cfg)
+    return None if v is None else float(v)
 
 
 def _memory(cfg) -> dict:

@@ -868,7 +868,9 @@ class FpttCore(wiring.Component):
                             nb = max(1, r.hi.bit_length())
                             low = wd[:nb]
                             if r.hi < (1 << DATA_WIDTH) - 1:
-                                ok = ok & (wd[nb:] == 0) & (low <= r.hi)
+                                ok = ok & (wd[nb:] == 0)
+                                if r.hi < (1 << nb) - 1:     # else the compare is constant
+                                    ok = ok & (low <= r.hi)
                             if r.lo > 0:
                                 ok = ok & (low >= r.lo)
                             m.d.comb += host.reg_ok.eq(ok)
