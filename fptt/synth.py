@@ -150,6 +150,9 @@ def parse_stat(text: str, top: str | None = None) -> dict[str, int]:
 _FMAX_RE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz\s+\((PASS|FAIL) at "
                       r"([0-9.]+) MHz\)")
 _UTIL_RE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.M)
+#: nextpnr's packer: "N LCs used as LUT4 only" / "LUT4 and DFF" / "DFF only" / "CARRY only"
+_PACK_RE = re.compile(r"^Info:\s+(\d+) LCs used as (LUT4 only|LUT4 and DFF|DFF only|CARRY only)",
+                      re.M)
 
 
 def parse_nextpnr(log: str) -> dict:
@@ -180,6 +183,7 @@ def parse_nextpnr(log: str) -> dict:
         timing_met=None if main is None else main["pass_"],
         clocks={n: dict(fmax_mhz=c["fmax_mhz"], passed=c["pass_"]) for n, c in clocks.items()},
         utilisation=util,
+        packing={k: int(v) for v, k in _PACK_RE.findall(log)},
         error=None if err is None else err.group(1).strip(),
     )
 
@@ -636,6 +640,9 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
     result["fmax_mhz"] = pnr["fmax_mhz"]
     if sp.rc != 0:
         result["status"] = "nextpnr timed out" if sp.timed_out else "nextpnr failed"
+        lc = pnr["utilisation"].get("ICESTORM_LC")
+        if lc and lc["used"] > lc["available"]:
+            result["status"] = "does not fit: logic cells after packing"
         if pnr["error"]:
             result["notes"].append(f"nextpnr: {pnr['error']}")
         return
@@ -681,6 +688,16 @@ def format_synth_report(r: dict) -> str:
             lines.append(f"  placed logic cells (core + pin wrapper) {lc['used']}/{lc['available']}")
     else:
         lines.append("  fmax: not placed")
+        p = r.get("pnr") or {}
+        lc = p.get("utilisation", {}).get("ICESTORM_LC")
+        if lc:
+            # a LUT4 and a flip-flop share one logic cell only when the LUT drives just
+            # that flip-flop: the packed count, not the LUT count, must fit the device
+            pk = p.get("packing", {})
+            lines.append(f"  logic cells after packing (core + pin wrapper): {lc['used']}/"
+                         f"{lc['available']}{'  OVER' if lc['used'] > lc['available'] else ''}"
+                         + (" (" + ", ".join(f"{v} {k}" for k, v in pk.items()) + ")"
+                            if pk else ""))
     mb = r.get("memory_bits", {}) if not r.get("unit") else {}
     if mb:
         lines += ["", "Memory bits"]

@@ -292,3 +292,12 @@ def test_synth_small_core_ice40(tmp_path):
     mapped = {m["name"]: m["mapped_to"] for m in r["memories"]}
     assert mapped["w.w_rec"] == "bram" and mapped["lam.w_in"] == "bram"
     assert (tmp_path / "synth_report.txt").exists()
+
+
+def test_parse_nextpnr_packing_counts():
+    log = ("Info: Packing LUT-FFs..\nInfo:     3747 LCs used as LUT4 only\n"
+           "Info:     1004 LCs used as LUT4 and DFF\nInfo: Packing non-LUT FFs..\n"
+           "Info:      932 LCs used as DFF only\nInfo: Packing carries..\n"
+           "Info:      128 LCs used as CARRY only\n")
+    assert synth.parse_nextpnr(log)["packing"] == {
+        "LUT4 only": 3747, "LUT4 and DFF": 1004, "DFF only": 932, "CARRY only": 128}
