@@ -15,6 +15,8 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PIP := $(VPY) -m pip
 FPTT := $(VENV)/bin/fptt
+#: configuration `make synth` places on the iCE40 UP5K
+SYNTH_CONFIG ?= configs/up5k.toml
 STAMP := $(VENV)/.stamp
 
 # torch is installed first and pinned: an unpinned torch lets pip pull GBs of
@@ -76,7 +78,7 @@ help:
 	@echo "make test-long     only the slow tests (long co-simulations)"
 	@echo "make verilog       write build/fptt_core.v"
 	@echo "make cosim         cocotb co-simulation of the core against the golden model"
-	@echo "make synth         yosys + nextpnr for the iCE40 UP5K"
+	@echo "make synth         yosys + nextpnr of configs/up5k.toml for the iCE40 UP5K"
 	@echo "make bench         benchmarks"
 	@echo "make notebooks     re-execute notebooks/*.ipynb in place (FPTT_DATA_DIR=... for MNIST)"
 	@echo "make venv          create/update .venv only"
@@ -133,7 +135,7 @@ cosim: venv sysdeps libpython
 	$(FPTT) cosim
 
 synth: venv sysdeps-ice40
-	$(FPTT) synth --target ice40-up5k
+	$(FPTT) synth --config $(SYNTH_CONFIG) --target ice40-up5k -o build/synth/up5k
 
 bench: venv sysdeps libpython
 	$(FPTT) bench
