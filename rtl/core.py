@@ -42,7 +42,8 @@ At a window's end (``count = L`` or ``eos``), for ``t`` = last .. first:
    the fly, round the sum to ``formats.grad`` and apply the FPTT step
    (:class:`~fptt.rtl.regulariser.RegulariserUnit` × P, draws from
    :class:`~fptt.rtl.lfsr.LaneLFSR` × P), write w, W̄, λ back and clear the
-   sum. One word per cycle.
+   sum. One word per two cycles: w, W̄ and λ are single-port SRAMs (iCE40
+   SPRAM), read in one cycle and written back in the next.
 
 The gradient is thus the exact window sum of the golden :func:`gradient`,
 rounded once in the update.
