@@ -55,8 +55,12 @@ BENCH_CONFIGS = {
     # counters built in: they read the cycles and do not change them)
     "up5k": dict(overrides="up5k", simulate=True),
     "default": dict(overrides={}, simulate=True),
-    "small": dict(overrides=dict(n_in=8, n_hidden=8, n_out=2), simulate=True),
-    "reckon": dict(overrides=dict(n_in=256, n_hidden=256, n_out=16), simulate=False),
+    # the two block-RAM cores (weights in dual-port RAM: one synapse per cycle in the
+    # update), as on an FPGA without SPRAM; a ReckOn-sized core needs a larger FPGA anyway
+    "small": dict(overrides=dict(n_in=8, n_hidden=8, n_out=2, single_port_weights=False),
+                  simulate=True),
+    "reckon": dict(overrides=dict(n_in=256, n_hidden=256, n_out=16, single_port_weights=False),
+                   simulate=False),
 }
 WINDOWS = (1, 8)
 #: iCE40 UP5K on-chip RAM: 30 SB_RAM40_4K + 4 SB_SPRAM256KA.

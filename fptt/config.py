@@ -214,6 +214,11 @@ class CoreConfig:
     acc_width : int
         Width of the exact synaptic accumulator; ``0`` picks the narrowest that
         cannot overflow (:attr:`acc_bits_needed`).
+    single_port_weights : bool
+        Keep w, W̄ and λ in single-port SRAMs (one address for reads and writes:
+        the iCE40 UP5K's SPRAM); the update sweep then takes two cycles per
+        synapse. ``false``: simple dual-port block RAM, one synapse per cycle
+        (FPGAs whose block RAM holds the weights).
     profile_counters : bool
         Build the profiling counters into the RTL: the saturation profile
         (``sat_*``, ``writes_*``: two 32-bit counters per quantity) and the
@@ -232,6 +237,7 @@ class CoreConfig:
     rounding: str = "stochastic"
     lfsr_seed: int = 0x1234_5678
     acc_width: int = 32
+    single_port_weights: bool = True
     profile_counters: bool = True
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     fptt: FpttConfig = field(default_factory=FpttConfig)
@@ -260,6 +266,9 @@ class CoreConfig:
                 f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
         if not isinstance(self.lfsr_seed, int) or not 1 <= self.lfsr_seed < 2 ** 32:
             raise ConfigError(f"lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not {self.lfsr_seed!r}")
+        if not isinstance(self.single_port_weights, bool):
+            raise ConfigError(
+                f"single_port_weights must be true or false, not {self.single_port_weights!r}")
         if not isinstance(self.profile_counters, bool):
             raise ConfigError(f"profile_counters must be true or false, not {self.profile_counters!r}")
 

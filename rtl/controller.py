@@ -92,8 +92,9 @@ def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | No
         LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
         bw = L * (GX + 2 + Go + LB + 2) + (n_h * Go + LN + 3) + GX + 2
         bw += (L - 1) * max(n_h * max(G, Go) + LN + 3, nx * G + 2)
-        rgw = RegulariserUnit.LATENCY + RegulariserUnit.LATENCY % 2
-        upd = 2 * sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) + rgw + 1
+        k = 2 if cfg.single_port_weights else 1     # cycles per word of the sweep
+        rgw = RegulariserUnit.LATENCY + (RegulariserUnit.LATENCY % 2 if k == 2 else 0)
+        upd = k * sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) - (k - 1) + rgw + 2
         out.update(backward=bw, update=upd)
     out["total"] = out["forward"] + out["backward"] + out["update"]
     return out

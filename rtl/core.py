@@ -523,7 +523,8 @@ class FpttCore(wiring.Component):
         # in another, so the sweep issues a read every other cycle and the write-back is
         # placed on the cycles between (one extra register when the latency is odd)
         RGL = RegulariserUnit.LATENCY
-        UPD_EXTRA = RGL % 2
+        SINGLE = cfg.single_port_weights
+        UPD_EXTRA = RGL % 2 if SINGLE else 0
         RGW = RGL + UPD_EXTRA
         uo_valid = delay(m, u1_valid, RGW, "upd_v")
         uo_m, uo_a = Signal.like(u1_m), Signal.like(u1_a)
@@ -731,7 +732,8 @@ class FpttCore(wiring.Component):
                 m.d.comb += [self.busy.eq(1), u_issue.eq(~u_ph), s_addr.eq(0)]
                 depth = Array([Const(geo[mat][1] * geo[mat][2]) for mat in MATRICES] + [Const(0)])
                 gm = Array([Const(geo[mat][2]) for mat in MATRICES] + [Const(0)])
-                m.d.sync += u_ph.eq(~u_ph)
+                if SINGLE:          # else a read every cycle (u_ph stays 0)
+                    m.d.sync += u_ph.eq(~u_ph)
                 with m.If(~u_ph):
                     m.d.sync += [u_a.eq(u_a + 1), u_g.eq(Mux(u_g == gm[u_m] - 1, 0, u_g + 1)),
                                  u_col.eq(Mux(u_g == gm[u_m] - 1, u_col + 1, u_col))]

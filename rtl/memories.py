@@ -203,7 +203,7 @@ def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
             base = -(-base // span) * span
             specs.append(MemSpec(f"{q}.{m}", region, signed(fmt.width), P, pre * g, post, pre,
                                  MATRIX, g, phys=q if shared else "", base=base if shared else 0,
-                                 single_port=shared))
+                                 single_port=shared and cfg.single_port_weights))
             base += span if shared else 0
             region += 1
     gw = gsum_width(cfg)

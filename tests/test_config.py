@@ -36,6 +36,7 @@ def test_derived_accumulator_format():
     (["rounding=floor"], "rounding must be one of nearest, stochastic, not 'floor'"),
     (["lfsr_seed=0"], "lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not 0"),
     (["profile_counters=1"], "profile_counters must be true or false, not 1"),
+    (["single_port_weights=0"], "single_port_weights must be true or false, not 0"),
     (["formats.u.width=40"], "formats.u.width must satisfy 2 <= width <= 32, not 40"),
     (["formats.w.width=12", "formats.w.frac=12"],
      "formats.w.frac = 12 must satisfy 0 <= frac <= width - 1 = 11"),

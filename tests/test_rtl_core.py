@@ -23,6 +23,7 @@ from fptt.golden.weights import init_weights
 from fptt.rtl.core import FpttCore
 from fptt.rtl.host import REG_INDEX, checkpoint_addresses, host_targets
 from fptt.rtl.memories import REGION_SHIFT
+from fptt.rtl.regulariser import RegulariserUnit
 from fptt.rtl.testbench import CoreDriver, frames_from_sequence, run_frames
 from fptt.tasks.base import with_targets
 from fptt.tasks.cue import CueTask
@@ -285,6 +286,16 @@ def test_learning_300_steps_bit_exact(lanes, window, rounding):
     cfg = small_cfg(lanes=lanes, window=window, rounding=rounding)
     st, outs, _ = check_run(cfg, 300, inference_every=5)
     assert sum(o["spikes"] for o in outs) > 100
+
+
+def test_dual_port_weights_bit_exact_and_one_cycle_per_synapse():
+    # block RAM for w, W̄, λ: the update sweep reads one synapse per cycle, same results
+    cfg = small_cfg(window=3, rounding="stochastic", single_port_weights=False)
+    st, outs, _ = check_run(cfg, 120, inference_every=7)
+    assert sum(o["spikes"] for o in outs) > 30
+    from fptt.rtl.controller import cycle_model
+    single = cycle_model(cfg.replace(single_port_weights=True), 3)["update"]
+    assert single - cycle_model(cfg, 3)["update"] == 144 - 1 + RegulariserUnit.LATENCY % 2
 
 
 @pytest.mark.slow
