@@ -66,30 +66,14 @@ change ``u_t`` (low bits that cannot change a rounding are not kept).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Value, signed
+from amaranth.hdl import Const, Module, Mux, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig, Fmt
-from .fixed import delay, exact_sum, fmt_shape, overflows, saturate, stage
+from .fixed import delay, exact_sum, fmt_shape, saturate_bits, stage
 
 __all__ = ["NeuronUnit"]
-
-
-def saturate_bits(value, fmt) -> tuple[Value, Value]:
-    """``(saturate(value, fmt), overflows(value, fmt))`` of :mod:`.fixed`, by bit tests.
-
-    A signed value fits ``fmt`` when its bits from ``fmt.width - 1`` up are all
-    equal; otherwise it is clamped by its sign. Same result as the helpers'
-    comparisons with ``fmt.min``/``fmt.max``, without their carry chains.
-    """
-    value = Value.cast(value)
-    w = fmt.width
-    if not value.shape().signed or len(value) <= w:
-        return saturate(value, fmt), overflows(value, fmt)
-    top, sign = value[w - 1:], value[-1]
-    over = top.any() & ~top.all()
-    return Mux(over, Cat((~sign).replicate(w - 1), sign), value[:w]).as_signed(), over
 
 
 def _round_sum(value, d: int, const=0, sel=None, const_sel=0) -> Value:

@@ -80,8 +80,8 @@ from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig
 from ..golden.fixed_core import MATRICES, gradient_fracs
-from .fixed import RANDOM_BITS, align, delay, fmt_shape, stage, stochastic_offset, sum_width
-from .neuron import saturate_bits
+from .fixed import (RANDOM_BITS, align, delay, fmt_shape, saturate_bits, stage, stochastic_offset,
+                    sum_width)
 
 __all__ = ["RegulariserUnit", "MATRIX_CODE", "gsum_width"]
 
