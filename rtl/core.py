@@ -562,6 +562,18 @@ class FpttCore(wiring.Component):
         with m.If(o_frame.valid & o_frame.ready):
             m.d.sync += o_frame.valid.eq(0)
 
+        def load_x(t, next_state):
+            """buf_x[t] -> x, one packed word per cycle (the data one cycle later); then
+            ``next_state``. ``bx_k`` counts from 0 on entry."""
+            m.d.sync += bx_k.eq(bx_k + 1)
+            with m.If(bx_k < GX):
+                m.d.comb += rd["buf_x"].addr.eq(t * GX + bx_k)
+            with m.If(bx_k != 0):
+                # shifted in from the top: after GX words, word k sits at k
+                m.d.sync += xr_raw.eq(Cat(xr_raw[XW:], rd["buf_x"].data.as_value()))
+            with m.If(bx_k == GX):
+                m.next = next_state
+
         with m.FSM(name="ctrl") as fsm:
             with m.State("IDLE"):
                 m.d.comb += host.grant.eq(1)
@@ -659,16 +671,8 @@ class FpttCore(wiring.Component):
                         m.next = "IDLE"
             # ---------------------------------------------------------- backward
             with m.State("BW_T"):
-                # buf_x[t_b + 1] -> xr, one packed word per cycle (the data one cycle later)
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += bx_k.eq(bx_k + 1)
-                with m.If(bx_k < GX):
-                    m.d.comb += rd["buf_x"].addr.eq((t_b + 1) * GX + bx_k)
-                with m.If(bx_k != 0):
-                    # shifted in from the top: after GX words, word k sits at k
-                    m.d.sync += xr_raw.eq(Cat(xr_raw[XW:], rd["buf_x"].data.as_value()))
-                with m.If(bx_k == GX):
-                    m.next = "BW_T2"
+                load_x(t_b + 1, "BW_T2")
             with m.State("BW_T2"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [ob_g.eq(0), bx_k.eq(0)]
@@ -711,16 +715,8 @@ class FpttCore(wiring.Component):
                         m.next = "BW_T"
             # x_0 and s_-1 for the update sweep's t = 0 gradient terms
             with m.State("BW_LAST"):
-                # buf_x[0] -> xr, one packed word per cycle (the data one cycle later)
                 m.d.comb += [self.busy.eq(1), s_addr.eq(0)]
-                m.d.sync += bx_k.eq(bx_k + 1)
-                with m.If(bx_k < GX):
-                    m.d.comb += rd["buf_x"].addr.eq((0) * GX + bx_k)
-                with m.If(bx_k != 0):
-                    # shifted in from the top: after GX words, word k sits at k
-                    m.d.sync += xr_raw.eq(Cat(xr_raw[XW:], rd["buf_x"].data.as_value()))
-                with m.If(bx_k == GX):
-                    m.next = "BW_LAST2"
+                load_x(0, "BW_LAST2")
             with m.State("BW_LAST2"):
                 m.d.comb += [self.busy.eq(1), s_addr.eq(0)]
                 m.d.sync += [
