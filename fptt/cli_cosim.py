@@ -60,8 +60,7 @@ def _fmt_rate(v: float) -> str:
 
 def run(args) -> int:
     from .config import ConfigError
-    from .sim.runner import RunError, build, run as run_bench
-    from .train import TrainSettings
+    from .sim.runner import RunError, build, demo_params, run as run_bench
     try:
         cfg = load_cosim_config(args)
     except (ConfigError, ValueError) as exc:
@@ -79,11 +78,7 @@ def run(args) -> int:
         print(f"fptt cosim: error: {exc}", file=sys.stderr)
         return 2
     print(f"build: {b.dir} ({'cached' if b.cached else f'compiled in {b.seconds:.0f} s'})")
-    s = TrainSettings(seed=args.seed)
-    params = {"steps": args.steps, "seed": args.seed, "task": "demo", "schedule": s.schedule,
-              "checkpoint_every": args.checkpoint_every,
-              "weights": {"seed": args.seed, "gain_in": s.gain_in, "gain_rec": s.gain_rec,
-                          "gain_out": s.gain_out}}
+    params = demo_params(args.steps, args.seed, args.checkpoint_every)
     try:
         res = run_bench(b, "core", params, waves=args.waves)
     except RunError as exc:

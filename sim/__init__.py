@@ -20,17 +20,11 @@ def verilator_speed(cfg, steps: int = 200, seed: int = 1) -> float | None:
     if shutil.which("verilator") is None:
         return None
     try:
-        from ..train import TrainSettings
-        from .runner import RunError, build, run
+        from .runner import RunError, build, demo_params, run
     except ImportError:
         return None
-    s = TrainSettings(seed=seed)
-    params = {"steps": steps, "seed": seed, "task": "demo", "schedule": s.schedule,
-              "checkpoint_every": 0,
-              "weights": {"seed": seed, "gain_in": s.gain_in, "gain_rec": s.gain_rec,
-                          "gain_out": s.gain_out}}
     try:
-        res = run(build(cfg, "verilator"), "core", params)
+        res = run(build(cfg, "verilator"), "core", demo_params(steps, seed))
     except RunError:
         return None
     return float(res["sim_cycles_per_s"])

@@ -59,7 +59,7 @@ from pathlib import Path
 from ..config import CoreConfig
 from . import compat
 
-__all__ = ["SIMULATORS", "DESIGNS", "Build", "build", "run", "RunError", "build_root",
+__all__ = ["SIMULATORS", "DESIGNS", "Build", "build", "run", "demo_params", "RunError", "build_root",
            "core_widths"]
 
 SIMULATORS = ("verilator", "icarus")
@@ -335,6 +335,21 @@ def _compile(sim, top, sources, bdir: Path, parameters, tracing, quiet) -> None:
 def _run_dir(bench: str, b: Build) -> Path:
     name = f"{bench}-{b.sim}-{b.key}-{os.getpid()}-{next(_run_counter)}-{int(time.time())}"
     return build_root() / "runs" / name
+
+
+def demo_params(steps: int, seed: int, checkpoint_every: int = 0) -> dict:
+    """``params`` of the ``core`` bench for ``steps`` steps of the demo task (``fptt cosim``).
+
+    Weights and target schedule are those of :class:`fptt.train.TrainSettings`
+    with ``seed``; ``checkpoint_every`` steps a full memory read-back (0: only
+    at the end).
+    """
+    from ..train import TrainSettings
+    s = TrainSettings(seed=seed)
+    return {"steps": steps, "seed": seed, "task": "demo", "schedule": s.schedule,
+            "checkpoint_every": checkpoint_every,
+            "weights": {"seed": seed, "gain_in": s.gain_in, "gain_rec": s.gain_rec,
+                        "gain_out": s.gain_out}}
 
 
 def run(b: Build, bench: str, params: dict | None = None, test_dir=None, waves: bool = False,
