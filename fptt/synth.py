@@ -431,6 +431,20 @@ def _yosys(script: str, cwd: Path, name: str, timeout: float) -> _Step:
     return _run(step, cwd, timeout, log)
 
 
+def _yosys_stage(result: dict, script: str, out: Path, name: str, what: str, timeout: float,
+                 time_key: str | None = None) -> _Step | None:
+    """Run one Yosys stage and record it in ``result``; ``None`` (status and log tail set)
+    when it failed or timed out."""
+    st = _yosys(script, out, name, timeout)
+    result["steps"][name] = _step_summary(st)
+    result["times"][time_key or name] = round(st.seconds, 1)
+    if st.rc != 0:
+        result["status"] = f"{what} {'timed out' if st.timed_out else 'failed'}"
+        result["notes"].append(_tail(st.log))
+        return None
+    return st
+
+
 def _step_summary(step: _Step) -> dict:
     return dict(seconds=round(step.seconds, 1), rc=step.rc, timed_out=step.timed_out,
                 command=" ".join(Path(c).name if i == 0 else c for i, c in enumerate(step.cmd)))
@@ -507,12 +521,7 @@ def _run_generic(result, rep, out: Path, timeout, log, top=TOP):
         "opt -fast -full", "opt -full", "techmap", "opt -fast", "abc -lut 4", "opt -fast",
         "tee -q -o stat_generic.json stat -json", ""])
     log("[synth] yosys: generic 4-LUT count (memories kept as RAM macros) ...")
-    st = _yosys(script, out, "yosys_generic", timeout)
-    result["steps"]["yosys_generic"] = _step_summary(st)
-    result["times"]["yosys"] = round(st.seconds, 1)
-    if st.rc != 0:
-        result["status"] = "yosys failed" if not st.timed_out else "yosys timed out"
-        result["notes"].append(_tail(st.log))
+    if _yosys_stage(result, script, out, "yosys_generic", "yosys", timeout, "yosys") is None:
         return
     cells = parse_stat((out / "stat_generic.json").read_text(), top)
     result["cells"] = cells
@@ -537,12 +546,8 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
         "tee -q -o stat_a.json stat -json",
         "write_rtlil stage_a.il", ""])
     log(f"[synth] yosys stage A: synth_ice40 {flags} up to map_ram (memory inference) ...")
-    sa = _yosys(script_a, out, "yosys_a", timeout)
-    result["steps"]["yosys_a"] = _step_summary(sa)
-    result["times"]["yosys_a"] = round(sa.seconds, 1)
-    if sa.rc != 0:
-        result["status"] = "yosys stage A timed out" if sa.timed_out else "yosys stage A failed"
-        result["notes"].append(_tail(sa.log))
+    sa = _yosys_stage(result, script_a, out, "yosys_a", "yosys stage A", timeout)
+    if sa is None:
         return
     mapping = parse_libmap(sa.log)
     mems = _memory_table(rep, mapping)
@@ -586,12 +591,8 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
         f"synth_ice40 -top {top} {flags} -run map_ffram: -json {top}.json",
         "tee -q -o stat.json stat -json", ""])
     log("[synth] yosys stage B: map_ffram .. end (LUTs, flip-flops) ...")
-    sb = _yosys(script_b, out, "yosys_b", timeout)
-    result["steps"]["yosys_b"] = _step_summary(sb)
-    result["times"]["yosys_b"] = round(sb.seconds, 1)
-    if sb.rc != 0:
-        result["status"] = "yosys stage B timed out" if sb.timed_out else "yosys stage B failed"
-        result["notes"].append(_tail(sb.log))
+    sb = _yosys_stage(result, script_b, out, "yosys_b", "yosys stage B", timeout)
+    if sb is None:
         return
     cells = parse_stat((out / "stat.json").read_text(), top)
     util = utilisation(cells)
@@ -617,12 +618,7 @@ def _run_ice40(result, rep, out: Path, dev: Device, *, freq, seed, ff_limit_bits
         f"synth_ice40 -top {WRAPPER_TOP} {flags} -json {WRAPPER_TOP}.json",
         "tee -q -o stat_wrapped.json stat -json", ""])
     log("[synth] yosys: pin wrapper around the mapped core ...")
-    sw = _yosys(script_w, out, "yosys_wrap", timeout)
-    result["steps"]["yosys_wrap"] = _step_summary(sw)
-    result["times"]["yosys_wrap"] = round(sw.seconds, 1)
-    if sw.rc != 0:
-        result["status"] = "wrapper synthesis failed"
-        result["notes"].append(_tail(sw.log))
+    if _yosys_stage(result, script_w, out, "yosys_wrap", "wrapper synthesis", timeout) is None:
         return
     npr_log = out / "nextpnr.log"
     cmd = [_tool("nextpnr-ice40"), *dev.nextpnr, "--json", f"{WRAPPER_TOP}.json",
