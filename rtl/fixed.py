@@ -649,7 +649,7 @@ def saturate_bits(value, fmt: Fmt) -> tuple[Value, Value]:
     top = value[width - 1:]
     if value.shape().signed:
         sign = value[-1]
-        fits = (top == 0) | (top == (1 << len(top)) - 1)
+        fits = ~(top.any() & ~top.all())   # all equal: maps to fewer LUTs than two compares
     else:
         sign = Const(0, 1)
         fits = top == 0
