@@ -391,6 +391,16 @@ class CoreConfig:
                     kappa=round(n.kappa * one), c=c, beta_a=round(n.beta_a * one))
 
     @property
+    def adaptive(self) -> bool:
+        """ALIF (``True``) or LIF: whether ``β_a``'s code in ``formats.const`` is non-zero.
+
+        With ``β_a = 0`` the adaptation ``a`` (and its backward error ``ā``) reach no
+        output, so a LIF core does not keep them: the golden model holds ``a = 0``
+        and the RTL has no adaptation datapath (``a`` and ``bw_a`` read 0).
+        """
+        return self.const_q["beta_a"] != 0
+
+    @property
     def theta_q(self) -> int:
         return round(self.neuron.theta0 * (1 << self.formats.u.frac))
 
@@ -590,14 +600,16 @@ def _apply_override(data: dict, item: str) -> None:
 def up5k_config() -> CoreConfig:
     """The core that fits an iCE40 UP5K (``configs/up5k.toml`` is this, written out).
 
-    20 inputs, 32 ALIF neurons, 2 outputs, window 8 (``window_max`` 8), one lane;
-    membrane, adaptation and readout in 12 bits, every backward signal and the
-    gradient in Q3.8 (12 bits); weights, W̄ and λ keep their 16 bits (they sit in
-    the 16-bit-wide SPRAMs); no profiling counters. Learns the cue demo task.
+    20 inputs, 32 LIF neurons (``β_a = 0``: no adaptation datapath), 2 outputs,
+    window 8 (``window_max`` 8), one lane; membrane and readout in 12 bits, every
+    backward signal and the gradient in Q3.8 (12 bits); weights, W̄ and λ keep
+    their 16 bits (they sit in the 16-bit-wide SPRAMs); the synaptic sum in the
+    29 bits it needs; no profiling counters. Learns the cue demo task.
     """
     import dataclasses
     f = Formats()
     narrow = {q: Fmt(12, 8) for q in ("delta", "obar", "sbar", "vbar", "ubar", "abar", "ibar",
                                       "grad")}
     f = dataclasses.replace(f, u=Fmt(12, 7), o=Fmt(12, 7), a=Fmt(12, 9), **narrow)
-    return CoreConfig(n_hidden=32, window_max=8, profile_counters=False, formats=f)
+    cfg = CoreConfig(n_hidden=32, window_max=8, profile_counters=False, formats=f)
+    return cfg.replace(neuron=dict(beta_a=0.0), acc_width=cfg.acc_bits_needed)

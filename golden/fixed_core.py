@@ -180,12 +180,17 @@ def neuron_update(cfg: CoreConfig, u, a, s_prev, acc, sat=None):
     """ALIF step of one neuron: returns ``(u_t, a_t, s_t, B_t)``.
 
     ``a_t = ρ a + (1-ρ) s_{t-1}``, ``B_t = θ0 + β_a a_t``,
-    ``u_t = α u + c·acc - B_t s_{t-1}``, ``s_t = [u_t >= B_t]``.
+    ``u_t = α u + c·acc - B_t s_{t-1}``, ``s_t = [u_t >= B_t]``; LIF
+    (not ``cfg.adaptive``, ``β_a = 0``): ``a_t = 0``, ``B_t = θ0``.
     """
     f, k = cfg.formats, cfg.const_q
     fc = f.const.frac
-    a = saturate(_requant([(k["rho"] * a, fc + f.a.frac),
-                           (k["one_minus_rho"] * s_prev, fc)], f.a.frac), f.a, sat, "a")
+    if cfg.adaptive:
+        a = saturate(_requant([(k["rho"] * a, fc + f.a.frac),
+                               (k["one_minus_rho"] * s_prev, fc)], f.a.frac), f.a, sat, "a")
+    else:   # LIF (cfg.adaptive): a reaches no output; 0 is written (and counted)
+        a = saturate(np.zeros(np.broadcast(np.asarray(a), np.asarray(s_prev)).shape,
+                              dtype=np.int64), f.a, sat, "a")
     thr = saturate(_requant([(cfg.theta_q, f.u.frac), (k["beta_a"] * a, fc + f.a.frac)], f.u.frac),
                    f.u, sat, "threshold")
     u = saturate(_requant([(k["alpha"] * u, fc + f.u.frac), (k["c"] * acc, fc + cfg.acc_fmt.frac),
@@ -228,9 +233,12 @@ def backward_neuron(cfg: CoreConfig, wt_obar, wt_ibar, psi, ubar_next, abar_next
     """Backward step of one neuron from the exact sums ``W_outᵀ ō_t`` and ``W_recᵀ ī_{t+1}``.
 
     ``s̄ = W_outᵀō + W_recᵀī' + (1-ρ) ā'``, ``v̄ = ψ s̄``, ``ū = v̄ + α ū'``,
-    ``ā = -β_a v̄ + ρ ā'``, ``ī = c ū``. Returns ``(ibar, ubar, abar)``.
+    ``ā = -β_a v̄ + ρ ā'``, ``ī = c ū``. Returns ``(ibar, ubar, abar)``. LIF (not
+    ``cfg.adaptive``): ``ā' = ā = 0`` (``ā'`` is not read).
     """
     f, k, fc = cfg.formats, cfg.const_q, cfg.formats.const.frac
+    if not cfg.adaptive:
+        abar_next = np.zeros_like(np.asarray(abar_next))
     sbar = saturate(_requant([(wt_obar, f.w.frac + f.obar.frac), (wt_ibar, f.w.frac + f.ibar.frac),
                               (k["one_minus_rho"] * abar_next, fc + f.abar.frac)], f.sbar.frac),
                     f.sbar, sat, "sbar")

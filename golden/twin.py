@@ -60,7 +60,8 @@ class FloatTwin:
         s_prev = self.s
         current = np.einsum("bji,bi->bj", self.w["w_in"], x) \
             + np.einsum("bjk,bk->bj", self.w["w_rec"], s_prev)
-        self.a = self.rho * self.a + (1 - self.rho) * s_prev
+        if self.beta != 0:      # LIF keeps a = 0, as the fixed-point core does
+            self.a = self.rho * self.a + (1 - self.rho) * s_prev
         thr = self.theta + self.beta * self.a
         self.u = self.alpha * self.u + self.c * current - thr * s_prev
         self.s = (self.u >= thr).astype(np.float64)

@@ -33,35 +33,53 @@ port        dir    meaning
 ``step``    In     the consumer takes the current ``(idx, g)`` this cycle
 ``groups``  In     words per event of this sweep, ``1 .. G``
 ``valid``   Out    an event is pending (``idx``, ``g`` are meaningful)
-``idx``     Out    lowest pending event (priority encoder, combinational)
+``idx``     Out    lowest pending event (a register: see below)
 ``g``       Out    word of the event's column, ``0 .. G-1``
 ``last``    Out    ``g == G - 1``: stepping now retires the event
 ==========  =====  ==========================================================
 
 Stepping on the last word clears the event's bit, so the next cycle already
-presents the next event: consecutive events follow without a bubble.
+presents the next event: consecutive events follow without a bubble. ``idx``
+and ``valid`` are registers holding the priority encoder of the *next*
+pending set, so the paths that start at them (weight addresses, the
+multiplexer of ``x_i``) do not pass through the encoder's carry chain.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["EventScanner", "lowest_set", "popcount"]
 
 
-def lowest_set(m: Module, vec, name: str):
-    """Index of the lowest set bit of ``vec`` (0 when none) and its one-hot, combinational."""
+def lowest_set(m: Module, vec, name: str, chunk: int = 8):
+    """Index of the lowest set bit of ``vec`` (0 when none), combinational.
+
+    ``vec`` is cut into chunks of ``chunk`` bits (a power of two): within a
+    chunk the lowest set bit is isolated by ``v & -v`` (a short carry chain),
+    and the lowest non-empty chunk is found the same way among the chunks'
+    ``any`` bits, so the depth grows with ``log(len(vec))`` rather than with
+    one carry chain over the whole vector.
+    """
     n = len(vec)
-    onehot = Signal(n, name=f"{name}_onehot")
-    m.d.comb += onehot.eq(vec & (~vec + 1)[:n])
     bits = max(1, (n - 1).bit_length())
     idx = Signal(bits, name=f"{name}_idx")
-    for b in range(bits):
-        sel = [onehot[i] for i in range(n) if (i >> b) & 1]
-        m.d.comb += idx[b].eq(Cat(*sel).any() if sel else 0)
-    return idx, onehot
+    if n <= chunk:
+        onehot = Signal(n, name=f"{name}_onehot")
+        m.d.comb += onehot.eq(vec & (~vec + 1)[:n])
+        for b in range(bits):
+            sel = [onehot[i] for i in range(n) if (i >> b) & 1]
+            m.d.comb += idx[b].eq(Cat(*sel).any() if sel else 0)
+        return idx
+    cb = chunk.bit_length() - 1
+    parts = [vec[i:i + chunk] for i in range(0, n, chunk)]
+    local = [lowest_set(m, p, f"{name}_c{k}", chunk) for k, p in enumerate(parts)]
+    which = lowest_set(m, Cat(*[p.any() for p in parts]), f"{name}_chunk", chunk)
+    m.d.comb += idx.eq(Cat(Array([Cat(lo, Const(0, cb - len(lo))) if len(lo) < cb else lo[:cb]
+                                  for lo in local])[which], which))
+    return idx
 
 
 def popcount(vec):
@@ -97,17 +115,23 @@ class EventScanner(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pending = Signal(self.n)
-        idx, onehot = lowest_set(m, pending, "ev")
+        # invariant: idx = lowest set bit of pending, valid = pending != 0, registered from
+        # the value pending takes at the same edge; the encoder's input depends on `load`
+        # only, and whether an event retires merely enables its registers
+        retire = Cat(*[self.idx == i for i in range(self.n)])
+        enc_in = Signal(self.n)
         m.d.comb += [
-            self.valid.eq(pending.any()),
-            self.idx.eq(idx),
+            enc_in.eq(Mux(self.load, self.mask, pending & ~retire)),
             self.last.eq(self.g == self.groups - 1),
         ]
+        idx_next = lowest_set(m, enc_in, "ev")
         with m.If(self.load):
-            m.d.sync += [pending.eq(self.mask), self.g.eq(0)]
+            m.d.sync += self.g.eq(0)
         with m.Elif(self.step & self.valid):
             with m.If(self.last):
-                m.d.sync += [pending.eq(pending & ~onehot), self.g.eq(0)]
+                m.d.sync += self.g.eq(0)
             with m.Else():
                 m.d.sync += self.g.eq(self.g + 1)
+        with m.If(self.load | (self.step & self.valid & self.last)):
+            m.d.sync += [pending.eq(enc_in), self.idx.eq(idx_next), self.valid.eq(enc_in.any())]
         return m

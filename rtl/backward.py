@@ -85,7 +85,7 @@ within a step; ``ī_t``, ``ū_t``, ``ā_t`` of step ``t`` feed step ``t-1``
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Const, Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
 
@@ -197,6 +197,8 @@ class BackwardNeuronUnit(wiring.Component):
         i, o = self.inp, self.out
         lat = self.LATENCY
         valid = delay(m, i.valid, lat - 1, "valid", reset_less=False)
+        # LIF (β_a = 0): ā' = 0 and so ā = 0; every ā term below folds to a constant.
+        abar_next = i.abar_next if self.cfg.adaptive else Const(0, fmt_shape(f.abar))
 
         def finish(terms, fmt, preadded):
             """Exact sum of registered terms, rounded (offset pre-added or not), saturated."""
@@ -209,10 +211,10 @@ class BackwardNeuronUnit(wiring.Component):
         f_omr = fc + f.abar.frac
         off_s = rounding_offset(f_omr, max(f_w, f_omr), f.sbar.frac)
         ws1 = stage(m, w_sum, "wt_sum_1")
-        p_omr = stage(m, const_mul_add(i.abar_next, k["one_minus_rho"], off_s or 0), "p_omr_abar")
+        p_omr = stage(m, const_mul_add(abar_next, k["one_minus_rho"], off_s or 0), "p_omr_abar")
         psi1 = stage(m, i.psi, "psi_1")
         ubar_n4 = delay(m, i.ubar_next, 4, "ubar_next")
-        abar_n5 = delay(m, i.abar_next, 5, "abar_next")
+        abar_n5 = delay(m, abar_next, 5, "abar_next")
 
         # Stage 2: s̄ rounded (one adder and the shift); stage 3: s̄ saturated.
         total, top = exact_sum([(ws1, f_w), (p_omr, f_omr)])

@@ -54,6 +54,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ..config import CoreConfig
 from ..golden.fixed_core import MATRICES
@@ -70,6 +71,14 @@ from .readout import ReadoutUnit
 from .regulariser import MATRIX_CODE, RegulariserUnit
 
 __all__ = ["FpttCore"]
+
+
+def _column(idx, groups: int, g):
+    """``idx·groups + g`` for ``0 <= g < groups``: a concatenation when ``groups`` is a power
+    of two (no adder on the scanner's address path)."""
+    if groups & (groups - 1) == 0:
+        return Cat(g[:ceil_log2(groups)], idx)
+    return idx * groups + g
 
 
 class _Comb(Elaboratable):
@@ -221,7 +230,8 @@ class FpttCore(wiring.Component):
         m.d.comb += [x_index.eq(scan.idx), xsel.eq(xr[x_index])]
         with m.If(scan_run & scan.valid):
             m.d.comb += scan.step.eq(1)
-            col = Mux(scan_kind == K_WOUT, scan.idx * Go, scan.idx * G) + scan.g
+            col = Mux(scan_kind == K_WOUT, _column(scan.idx, Go, scan.g),
+                      _column(scan.idx, G, scan.g))
             m.d.sync += [ev_valid.eq(1), ev_kind.eq(scan_kind), ev_g.eq(scan.g), ev_addr.eq(col),
                          ev_x.eq(Mux((scan_kind == K_WIN) | (scan_kind == K_GIN), xsel, xone))]
             with m.Switch(scan_kind):
@@ -292,7 +302,7 @@ class FpttCore(wiring.Component):
                 u.inp.s_prev.eq(s_pad.bit_select(n1_g * P + p, 1)),
                 u.inp.acc.eq(Mux(touched, rd["acc"].data[p], 0)),
             ]
-        NL = NeuronUnit.LATENCY
+        NL = neu[0].LATENCY
         # results leave the pipelines in issue order: their index is a counter, not a
         # delay line of the issued index (a flip-flop per bit and stage, no logic to share)
         n_out_g = Signal.like(n_g)
@@ -824,7 +834,20 @@ class FpttCore(wiring.Component):
                         m.d.comb += [w.addr.eq(host.addr),
                                      w.en.eq(Const(1, len(w.en)) << host.elem)]
         # one parallel multiplexer (Switch, not an If chain: a chain of 30 priority levels
-        # costs ~1.5k LUT4)
+        # costs ~1.5k LUT4), split by width: most targets are at most 16 bits wide, and
+        # above bit 15 they differ only in the one extension bit, so bits 16..31 select
+        # among the few wide targets and that bit (~1/4 fewer LUT4 than a 32-bit mux of all)
+        NARROW = 16
+        narrow, ext = Signal(NARROW), Signal()
+        wide, is_wide = Signal(DATA_WIDTH), Signal()
+
+        def put(value, signed_):
+            value = Value.cast(value)
+            if len(value) <= NARROW:
+                hm.m.d.comb += [narrow.eq(value), ext.eq(value[-1] if signed_ else 0)]
+            else:
+                hm.m.d.comb += [wide.eq(value), is_wide.eq(1)]
+
         with hm.m.Switch(sel1):
             for idxs in by_phys.values():
                 t = self.targets[idxs[0]]
@@ -838,21 +861,22 @@ class FpttCore(wiring.Component):
                     else:
                         hm.m.d.comb += ev.eq(Array([Value.cast(word[e])
                                                     for e in range(n_el)])[elem1])
-                    hm.m.d.comb += rdata.eq(ev)
+                    put(ev, t.signed)
             with hm.m.Case(regs_i):
                 with hm.m.Switch(addr1):
                     for idx, val in reg_values.items():
                         with hm.m.Case(idx):
-                            hm.m.d.comb += rdata.eq(val)
+                            hm.m.d.comb += [wide.eq(val), is_wide.eq(1)]
             with hm.m.Case(s_i):
-                hm.m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
+                put(s_vec.bit_select(addr1, 1), False)
             with hm.m.Case(lfsr_i):
-                hm.m.d.comb += rdata.eq(Array([lf.state for lf in lfsr])[addr1])
+                put(Array([lf.state for lf in lfsr])[addr1], False)
             if cfg.profile_counters:
                 with hm.m.Case(sat_i):
-                    hm.m.d.comb += rdata.eq(Array([sat_cnt[n] for n in SAT_NAMES])[addr1])
+                    put(Array([sat_cnt[n] for n in SAT_NAMES])[addr1], False)
                 with hm.m.Case(wrc_i):
-                    hm.m.d.comb += rdata.eq(Array([wr_cnt[n] for n in SAT_NAMES])[addr1])
+                    put(Array([wr_cnt[n] for n in SAT_NAMES])[addr1], False)
+        hm.m.d.comb += rdata.eq(Mux(is_wide, wide, Cat(narrow, ext.replicate(DATA_WIDTH - NARROW))))
         m.d.comb += host.rdata.eq(rdata)
         # register writes and their range check
         wd = host.wdata

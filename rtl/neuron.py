@@ -40,10 +40,12 @@ port            shape                  meaning
 ==============  =====================  ==========================================
 
 Timing: fully pipelined, one neuron per cycle, no back-pressure, fixed
-latency :attr:`NeuronUnit.LATENCY` = 7: inputs sampled at the clock edge
-ending cycle ``c`` (with ``inp.valid``) appear on ``out`` during cycle
-``c + 7`` with ``out.valid`` high. Neurons are independent, so there is no
-hazard inside the unit. Stages (at most one carry chain each, for the UP5K):
+latency ``L`` = :attr:`NeuronUnit.LATENCY` (7; 5 for LIF): inputs sampled at
+the clock edge ending cycle ``c`` (with ``inp.valid``) appear on ``out``
+during cycle ``c + L`` with ``out.valid`` high. Neurons are independent, so
+there is no hazard inside the unit. Stages (at most one carry chain each, for
+the UP5K; a LIF core, ``cfg.adaptive`` false, has no ``a_t`` and a constant
+``B_t = θ0``, and leaves out stages 3 and 4):
 
 1. product ``ρa`` (DSP); the exact partial sum ``P = αu + c·acc`` (DSP product
    straight into one adder; only the bits of ``P`` that ``u_t`` needs are kept);
@@ -97,11 +99,15 @@ class NeuronUnit(wiring.Component):
         Formats, neuron constants and ``acc_width``.
     """
 
-    #: Cycles from ``inp.valid`` to ``out.valid``.
-    LATENCY = 7
+    @staticmethod
+    def latency(cfg: CoreConfig) -> int:
+        """Cycles from ``inp.valid`` to ``out.valid``: 7 (ALIF), 5 (LIF: ``B_t = θ0``)."""
+        return 7 if cfg.adaptive else 5
 
     def __init__(self, cfg: CoreConfig):
         self.cfg = cfg
+        #: Cycles from ``inp.valid`` to ``out.valid`` (:meth:`latency`).
+        self.LATENCY = self.latency(cfg)
         f = cfg.formats
         super().__init__({
             "inp": In(Signature({
@@ -134,7 +140,6 @@ class NeuronUnit(wiring.Component):
         valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
 
         # Stage 1: constant products.
-        p_a = stage(m, k["rho"] * i.a, "p_rho_a")
         s1 = stage(m, i.s_prev, "s_prev_1")
         # The exact partial sum P = αu + c·acc of u_t is formed here too (the DSP's product
         # goes straight into the adder), so that only the bits of P that u_t needs are
@@ -143,13 +148,7 @@ class NeuronUnit(wiring.Component):
         d_u = part_frac - fu
         u_part1 = stage(m, part.shift_right(d_u - 1) if d_u > 0 else part, "u_part_1")
 
-        # Stage 2: a_t (one add: the reset term and the rounding offset are one
-        # selected constant); exact partial sum P = αu + c·acc of u_t.
-        top = max(fc + fa, fc)
-        a_val, a_sat = saturate_bits(_round_sum(p_a.shift_left(top - fc - fa), top - fa, sel=s1,
-                                                const_sel=k["one_minus_rho"] << (top - fc)), f.a)
-        a2 = stage(m, a_val, "a_2")
-        a_sat2 = stage(m, a_sat, "sat_a_2")
+        # Stage 2: exact partial sum P = αu + c·acc of u_t.
         # Exact at frac max(f_c + f_u, f_c + f_acc) >= f_u. u_t rounds P - B_t s·2**d
         # by d = part_frac - f_u; B_t s·2**d has no bit below 2**d, so
         # u_t = sat(round(P) - B_t s) exactly, and round(P) = (P >> (d-1)) + 1 >> 1:
@@ -160,32 +159,53 @@ class NeuronUnit(wiring.Component):
         u_q2 = stage(m, saturate_bits(u_q, Fmt(f.u.width + 2, 0))[0], "u_round_2")
         s2 = stage(m, s1, "s_prev_2")
 
-        # Stage 3: β_a a_t; round(P).
-        p_b = stage(m, k["beta_a"] * a2, "p_beta_a")
-        a3 = stage(m, a2, "a_3")
-        a_sat3 = stage(m, a_sat2, "sat_a_3")
-        u_q3 = stage(m, u_q2, "u_round_3")
-        s3 = stage(m, s2, "s_prev_3")
-
-        # Stage 4: B_t = θ0 + β_a a_t (one add: θ0 and the rounding offset are one constant).
-        top = max(fu, fc + fa)
-        thr_val, thr_sat = saturate_bits(_round_sum(p_b.shift_left(top - fc - fa), top - fu,
-                                                    cfg.theta_q << (top - fu)), f.u)
-        thr4 = stage(m, thr_val, "thr_4")
-        thr_sat4 = stage(m, thr_sat, "sat_thr_4")
-        a4 = stage(m, a3, "a_4")
-        a_sat4 = stage(m, a_sat3, "sat_a_4")
-        u_q4 = stage(m, u_q3, "u_round_4")
-        s4 = stage(m, s3, "s_prev_4")
+        if cfg.adaptive:
+            # round(P) and s_{t-1} wait two stages for B_t.
+            u_q4 = delay(m, u_q2, 2, "u_round")
+            s4 = delay(m, s2, 2, "s_prev")
+            # Stage 1: ρa (DSP). Stage 2: a_t (one add: the reset term and the rounding
+            # offset are one selected constant; saturation by bit tests).
+            p_a = stage(m, k["rho"] * i.a, "p_rho_a")
+            top = max(fc + fa, fc)
+            a_val, a_sat = saturate_bits(
+                _round_sum(p_a.shift_left(top - fc - fa), top - fa, sel=s1,
+                           const_sel=k["one_minus_rho"] << (top - fc)), f.a)
+            a2 = stage(m, a_val, "a_2")
+            a_sat2 = stage(m, a_sat, "sat_a_2")
+            # Stage 3: β_a a_t (DSP).
+            p_b = stage(m, k["beta_a"] * a2, "p_beta_a")
+            a3 = stage(m, a2, "a_3")
+            a_sat3 = stage(m, a_sat2, "sat_a_3")
+            # Stage 4: B_t = θ0 + β_a a_t (one add: θ0 and the rounding offset are one
+            # constant).
+            top = max(fu, fc + fa)
+            thr_val, thr_sat = saturate_bits(_round_sum(p_b.shift_left(top - fc - fa), top - fu,
+                                                        cfg.theta_q << (top - fu)), f.u)
+            thr4 = stage(m, thr_val, "thr_4")
+            thr_sat4 = stage(m, thr_sat, "sat_thr_4")
+            a4 = stage(m, a3, "a_4")
+            a_sat4 = stage(m, a_sat3, "sat_a_4")
+            thr5 = stage(m, thr4, "thr_5")
+            thr_sat5 = stage(m, thr_sat4, "sat_thr_5")
+            a5 = stage(m, a4, "a_5")
+            a_sat5 = stage(m, a_sat4, "sat_a_5")
+            thr6 = stage(m, thr5, "thr_6")
+            thr_sat6 = stage(m, thr_sat5, "sat_thr_6")
+            a6 = stage(m, a5, "a_6")
+            a_sat6 = stage(m, a_sat5, "sat_a_6")
+        else:
+            # LIF: a_t = 0 and B_t = θ0, constants (no adaptation datapath, and stages 3
+            # and 4 are left out: LATENCY 5).
+            u_q4, s4 = u_q2, s2
+            theta = min(max(cfg.theta_q, f.u.min), f.u.max)
+            thr4 = thr5 = thr6 = Const(theta, fmt_shape(f.u))
+            thr_sat6 = Const(int(theta != cfg.theta_q), 1)
+            a6, a_sat6 = Const(0, fmt_shape(f.a)), Const(0, 1)
 
         # Stage 5: u_t = sat(round(αu + c acc) - B_t s_{t-1}).
         u_val, u_sat = saturate_bits(u_q4 - Mux(s4, thr4, 0), f.u)
         u5 = stage(m, u_val, "u_5")
         u_sat5 = stage(m, u_sat, "sat_u_5")
-        thr5 = stage(m, thr4, "thr_5")
-        thr_sat5 = stage(m, thr_sat4, "sat_thr_5")
-        a5 = stage(m, a4, "a_5")
-        a_sat5 = stage(m, a_sat4, "sat_a_5")
 
         # Stage 6: u_t - B_t and B_t - u_t (exact, side by side): s_t is the sign of the
         # first; dist = |u_t - B_t| >> k_ψ. ψ = 0 wherever dist >= 2**bits(H) > H:
@@ -205,10 +225,6 @@ class NeuronUnit(wiring.Component):
         spike6 = stage(m, ~neg, "s_6")
         u6 = stage(m, u5, "u_6")
         u_sat6 = stage(m, u_sat5, "sat_u_6")
-        thr6 = stage(m, thr5, "thr_6")
-        thr_sat6 = stage(m, thr_sat5, "sat_thr_6")
-        a6 = stage(m, a5, "a_6")
-        a_sat6 = stage(m, a_sat5, "sat_a_6")
 
         # Stage 7: ψ = max(0, H - dist).
         psi = cfg.surrogate_height_q - dist6

@@ -54,16 +54,16 @@ three exact window sums over ``window_max`` steps:
 default ``16·2**15·2**7 = 2**26`` → 28 bits.
 
 Timing: pipelined, one synapse per cycle, no back-pressure, latency
-:attr:`RegulariserUnit.LATENCY` = 5, short adders in each stage (timing on the
-UP5K). Stages:
+:attr:`RegulariserUnit.LATENCY` = 4, at most two adders in series in a stage
+(timing on the UP5K at 24 MHz). Stages:
 
 1. ``g`` rounded (not yet saturated); the sums that need no ``g``:
    ``A = -ηα w + ηα w̄ + η λ + offset(w')`` at ``F_w``, ``B = λ + α w̄ + offset(λ')``
    at ``F_λ``, ``C = ½ w̄ + offset(w̄')`` at ``F_w̄`` (the draws are used here);
-2. ``g`` saturated; ``R = (A - η g) >> d_w`` (``d_w = F_w - f_w``);
-3. ``w' = sat(w + R)`` (``w`` is the term at ``2**d_w``: no bit of it is rounded);
-4. ``λ' = sat((B - α w') >> d_λ)``; ``D = C + ½ w'``;
-5. ``w̄' = sat((D - 2**(k-1) λ') >> d_w̄)``.
+2. ``g`` saturated; ``R = (A - η g) >> d_w`` (``d_w = F_w - f_w``) and
+   ``w' = sat(w + R)`` (``w`` is the term at ``2**d_w``: no bit of it is rounded);
+3. ``λ' = sat((B - α w') >> d_λ)``; ``D = C + ½ w'``;
+4. ``w̄' = sat((D - 2**(k-1) λ') >> d_w̄)``.
 
 Every result equals golden's single exact sum and single rounding (the sums
 are only regrouped). Saturation is by bit tests, not comparisons. Each synapse
@@ -123,7 +123,7 @@ class RegulariserUnit(wiring.Component):
     """
 
     #: Cycles from ``inp.valid`` to ``out.valid``.
-    LATENCY = 5
+    LATENCY = 4
 
     def __init__(self, cfg: CoreConfig):
         self.cfg = cfg
@@ -198,48 +198,42 @@ class RegulariserUnit(wiring.Component):
         d_b = F - fb
         c1 = stage(m, align(i.wbar, fb + 1, F) + offset(i.r_wbar, d_b), "c_1")
 
-        # Stage 2: g saturated; R = (A - η g) >> d_w (only these bits are kept).
+        # Stage 2: g saturated; w' = sat(w + R) with R = (A - η g) >> d_w (w·2**d_w has
+        # no bit below 2**d_w, so it is added after the rounding shift; only the bits of R
+        # that survive the shift are formed).
         g_val, g_sat = saturate_bits(g_r1, f.grad)
+        r = _shift(a1 - g_val.shift_left(s_g - t), d_w - t)
+        w_val, w_sat = saturate_bits(w1 + r, f.w)
+        w2 = stage(m, w_val, "w_2")
+        w_sat2 = stage(m, w_sat, "sat_w_2")
         g2 = stage(m, g_val, "grad_2")
         g_sat2 = stage(m, g_sat, "sat_grad_2")
-        r2 = stage(m, _shift(a1 - g_val.shift_left(s_g - t), d_w - t), "r_2")   # R >> d_w
-        w2 = stage(m, w1, "w_2")
         b2 = stage(m, b1, "b_2")
         c2 = stage(m, c1, "c_2")
 
-        # Stage 3: w' = sat(w + R)  (w·2**d_w has no bit below 2**d_w, so it can be
-        # added after the rounding shift).
-        w_val, w_sat = saturate_bits(w2 + r2, f.w)
-        w3 = stage(m, w_val, "w_3")
-        w_sat3 = stage(m, w_sat, "sat_w_3")
+        # Stage 3: λ' = sat((B - α w') >> d_λ); D = C + ½ w' (exact at F_w̄).
+        F = fr["lam"]
+        lam_val, lam_sat = saturate_bits(_shift(b2 - align(w2, fw + k, F), d_l), f.lam)
+        lam3 = stage(m, lam_val, "lam_3")
+        lam_sat3 = stage(m, lam_sat, "sat_lam_3")
+        d3 = stage(m, c2 + align(w2, fw + 1, fr["wbar"]), "d_3")
+        w3 = stage(m, w2, "w_3")
+        w_sat3 = stage(m, w_sat2, "sat_w_3")
         g3 = stage(m, g2, "grad_3")
         g_sat3 = stage(m, g_sat2, "sat_grad_3")
-        b3 = stage(m, b2, "b_3")
-        c3 = stage(m, c2, "c_3")
 
-        # Stage 4: λ' = sat((B - α w') >> d_λ); D = C + ½ w' (exact at F_w̄).
-        F = fr["lam"]
-        lam_val, lam_sat = saturate_bits(_shift(b3 - align(w3, fw + k, F), d_l), f.lam)
-        lam4 = stage(m, lam_val, "lam_4")
-        lam_sat4 = stage(m, lam_sat, "sat_lam_4")
-        d4 = stage(m, c3 + align(w3, fw + 1, fr["wbar"]), "d_4")
-        w4 = stage(m, w3, "w_4")
-        w_sat4 = stage(m, w_sat3, "sat_w_4")
-        g4 = stage(m, g3, "grad_4")
-        g_sat4 = stage(m, g_sat3, "sat_grad_4")
-
-        # Stage 5: w̄' = sat((D - 2**(k-1) λ') >> d_w̄).
+        # Stage 4: w̄' = sat((D - 2**(k-1) λ') >> d_w̄).
         F = fr["wbar"]
-        wbar_val, wbar_sat = saturate_bits(_shift(d4 - align(lam4, fl - k + 1, F), d_b), f.wbar)
+        wbar_val, wbar_sat = saturate_bits(_shift(d3 - align(lam3, fl - k + 1, F), d_b), f.wbar)
         m.d.sync += [
             o.valid.eq(valid),
-            o.w.eq(w4),
-            o.lam.eq(lam4),
+            o.w.eq(w3),
+            o.lam.eq(lam3),
             o.wbar.eq(wbar_val),
-            o.grad.eq(g4),
-            o.sat_grad.eq(g_sat4),
-            o.sat_w.eq(w_sat4),
-            o.sat_lam.eq(lam_sat4),
+            o.grad.eq(g3),
+            o.sat_grad.eq(g_sat3),
+            o.sat_w.eq(w_sat3),
+            o.sat_lam.eq(lam_sat3),
             o.sat_wbar.eq(wbar_sat),
         ]
         return m

@@ -130,7 +130,7 @@ def build_report(cfg: CoreConfig) -> dict:
         checkpoint_memory_bits=sum(s.bits for s in specs if s.checkpoint),
         cycles=cycles,
         cycle_model=("per step: (nnz_x + nnz_s_prev)·G + nnz_s·G_out + G + G_out + "
-                     f"{NeuronUnit.LATENCY + ReadoutUnit.LATENCY + 10}; per window backward: "
+                     f"{NeuronUnit.latency(cfg) + ReadoutUnit.LATENCY + 10}; per window backward: "
                      "L·(G_out + const) + n_hidden·G_out + (L-1)·max(n_hidden·max(G, G_out) + "
                      "const, nnz_x·G + 2); update: Σ_m pre_m·ceil(post_m/P) + const "
                      "(fptt.rtl.controller.cycle_model)"),

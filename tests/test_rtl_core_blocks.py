@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from fptt.config import CoreConfig
-from fptt.rtl.accumulator import EventScanner
+from fptt.rtl.accumulator import EventScanner, lowest_set
 from fptt.rtl.host import checkpoint_addresses, host_targets
 from fptt.rtl.memories import MATRIX, memory_image
 
@@ -44,6 +45,29 @@ def test_event_scanner_visits_set_bits_without_bubbles(n, groups):
         want = [(i, g) for i in range(n) if mask >> i & 1 for g in range(groups)]
         assert got == want
         assert cycles == bin(mask).count("1") * groups
+
+
+@pytest.mark.parametrize("n,chunk", [(1, 8), (5, 8), (8, 8), (9, 8), (20, 8), (32, 8), (33, 4)])
+def test_lowest_set(n, chunk):
+    """The chunked priority encoder gives the lowest set bit's index (0 for none)."""
+    rng = np.random.default_rng(n)
+    vals = [0, 1 << (n - 1), (1 << n) - 1] + [1 << i for i in range(n)] \
+        + [int(rng.integers(1, 1 << n)) & ~((1 << int(rng.integers(0, n))) - 1) or 1
+           for _ in range(40)]
+    m = Module()
+    vec = Signal(n)
+    idx = lowest_set(m, vec, "t", chunk)
+    got = []
+
+    async def tb(ctx):
+        for v in vals:
+            ctx.set(vec, v)
+            got.append(ctx.get(idx))
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == [(v & -v).bit_length() - 1 if v else 0 for v in vals]
 
 
 def test_lane_layout_and_host_addresses():
