@@ -479,9 +479,8 @@ class FpttCore(wiring.Component):
         u_g = Signal(range(max(G, Go, 2)))
         u_col = Signal(range(max(n_in, n_h, 2)))     # presynaptic index of u_a
         u1_valid, u1_m = Signal(), Signal(2)
-        u1_a, u1_g, u1_col = Signal.like(u_a), Signal.like(u_g), Signal.like(u_col)
-        m.d.sync += [u1_valid.eq(u_issue), u1_m.eq(u_m), u1_a.eq(u_a), u1_g.eq(u_g),
-                     u1_col.eq(u_col)]
+        u1_a, u1_g = Signal.like(u_a), Signal.like(u_g)
+        m.d.sync += [u1_valid.eq(u_issue), u1_m.eq(u_m), u1_a.eq(u_a), u1_g.eq(u_g)]
         with m.If(u_issue):
             m.d.comb += rd_i1.addr.eq(bank * G + u_g)      # ī_0 of this word's lanes
             for mat in MATRICES:
@@ -498,7 +497,11 @@ class FpttCore(wiring.Component):
         # the window's first step is folded in here: G_in += ī_0 x_0ᵀ, G_rec += ī_0 s_-1ᵀ
         um = m.submodules.upd_math = _Comb()
         gsum = [Signal(signed(reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
-        s0_k = s_buf.bit_select(u1_col, 1)
+        # s_-1 of the column: selected at issue (buf_s word 0 is on the port from BW_LAST2
+        # on) and registered, which keeps the 32:1 bit select off the path into the
+        # regulariser's first adder
+        s0_k = Signal()
+        m.d.sync += s0_k.eq(s_buf.bit_select(u_col, 1))
         with m.If(u_issue):
             # x_0 of this word's column into the event operand register, the multiplier's
             # ī operand selected (no event is written in the update)
