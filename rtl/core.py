@@ -143,6 +143,7 @@ class FpttCore(wiring.Component):
         rd = {k: v[0] for k, v in mems.rd.items()}
         rd_i1 = mems.rd["bw_i"][1]          # ī for the G_in sweep and the update's t = 0 terms
         wr = mems.wr
+        ADAPT = cfg.adaptive        # a LIF core has no a and ā memories
 
         def rdp(port, addr):
             """Read ``port`` at ``addr`` (the enable selects a memory sharing its SRAM)."""
@@ -289,7 +290,9 @@ class FpttCore(wiring.Component):
         n1_g = Signal.like(n_g)
         m.d.sync += [n1_valid.eq(n_issue), n1_g.eq(n_g)]
         with m.If(n_issue):
-            m.d.comb += [rd["u"].addr.eq(n_g), rd["a"].addr.eq(n_g), rd["acc"].addr.eq(n_g)]
+            m.d.comb += [rd["u"].addr.eq(n_g), rd["acc"].addr.eq(n_g)]
+            if ADAPT:
+                m.d.comb += rd["a"].addr.eq(n_g)
         sos = frame.sos
         s_pad = Cat(s_vec, Const(0, G * P - n_h)) if G * P > n_h else s_vec
         nm = m.submodules.neu_in = _Comb()
@@ -298,7 +301,7 @@ class FpttCore(wiring.Component):
             nm.m.d.comb += [
                 u.inp.valid.eq(n1_valid),
                 u.inp.u.eq(Mux(sos, 0, rd["u"].data[p])),
-                u.inp.a.eq(Mux(sos, 0, rd["a"].data[p])),
+                u.inp.a.eq(Mux(sos, 0, rd["a"].data[p]) if ADAPT else 0),
                 u.inp.s_prev.eq(s_pad.bit_select(n1_g * P + p, 1)),
                 u.inp.acc.eq(Mux(touched, rd["acc"].data[p], 0)),
             ]
@@ -311,11 +314,13 @@ class FpttCore(wiring.Component):
         n_out_valid = neu[0].out.valid
         n_lanes_valid = lane_mask(n_h - n_out_g * P)
         with m.If(n_out_valid):
-            m.d.comb += [wr["u"].addr.eq(n_out_g), wr["u"].en.eq(n_lanes_valid),
-                         wr["a"].addr.eq(n_out_g), wr["a"].en.eq(n_lanes_valid)]
+            m.d.comb += [wr["u"].addr.eq(n_out_g), wr["u"].en.eq(n_lanes_valid)]
             for p in range(P):
-                m.d.comb += [wr["u"].data[p].eq(neu[p].out.u), wr["a"].data[p].eq(neu[p].out.a),
+                m.d.comb += [wr["u"].data[p].eq(neu[p].out.u),
                              wr["buf_psi"].data[p].eq(neu[p].out.psi)]
+            if ADAPT:
+                m.d.comb += [wr["a"].addr.eq(n_out_g), wr["a"].en.eq(n_lanes_valid)]
+                m.d.comb += [wr["a"].data[p].eq(neu[p].out.a) for p in range(P)]
             # the groups leave the pipeline in order 0 .. G-1: shift them in from the top
             # (no address decoder) and count the spikes as they pass
             new_s = Cat(*[neu[p].out.s for p in range(P)]) & n_lanes_valid
@@ -399,8 +404,10 @@ class FpttCore(wiring.Component):
                 *rdp(rd["w.w_rec"], j_j * G + j_c), rd["grad.w_rec"].addr.eq(j_j * G + j_c),
                 rd["bw_i"].addr.eq(~bank * G + j_c),
                 rd["buf_psi"].addr.eq(t_b * G + jq),
-                rd["bw_u"].addr.eq(jq), rd["bw_a"].addr.eq(jq),
+                rd["bw_u"].addr.eq(jq),
             ]
+            if ADAPT:
+                m.d.comb += rd["bw_a"].addr.eq(jq)
         jm = m.submodules.bw_math = _Comb()
         ow = Signal(data.ArrayLayout(signed(f.obar.width), P))
         jm.m.d.comb += [ow[p].eq(obar_reg[j1_c * P + p]) for p in range(P)]
@@ -425,7 +432,7 @@ class FpttCore(wiring.Component):
         jm.m.d.comb += [
             psi_v.eq(Mux(j1_first, rd["buf_psi"].data[j1r], psi_h)),
             ub_v.eq(Mux(j1_first, rd["bw_u"].data[j1r], ub_h)),
-            ab_v.eq(Mux(j1_first, rd["bw_a"].data[j1r], ab_h)),
+            ab_v.eq(Mux(j1_first, rd["bw_a"].data[j1r], ab_h) if ADAPT else 0),
         ]
         for p in range(P):
             jm.m.d.comb += [gout_new[p].eq(rd["grad.w_out"].data[p] + ow[p]),
@@ -463,13 +470,14 @@ class FpttCore(wiring.Component):
             onehot = Cat(*[bjr == p for p in range(P)])
             m.d.comb += [
                 wr["bw_u"].addr.eq(bjq), wr["bw_u"].en.eq(onehot),
-                wr["bw_a"].addr.eq(bjq), wr["bw_a"].en.eq(onehot),
                 wr["bw_i"].addr.eq(bank * G + bjq), wr["bw_i"].en.eq(onehot),
             ]
             for p in range(P):
                 m.d.comb += [wr["bw_u"].data[p].eq(bne.out.ubar),
-                             wr["bw_a"].data[p].eq(bne.out.abar),
                              wr["bw_i"].data[p].eq(bne.out.ibar)]
+            if ADAPT:
+                m.d.comb += [wr["bw_a"].addr.eq(bjq), wr["bw_a"].en.eq(onehot)]
+                m.d.comb += [wr["bw_a"].data[p].eq(bne.out.abar) for p in range(P)]
 
         # ------------------------------------------------------------ UPD pipeline
         u_issue = Signal()

@@ -37,12 +37,14 @@ name               word                          depth
                                                                       w_in, w_rec: t >= 1, the
                                                                       t = 0 term is added by
                                                                       the update sweep)
-``u``, ``a``       P × signed(u), signed(a)      ``G``                neuron state
+``u``, ``a``       P × signed(u), signed(a)      ``G``                neuron state (no ``a``
+                                                                      in a LIF core)
 ``o``              P × signed(o)                 ``G_out``            readout state
 ``acc``            P × signed(acc_width)         ``G``                scratch: synaptic sums I_j
 ``oacc``           P × signed(w_out_s_width)     ``G_out``            scratch: Σ_j W_out s_j
 ``bw_u``, ``bw_a`` P × signed(ubar), (abar)      ``G``                scratch: ū, ā of the
                                                                       backward recursion
+                                                                      (no ``bw_a`` in LIF)
 ``bw_i``           P × signed(ibar)              ``2·G``              scratch: ī_t, ī_{t+1}
                                                                       (two banks, two read
                                                                       ports)
@@ -214,7 +216,8 @@ def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
         region += 1
     specs += [
         MemSpec("u", 0x10, signed(f.u.width), P, G, cfg.n_hidden, 1, VECTOR, G),
-        MemSpec("a", 0x11, signed(f.a.width), P, G, cfg.n_hidden, 1, VECTOR, G),
+        *([MemSpec("a", 0x11, signed(f.a.width), P, G, cfg.n_hidden, 1, VECTOR, G)]
+          if cfg.adaptive else []),
         MemSpec("o", 0x13, signed(f.o.width), P, Go, cfg.n_out, 1, VECTOR, Go),
         # an event's read-modify-write sweep reads word g while it writes word g - 1: the
         # same word only when there is one (then the read must see the write)
@@ -224,8 +227,8 @@ def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
                 checkpoint=False, transparent=Go == 1),
         MemSpec("bw_u", None, signed(f.ubar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
                 checkpoint=False),
-        MemSpec("bw_a", None, signed(f.abar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
-                checkpoint=False),
+        *([MemSpec("bw_a", None, signed(f.abar.width), P, G, cfg.n_hidden, 1, VECTOR, G,
+                   checkpoint=False)] if cfg.adaptive else []),
         MemSpec("bw_i", None, signed(f.ibar.width), P, 2 * G, 2 * cfg.n_hidden, 1, VECTOR, G,
                 checkpoint=False, read_ports=2),
     ]

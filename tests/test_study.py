@@ -24,6 +24,8 @@ def test_memory_bits_default_config_by_hand():
     # per step: x (20 x 8 bit), s (64 x 1), psi (64 x 8), delta (2 x 16); plus s before the window
     assert bits["window_buffer"] == 16 * (20 * 8 + 64 * (1 + 8) + 2 * 16) + 64
     assert bits["total"] == sum(bits[m] for m in MEMORIES)
+    lif = memory_bits(cfg.replace(neuron=dict(beta_a=0.0)))   # a LIF core keeps no a
+    assert lif["neuron_state"] == 64 * (16 + 1) + 2 * 16
 
 
 def test_memory_bits_follow_the_config_only():

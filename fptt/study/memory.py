@@ -9,6 +9,7 @@ weights          ``n_syn · w.width``, ``n_syn = (n_in + n_hidden)·n_hidden + n
 wbar             ``n_syn · wbar.width``                      running mean W̄
 lam              ``n_syn · lam.width``                       dual state λ
 neuron_state     ``n_hidden·(u.width + a.width + 1) + n_out·o.width``   u, a, s, o
+                 (no ``a.width`` for a LIF core: ``cfg.adaptive`` false)
 window_buffer    ``window_max·(n_in·x.width + n_hidden·(1 + psi.width) + n_out·delta.width)
                  + n_hidden``: per buffered step the inputs x_t, spikes s_t, surrogates ψ_t
                  and errors δ_t, plus the spikes s before the window
@@ -46,7 +47,8 @@ def memory_bits(cfg: CoreConfig) -> dict[str, int]:
         "weights": cfg.n_syn * f.w.width,
         "wbar": cfg.n_syn * f.wbar.width,
         "lam": cfg.n_syn * f.lam.width,
-        "neuron_state": cfg.n_hidden * (f.u.width + f.a.width + 1) + cfg.n_out * f.o.width,
+        "neuron_state": cfg.n_hidden * (f.u.width + (f.a.width if cfg.adaptive else 0) + 1)
+        + cfg.n_out * f.o.width,
         "window_buffer": window_buffer_bits(cfg),
     }
     out["total"] = sum(out[m] for m in MEMORIES)
