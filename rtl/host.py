@@ -297,12 +297,17 @@ class HostPort(wiring.Component):
                 with m.Elif(we):
                     with m.If(self.is_reg_write & ~self.reg_ok):
                         m.d.sync += err.eq(1)
+                        m.next = "ACK"
                     with m.Else():
-                        m.d.comb += self.we.eq(1)
-                    m.next = "ACK"
+                        m.next = "WRITE"
                 with m.Else():
                     m.d.comb += self.re.eq(1)
                     m.next = "READ"
+            with m.State("WRITE"):
+                # a state of its own: the write strobe comes from a register, not from the
+                # bus through the range check (the path into every memory's write port)
+                m.d.comb += [self.busy.eq(1), self.we.eq(1)]
+                m.next = "ACK"
             with m.State("READ"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += rdata.eq(self.rdata)

@@ -531,7 +531,7 @@ async def neuron_unit(dut):
     outputs = {"u": True, "a": True, "s": False, "thr": True, "psi": True, "sat_a": False,
                "sat_threshold": False, "sat_u": False}
     vectors = [{k: ins[k][i] for k in ins} for i in range(n)]
-    got = await _unit_pipeline(dut, vectors, outputs, NeuronUnit.LATENCY)
+    got = await _unit_pipeline(dut, vectors, outputs, NeuronUnit.latency(cfg))
     _compare_unit("NeuronUnit", got, want, ins)
     return {"vectors": n, "saturated": {k: int(np.sum(want[k])) for k in want
                                         if k.startswith("sat_")}}
