@@ -90,4 +90,15 @@ def test_up5k_file_is_the_preset():
     from fptt.config import up5k_config
     path = Path(__file__).resolve().parent.parent / "configs" / "up5k.toml"
     assert CoreConfig.load(path) == up5k_config()
-    assert up5k_config().formats.u.width == 12 and not up5k_config().profile_counters
+    up = up5k_config()
+    assert up.formats.u.width == 12 and not up.profile_counters
+    assert not up.adaptive and up.acc_width == up.acc_bits_needed == 29
+
+
+def test_adaptive_follows_the_quantised_beta():
+    """LIF exactly when β_a's code is 0 (a β_a below half an LSB of formats.const is LIF)."""
+    assert CoreConfig().adaptive
+    assert not CoreConfig().replace(neuron=dict(beta_a=0.0)).adaptive
+    lsb = 2.0 ** -CoreConfig().formats.const.frac
+    assert not CoreConfig().replace(neuron=dict(beta_a=0.4 * lsb)).adaptive
+    assert CoreConfig().replace(neuron=dict(beta_a=lsb)).adaptive

@@ -70,6 +70,17 @@ def test_lowest_set(n, chunk):
     assert got == [(v & -v).bit_length() - 1 if v else 0 for v in vals]
 
 
+def test_lif_core_keeps_no_adaptation_memories():
+    """A LIF core has no a or ā memory, and its host map has no region 0x11."""
+    alif = CoreConfig(n_in=3, n_hidden=5, n_out=2)
+    lif = alif.replace(neuron=dict(beta_a=0.0))
+    names = {c: {s.name for s in host_targets(c)[0]} for c in (alif, lif)}
+    assert {"a", "bw_a"} <= names[alif]
+    assert names[alif] - names[lif] == {"a", "bw_a"} and names[lif] <= names[alif]
+    assert "a" in checkpoint_addresses(alif) and "a" not in checkpoint_addresses(lif)
+    assert 0x11 not in {t.region for t in host_targets(lif)[1]}
+
+
 def test_lane_layout_and_host_addresses():
     """Column-major, lanes across postsynaptic neurons; host addresses are distinct."""
     cfg = CoreConfig(n_in=3, n_hidden=5, n_out=3, lanes=2, window=2, window_max=3)
