@@ -845,20 +845,7 @@ class FpttCore(wiring.Component):
                         m.d.comb += [w.addr.eq(host.addr),
                                      w.en.eq(Const(1, len(w.en)) << host.elem)]
         # one parallel multiplexer (Switch, not an If chain: a chain of 30 priority levels
-        # costs ~1.5k LUT4), split by width: most targets are at most 16 bits wide, and
-        # above bit 15 they differ only in the one extension bit, so bits 16..31 select
-        # among the few wide targets and that bit (~1/4 fewer LUT4 than a 32-bit mux of all)
-        NARROW = 16
-        narrow, ext = Signal(NARROW), Signal()
-        wide, is_wide = Signal(DATA_WIDTH), Signal()
-
-        def put(value, signed_):
-            value = Value.cast(value)
-            if len(value) <= NARROW:
-                hm.m.d.comb += [narrow.eq(value), ext.eq(value[-1] if signed_ else 0)]
-            else:
-                hm.m.d.comb += [wide.eq(value), is_wide.eq(1)]
-
+        # costs ~1.5k LUT4)
         with hm.m.Switch(sel1):
             for idxs in by_phys.values():
                 t = self.targets[idxs[0]]
@@ -872,22 +859,21 @@ class FpttCore(wiring.Component):
                     else:
                         hm.m.d.comb += ev.eq(Array([Value.cast(word[e])
                                                     for e in range(n_el)])[elem1])
-                    put(ev, t.signed)
+                    hm.m.d.comb += rdata.eq(ev)
             with hm.m.Case(regs_i):
                 with hm.m.Switch(addr1):
                     for idx, val in reg_values.items():
                         with hm.m.Case(idx):
-                            hm.m.d.comb += [wide.eq(val), is_wide.eq(1)]
+                            hm.m.d.comb += rdata.eq(val)
             with hm.m.Case(s_i):
-                put(s_vec.bit_select(addr1, 1), False)
+                hm.m.d.comb += rdata.eq(s_vec.bit_select(addr1, 1))
             with hm.m.Case(lfsr_i):
-                put(Array([lf.state for lf in lfsr])[addr1], False)
+                hm.m.d.comb += rdata.eq(Array([lf.state for lf in lfsr])[addr1])
             if cfg.profile_counters:
                 with hm.m.Case(sat_i):
-                    put(Array([sat_cnt[n] for n in SAT_NAMES])[addr1], False)
+                    hm.m.d.comb += rdata.eq(Array([sat_cnt[n] for n in SAT_NAMES])[addr1])
                 with hm.m.Case(wrc_i):
-                    put(Array([wr_cnt[n] for n in SAT_NAMES])[addr1], False)
-        hm.m.d.comb += rdata.eq(Mux(is_wide, wide, Cat(narrow, ext.replicate(DATA_WIDTH - NARROW))))
+                    hm.m.d.comb += rdata.eq(Array([wr_cnt[n] for n in SAT_NAMES])[addr1])
         m.d.comb += host.rdata.eq(rdata)
         # register writes and their range check
         wd = host.wdata
