@@ -174,25 +174,16 @@ class NeuronUnit(wiring.Component):
             a_sat2 = stage(m, a_sat, "sat_a_2")
             # Stage 3: β_a a_t (DSP).
             p_b = stage(m, k["beta_a"] * a2, "p_beta_a")
-            a3 = stage(m, a2, "a_3")
-            a_sat3 = stage(m, a_sat2, "sat_a_3")
             # Stage 4: B_t = θ0 + β_a a_t (one add: θ0 and the rounding offset are one
             # constant).
             top = max(fu, fc + fa)
             thr_val, thr_sat = saturate_bits(_round_sum(p_b.shift_left(top - fc - fa), top - fu,
                                                         cfg.theta_q << (top - fu)), f.u)
             thr4 = stage(m, thr_val, "thr_4")
-            thr_sat4 = stage(m, thr_sat, "sat_thr_4")
-            a4 = stage(m, a3, "a_4")
-            a_sat4 = stage(m, a_sat3, "sat_a_4")
-            thr5 = stage(m, thr4, "thr_5")
-            thr_sat5 = stage(m, thr_sat4, "sat_thr_5")
-            a5 = stage(m, a4, "a_5")
-            a_sat5 = stage(m, a_sat4, "sat_a_5")
+            thr5 = stage(m, thr4, "thr_5")              # stage 6 compares u_t with it
             thr6 = stage(m, thr5, "thr_6")
-            thr_sat6 = stage(m, thr_sat5, "sat_thr_6")
-            a6 = stage(m, a5, "a_6")
-            a_sat6 = stage(m, a_sat5, "sat_a_6")
+            thr_sat6 = delay(m, stage(m, thr_sat, "sat_thr_4"), 2, "sat_thr")
+            a6, a_sat6 = delay(m, a2, 4, "a"), delay(m, a_sat2, 4, "sat_a")
         else:
             # LIF: a_t = 0 and B_t = θ0, constants (no adaptation datapath, and stages 3
             # and 4 are left out: LATENCY 5).
