@@ -77,8 +77,8 @@ def lowest_set(m: Module, vec, name: str, chunk: int = 8):
     parts = [vec[i:i + chunk] for i in range(0, n, chunk)]
     local = [lowest_set(m, p, f"{name}_c{k}", chunk) for k, p in enumerate(parts)]
     which = lowest_set(m, Cat(*[p.any() for p in parts]), f"{name}_chunk", chunk)
-    m.d.comb += idx.eq(Cat(Array([Cat(lo, Const(0, cb - len(lo))) if len(lo) < cb else lo[:cb]
-                                  for lo in local])[which], which))
+    m.d.comb += idx.eq(Cat(Array([Cat(lo, Const(0, cb - len(lo))) for lo in local])[which],
+                           which))
     return idx
 
 
