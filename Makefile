@@ -137,8 +137,10 @@ cosim: venv sysdeps libpython
 synth: venv sysdeps-ice40
 	$(FPTT) synth --config $(SYNTH_CONFIG) --target ice40-up5k -o build/synth/up5k
 
+# steps/s at the fmax `make synth` achieved, once it has run (else at 24 MHz)
+SYNTH_JSON := build/synth/up5k/synth_report.json
 bench: venv sysdeps libpython
-	$(FPTT) bench
+	$(FPTT) bench $(if $(wildcard $(SYNTH_JSON)),--synth-json $(SYNTH_JSON)) -o build/bench
 
 notebooks: venv
 	$(if $(FPTT_DATA_DIR),FPTT_DATA_DIR="$(FPTT_DATA_DIR)") $(VPY) -m fptt.study.notebooks notebooks/*.ipynb
