@@ -29,7 +29,7 @@ import time
 import numpy as np
 import pytest
 
-from fptt.config import CoreConfig
+from fptt.config import CoreConfig, up5k_config
 from fptt.sim.runner import RunError, build, run
 
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None,
@@ -42,10 +42,10 @@ def _fmts(**kw):
 
 _SMALL = dict(fptt=dict(alpha=0.5, lr=2.0 ** -6))
 
-#: The configurations of the co-simulation. Together: n_hidden 7..16, weights
+#: The configurations of the co-simulation. Together: n_hidden 7..32, weights
 #: of 12, 16 and 20 bits, both rounding modes, lanes 1, 2 and 4 (with padding
 #: lanes), windows 1 and > 1 (partial windows at eos), LIF and ALIF,
-#: c = 1 and c = 1 - alpha.
+#: c = 1 and c = 1 - alpha, profiling counters on and off, the UP5K preset.
 CONFIGS = {
     # n_in 8, 8 ALIF neurons, one lane, L = 1, nearest
     "base": CoreConfig().replace(n_in=8, n_hidden=8, n_out=2, window=1, window_max=8, lanes=1,
@@ -74,6 +74,8 @@ CONFIGS = {
     "p2-l3-lif": CoreConfig().replace(
         n_in=16, n_hidden=7, n_out=4, window=3, window_max=4, lanes=2, rounding="nearest",
         neuron=dict(beta_a=0.0, surrogate_height=1.0, surrogate_width=1.0), **_SMALL),
+    # the FPGA preset (configs/up5k.toml): LIF, 12-bit formats, no profiling counters
+    "up5k": up5k_config(),
 }
 
 #: Narrow formats and a large step: saturation in the units.
