@@ -396,7 +396,7 @@ class CoreConfig:
 
         With ``β_a = 0`` the adaptation ``a`` (and its backward error ``ā``) reach no
         output, so a LIF core does not keep them: the golden model holds ``a = 0``
-        and the RTL has no adaptation datapath (``a`` and ``bw_a`` read 0).
+        and the RTL has no adaptation datapath and no ``a``/``bw_a`` memories.
         """
         return self.const_q["beta_a"] != 0
 
