@@ -188,7 +188,7 @@ def neuron_update(cfg: CoreConfig, u, a, s_prev, acc, sat=None):
     if cfg.adaptive:
         a = saturate(_requant([(k["rho"] * a, fc + f.a.frac),
                                (k["one_minus_rho"] * s_prev, fc)], f.a.frac), f.a, sat, "a")
-    else:   # LIF (not cfg.adaptive): a reaches no output; 0 is written (and counted)
+    else:   # LIF (not cfg.adaptive): a = 0 reaches no output; counted as the RTL does
         a = saturate(np.zeros(np.broadcast(np.asarray(a), np.asarray(s_prev)).shape,
                               dtype=np.int64), f.a, sat, "a")
     thr = saturate(_requant([(cfg.theta_q, f.u.frac), (k["beta_a"] * a, fc + f.a.frac)], f.u.frac),
