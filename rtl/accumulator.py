@@ -117,7 +117,8 @@ class EventScanner(wiring.Component):
         pending = Signal(self.n)
         # invariant: idx = lowest set bit of pending, valid = pending != 0, registered from
         # the value pending takes at the same edge; the encoder's input depends on `load`
-        # only, and whether an event retires merely enables its registers
+        # only, and whether an event retires merely enables its registers (one enable
+        # condition of its own: folded into the If/Elif below, Yosys maps ~50 more LUT4)
         retire = Cat(*[self.idx == i for i in range(self.n)])
         enc_in = Signal(self.n)
         m.d.comb += [

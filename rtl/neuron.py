@@ -182,15 +182,15 @@ class NeuronUnit(wiring.Component):
             thr4 = stage(m, thr_val, "thr_4")
             thr5 = stage(m, thr4, "thr_5")              # stage 6 compares u_t with it
             thr6 = stage(m, thr5, "thr_6")
-            thr_sat6 = delay(m, stage(m, thr_sat, "sat_thr_4"), 2, "sat_thr")
+            thr_sat6 = delay(m, thr_sat, 3, "sat_thr")
             a6, a_sat6 = delay(m, a2, 4, "a"), delay(m, a_sat2, 4, "sat_a")
         else:
             # LIF: a_t = 0 and B_t = θ0, constants (no adaptation datapath, and stages 3
             # and 4 are left out: LATENCY 5).
+            # (CoreConfig checks that θ0 fits formats.u: B_t never saturates.)
             u_q4, s4 = u_q2, s2
-            theta = min(max(cfg.theta_q, f.u.min), f.u.max)
-            thr4 = thr5 = thr6 = Const(theta, fmt_shape(f.u))
-            thr_sat6 = Const(int(theta != cfg.theta_q), 1)
+            thr4 = thr5 = thr6 = Const(cfg.theta_q, fmt_shape(f.u))
+            thr_sat6 = Const(0, 1)
             a6, a_sat6 = Const(0, fmt_shape(f.a)), Const(0, 1)
 
         # Stage 5: u_t = sat(round(αu + c acc) - B_t s_{t-1}).
