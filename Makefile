@@ -17,6 +17,7 @@ PIP := $(VPY) -m pip
 FPTT := $(VENV)/bin/fptt
 #: configuration `make synth` places on the iCE40 UP5K
 SYNTH_CONFIG ?= configs/up5k.toml
+SYNTH_DIR := build/synth/up5k
 STAMP := $(VENV)/.stamp
 
 # torch is installed first and pinned: an unpinned torch lets pip pull GBs of
@@ -135,10 +136,10 @@ cosim: venv sysdeps libpython
 	$(FPTT) cosim
 
 synth: venv sysdeps-ice40
-	$(FPTT) synth --config $(SYNTH_CONFIG) --target ice40-up5k -o build/synth/up5k
+	$(FPTT) synth --config $(SYNTH_CONFIG) --target ice40-up5k -o $(SYNTH_DIR)
 
 # steps/s at the fmax `make synth` achieved, once it has run (else at 24 MHz)
-SYNTH_JSON := build/synth/up5k/synth_report.json
+SYNTH_JSON := $(SYNTH_DIR)/synth_report.json
 bench: venv sysdeps libpython
 	$(FPTT) bench $(if $(wildcard $(SYNTH_JSON)),--synth-json $(SYNTH_JSON)) -o build/bench
 
