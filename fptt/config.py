@@ -29,9 +29,15 @@ vbar      backward ``v̄ = ψ ⊙ s̄``
 ubar      backward membrane error ``ū``
 abar      backward adaptation error ``ā``
 ibar      backward input-current error ``ī``
-grad      window gradient of every weight
+grad_P    window gradient of parameter ``P`` (one format per parameter of
+          :data:`PARAMS`: ``grad_w_in``, ``grad_w_rec``, ``grad_b``,
+          ``grad_w_out``, ``grad_b_out``; ``grad`` sets all five)
 const     neuron constants ``α, ρ, 1-ρ, κ, c, β_a`` (non-negative)
 ========  ============================================================
+
+Biases are weights of an always-active presynaptic unit (``x = 1.0`` for the
+hidden layer, ``s = 1`` for the readout): ``b`` and ``b_out`` are one-column
+matrices stored in ``formats.w`` with their own ``W̄`` and ``λ``.
 
 The synaptic accumulator is exact: its fractional bits are ``w.frac + x.frac``
 (:attr:`CoreConfig.acc_fmt`) and its width ``acc_width`` is checked against the
@@ -59,14 +65,22 @@ __all__ = [
     "INPUT_SCALES",
     "MAX_WIDTH",
     "MATRICES",
+    "BIASES",
+    "PARAMS",
+    "LearningRates",
 ]
 
 #: Rounding rules for the FPTT weight update (see :mod:`fptt.golden.fixedpoint`).
 ROUNDING_MODES = ("nearest", "stochastic")
 #: ``c = 1 - α`` (the leaky integrator's own gain) or ``c = 1`` (folded into the weights).
 INPUT_SCALES = ("one", "1-alpha")
-#: The weight matrices, in update (and checkpoint) order.
+#: The weight matrices.
 MATRICES = ("w_in", "w_rec", "w_out")
+#: The biases: weights of an always-active presynaptic unit (hidden layer, readout).
+BIASES = ("b", "b_out")
+#: Every learned parameter, in update (and checkpoint, and random draw) order: each
+#: bias follows the matrix whose extra presynaptic column it is.
+PARAMS = ("w_in", "w_rec", "b", "w_out", "b_out")
 #: Widest stored quantity; the golden model computes in 64-bit integers.
 MAX_WIDTH = 32
 #: Widest exact intermediate the int64 golden model may form.
@@ -133,7 +147,7 @@ class NeuronConfig:
 
     tau_mem: float = 20.0
     tau_adp: float = 200.0
-    tau_out: float = 100.0
+    tau_out: float = 5.0
     beta_a: float = 1.8
     theta0: float = 1.0
     input_scale: str = "one"
@@ -158,11 +172,50 @@ class NeuronConfig:
 
 
 @dataclass(frozen=True)
+class LearningRates:
+    """The SGD step ``η`` of each parameter of :data:`PARAMS` (powers of two: shifts).
+
+    The hidden layer's gradients are about 1000× smaller than the readout's, so
+    one ``η`` either starves the hidden layer or wrecks the readout.
+    """
+
+    w_in: float = 2.0 ** -8
+    w_rec: float = 2.0 ** -8
+    b: float = 2.0 ** -8
+    w_out: float = 2.0 ** -16
+    b_out: float = 2.0 ** -16
+
+    @classmethod
+    def uniform(cls, lr: float) -> "LearningRates":
+        """The same ``η`` for every parameter (the shorthand ``fptt.lr = VALUE``)."""
+        return cls(**{p: lr for p in PARAMS})
+
+    def as_dict(self) -> dict[str, float]:
+        return {p: getattr(self, p) for p in PARAMS}
+
+
+@dataclass(frozen=True)
 class FpttConfig:
-    """FPTT constants: regulariser strength ``alpha`` and SGD step ``lr`` (both powers of two)."""
+    """FPTT constants: regulariser strength ``alpha`` and the SGD steps ``lr`` (powers of two).
+
+    ``lr`` is a :class:`LearningRates` (one ``η`` per parameter); a number is
+    accepted as shorthand for all of them, a dict for some of them.
+    """
 
     alpha: float = 0.125
-    lr: float = 2.0 ** -19
+    lr: LearningRates = field(default_factory=LearningRates)
+
+    def __post_init__(self):
+        lr = self.lr
+        if isinstance(lr, dict):
+            unknown = set(lr) - set(PARAMS)
+            if unknown:
+                raise ConfigError(f"unknown key(s) in fptt.lr: {', '.join(sorted(unknown))}; "
+                                  f"known: {', '.join(PARAMS)}")
+            lr = dataclasses.replace(LearningRates(), **lr)
+        elif not isinstance(lr, LearningRates):
+            lr = LearningRates.uniform(lr)
+        object.__setattr__(self, "lr", lr)
 
 
 @dataclass(frozen=True)
@@ -184,11 +237,20 @@ class Formats:
     ubar: Fmt = Fmt(16, 10)
     abar: Fmt = Fmt(16, 10)
     ibar: Fmt = Fmt(16, 10)
-    grad: Fmt = Fmt(16, 10)
+    # The hidden gradients are ~1000x smaller than the readout's: more fractional bits.
+    grad_w_in: Fmt = Fmt(16, 14)
+    grad_w_rec: Fmt = Fmt(16, 14)
+    grad_b: Fmt = Fmt(16, 14)
+    grad_w_out: Fmt = Fmt(16, 10)
+    grad_b_out: Fmt = Fmt(16, 10)
     const: Fmt = Fmt(16, 13)
 
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self))
+
+    def grad(self, param: str) -> Fmt:
+        """Format of the window gradient of ``param`` (one of :data:`PARAMS`)."""
+        return getattr(self, f"grad_{param}")
 
 
 @dataclass(frozen=True)
@@ -219,6 +281,9 @@ class CoreConfig:
         the iCE40 UP5K's SPRAM); the update sweep then takes two cycles per
         synapse. ``false``: simple dual-port block RAM, one synapse per cycle
         (FPGAs whose block RAM holds the weights).
+    biases : bool
+        A learnable bias per hidden neuron (``b``) and per readout unit
+        (``b_out``), each the weight of an always-active presynaptic unit.
     profile_counters : bool
         Build the profiling counters into the RTL: the saturation profile
         (``sat_*``, ``writes_*``: two 32-bit counters per quantity) and the
@@ -231,13 +296,14 @@ class CoreConfig:
     n_in: int = 20
     n_hidden: int = 64
     n_out: int = 2
-    window: int = 8
-    window_max: int = 16
+    window: int = 35
+    window_max: int = 64
     lanes: int = 1
     rounding: str = "stochastic"
     lfsr_seed: int = 0x1234_5678
     acc_width: int = 32
     single_port_weights: bool = True
+    biases: bool = True
     profile_counters: bool = True
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     fptt: FpttConfig = field(default_factory=FpttConfig)
@@ -269,8 +335,9 @@ class CoreConfig:
         if not isinstance(self.single_port_weights, bool):
             raise ConfigError(
                 f"single_port_weights must be true or false, not {self.single_port_weights!r}")
-        if not isinstance(self.profile_counters, bool):
-            raise ConfigError(f"profile_counters must be true or false, not {self.profile_counters!r}")
+        for name in ("profile_counters", "biases"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, not {getattr(self, name)!r}")
 
         for name in self.formats.names():
             fmt = getattr(self.formats, name)
@@ -303,8 +370,8 @@ class CoreConfig:
                 raise ConfigError(
                     f"neuron.{name} = {value!r} must be a power of two (the surrogate is "
                     f"computed without a multiplier)")
-        for name in ("alpha", "lr"):
-            value = getattr(self.fptt, name)
+        for name, value in [("alpha", self.fptt.alpha)] + [
+                (f"lr.{p}", v) for p, v in self.fptt.lr.as_dict().items()]:
             if not _is_power_of_two(value) or value > 1:
                 raise ConfigError(
                     f"fptt.{name} = {value!r} must be a power of two 2**-k with k >= 0 "
@@ -353,15 +420,30 @@ class CoreConfig:
     # ------------------------------------------------------------------ derived constants
     @property
     def n_syn(self) -> int:
-        """Number of synapses (weights): ``(n_in + n_hidden)·n_hidden + n_out·n_hidden``."""
-        return (self.n_in + self.n_hidden) * self.n_hidden + self.n_out * self.n_hidden
+        """Number of learned parameters (weights and biases), each with its own W̄ and λ.
+
+        ``(n_in + n_hidden + 1)·n_hidden + (n_hidden + 1)·n_out`` with biases.
+        """
+        return sum(post * pre for post, pre in self.param_shapes.values())
 
     @property
     def matrix_shapes(self) -> dict[str, tuple[int, int]]:
-        """Shapes ``(post, pre)`` of the weight matrices, in update order."""
+        """Shapes ``(post, pre)`` of the weight matrices (no biases)."""
         shapes = ((self.n_hidden, self.n_in), (self.n_hidden, self.n_hidden),
                   (self.n_out, self.n_hidden))
         return dict(zip(MATRICES, shapes))
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The learned parameters of this core, in update order (:data:`PARAMS`, or
+        :data:`MATRICES` without biases)."""
+        return PARAMS if self.biases else tuple(p for p in PARAMS if p in MATRICES)
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int, int]]:
+        """Shapes ``(post, pre)`` of every parameter in update order; a bias is ``(post, 1)``."""
+        shapes = dict(self.matrix_shapes, b=(self.n_hidden, 1), b_out=(self.n_out, 1))
+        return {p: shapes[p] for p in self.params}
 
     @property
     def acc_fmt(self) -> Fmt:
@@ -373,7 +455,7 @@ class CoreConfig:
         """Bits for ``Σ_i w·x + Σ_k w·s`` at frac ``w.frac + x.frac`` in the worst case."""
         f = self.formats
         worst = (self.n_in * (-f.w.min) * (-f.x.min)
-                 + self.n_hidden * (-f.w.min) * (1 << f.x.frac))
+                 + (self.n_hidden + int(self.biases)) * (-f.w.min) * (1 << f.x.frac))
         return worst.bit_length() + 1
 
     @property
@@ -415,9 +497,9 @@ class CoreConfig:
         return self.formats.u.frac - self.formats.psi.frac - k
 
     @property
-    def lr_shift(self) -> int:
-        """``η = 2**-lr_shift``."""
-        return -_log2_exact(self.fptt.lr)
+    def lr_shifts(self) -> dict[str, int]:
+        """``η_P = 2**-lr_shifts[P]`` for every parameter ``P`` of :attr:`params`."""
+        return {p: -_log2_exact(getattr(self.fptt.lr, p)) for p in self.params}
 
     @property
     def alpha_shift(self) -> int:
@@ -429,11 +511,16 @@ class CoreConfig:
         """Fractional bits of the exact intermediates of the three update writes.
 
         ``w' = w - η(g + α(w - w̄) - λ)``, ``λ' = λ - α(w' - w̄)``,
-        ``w̄' = ½(w̄ + w') - 2**(k-1)·λ'`` with ``α = 2**-k``.
+        ``w̄' = ½(w̄ + w') - 2**(k-1)·λ'`` with ``α = 2**-k``. One set for every
+        parameter (the widest any of them needs), so that stochastic rounding drops
+        the same number of bits whatever ``η_P`` and ``grad_P`` are, and the RTL has
+        one datapath whose shifts a multiplexer picks per parameter.
         """
-        f, e, k = self.formats, self.lr_shift, self.alpha_shift
+        f, k = self.formats, self.alpha_shift
+        w = max(max(f.w.frac, f.grad(p).frac + e, f.w.frac + e + k, f.wbar.frac + e + k,
+                    f.lam.frac + e) for p, e in self.lr_shifts.items())
         return dict(
-            w=max(f.w.frac, f.grad.frac + e, f.w.frac + e + k, f.wbar.frac + e + k, f.lam.frac + e),
+            w=w,
             lam=max(f.lam.frac, f.w.frac + k, f.wbar.frac + k),
             wbar=max(f.wbar.frac + 1, f.w.frac + 1, f.lam.frac - k + 1, 0),
         )
@@ -444,7 +531,8 @@ class CoreConfig:
         fr = self.update_fracs
         # integer bits: the largest operand magnitude (as a value) times a small factor.
         int_bits = {
-            "w": max(fm.width - fm.frac for fm in (f.w, f.grad, f.wbar, f.lam)) + 3,
+            "w": max(fm.width - fm.frac for fm in
+                     (f.w, f.wbar, f.lam) + tuple(f.grad(p) for p in self.params)) + 3,
             "lam": max(f.lam.width - f.lam.frac, f.w.width - f.w.frac, f.wbar.width - f.wbar.frac) + 2,
             "wbar": max(f.wbar.width - f.wbar.frac, f.w.width - f.w.frac,
                         f.lam.width - f.lam.frac + self.alpha_shift) + 2,
@@ -478,7 +566,11 @@ class CoreConfig:
         fptt = dict(data.get("fptt", {}))
         _check_keys("fptt", fptt, {f.name for f in fields(FpttConfig)})
         fmts = dict(data.get("formats", {}))
-        _check_keys("formats", fmts, set(Formats().names()))
+        if "grad" in fmts:      # shorthand: one format for every parameter's gradient
+            shared = fmts.pop("grad")
+            for p in PARAMS:
+                fmts.setdefault(f"grad_{p}", shared)
+        _check_keys("formats", fmts, set(Formats().names()) | {"grad"})
         defaults = Formats()
         fmt_objs = {}
         for name, spec in fmts.items():
@@ -534,8 +626,12 @@ class CoreConfig:
     def replace(self, **changes) -> "CoreConfig":
         """A copy with top-level fields changed; ``neuron``/``fptt``/``formats`` take dicts too."""
         if isinstance(changes.get("formats"), dict):
+            fm = dict(changes["formats"])
+            if "grad" in fm:    # shorthand: every parameter's gradient format
+                shared = fm.pop("grad")
+                fm.update({f"grad_{p}": shared for p in PARAMS if f"grad_{p}" not in fm})
             changes["formats"] = {k: Fmt(**v) if isinstance(v, dict) else v
-                                  for k, v in changes["formats"].items()}
+                                  for k, v in fm.items()}
         for name in ("neuron", "fptt", "formats"):
             if isinstance(changes.get(name), dict):
                 changes[name] = dataclasses.replace(getattr(self, name), **changes[name])
@@ -557,6 +653,8 @@ def _check_keys(section, table, allowed):
 
 
 def _toml_value(value) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -587,10 +685,22 @@ def _apply_override(data: dict, item: str) -> None:
             raise ConfigError(f"unknown configuration key {key!r}")
         parts = [sections[0], parts[0]]
     if parts[0] == "formats":
-        if len(parts) != 3 or parts[1] not in data["formats"] or parts[2] not in ("width", "frac"):
+        names = [f"grad_{p}" for p in PARAMS] if parts[1:2] == ["grad"] else parts[1:2]
+        if len(parts) != 3 or any(n not in data["formats"] for n in names) \
+                or parts[2] not in ("width", "frac"):
             raise ConfigError(f"unknown configuration key {key!r}: use formats.NAME.width or "
                               f"formats.NAME.frac")
-        data["formats"][parts[1]][parts[2]] = value
+        for name in names:
+            data["formats"][name][parts[2]] = value
+        return
+    if parts[:2] == ["fptt", "lr"] and len(parts) == 3:
+        if parts[2] not in PARAMS:
+            raise ConfigError(f"unknown configuration key {key!r}: use fptt.lr (every parameter) "
+                              f"or fptt.lr.P with P one of {', '.join(PARAMS)}")
+        lr = data["fptt"]["lr"]
+        lr = dict(lr) if isinstance(lr, dict) else {p: lr for p in PARAMS}
+        lr[parts[2]] = value
+        data["fptt"]["lr"] = lr
         return
     if len(parts) != 2 or parts[0] not in data or parts[1] not in data[parts[0]]:
         raise ConfigError(f"unknown configuration key {key!r}")
@@ -608,8 +718,10 @@ def up5k_config() -> CoreConfig:
     """
     import dataclasses
     f = Formats()
-    narrow = {q: Fmt(12, 8) for q in ("delta", "obar", "sbar", "vbar", "ubar", "abar", "ibar",
-                                      "grad")}
+    narrow = {q: Fmt(12, 8) for q in ("delta", "obar", "sbar", "vbar", "ubar", "abar", "ibar")
+              + tuple(f"grad_{p}" for p in PARAMS)}
     f = dataclasses.replace(f, u=Fmt(12, 7), o=Fmt(12, 7), a=Fmt(12, 9), **narrow)
-    cfg = CoreConfig(n_hidden=32, window_max=8, profile_counters=False, formats=f)
+    cfg = CoreConfig(n_hidden=32, window=8, window_max=8, biases=False, profile_counters=False,
+                     formats=f, neuron=NeuronConfig(tau_out=100.0),
+                     fptt=FpttConfig(lr=2.0 ** -19))
     return cfg.replace(neuron=dict(beta_a=0.0), acc_width=cfg.acc_bits_needed)

@@ -13,12 +13,12 @@ saturates (:mod:`fptt.golden.fixedpoint`). Constants are the codes of
 
 Forward, one step (states from t-1, ``s_0 = 0``)::
 
-    acc   = W_in x_t + (W_rec s_{t-1})·2**f_x                 exact, frac f_w + f_x
+    acc   = W_in x_t + (W_rec s_{t-1} + b)·2**f_x             exact, frac f_w + f_x
     a_t   = ρ a_{t-1} + (1-ρ) s_{t-1}                          -> a
     B_t   = θ0 + β_a a_t                                       -> u
     u_t   = α u_{t-1} + c·acc - B_t s_{t-1}                    -> u
     s_t   = [u_t >= B_t]
-    o_t   = κ o_{t-1} + W_out s_t                              -> o
+    o_t   = κ o_{t-1} + W_out s_t + b_out                      -> o
     ψ_t   = max(0, H - (|u_t - B_t| >> k_ψ))                   -> psi (no multiplier)
     δ_t   = o_t - y*_t  on steps with a target, else 0         -> delta
 
@@ -30,9 +30,14 @@ Backward at a window's end, t from its last step to its first::
     ū_t = v̄_t + α ū_{t+1}                                      -> ubar
     ā_t = -β_a v̄_t + ρ ā_{t+1}                                 -> abar
     ī_t = c ū_t                                                -> ibar
-    G_in = Σ_t ī_t x_tᵀ,  G_rec = Σ_t ī_t s_{t-1}ᵀ,  G_out = Σ_t ō_t s_tᵀ   exact sums -> grad
+    G_in = Σ_t ī_t x_tᵀ,  G_rec = Σ_t ī_t s_{t-1}ᵀ,  G_out = Σ_t ō_t s_tᵀ   exact sums -> grad_P
+    G_b  = Σ_t ī_t,       G_b_out = Σ_t ō_t
 
-FPTT step of every weight (η = 2**-e, α = 2**-k; rounding by ``cfg.rounding``)::
+The biases ``b`` and ``b_out`` (``cfg.biases``) are the weights of an
+always-active presynaptic unit (``x = 1.0``, ``s = 1``): one-column matrices,
+updated like every weight with their own ``W̄``, ``λ``, ``η`` and gradient format.
+
+FPTT step of every parameter P (η_P = 2**-e_P, α = 2**-k; rounding by ``cfg.rounding``)::
 
     w'  = w - η(g + α(w - w̄) - λ)                             -> w
     λ'  = λ - α(w' - w̄)                                        -> lam
@@ -50,13 +55,13 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..config import MATRICES, CoreConfig
+from ..config import BIASES, MATRICES, PARAMS, CoreConfig
 from .sequence import run_sequence
 from .fixedpoint import SaturationCounter, align, round_shift, saturate, to_codes
 from .lfsr import UpdateDraws, lane_seeds
 
 __all__ = [
-    "MATRICES", "FixedState", "FixedCore", "init_state", "step", "forward", "close_window",
+    "MATRICES", "PARAMS", "FixedState", "FixedCore", "init_state", "step", "forward", "close_window",
     "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
@@ -66,9 +71,9 @@ __all__ = [
 class FixedState:
     """Every bit of on-chip state of ``batch`` cores (integer codes)."""
 
-    w: dict            # name -> [B, post, pre]   weights
-    wbar: dict         # name -> [B, post, pre]   running means W̄
-    lam: dict          # name -> [B, post, pre]   dual states λ
+    w: dict            # param -> [B, post, pre]   weights and biases (pre = 1)
+    wbar: dict         # param -> [B, post, pre]   running means W̄
+    lam: dict          # param -> [B, post, pre]   dual states λ
     u: np.ndarray      # [B, n_hidden]
     a: np.ndarray      # [B, n_hidden]
     s: np.ndarray      # [B, n_hidden]  0/1
@@ -104,7 +109,8 @@ class FixedState:
         kw = {}
         for f in fields(cls):
             if f.name in ("w", "wbar", "lam"):
-                kw[f.name] = {m: np.array(arrays[f"{f.name}.{m}"]) for m in MATRICES}
+                kw[f.name] = {m: np.array(arrays[f"{f.name}.{m}"]) for m in PARAMS
+                              if f"{f.name}.{m}" in arrays}
             elif f.name != "sat":
                 kw[f.name] = np.array(arrays[f.name])
         state = cls(**kw)
@@ -122,18 +128,27 @@ def init_state(cfg: CoreConfig, weights: dict, batch: int | None = None) -> Fixe
     """Fresh cores from float or integer-coded weights: ``W̄ = W``, ``λ = 0``, neurons at rest.
 
     ``weights[name]`` is ``[post, pre]`` (shared by the batch) or ``[B, post, pre]``;
-    float arrays are quantised to ``formats.w`` by nearest rounding.
+    float arrays are quantised to ``formats.w`` by nearest rounding. Biases missing
+    from ``weights`` start at 0.
     """
     w = {}
-    for m in MATRICES:
-        arr = np.asarray(weights[m])
+    shapes = cfg.param_shapes
+    if batch is None and np.ndim(weights["w_in"]) == 3:
+        batch = np.shape(weights["w_in"])[0]
+    for m in cfg.params:
+        if m in BIASES and m not in weights:
+            arr = np.zeros(shapes[m], dtype=np.int64)
+        else:
+            arr = np.asarray(weights[m])
+        if m in BIASES and arr.ndim >= 1 and arr.shape[-1] != 1:
+            arr = arr[..., None]    # a bias vector [.., post] as its column [.., post, 1]
         if arr.dtype.kind == "f":
             arr = to_codes(arr, cfg.formats.w)
         if arr.ndim == 2:
             arr = np.broadcast_to(arr, ((batch or 1),) + arr.shape)
-        if arr.shape[1:] != cfg.matrix_shapes[m]:
+        if arr.shape[1:] != shapes[m]:
             raise ValueError(f"{m} has shape {arr.shape[1:]}, the configuration needs "
-                             f"{cfg.matrix_shapes[m]}")
+                             f"{shapes[m]}")
         w[m] = np.array(arr, dtype=np.int64)
     B = next(iter(w.values())).shape[0]
     if batch is not None and B != batch:
@@ -142,8 +157,8 @@ def init_state(cfg: CoreConfig, weights: dict, batch: int | None = None) -> Fixe
     wbar = {m: saturate(align(w[m], cfg.formats.w.frac, cfg.formats.wbar.frac)
                         if cfg.formats.wbar.frac >= cfg.formats.w.frac
                         else round_shift(w[m], cfg.formats.w.frac - cfg.formats.wbar.frac),
-                        cfg.formats.wbar) for m in MATRICES}
-    lam = {m: np.zeros_like(w[m]) for m in MATRICES}
+                        cfg.formats.wbar) for m in cfg.params}
+    lam = {m: np.zeros_like(w[m]) for m in cfg.params}
     z = lambda *shape: np.zeros((B,) + shape, dtype=np.int64)  # noqa: E731
     return FixedState(
         w=w, wbar=wbar, lam=lam,
@@ -171,9 +186,15 @@ def _matvec(mat, vec):
 # One golden function per RTL block: elementwise over any leading shape, integer
 # codes in and out. ``sat`` (optional) counts saturations per quantity.
 
-def accumulate(cfg: CoreConfig, w_in, w_rec, x, s_prev):
-    """Synaptic accumulation ``acc = W_in x + (W_rec s_{t-1})·2**f_x`` (exact, ``cfg.acc_fmt``)."""
-    return _matvec(w_in, x) + align(_matvec(w_rec, s_prev), 0, cfg.formats.x.frac)
+def accumulate(cfg: CoreConfig, w_in, w_rec, x, s_prev, b=None):
+    """Synaptic accumulation ``acc = W_in x + (W_rec s_{t-1} + b)·2**f_x`` (exact, ``cfg.acc_fmt``).
+
+    ``b [B, n_hidden, 1]`` (optional): the bias, the weight of an input fixed at 1.0.
+    """
+    rec = _matvec(w_rec, s_prev)
+    if b is not None:
+        rec = rec + b[..., 0]
+    return _matvec(w_in, x) + align(rec, 0, cfg.formats.x.frac)
 
 
 def neuron_update(cfg: CoreConfig, u, a, s_prev, acc, sat=None):
@@ -253,27 +274,36 @@ def backward_neuron(cfg: CoreConfig, wt_obar, wt_ibar, psi, ubar_next, abar_next
     return ibar, ubar, abar
 
 
-def gradient(cfg: CoreConfig, total, frac: int, sat=None):
-    """Round an exact window sum ``Σ_t post_t·pre_t`` (``frac`` fractional bits) to ``formats.grad``."""
-    return saturate(round_shift(total, frac - cfg.formats.grad.frac), cfg.formats.grad, sat, "grad")
+def gradient(cfg: CoreConfig, param: str, total, sat=None):
+    """Round the exact window sum ``Σ_t post_t·pre_t`` of ``param`` to ``formats.grad_<param>``.
+
+    ``total`` has :func:`gradient_fracs` ``[param]`` fractional bits; saturations
+    of every parameter count under ``"grad"``.
+    """
+    fmt = cfg.formats.grad(param)
+    return saturate(round_shift(total, gradient_fracs(cfg)[param] - fmt.frac), fmt, sat, "grad")
 
 
 def gradient_fracs(cfg: CoreConfig) -> dict[str, int]:
-    """Fractional bits of the exact window sums of each matrix."""
+    """Fractional bits of the exact window sums of each parameter."""
     f = cfg.formats
-    return {"w_in": f.ibar.frac + f.x.frac, "w_rec": f.ibar.frac, "w_out": f.obar.frac}
+    fracs = {"w_in": f.ibar.frac + f.x.frac, "w_rec": f.ibar.frac, "b": f.ibar.frac,
+             "w_out": f.obar.frac, "b_out": f.obar.frac}
+    return {p: fracs[p] for p in cfg.params}
 
 
-def fptt_update(cfg: CoreConfig, w, wbar, lam, g, r=(None, None, None), sat=None):
-    """The FPTT step of one synapse (elementwise); returns ``(w', λ', w̄')``.
+def fptt_update(cfg: CoreConfig, param: str, w, wbar, lam, g, r=(None, None, None), sat=None):
+    """The FPTT step of synapses of ``param`` (elementwise); returns ``(w', λ', w̄')``.
 
     ``w' = w - η(g + α(w - w̄) - λ)``, ``λ' = λ - α(w' - w̄)``,
-    ``w̄' = ½(w̄ + w') - 2**(k-1)·λ'`` with ``η = 2**-e``, ``α = 2**-k``, each
-    rounded by ``cfg.rounding`` (``r``: the three 16-bit draws when stochastic).
+    ``w̄' = ½(w̄ + w') - 2**(k-1)·λ'`` with ``η = 2**-e_P`` (``cfg.lr_shifts[param]``),
+    ``α = 2**-k``, each rounded by ``cfg.rounding`` (``r``: the three 16-bit draws
+    when stochastic). ``g`` is in ``formats.grad_<param>``.
     """
-    f, e, kk, fr, mode = cfg.formats, cfg.lr_shift, cfg.alpha_shift, cfg.update_fracs, cfg.rounding
+    f, kk, fr, mode = cfg.formats, cfg.alpha_shift, cfg.update_fracs, cfg.rounding
+    e, fg = cfg.lr_shifts[param], f.grad(param)
     F = fr["w"]
-    tot = (align(w, f.w.frac, F) - align(g, f.grad.frac + e, F)
+    tot = (align(w, f.w.frac, F) - align(g, fg.frac + e, F)
            - align(w, f.w.frac + e + kk, F) + align(wbar, f.wbar.frac + e + kk, F)
            + align(lam, f.lam.frac + e, F))
     w_new = saturate(round_shift(tot, F - f.w.frac, mode, r[0]), f.w, sat, "w")
@@ -296,9 +326,12 @@ def forward(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None):
     Returns ``(o_t, s_t, psi_t, delta_t)`` as integer codes.
     """
     x = np.asarray(x, dtype=np.int64)
-    acc = accumulate(cfg, st.w["w_in"], st.w["w_rec"], x, st.s)
+    acc = accumulate(cfg, st.w["w_in"], st.w["w_rec"], x, st.s, st.w.get("b"))
     u, a, s, thr = neuron_update(cfg, st.u, st.a, st.s, acc, st.sat)
-    o = readout(cfg, st.o, _matvec(st.w["w_out"], s), st.sat)
+    w_out_s = _matvec(st.w["w_out"], s)
+    if "b_out" in st.w:
+        w_out_s = w_out_s + st.w["b_out"][..., 0]
+    o = readout(cfg, st.o, w_out_s, st.sat)
     psi = surrogate(cfg, u, thr)
     if target is None or has_target is None:
         delta = np.zeros_like(o)
@@ -319,7 +352,7 @@ def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = Non
     B, sat = st.batch, st.sat
     obar_n = np.zeros((B, cfg.n_out), np.int64)
     ibar_n, ubar_n, abar_n = (np.zeros((B, cfg.n_hidden), np.int64) for _ in range(3))
-    sums = {m: np.zeros_like(st.w[m]) for m in MATRICES}
+    sums = {m: np.zeros_like(st.w[m]) for m in cfg.params}
     w_out_t = np.swapaxes(st.w["w_out"], 1, 2)
     w_rec_t = np.swapaxes(st.w["w_rec"], 1, 2)
     for t in range(n - 1, -1, -1):
@@ -329,9 +362,11 @@ def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = Non
         sums["w_in"] += ibar[:, :, None] * st.buf_x[:, t, None, :]
         sums["w_rec"] += ibar[:, :, None] * st.buf_s[:, t, None, :]
         sums["w_out"] += obar[:, :, None] * st.buf_s[:, t + 1, None, :]
+        if cfg.biases:      # the always-active unit: pre = 1
+            sums["b"] += ibar[:, :, None]
+            sums["b_out"] += obar[:, :, None]
         obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
-    fracs = gradient_fracs(cfg)
-    grads = {m: gradient(cfg, sums[m], fracs[m], sat) for m in MATRICES}
+    grads = {m: gradient(cfg, m, sums[m], sat) for m in cfg.params}
     _fptt_update(cfg, st, grads, draws_cache)
     st.count[:] = 0
     st.windows += 1
@@ -340,28 +375,16 @@ def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = Non
 def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict | None):
     draws = None
     if cfg.rounding == "stochastic":
-        key = (tuple(cfg.matrix_shapes.items()), cfg.lanes)
+        key = (tuple(cfg.param_shapes.items()), cfg.lanes)
         if draws_cache is None:
             draws_cache = {}
         if key not in draws_cache:
-            draws_cache[key] = UpdateDraws(cfg.matrix_shapes, cfg.lanes)
+            draws_cache[key] = UpdateDraws(cfg.param_shapes, cfg.lanes)
         draws, st.lfsr = draws_cache[key].draw(st.lfsr)
-    # one elementwise update over all three matrices, flattened side by side
-    B = st.batch
-    flat = lambda d: np.concatenate([d[m].reshape(B, -1) for m in MATRICES], axis=1)  # noqa: E731
-    r = (None, None, None)
-    if draws is not None:
-        r = tuple(np.concatenate([draws[m][:, j].reshape(B, -1) for m in MATRICES], axis=1)
-                  for j in range(3))
-    w, lam, wbar = fptt_update(cfg, flat(st.w), flat(st.wbar), flat(st.lam), flat(grads), r,
-                               st.sat)
-    start = 0
-    for m in MATRICES:
-        shape = st.w[m].shape
-        n = shape[1] * shape[2]
-        st.w[m], st.lam[m], st.wbar[m] = (v[:, start:start + n].reshape(shape)
-                                          for v in (w, lam, wbar))
-        start += n
+    for m in cfg.params:
+        r = (None, None, None) if draws is None else tuple(draws[m][:, j] for j in range(3))
+        st.w[m], st.lam[m], st.wbar[m] = fptt_update(cfg, m, st.w[m], st.wbar[m], st.lam[m],
+                                                     grads[m], r, st.sat)
 
 
 def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
@@ -445,8 +468,8 @@ class FixedCore:
         return run_sequence(self, x, target, has_target, learn)
 
     def weights(self, core: int = 0) -> dict[str, np.ndarray]:
-        """Float weights of one core."""
-        return {m: self.state.w[m][core] * self.cfg.formats.w.lsb for m in MATRICES}
+        """Float weights (and biases, as ``[post, 1]`` columns) of one core."""
+        return {m: self.state.w[m][core] * self.cfg.formats.w.lsb for m in self.cfg.params}
 
     def save(self, path) -> None:
         np.savez(path, config_toml=np.array(self.cfg.to_toml()), **self.state.arrays())

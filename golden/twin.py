@@ -9,10 +9,10 @@ that the window backward is the exact gradient of the window loss.
 
 Forward::
 
-    I_t = W_in x_t + W_rec s_{t-1}
+    I_t = W_in x_t + W_rec s_{t-1} + b
     a_t = ρ a_{t-1} + (1-ρ) s_{t-1};   B_t = θ0 + β_a a_t
     u_t = α u_{t-1} + c I_t - B_t s_{t-1};   s_t = [u_t >= B_t]
-    o_t = κ o_{t-1} + W_out s_t;   ψ_t = h·max(0, 1 - |u_t - B_t|/w)
+    o_t = κ o_{t-1} + W_out s_t + b_out;   ψ_t = h·max(0, 1 - |u_t - B_t|/w)
 
 Backward and FPTT step: see :mod:`fptt.golden.fixed_core`.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import MATRICES, CoreConfig
+from ..config import BIASES, CoreConfig
 from .sequence import run_sequence
 
 __all__ = ["FloatTwin"]
@@ -33,8 +33,16 @@ class FloatTwin:
     def __init__(self, cfg: CoreConfig, weights: dict, batch: int | None = None):
         self.cfg = cfg
         w = {}
-        for m in MATRICES:
-            arr = np.asarray(weights[m], dtype=np.float64)
+        shapes = cfg.param_shapes
+        if batch is None and np.ndim(weights["w_in"]) == 3:
+            batch = np.shape(weights["w_in"])[0]
+        for m in cfg.params:
+            if m in BIASES and m not in weights:
+                arr = np.zeros(shapes[m])
+            else:
+                arr = np.asarray(weights[m], dtype=np.float64)
+            if m in BIASES and arr.shape[-1] != 1:
+                arr = arr[..., None]
             if arr.ndim == 2:
                 arr = np.broadcast_to(arr, ((batch or 1),) + arr.shape)
             w[m] = arr.copy()
@@ -60,12 +68,16 @@ class FloatTwin:
         s_prev = self.s
         current = np.einsum("bji,bi->bj", self.w["w_in"], x) \
             + np.einsum("bjk,bk->bj", self.w["w_rec"], s_prev)
+        if self.cfg.biases:
+            current = current + self.w["b"][..., 0]
         if self.beta != 0:      # LIF keeps a = 0, as the fixed-point core does
             self.a = self.rho * self.a + (1 - self.rho) * s_prev
         thr = self.theta + self.beta * self.a
         self.u = self.alpha * self.u + self.c * current - thr * s_prev
         self.s = (self.u >= thr).astype(np.float64)
         self.o = self.kappa * self.o + np.einsum("bkj,bj->bk", self.w["w_out"], self.s)
+        if self.cfg.biases:
+            self.o = self.o + self.w["b_out"][..., 0]
         psi = n.surrogate_height * np.maximum(0.0, 1 - np.abs(self.u - thr) / n.surrogate_width)
         return psi
 
@@ -104,7 +116,7 @@ class FloatTwin:
         n, B, cfg = self.count, self.batch, self.cfg
         obar_n = np.zeros((B, cfg.n_out))
         ibar_n, ubar_n, abar_n = (np.zeros((B, cfg.n_hidden)) for _ in range(3))
-        g = {m: np.zeros_like(self.w[m]) for m in MATRICES}
+        g = {m: np.zeros_like(self.w[m]) for m in cfg.params}
         for t in range(n - 1, -1, -1):
             obar = self.buf_delta[:, t] + self.kappa * obar_n
             sbar = (np.einsum("bkj,bk->bj", self.w["w_out"], obar)
@@ -117,6 +129,9 @@ class FloatTwin:
             g["w_in"] += ibar[:, :, None] * self.buf_x[:, t, None, :]
             g["w_rec"] += ibar[:, :, None] * self.buf_s[:, t, None, :]
             g["w_out"] += obar[:, :, None] * self.buf_s[:, t + 1, None, :]
+            if cfg.biases:      # the always-active presynaptic unit
+                g["b"] += ibar[:, :, None]
+                g["b_out"] += obar[:, :, None]
             obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
         return g
 
@@ -124,9 +139,10 @@ class FloatTwin:
         """Backward through the window, then the FPTT step of DESIGN section 4 (plain SGD)."""
         if self.count == 0:
             return
-        eta, alpha = self.cfg.fptt.lr, self.cfg.fptt.alpha
+        alpha = self.cfg.fptt.alpha
         grads = self.window_gradients()
-        for m in MATRICES:
+        for m in self.cfg.params:
+            eta = getattr(self.cfg.fptt.lr, m)
             w, wbar, lam = self.w[m], self.wbar[m], self.lam[m]
             w_new = w - eta * (grads[m] + alpha * (w - wbar) - lam)
             lam_new = lam - alpha * (w_new - wbar)
@@ -140,4 +156,4 @@ class FloatTwin:
         return run_sequence(self, x, target, has_target, learn)
 
     def weights(self, core: int = 0) -> dict[str, np.ndarray]:
-        return {m: self.w[m][core].copy() for m in MATRICES}
+        return {m: self.w[m][core].copy() for m in self.cfg.params}

@@ -11,7 +11,8 @@ from fptt.golden.weights import init_weights
 # fast learning, so that a few sequences move the weights far
 SMALL = CoreConfig(n_in=6, n_hidden=10, n_out=3, window=4, window_max=8, acc_width=0).replace(
     fptt={"lr": 2.0 ** -6, "alpha": 0.5}, neuron={"tau_out": 20.0},
-    formats={"w": {"width": 12, "frac": 8}, "wbar": {"width": 16, "frac": 12}})
+    formats={"w": {"width": 12, "frac": 8}, "wbar": {"width": 16, "frac": 12},
+             "grad": {"width": 16, "frac": 10}})
 
 
 def _data(seed, T=40, n_in=6, n_out=3):
