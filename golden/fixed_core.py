@@ -61,7 +61,7 @@ from .fixedpoint import SaturationCounter, align, round_shift, saturate, to_code
 from .lfsr import UpdateDraws, lane_seeds
 
 __all__ = [
-    "MATRICES", "PARAMS", "FixedState", "FixedCore", "init_state", "step", "forward", "close_window",
+    "MATRICES", "PARAMS", "FixedState", "FixedCore", "check_frozen", "init_state", "step", "forward", "close_window",
     "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
@@ -122,6 +122,16 @@ class FixedState:
     def core(self, b: int) -> "FixedState":
         """Core ``b`` alone, as a batch of one."""
         return FixedState.from_arrays({k: v[b:b + 1] for k, v in self.arrays().items()})
+
+
+def check_frozen(cfg: CoreConfig, frozen) -> tuple:
+    """``frozen`` as a tuple of parameter names of ``cfg``; unknown names are refused."""
+    frozen = tuple(frozen)
+    unknown = [p for p in frozen if p not in cfg.params]
+    if unknown:
+        raise ValueError(f"cannot freeze {', '.join(unknown)}: the core's parameters are "
+                         f"{', '.join(cfg.params)}")
+    return frozen
 
 
 def init_state(cfg: CoreConfig, weights: dict, batch: int | None = None) -> FixedState:
@@ -341,10 +351,14 @@ def forward(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None):
     return o, s, psi, delta
 
 
-def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = None):
+def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = None,
+                 frozen: tuple = ()):
     """Backward through the buffered window and one FPTT step of every weight (in place).
 
     All cores of the batch hold the same number of steps (they share the schedule).
+    Parameters named in ``frozen`` keep w, W̄ and λ (their gradient is still formed
+    and counted, their update is not); the random draws advance as if they were
+    updated, so a frozen run rounds the other parameters with the same draws.
     """
     n = int(st.count[0])
     if n == 0:
@@ -367,12 +381,13 @@ def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = Non
             sums["b_out"] += obar[:, :, None]
         obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
     grads = {m: gradient(cfg, m, sums[m], sat) for m in cfg.params}
-    _fptt_update(cfg, st, grads, draws_cache)
+    _fptt_update(cfg, st, grads, draws_cache, frozen)
     st.count[:] = 0
     st.windows += 1
 
 
-def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict | None):
+def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict | None,
+                 frozen: tuple = ()):
     draws = None
     if cfg.rounding == "stochastic":
         key = (tuple(cfg.param_shapes.items()), cfg.lanes)
@@ -382,6 +397,8 @@ def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict
             draws_cache[key] = UpdateDraws(cfg.param_shapes, cfg.lanes)
         draws, st.lfsr = draws_cache[key].draw(st.lfsr)
     for m in cfg.params:
+        if m in frozen:
+            continue
         r = (None, None, None) if draws is None else tuple(draws[m][:, j] for j in range(3))
         st.w[m], st.lam[m], st.wbar[m] = fptt_update(cfg, m, st.w[m], st.wbar[m], st.lam[m],
                                                      grads[m], r, st.sat)
@@ -389,7 +406,7 @@ def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict
 
 def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
          sos: bool = False, eos: bool = False, learn: bool = True,
-         draws_cache: dict | None = None):
+         draws_cache: dict | None = None, frozen: tuple = ()):
     """One time step of every core (integer codes in and out); updates ``st`` in place.
 
     Parameters
@@ -402,6 +419,8 @@ def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
         Which cores have a target at this step.
     sos, eos, learn : bool
         Start of sequence, end of sequence, learning on (shared by the batch).
+    frozen : tuple of str
+        Parameters the update leaves as they are (see :func:`close_window`).
 
     Returns
     -------
@@ -428,7 +447,7 @@ def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
     st.buf_delta[:, t] = delta
     st.count += 1
     if t + 1 >= cfg.window or eos:
-        close_window(cfg, st, draws_cache)
+        close_window(cfg, st, draws_cache, frozen)
     return o
 
 
@@ -438,11 +457,14 @@ class FixedCore:
     Floats are quantised on the way in (``x`` to ``formats.x``, targets to
     ``formats.o``) and readouts converted on the way out; the arithmetic is
     :func:`step`. ``save``/``load`` write the checkpoint: every state array and
-    the configuration, in one ``.npz``.
+    the configuration, in one ``.npz``. ``frozen`` names parameters that never
+    learn (the readout-only control freezes ``w_in``, ``w_rec`` and ``b``).
     """
 
-    def __init__(self, cfg: CoreConfig, weights: dict, batch: int | None = None):
+    def __init__(self, cfg: CoreConfig, weights: dict, batch: int | None = None,
+                 frozen: tuple = ()):
         self.cfg = cfg
+        self.frozen = check_frozen(cfg, frozen)
         self.state = init_state(cfg, weights, batch)
         self._draws: dict = {}
 
@@ -460,7 +482,7 @@ class FixedCore:
             if has_target is None:
                 has_target = True
         o = step(self.cfg, self.state, to_codes(x, f.x), tq, has_target,
-                 sos=sos, eos=eos, learn=learn, draws_cache=self._draws)
+                 sos=sos, eos=eos, learn=learn, draws_cache=self._draws, frozen=self.frozen)
         return o * f.o.lsb
 
     def run_sequence(self, x, target=None, has_target=None, learn=True):
@@ -481,6 +503,7 @@ class FixedCore:
             arrays = {k: data[k] for k in data.files if k != "config_toml"}
         core = cls.__new__(cls)
         core.cfg = cfg
+        core.frozen = ()
         core.state = FixedState.from_arrays(arrays)
         core._draws = {}
         return core

@@ -22,16 +22,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import BIASES, CoreConfig
+from .fixed_core import check_frozen
 from .sequence import run_sequence
 
 __all__ = ["FloatTwin"]
 
 
 class FloatTwin:
-    """``batch`` float64 cores sharing one schedule; host interface as :class:`FixedCore`."""
+    """``batch`` float64 cores sharing one schedule; host interface as :class:`FixedCore`.
 
-    def __init__(self, cfg: CoreConfig, weights: dict, batch: int | None = None):
+    ``frozen`` names parameters the update leaves as they are.
+    """
+
+    def __init__(self, cfg: CoreConfig, weights: dict, batch: int | None = None,
+                 frozen: tuple = ()):
         self.cfg = cfg
+        self.frozen = check_frozen(cfg, frozen)
         w = {}
         shapes = cfg.param_shapes
         if batch is None and np.ndim(weights["w_in"]) == 3:
@@ -142,6 +148,8 @@ class FloatTwin:
         alpha = self.cfg.fptt.alpha
         grads = self.window_gradients()
         for m in self.cfg.params:
+            if m in self.frozen:
+                continue
             eta = getattr(self.cfg.fptt.lr, m)
             w, wbar, lam = self.w[m], self.wbar[m], self.lam[m]
             w_new = w - eta * (grads[m] + alpha * (w - wbar) - lam)
