@@ -55,10 +55,13 @@ class TrainSettings:
     gain_rec: float = 0.5
     gain_out: float = 0.01
     eval_batch: int = 256
-    ref_optimizer: str = "adam"
-    ref_lr: float = 1e-3
-    ref_clip: float | None = 1.0
+    ref_optimizer: str = "sgd"
+    ref_lr: float | None = None
+    ref_clip: float | None = None
     ref_batch: int = 16
+    ref_loss: str = "mse"
+    ref_surrogate: str = "triangle"
+    reset_to_mean: bool = False
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -112,25 +115,39 @@ class _GoldenLearner:
 
 
 class _ReferenceLearner:
-    """PyTorch reference, FPTT (one sequence at a time) or BPTT (mini-batches); one per seed."""
+    """PyTorch reference, FPTT (one sequence at a time) or BPTT (mini-batches); one per seed.
+
+    Defaults (``TrainSettings.ref_*``): plain SGD with each parameter's
+    ``cfg.fptt.lr`` (``ref_lr=None``), no clipping, the MSE loss on the
+    schedule's targets and the triangle surrogate: ``ref-fptt`` is then the
+    float twin's algorithm. ``ref_loss="aux"`` (``ref-fptt`` only) trains on
+    the released auxiliary loss instead (labels from the targets). With
+    ``reset_to_mean``, ``ref-fptt`` sets ``W ← W̄`` at the end of every epoch,
+    as the released scripts do (``λ`` kept, as sFPTT).
+    """
 
     def __init__(self, kind, cfg, weights: list[dict], settings: TrainSettings):
         from .golden.reference import BPTTTrainer, FPTTTrainer
         self.kind = kind
         kw = dict(optimizer=settings.ref_optimizer, lr=settings.ref_lr, clip=settings.ref_clip,
-                  loss="mse")
+                  surrogate=settings.ref_surrogate)
         if kind == "ref-fptt":
-            self.trainers = [FPTTTrainer(cfg, w, part_len=cfg.window, **kw) for w in weights]
+            self.trainers = [FPTTTrainer(cfg, w, part_len=cfg.window, loss=settings.ref_loss, **kw)
+                             for w in weights]
         else:
-            self.trainers = [BPTTTrainer(cfg, w, **kw) for w in weights]
+            if settings.ref_loss not in ("mse", "ce"):
+                raise ValueError(f"ref-bptt takes ref_loss 'mse' or 'ce', not {settings.ref_loss!r}")
+            self.trainers = [BPTTTrainer(cfg, w, loss=settings.ref_loss, **kw) for w in weights]
         self.n_models = len(weights)
         self.batch = settings.ref_batch
+        self.reset_to_mean = settings.reset_to_mean
 
     def train_epoch(self, orders: list[list[Sequence]], progress):
         for trainer, seqs in zip(self.trainers, orders):
             if self.kind == "ref-fptt":
                 for seq in progress(seqs):
                     trainer.train_sequence(seq.x, seq.target, seq.has_target)
+                trainer.end_epoch(reset_to_mean=self.reset_to_mean)
                 continue
             for i in progress(range(0, len(seqs), self.batch)):
                 chunk = seqs[i:i + self.batch]

@@ -22,11 +22,11 @@ from .bptt import BPTTTrainer
 from .common import OPTIMIZERS, clip_gradients, make_optimizer
 from .fptt import FPTTTrainer, part_bounds
 from .losses import LOSSES, ClassPrior, aux_beta, aux_loss, ce_loss, mse_loss, sequence_loss
-from .network import MATRICES, ALIFNetwork, ALIFState
+from .network import MATRICES, PARAMS, ALIFNetwork, ALIFState
 from .surrogate import SURROGATES, MultiGaussianSpike, TriangleSpike, spike
 
 __all__ = [
-    "ALIFNetwork", "ALIFState", "MATRICES",
+    "ALIFNetwork", "ALIFState", "MATRICES", "PARAMS",
     "BPTTTrainer", "FPTTTrainer", "part_bounds",
     "LOSSES", "mse_loss", "ce_loss", "sequence_loss", "aux_beta", "aux_loss", "ClassPrior",
     "OPTIMIZERS", "make_optimizer", "clip_gradients",

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from ...config import CoreConfig
-from .common import as_batch, clip_gradients, make_optimizer
+from .common import as_batch, clip_gradients, make_optimizer, resolve_lr
 from .losses import sequence_loss
-from .network import MATRICES, ALIFNetwork, ALIFState
+from .network import ALIFNetwork, ALIFState
 
 __all__ = ["BPTTTrainer"]
 
@@ -33,9 +33,12 @@ class BPTTTrainer:
     ----------
     cfg : CoreConfig
     weights : dict of array_like
-        Initial ``w_in``, ``w_rec``, ``w_out``.
+        Initial ``w_in``, ``w_rec``, ``w_out`` (and ``b``, ``b_out``; missing biases are 0).
     optimizer : {"adam", "sgd", "adamax"}
-    lr : float
+    lr : float, dict or LearningRates, optional
+        Default (:func:`.common.resolve_lr`): for ``"sgd"`` each parameter's
+        ``cfg.fptt.lr``; for Adam / Adamax ``1e-3``. A dict / ``LearningRates``:
+        one parameter group per parameter, each with its own step.
     clip : float, optional
         Clip the gradient norm (over all weights together) to this value.
     loss : {"mse", "ce"}
@@ -51,7 +54,7 @@ class BPTTTrainer:
     optimizer : torch.optim.Optimizer
     """
 
-    def __init__(self, cfg: CoreConfig, weights: dict, optimizer: str = "adam", lr: float = 1e-3,
+    def __init__(self, cfg: CoreConfig, weights: dict, optimizer: str = "adam", lr=None,
                  clip: float | None = None, loss: str = "mse", *, dtype=torch.float64,
                  surrogate: str = "triangle", batch_reduction: str = "mean",
                  optimizer_kwargs: dict | None = None):
@@ -60,7 +63,8 @@ class BPTTTrainer:
         self.cfg, self.loss_kind, self.clip = cfg, loss, clip
         self.batch_reduction = batch_reduction
         self.net = ALIFNetwork(cfg, weights, dtype=dtype, surrogate=surrogate)
-        self.optimizer = make_optimizer(optimizer, self.net.parameters(), lr,
+        self.lr = resolve_lr(cfg, optimizer, lr)
+        self.optimizer = make_optimizer(optimizer, dict(self.net.named_parameters()), self.lr,
                                         **(optimizer_kwargs or {}))
 
     def _batch(self, x, target, has_target):
@@ -74,7 +78,7 @@ class BPTTTrainer:
 
     def gradients(self, x, target, has_target=None,
                   state: ALIFState | None = None) -> dict[str, np.ndarray]:
-        """``∇_W L`` (no step, no clipping) as float64 NumPy arrays keyed ``w_in``, ``w_rec``, ``w_out``.
+        """``∇_W L`` (no step, no clipping) as float64 NumPy arrays keyed by ``cfg.params``.
 
         ``state`` (default zero) is a constant initial state.
         """
@@ -83,9 +87,9 @@ class BPTTTrainer:
             state = state.detach()
         self.loss(x, target, has_target, state).backward()
         grads = {}
-        for m in MATRICES:
+        for m in self.net.params:
             g = getattr(self.net, m).grad
-            grads[m] = (np.zeros(self.cfg.matrix_shapes[m]) if g is None
+            grads[m] = (np.zeros(self.cfg.param_shapes[m]) if g is None
                         else g.detach().to(torch.float64).numpy().copy())
         self.net.zero_grad(set_to_none=True)
         return grads
@@ -108,5 +112,5 @@ class BPTTTrainer:
         return out.to(torch.float64).numpy()
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Current weights, float64 NumPy copies keyed ``w_in``, ``w_rec``, ``w_out``."""
+        """Current parameters, float64 NumPy copies keyed by ``cfg.params`` (biases ``[post, 1]``)."""
         return self.net.weights()

@@ -5,14 +5,50 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["OPTIMIZERS", "make_optimizer", "clip_gradients", "as_batch"]
+__all__ = ["OPTIMIZERS", "DEFAULT_ADAPTIVE_LR", "make_optimizer", "resolve_lr",
+           "clip_gradients", "as_batch"]
 
 #: Optimiser names: plain SGD (the hardware's), Adam, Adamax (the published runs).
 OPTIMIZERS = ("sgd", "adam", "adamax")
+#: Step of Adam / Adamax when none is given (the released FPTT and sFPTT scripts' ``1e-3``).
+DEFAULT_ADAPTIVE_LR = 1e-3
 
 
-def make_optimizer(name: str, params, lr: float, **kwargs) -> torch.optim.Optimizer:
-    """``torch.optim`` optimiser ``name`` (``"sgd"``: no momentum unless given) with step ``lr``."""
+def resolve_lr(cfg, optimizer: str, lr) -> float | dict[str, float]:
+    """The step(s) of a trainer's optimiser.
+
+    ``lr=None``: plain SGD takes the configuration's step of each parameter,
+    ``cfg.fptt.lr`` (a :class:`fptt.config.LearningRates`), as the hardware and
+    the float twin do; Adam and Adamax take one step, :data:`DEFAULT_ADAPTIVE_LR`.
+    A number is one step for every parameter; a ``LearningRates`` or a dict
+    keyed by parameter gives each its own (any optimiser; parameter groups).
+    """
+    if lr is None:
+        lr = cfg.fptt.lr if optimizer.lower() == "sgd" else DEFAULT_ADAPTIVE_LR
+    if hasattr(lr, "as_dict"):
+        lr = lr.as_dict()
+    if isinstance(lr, dict):
+        missing = set(cfg.params) - set(lr)
+        if missing:
+            raise ValueError(f"lr has no step for {', '.join(sorted(missing))}")
+        return {p: float(lr[p]) for p in cfg.params}
+    return float(lr)
+
+
+def make_optimizer(name: str, params, lr, **kwargs) -> torch.optim.Optimizer:
+    """``torch.optim`` optimiser ``name`` (``"sgd"``: no momentum unless given) with step ``lr``.
+
+    ``params`` is an iterable of tensors, or a dict ``{name: tensor}`` when ``lr``
+    is a dict ``{name: step}``: then one parameter group per parameter, each with
+    its own step (for Adam the step scales the normalised update per group).
+    """
+    if isinstance(lr, dict):
+        if not isinstance(params, dict):
+            raise ValueError("per-parameter steps need the parameters as a dict {name: tensor}")
+        params = [{"params": [t], "lr": lr[n]} for n, t in params.items()]
+        lr = next(iter(lr.values()))
+    elif isinstance(params, dict):
+        params = list(params.values())
     name = name.lower()
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, **kwargs)

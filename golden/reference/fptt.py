@@ -1,6 +1,7 @@
 """FPTT as published (Kag & Saligrama, ICML 2021; released code, also sFPTT), on the ALIF network.
 
-Per weight matrix ``W`` keep a running mean ``W̄`` (initialised to ``W``) and a
+Per parameter ``W`` (the three matrices and, with ``cfg.biases``, the biases
+``b``, ``b_out``) keep a running mean ``W̄`` (initialised to ``W``) and a
 dual state ``λ`` (initialised to 0). A sequence of length ``T`` is cut into
 ``P = ⌈T / L⌉`` parts of ``L`` steps (the last one shorter if ``L ∤ T``). For
 each part ``p = 1..P``:
@@ -26,10 +27,10 @@ prediction on the readout at the part's last step,
 ``ℓ_p = β_p CE(y) + (1 - β_p) H(Q_p[y], ŷ)`` with ``β_p = p/P``
 (:func:`.losses.aux_loss`, :class:`.losses.ClassPrior`).
 
-With plain SGD of step ``η``, no clipping, the triangle surrogate, the
-detached reset and the MSE loss on one sequence at a time, step 3 is
-``W ← W - η(g + α(W - W̄) - λ)`` with ``g`` the part's window gradient: the
-hardware algorithm of DESIGN section 4. ``tests/test_reference.py`` shows the
+With plain SGD (step ``η_W`` per parameter, ``cfg.fptt.lr`` by default), no
+clipping, the triangle surrogate, the detached reset and the MSE loss on one
+sequence at a time, step 3 is ``W ← W - η_W(g + α(W - W̄) - λ)`` with ``g``
+the part's window gradient: the hardware algorithm of DESIGN section 4. ``tests/test_reference.py`` shows the
 weights, ``W̄`` and ``λ`` then equal :class:`fptt.golden.twin.FloatTwin`'s
 with ``cfg.window = L`` to float64 precision.
 """
@@ -41,9 +42,9 @@ import torch
 import torch.nn.functional as F
 
 from ...config import CoreConfig
-from .common import as_batch, clip_gradients, make_optimizer
-from .losses import LOSSES, ClassPrior, aux_beta, aux_loss, sequence_loss
-from .network import MATRICES, ALIFNetwork, ALIFState
+from .common import as_batch, clip_gradients, make_optimizer, resolve_lr
+from .losses import AUX_Q_SWITCH_EPOCH, LOSSES, ClassPrior, aux_beta, aux_loss, sequence_loss
+from .network import ALIFNetwork, ALIFState
 
 __all__ = ["FPTTTrainer", "part_bounds"]
 
@@ -62,12 +63,16 @@ class FPTTTrainer:
     ----------
     cfg : CoreConfig
     weights : dict of array_like
-        Initial ``w_in``, ``w_rec``, ``w_out`` (also the initial ``W̄``).
+        Initial ``w_in``, ``w_rec``, ``w_out`` (and ``b``, ``b_out``; missing biases
+        are 0), also the initial ``W̄``.
     part_len : int, optional
         ``L``, steps per part (default ``cfg.window``).
     optimizer : {"sgd", "adam", "adamax"}
-    lr : float, optional
-        Default ``cfg.fptt.lr``.
+    lr : float, dict or LearningRates, optional
+        Default (:func:`.common.resolve_lr`): for ``"sgd"`` the step of each
+        parameter, ``cfg.fptt.lr``, as the hardware; for Adam / Adamax ``1e-3``
+        (the released scripts). A dict / ``LearningRates`` gives every parameter
+        its own step (one parameter group each) for any optimiser.
     alpha : float, optional
         Regulariser strength ``α``; default ``cfg.fptt.alpha`` (published: 0.1).
     beta : float
@@ -81,7 +86,14 @@ class FPTTTrainer:
         Over the sequences of a batch (one sequence: the same).
     aux_class_mean : bool
         ``"aux"`` only: divide the ``H(Q, ŷ)`` term by ``n_classes`` as the
-        released code does (:mod:`.losses`).
+        released code does (default, :mod:`.losses`).
+    aux_q_switch_epoch : int
+        ``"aux"`` only: ``Q`` is uniform in epochs ``1 .. aux_q_switch_epoch - 1``
+        and the remembered memory (zero-initialised, filled from the first
+        epoch) from then on, as released (Kag & Saligrama: 20). ``1``: the
+        memory from the start. Epochs are counted by :meth:`end_epoch`.
+    aux_q_init : {"zero", "uniform"}
+        ``"aux"`` only: initial content of the memory (released: zero).
     optimizer_kwargs : dict, optional
 
     Attributes
@@ -98,33 +110,37 @@ class FPTTTrainer:
                  optimizer: str = "sgd", lr: float | None = None, alpha: float | None = None,
                  beta: float = 0.5, clip: float | None = None, loss: str = "mse", *,
                  dtype=torch.float64, surrogate: str = "triangle", batch_reduction: str = "mean",
-                 aux_class_mean: bool = False, optimizer_kwargs: dict | None = None):
+                 aux_class_mean: bool = True, aux_q_switch_epoch: int = AUX_Q_SWITCH_EPOCH,
+                 aux_q_init: str = "zero", optimizer_kwargs: dict | None = None):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
         self.cfg = cfg
         self.part_len = cfg.window if part_len is None else int(part_len)
         if self.part_len < 1:
             raise ValueError(f"part_len must be >= 1, not {self.part_len}")
-        self.lr = cfg.fptt.lr if lr is None else float(lr)
+        self.lr = resolve_lr(cfg, optimizer, lr)
         self.alpha = cfg.fptt.alpha if alpha is None else float(alpha)
         if not self.alpha > 0:
             raise ValueError(f"alpha must be > 0, not {self.alpha}")
         self.beta, self.clip, self.loss_kind = float(beta), clip, loss
         self.batch_reduction, self.aux_class_mean = batch_reduction, aux_class_mean
+        self.aux_q_switch_epoch, self.aux_q_init = int(aux_q_switch_epoch), aux_q_init
         self.net = ALIFNetwork(cfg, weights, dtype=dtype, surrogate=surrogate)
-        self.optimizer = make_optimizer(optimizer, self.net.parameters(), self.lr,
+        self.params = self.net.params
+        self.optimizer = make_optimizer(optimizer, dict(self.net.named_parameters()), self.lr,
                                         **(optimizer_kwargs or {}))
-        self._wbar = {m: getattr(self.net, m).detach().clone() for m in MATRICES}
-        self._lam = {m: torch.zeros_like(self._wbar[m]) for m in MATRICES}
+        self._wbar = {m: getattr(self.net, m).detach().clone() for m in self.params}
+        self._lam = {m: torch.zeros_like(self._wbar[m]) for m in self.params}
         self.prior: ClassPrior | None = None
         self.updates = 0
+        self.epoch = 1
         self.state: ALIFState | None = None
 
     # ------------------------------------------------------------------ FPTT pieces
     def regulariser(self) -> torch.Tensor:
         """``R(W) = Σ_W (α/2)‖W - W̄‖² - ⟨W, λ⟩`` (a graph in ``W``)."""
         reg = 0.0
-        for m in MATRICES:
+        for m in self.params:
             w = getattr(self.net, m)
             reg = reg + 0.5 * self.alpha * torch.sum((w - self._wbar[m]) ** 2) \
                 - torch.sum(w * self._lam[m])
@@ -134,7 +150,7 @@ class FPTTTrainer:
     def _post_step(self) -> None:
         """``λ ← λ - α(W - W̄)``, then ``W̄ ← (1-β)W̄ + βW - (β/α)λ``."""
         a, b = self.alpha, self.beta
-        for m in MATRICES:
+        for m in self.params:
             w = getattr(self.net, m).detach()
             self._lam[m] = self._lam[m] - a * (w - self._wbar[m])
             self._wbar[m] = (1.0 - b) * self._wbar[m] + b * w - (b / a) * self._lam[m]
@@ -194,7 +210,9 @@ class FPTTTrainer:
                 raise ValueError("loss 'aux' needs a target (class labels)")
             labels = self._labels(target, has_target, B, T)
             if self.prior is None or self.prior.n_parts != P:
-                self.prior = ClassPrior(self.cfg.n_out, P, self.net.dtype)
+                self.prior = ClassPrior(self.cfg.n_out, P, self.net.dtype, init=self.aux_q_init,
+                                        switch_epoch=self.aux_q_switch_epoch)
+            self.prior.epoch = self.epoch
         state = self.net.zero_state(B) if state is None else state
         total = 0.0
         for p, (start, end) in enumerate(bounds, start=1):
@@ -226,18 +244,25 @@ class FPTTTrainer:
         out, _ = self.net(x_t, state)
         return out.to(torch.float64).numpy()
 
+    def end_epoch(self, reset_to_mean: bool = False, zero_lambda: bool = False) -> None:
+        """Close an epoch: optionally :meth:`reset_to_mean` (the released scripts do, after
+        every epoch), then count it (:attr:`epoch`, which switches the aux loss's ``Q``)."""
+        if reset_to_mean:
+            self.reset_to_mean(zero_lambda)
+        self.epoch += 1
+
     @torch.no_grad()
     def reset_to_mean(self, zero_lambda: bool = False) -> None:
-        """``W ← W̄`` (the released code does this after every epoch; Kag & Saligrama also
-        zero ``λ`` for the image tasks: ``zero_lambda=True``)."""
-        for m in MATRICES:
+        """``W ← W̄`` (the released code does this after every epoch; sFPTT keeps ``λ``;
+        Kag & Saligrama also zero ``λ`` for the image tasks: ``zero_lambda=True``)."""
+        for m in self.params:
             getattr(self.net, m).copy_(self._wbar[m])
             if zero_lambda:
                 self._lam[m].zero_()
 
     # ------------------------------------------------------------------ read-back
     def weights(self) -> dict[str, np.ndarray]:
-        """Current ``W``, float64 NumPy copies keyed ``w_in``, ``w_rec``, ``w_out``."""
+        """Current parameters, float64 NumPy copies keyed by ``cfg.params`` (biases ``[post, 1]``)."""
         return self.net.weights()
 
     @property

@@ -23,12 +23,23 @@ the part's last step and label ``y``::
     H(Q, ŷ) = -Σ_k Q_k log ŷ_k
 
 ``Q_p[y]`` is a class distribution remembered per part and per true class
-(:class:`ClassPrior`): uniform at first; after part ``p`` of a batch, for each
-class ``y`` the first sequence of that class whose prediction at part ``p`` was
-wrong stores its ``ŷ`` in ``Q_p[y]`` (read before the update, as published).
-The released code computes the second term as ``torch.mean(-Q * log ŷ)``, a
-mean over batch *and classes*, i.e. ``H / n_classes``;
-``aux_class_mean=True`` reproduces that factor.
+(:class:`ClassPrior`). After part ``p`` of a batch, for each class ``y`` the
+first sequence of that class whose prediction at part ``p`` was wrong stores
+its ``ŷ`` in the memory ``Q_p[y]`` (read before the update, as published; the
+last part stores nothing).
+
+The released form, the default here (Kag & Saligrama's ``train.py``):
+
+* the memory starts at **zero** (``torch.zeros(n_classes, parts, n_classes)``)
+  and is filled from the first epoch on, but the loss reads a **uniform**
+  ``Q = 1/n_classes`` during epochs ``1 .. 19`` (``if epoch < 20``) and the
+  memory only from epoch :data:`AUX_Q_SWITCH_EPOCH` = 20 on: a class never
+  mispredicted at part ``p`` then has ``Q_p[y] = 0`` (no ``H`` term);
+* the second term is ``torch.mean(-Q * log ŷ)``, a mean over batch *and
+  classes*, i.e. ``H / n_classes`` (``aux_class_mean=True``).
+
+``ClassPrior(init="uniform", switch_epoch=1)`` and ``aux_class_mean=False`` give
+the form of the paper's equations (uniform memory read from the start, plain ``H``).
 """
 
 from __future__ import annotations
@@ -37,10 +48,15 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["LOSSES", "mse_loss", "ce_loss", "sequence_loss", "aux_beta", "aux_loss",
-           "ClassPrior"]
+           "ClassPrior", "AUX_Q_SWITCH_EPOCH", "Q_INITS"]
 
 #: Loss kinds of the trainers (``"aux"``: FPTT only).
 LOSSES = ("mse", "ce", "aux")
+#: First epoch whose auxiliary loss reads the class memory ``Q`` (released code:
+#: ``if epoch < 20: uniform``; epochs count from 1).
+AUX_Q_SWITCH_EPOCH = 20
+#: Initial content of the class memory: released ``"zero"``, or ``"uniform"``.
+Q_INITS = ("zero", "uniform")
 
 
 def _reduce(per_seq: torch.Tensor, batch_reduction: str) -> torch.Tensor:
@@ -85,7 +101,7 @@ def aux_beta(p: int, n_parts: int) -> float:
 
 
 def aux_loss(logits: torch.Tensor, labels: torch.Tensor, q: torch.Tensor, beta: float,
-             batch_reduction: str = "mean", aux_class_mean: bool = False) -> torch.Tensor:
+             batch_reduction: str = "mean", aux_class_mean: bool = True) -> torch.Tensor:
     """``β CE(y, ŷ) + (1 - β) H(Q, ŷ)`` with ``ŷ = softmax(logits)``.
 
     Parameters
@@ -94,7 +110,8 @@ def aux_loss(logits: torch.Tensor, labels: torch.Tensor, q: torch.Tensor, beta: 
     labels : ``[B]`` integer classes.
     q : ``[B, n_classes]``, the remembered distribution ``Q_p[y]`` of each sequence.
     beta : ``β_p``.
-    aux_class_mean : divide ``H`` by ``n_classes`` as the released code's ``torch.mean`` does.
+    aux_class_mean : divide ``H`` by ``n_classes`` as the released code's ``torch.mean`` does
+        (default; ``False``: the paper's plain ``H``).
     """
     logp = F.log_softmax(logits, dim=-1)
     ce = -logp.gather(1, labels[:, None]).squeeze(1)
@@ -113,19 +130,42 @@ class ClassPrior:
     n_parts : int
         ``P``, the parts per sequence.
     dtype : torch.dtype
+    init : {"zero", "uniform"}
+        Initial memory (released: ``"zero"``).
+    switch_epoch : int
+        :meth:`lookup` returns the uniform ``1/n_classes`` while
+        :attr:`epoch` ``< switch_epoch`` and the memory from then on (released:
+        :data:`AUX_Q_SWITCH_EPOCH`; ``1``: the memory from the start).
 
     Attributes
     ----------
     table : torch.Tensor ``[n_classes, n_parts, n_classes]``
-        ``table[y, p-1]`` is ``Q_p[y]``; uniform ``1/n_classes`` at first.
+        The memory: ``table[y, p-1]`` is ``Q_p[y]``. It is updated in every
+        epoch, also while :meth:`lookup` still returns the uniform ``Q``.
+    epoch : int
+        The current epoch (from 1); the trainer sets it.
     """
 
-    def __init__(self, n_classes: int, n_parts: int, dtype: torch.dtype = torch.float64):
+    def __init__(self, n_classes: int, n_parts: int, dtype: torch.dtype = torch.float64,
+                 init: str = "zero", switch_epoch: int = AUX_Q_SWITCH_EPOCH):
+        if init not in Q_INITS:
+            raise ValueError(f"init must be one of {', '.join(Q_INITS)}, not {init!r}")
         self.n_classes, self.n_parts = n_classes, n_parts
-        self.table = torch.full((n_classes, n_parts, n_classes), 1.0 / n_classes, dtype=dtype)
+        self.init, self.switch_epoch, self.epoch = init, int(switch_epoch), 1
+        fill = 0.0 if init == "zero" else 1.0 / n_classes
+        self.table = torch.full((n_classes, n_parts, n_classes), fill, dtype=dtype)
+
+    @property
+    def uniform_now(self) -> bool:
+        """Whether :meth:`lookup` returns the uniform ``Q`` in the current epoch."""
+        return self.epoch < self.switch_epoch
 
     def lookup(self, labels: torch.Tensor, p: int) -> torch.Tensor:
-        """``Q_p[y_b]`` for every sequence ``b`` (a copy), ``[B, n_classes]``."""
+        """``Q_p[y_b]`` for every sequence ``b`` (a copy), ``[B, n_classes]``: the uniform
+        ``1/n_classes`` before :attr:`switch_epoch`, the memory from then on."""
+        if self.uniform_now:
+            return torch.full((labels.shape[0], self.n_classes), 1.0 / self.n_classes,
+                              dtype=self.table.dtype)
         return self.table[labels, p - 1].clone()
 
     @torch.no_grad()

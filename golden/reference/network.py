@@ -2,18 +2,22 @@
 
 Per time step ``t`` (states from ``t-1``; ``s_0 = 0``), for a batch of sequences::
 
-    I_t = W_in x_t + W_rec s_{t-1}
+    I_t = W_in x_t + W_rec s_{t-1} + b
     a_t = ρ a_{t-1} + (1 - ρ) s_{t-1}                 adaptation
     B_t = θ0 + β_a a_t                                adaptive threshold
     u_t = α u_{t-1} + c I_t - sg(B_t s_{t-1})         soft reset, no gradient through it
     v_t = u_t - B_t
     s_t = [v_t >= 0]                                  backward: ψ(v_t) (surrogate)
-    o_t = κ o_{t-1} + W_out s_t                       leaky readout
+    o_t = κ o_{t-1} + W_out s_t + b_out               leaky readout
 
 ``sg`` is stop-gradient (``detach``): the whole reset term is a constant for
 autograd, as in the hardware's backward (DESIGN section 4). Gradients do flow
 through the threshold ``B_t`` in ``v_t`` (so through the adaptation ``a``) and
 through ``s_{t-1}`` into ``a_t``. LIF is ``β_a = 0``.
+
+The biases ``b [n_hidden, 1]`` and ``b_out [n_out, 1]`` (``cfg.biases``) are
+one-column parameters, the weights of an always-active presynaptic unit as in
+the hardware; without ``cfg.biases`` the network has the three matrices only.
 
 The constants are the unquantised floats of :class:`fptt.config.NeuronConfig`
 (``α = exp(-1/τ_mem)``, ``ρ = exp(-1/τ_adp)``, ``κ = exp(-1/τ_out)``, ``c``,
@@ -29,10 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...config import MATRICES, CoreConfig
+from ...config import BIASES, MATRICES, PARAMS, CoreConfig
 from .surrogate import SURROGATES, spike
 
-__all__ = ["MATRICES", "ALIFState", "ALIFNetwork"]
+__all__ = ["MATRICES", "PARAMS", "ALIFState", "ALIFNetwork"]
 
 
 class ALIFState(NamedTuple):
@@ -59,16 +63,20 @@ class ALIFNetwork(nn.Module):
         ``beta_a``, ``theta0``, ``surrogate_height``, ``surrogate_width``).
     weights : dict of array_like, optional
         ``w_in [n_hidden, n_in]``, ``w_rec [n_hidden, n_hidden]``,
-        ``w_out [n_out, n_hidden]`` (as :func:`fptt.golden.weights.init_weights`
-        returns). Default: zeros.
+        ``w_out [n_out, n_hidden]`` and, with ``cfg.biases``, ``b [n_hidden, 1]``,
+        ``b_out [n_out, 1]`` (vectors accepted; missing biases are 0), as
+        :func:`fptt.golden.weights.init_weights` returns. Default: zeros.
     dtype : torch.dtype, default torch.float64
-    surrogate : {"triangle", "mg"}
-        Surrogate derivative of the spike (:mod:`.surrogate`). ``"triangle"`` is
-        the hardware's; ``"mg"`` the published sFPTT multi-Gaussian.
+    surrogate : str
+        Surrogate derivative of the spike (:data:`.surrogate.SURROGATES`).
+        ``"triangle"`` is the hardware's; ``"mg-sfptt"`` / ``"mg-srnn"`` the
+        multi-Gaussian of the released sFPTT / SRNN (ALIF) code.
 
     Attributes
     ----------
-    w_in, w_rec, w_out : torch.nn.Parameter
+    params : tuple of str
+        The learned parameters, ``cfg.params`` (update and checkpoint order).
+    w_in, w_rec, w_out, b, b_out : torch.nn.Parameter
     alpha, rho, kappa, c, beta_a, theta0 : float
     """
 
@@ -80,19 +88,26 @@ class ALIFNetwork(nn.Module):
         self.cfg = cfg
         self.dtype = dtype
         self.surrogate = surrogate
-        for name, shape in cfg.matrix_shapes.items():
-            if weights is None:
-                value = torch.zeros(shape, dtype=dtype)
-            else:
-                arr = np.asarray(weights[name], dtype=np.float64)
-                if arr.shape != shape:
-                    raise ValueError(f"{name} has shape {arr.shape}, the configuration needs {shape}")
-                value = torch.tensor(arr, dtype=dtype)
-            setattr(self, name, nn.Parameter(value))
+        self.params = tuple(cfg.params)
+        for name in self.params:
+            setattr(self, name, nn.Parameter(torch.tensor(self._array(name, weights), dtype=dtype)))
         n = cfg.neuron
         self.alpha, self.rho, self.kappa, self.c = n.alpha, n.rho, n.kappa, n.c
         self.beta_a, self.theta0 = float(n.beta_a), float(n.theta0)
         self.surrogate_height, self.surrogate_width = n.surrogate_height, n.surrogate_width
+
+    def _array(self, name: str, weights: dict | None) -> np.ndarray:
+        """``weights[name]`` as a float64 array of ``cfg.param_shapes[name]`` (zeros if absent:
+        any parameter without ``weights``, a bias without its key)."""
+        shape = self.cfg.param_shapes[name]
+        if weights is None or (name in BIASES and name not in weights):
+            return np.zeros(shape)
+        arr = np.asarray(weights[name], dtype=np.float64)
+        if name in BIASES and arr.shape == shape[:1]:
+            arr = arr[:, None]
+        if arr.shape != shape:
+            raise ValueError(f"{name} has shape {arr.shape}, the configuration needs {shape}")
+        return arr
 
     # ------------------------------------------------------------------ state
     def zero_state(self, batch: int = 1) -> ALIFState:
@@ -102,14 +117,16 @@ class ALIFNetwork(nn.Module):
         return ALIFState(z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_out))
 
     def load_weights(self, weights: dict) -> None:
-        """Overwrite the parameters in place from arrays keyed ``w_in``, ``w_rec``, ``w_out``."""
+        """Overwrite the parameters in place from arrays keyed by :attr:`params` (a missing
+        bias becomes 0)."""
         with torch.no_grad():
-            for name in MATRICES:
-                getattr(self, name).copy_(torch.as_tensor(np.asarray(weights[name]), dtype=self.dtype))
+            for name in self.params:
+                getattr(self, name).copy_(torch.as_tensor(self._array(name, weights), dtype=self.dtype))
 
     def weights(self) -> dict[str, np.ndarray]:
-        """The weights as float64 NumPy copies."""
-        return {m: getattr(self, m).detach().to(torch.float64).numpy().copy() for m in MATRICES}
+        """The parameters as float64 NumPy copies keyed by :attr:`params`; biases as
+        ``[post, 1]`` columns (as :meth:`fptt.golden.twin.FloatTwin.weights`)."""
+        return {m: getattr(self, m).detach().to(torch.float64).numpy().copy() for m in self.params}
 
     # ------------------------------------------------------------------ dynamics
     def step(self, x_t: torch.Tensor, state: ALIFState) -> tuple[torch.Tensor, ALIFState]:
@@ -123,11 +140,15 @@ class ALIFNetwork(nn.Module):
         """
         u, a, s_prev, o = state
         current = x_t @ self.w_in.T + s_prev @ self.w_rec.T
+        if self.cfg.biases:
+            current = current + self.b[:, 0]
         a = self.rho * a + (1.0 - self.rho) * s_prev
         thr = self.theta0 + self.beta_a * a
         u = self.alpha * u + self.c * current - (thr * s_prev).detach()
         s = spike(u - thr, self.surrogate, self.surrogate_height, self.surrogate_width)
         o = self.kappa * o + s @ self.w_out.T
+        if self.cfg.biases:
+            o = o + self.b_out[:, 0]
         return o, ALIFState(u, a, s, o)
 
     def forward(self, x: torch.Tensor, state: ALIFState | None = None,

@@ -13,32 +13,57 @@ Backward, ``ds/dv`` is replaced by a surrogate ``ψ(v)``:
 
     ψ(v) = h · max(0, 1 - |v| / w)          h = surrogate_height, w = surrogate_width
 
-``"mg"``, the multi-Gaussian of Yin, Corradi & Bohté (sFPTT code)::
+the multi-Gaussian of Yin et al.'s released code (``ActFun_adp``)::
 
     ψ(v) = γ · [ (1 + k)·N(v; 0, σ) - k·N(v; σ, sσ) - k·N(v; -σ, sσ) ]
 
-with ``N(v; μ, σ) = exp(-(v - μ)² / (2σ²)) / (√(2π) σ)`` and the published
-constants ``γ = 0.5``, ``σ = 0.5`` ("lens"), ``s = 6`` ("scale"), ``k = 0.15``
-("hight").
+with ``N(v; μ, σ) = exp(-(v - μ)² / (2σ²)) / (√(2π) σ)``, in two named presets
+(:data:`MG_PRESETS`) that differ only in the width ``σ`` ("lens"):
+
+``"mg-sfptt"`` (alias ``"mg"``)
+    sFPTT (Yin, Corradi & Bohté 2023, ``byin-cwi/sFPTT``, e.g.
+    ``fptt/fptt_AddTask/snn_models_LIF4.py``): ``γ = 0.5``, ``σ = 0.3``,
+    ``s = 6`` ("scale"), ``k = 0.15`` ("hight").
+``"mg-srnn"``
+    the earlier adaptive-SRNN (ALIF) code of Yin, Corradi & Bohté (2021),
+    which sFPTT's ALIF models derive from: the same but ``σ = 0.5``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
 __all__ = ["SURROGATES", "TriangleSpike", "MultiGaussianSpike", "spike", "gaussian",
-           "MG_GAMMA", "MG_SIGMA", "MG_SCALE", "MG_HEIGHT"]
+           "MGConstants", "MG_PRESETS", "MG_GAMMA", "MG_SIGMA", "MG_SCALE", "MG_HEIGHT"]
 
-#: Surrogate kinds accepted by :func:`spike` and the reference network.
-SURROGATES = ("triangle", "mg")
 
-#: Published multi-Gaussian constants (sFPTT ``gamma``, ``lens``, ``scale``, ``hight``).
-MG_GAMMA = 0.5
-MG_SIGMA = 0.5
-MG_SCALE = 6.0
-MG_HEIGHT = 0.15
+class MGConstants(NamedTuple):
+    """Constants of the multi-Gaussian surrogate (released names in brackets)."""
+
+    gamma: float    # overall scale (``gamma``)
+    sigma: float    # width of the central Gaussian (``lens``)
+    scale: float    # width factor of the two negative side lobes (``scale``)
+    height: float   # weight of the side lobes (``hight``)
+    source: str
+
+
+#: Named multi-Gaussian presets: ``"mg-<name>"`` in :func:`spike`.
+MG_PRESETS = {
+    "sfptt": MGConstants(0.5, 0.3, 6.0, 0.15,
+                         "sFPTT released models (byin-cwi/sFPTT): lens = 0.3"),
+    "srnn": MGConstants(0.5, 0.5, 6.0, 0.15,
+                        "adaptive SRNN / ALIF code of Yin, Corradi & Bohte 2021: lens = 0.5"),
+}
+
+#: Surrogate kinds accepted by :func:`spike` and the reference network
+#: (``"mg"`` is ``"mg-sfptt"``).
+SURROGATES = ("triangle", "mg-sfptt", "mg-srnn", "mg")
+
+#: The sFPTT preset's constants (``gamma``, ``lens``, ``scale``, ``hight``).
+MG_GAMMA, MG_SIGMA, MG_SCALE, MG_HEIGHT = MG_PRESETS["sfptt"][:4]
 
 
 def gaussian(v: torch.Tensor, mu: float, sigma: float) -> torch.Tensor:
@@ -66,28 +91,33 @@ class TriangleSpike(torch.autograd.Function):
 
 
 class MultiGaussianSpike(torch.autograd.Function):
-    """``s = [v >= 0]``; backward the published multi-Gaussian surrogate (module docstring)."""
+    """``s = [v >= 0]``; backward the multi-Gaussian surrogate (module docstring).
+
+    ``apply(v, constants)`` with ``constants`` an :class:`MGConstants` (default sFPTT's).
+    """
 
     @staticmethod
-    def forward(ctx, v):
+    def forward(ctx, v, constants=MG_PRESETS["sfptt"]):
         ctx.save_for_backward(v)
+        ctx.constants = constants
         return (v >= 0).to(v.dtype)
 
     @staticmethod
     def backward(ctx, grad_s):
         (v,) = ctx.saved_tensors
-        sig, k = MG_SIGMA, MG_HEIGHT
+        gamma, sig, scale, k = ctx.constants[:4]
         psi = (gaussian(v, 0.0, sig) * (1.0 + k)
-               - gaussian(v, sig, MG_SCALE * sig) * k
-               - gaussian(v, -sig, MG_SCALE * sig) * k)
-        return grad_s * psi * MG_GAMMA
+               - gaussian(v, sig, scale * sig) * k
+               - gaussian(v, -sig, scale * sig) * k)
+        return grad_s * psi * gamma, None
 
 
 def spike(v: torch.Tensor, kind: str = "triangle", height: float = 0.5,
           width: float = 0.5) -> torch.Tensor:
-    """Spikes ``[v >= 0]`` with the surrogate gradient ``kind`` (``"triangle"`` or ``"mg"``)."""
+    """Spikes ``[v >= 0]`` with the surrogate gradient ``kind`` (:data:`SURROGATES`);
+    ``height`` and ``width`` are the triangle's."""
     if kind == "triangle":
         return TriangleSpike.apply(v, height, width)
-    if kind == "mg":
-        return MultiGaussianSpike.apply(v)
+    if kind in SURROGATES and kind.startswith("mg"):
+        return MultiGaussianSpike.apply(v, MG_PRESETS[kind[3:] or "sfptt"])
     raise ValueError(f"surrogate must be one of {', '.join(SURROGATES)}, not {kind!r}")
