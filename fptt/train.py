@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import CoreConfig
+from .health import LEARN_MODES, bias_size, frozen_params, weight_change
 from .tasks.base import Sequence, Task, with_targets
 
 __all__ = ["MODELS", "SCHEDULES", "TrainSettings", "place_targets", "make_learner", "train",
@@ -43,11 +44,14 @@ class TrainSettings:
     """Host-side settings of a training run (the core itself is the :class:`CoreConfig`).
 
     ``seeds`` models train side by side (the golden models as one batch);
-    ``gain_*`` scale the initial weights (``N(0, gain²/fan_in)``); ``ref_*``
-    configure the PyTorch references only.
+    ``learn`` is ``"all"`` or ``"readout"`` (the control: the hidden layer's
+    ``W_in``, ``W_rec``, ``b`` frozen; golden models only); ``gain_*`` scale the
+    initial weights (``N(0, gain²/fan_in)``); ``ref_*`` configure the PyTorch
+    references only.
     """
 
     epochs: int = 1
+    learn: str = "all"
     seed: int = 0
     seeds: int = 1
     schedule: str = "aux"
@@ -70,6 +74,8 @@ class TrainSettings:
             raise ValueError(f"epochs must be >= 1, not {self.epochs}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, not {self.seeds}")
+        if self.learn not in LEARN_MODES:
+            raise ValueError(f"learn must be one of {', '.join(LEARN_MODES)}, not {self.learn!r}")
 
 
 def place_targets(seq: Sequence, schedule: str, window: int, n_classes: int | None = None) -> Sequence:
@@ -93,10 +99,11 @@ class _GoldenLearner:
     same length at the same time, each from its own shuffled order.
     """
 
-    def __init__(self, cls, cfg, weights: list[dict]):
+    def __init__(self, cls, cfg, weights: list[dict], frozen: tuple = ()):
         self.cls, self.cfg = cls, cfg
         self.n_models = len(weights)
-        self.core = cls(cfg, {m: np.stack([w[m] for w in weights]) for m in weights[0]})
+        self.core = cls(cfg, {m: np.stack([w[m] for w in weights]) for m in weights[0]},
+                        frozen=frozen)
 
     def train_epoch(self, orders: list[list[Sequence]], progress):
         for seqs in progress(list(zip(*orders))):
@@ -168,13 +175,17 @@ def make_learner(model: str, cfg: CoreConfig, weights: list[dict], settings: Tra
     It has ``n_models``, ``train_epoch(orders, progress)`` (one list of sequences
     per model), ``predict(xs, model)`` and ``weights(model)``.
     """
+    frozen = frozen_params(cfg, settings.learn)
     if model == "fixed":
         from .golden.fixed_core import FixedCore
-        return _GoldenLearner(FixedCore, cfg, weights)
+        return _GoldenLearner(FixedCore, cfg, weights, frozen)
     if model == "twin":
         from .golden.twin import FloatTwin
-        return _GoldenLearner(FloatTwin, cfg, weights)
+        return _GoldenLearner(FloatTwin, cfg, weights, frozen)
     if model in ("ref-fptt", "ref-bptt"):
+        if frozen:
+            raise ValueError(f"learn={settings.learn!r} (the readout-only control) is for the "
+                             f"golden models fixed and twin, not {model}")
         return _ReferenceLearner(model, cfg, weights, settings)
     raise ValueError(f"unknown model {model!r}; known models: {', '.join(MODELS)}")
 
@@ -202,7 +213,10 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     and data order) train side by side. Each record holds the epoch, wall
     seconds, and per metric the mean over seeds (``test_accuracy``), the
     per-seed values (``test_accuracy_seeds``), on the test set and on the first
-    ``eval_train`` training sequences (learning off).
+    ``eval_train`` training sequences (learning off); and how far each matrix
+    moved, ``weight_change[m] = {"mean", "seeds"}`` (relative L1 change from the
+    initial weights, :func:`fptt.health.weight_change`), with the biases' mean
+    ``|b|`` in ``bias_mean_abs``.
     """
     from .golden.weights import init_weights
     if (task.n_in, task.n_out) != (cfg.n_in, cfg.n_out):
@@ -234,6 +248,12 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
                 values = [sc[k] for sc in scores]
                 record[f"{split}_{k}"] = float(np.mean(values))
                 record[f"{split}_{k}_seeds"] = values
+        changes = [weight_change(weights[b], learner.weights(b)) for b in range(learner.n_models)]
+        record["weight_change"] = {m: {"mean": float(np.mean([c[m] for c in changes])),
+                                       "seeds": [c[m] for c in changes]} for m in changes[0]}
+        sizes = [bias_size(learner.weights(b)) for b in range(learner.n_models)]
+        if sizes[0]:
+            record["bias_mean_abs"] = {p: float(np.mean([z[p] for z in sizes])) for p in sizes[0]}
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)

@@ -27,7 +27,7 @@ def test_config_applies_overrides(tmp_path):
 
 def test_bad_override_is_reported(capsys):
     assert main(["config", "--set", "window=99"]) == 2
-    assert "window must satisfy 1 <= window <= window_max = 16, not 99" in capsys.readouterr().err
+    assert "window must satisfy 1 <= window <= window_max = 64, not 99" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model", ["fixed", "twin", "ref-fptt", "ref-bptt"])
@@ -82,3 +82,26 @@ def test_seeds_side_by_side_equal_separate_runs(model):
         for a, b in zip(both, alone):
             assert a["test_accuracy_seeds"][k] == b["test_accuracy"]
             assert a["train_accuracy_seeds"][k] == b["train_accuracy"]
+
+
+@pytest.mark.parametrize("model", ["fixed", "twin"])
+def test_readout_only_control_freezes_the_hidden_layer(tmp_path, capsys, model):
+    out = tmp_path / "m.json"
+    common = ["train", "--task", "cue", "--model", model, "--n-train", "6", "--n-test", "4",
+              "--seeds", "2", "--quiet", "--set", "window=10"]
+    assert main(common + ["--learn", "readout", "--json", str(out)]) == 0
+    change = json.loads(out.read_text())["epochs"][-1]["weight_change"]
+    assert change["w_in"]["seeds"] == [0.0, 0.0] and change["w_rec"]["mean"] == 0.0
+    assert min(change["w_out"]["seeds"]) > 0
+    assert "weight change (relative L1, mean over seeds): w_in 0%, w_rec 0%" in \
+        capsys.readouterr().out
+    assert main(common + ["--json", str(out)]) == 0
+    change = json.loads(out.read_text())["epochs"][-1]["weight_change"]
+    assert min(change["w_in"]["seeds"] + change["w_rec"]["seeds"]) > 0
+
+
+def test_readout_only_control_is_for_the_golden_models(capsys):
+    assert main(["train", "--task", "cue", "--model", "ref-fptt", "--learn", "readout",
+                 "--n-train", "2", "--n-test", "2", "--quiet"]) == 2
+    assert "learn='readout' (the readout-only control) is for the golden models fixed and " \
+        "twin, not ref-fptt" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from fptt.config import ConfigError, CoreConfig, Fmt
+from fptt.config import PARAMS, ConfigError, CoreConfig, Fmt, LearningRates
 
 
 def test_default_round_trips_through_toml(tmp_path):
@@ -17,8 +17,40 @@ def test_default_round_trips_through_toml(tmp_path):
 def test_overrides():
     cfg = CoreConfig.load(None, ["n_hidden=16", "neuron.tau_mem=30", "fptt.lr=0.125",
                                  "formats.w.width=10", "formats.w.frac=6", "rounding=nearest"])
-    assert cfg.n_hidden == 16 and cfg.neuron.tau_mem == 30 and cfg.fptt.lr == 0.125
+    assert cfg.n_hidden == 16 and cfg.neuron.tau_mem == 30
+    assert cfg.fptt.lr == LearningRates.uniform(0.125)     # one value: every parameter
     assert cfg.formats.w == Fmt(10, 6) and cfg.rounding == "nearest"
+
+
+def test_learning_rate_per_parameter():
+    cfg = CoreConfig.load(None, ["fptt.lr=0.5", "fptt.lr.w_out=0.0625", "fptt.lr.b=0.25"])
+    assert cfg.fptt.lr.as_dict() == dict(w_in=0.5, w_rec=0.5, b=0.25, w_out=0.0625, b_out=0.5)
+    assert cfg.lr_shifts == dict(w_in=1, w_rec=1, b=2, w_out=4, b_out=1)
+    # the table form round-trips through TOML, and a dict sets some rates
+    assert CoreConfig.from_toml(cfg.to_toml()) == cfg
+    part = CoreConfig().replace(fptt={"lr": {"w_in": 0.5}})
+    assert part.fptt.lr.w_in == 0.5 and part.fptt.lr.w_out == LearningRates().w_out
+    # the hidden layer steps far larger than the readout by default
+    assert CoreConfig().lr_shifts["w_rec"] < CoreConfig().lr_shifts["w_out"]
+
+
+def test_gradient_format_per_parameter_and_shorthand():
+    cfg = CoreConfig.load(None, ["formats.grad.width=18", "formats.grad_w_in.frac=9"])
+    assert {p: cfg.formats.grad(p).width for p in PARAMS} == {p: 18 for p in PARAMS}
+    assert cfg.formats.grad("w_in").frac == 9 and cfg.formats.grad("w_out").frac == 10
+    toml = "[formats]\ngrad = { width = 14, frac = 9 }\n"
+    assert CoreConfig.from_toml(toml).formats.grad("b_out") == Fmt(14, 9)
+
+
+def test_biases_are_one_column_parameters():
+    cfg = CoreConfig(n_in=4, n_hidden=8, n_out=3, acc_width=0)
+    assert cfg.params == PARAMS
+    assert cfg.param_shapes["b"] == (8, 1) and cfg.param_shapes["b_out"] == (3, 1)
+    assert cfg.n_syn == (4 + 8 + 1) * 8 + (8 + 1) * 3
+    plain = cfg.replace(biases=False, acc_width=0)
+    assert plain.params == ("w_in", "w_rec", "w_out") and plain.n_syn == 12 * 8 + 8 * 3
+    # the always-active unit is one more worst-case term of the accumulator
+    assert cfg.acc_bits_needed >= plain.acc_bits_needed
 
 
 def test_derived_accumulator_format():
@@ -31,8 +63,9 @@ def test_derived_accumulator_format():
     (["n_in=0"], "n_in must be an integer >= 1, not 0"),
     (["n_hidden=-3"], "n_hidden must be an integer >= 1, not -3"),
     (["lanes=0"], "lanes must be an integer >= 1, not 0"),
-    (["window=17"], "window must satisfy 1 <= window <= window_max = 16, not 17"),
-    (["window=0"], "window must satisfy 1 <= window <= window_max = 16, not 0"),
+    (["window=65"], "window must satisfy 1 <= window <= window_max = 64, not 65"),
+    (["window=0"], "window must satisfy 1 <= window <= window_max = 64, not 0"),
+    (["biases=1"], "biases must be true or false, not 1"),
     (["rounding=floor"], "rounding must be one of nearest, stochastic, not 'floor'"),
     (["lfsr_seed=0"], "lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not 0"),
     (["profile_counters=1"], "profile_counters must be true or false, not 1"),
@@ -46,7 +79,10 @@ def test_derived_accumulator_format():
     (["neuron.input_scale='half'"], "neuron.input_scale must be one of one, 1-alpha, not 'half'"),
     (["neuron.surrogate_width=0.3"], "neuron.surrogate_width = 0.3 must be a power of two"),
     (["fptt.alpha=0.1"], "fptt.alpha = 0.1 must be a power of two 2**-k with k >= 0"),
-    (["fptt.lr=2.0"], "fptt.lr = 2.0 must be a power of two 2**-k with k >= 0"),
+    (["fptt.lr=2.0"], "fptt.lr.w_in = 2.0 must be a power of two 2**-k with k >= 0"),
+    (["fptt.lr.w_rec=0.3"], "fptt.lr.w_rec = 0.3 must be a power of two 2**-k with k >= 0"),
+    (["fptt.lr.v=0.5"], "unknown configuration key 'fptt.lr.v': use fptt.lr (every parameter) "
+                        "or fptt.lr.P with P one of w_in, w_rec, b, w_out, b_out"),
     (["formats.x.width=7"], "formats.x = Q1.6 cannot hold a spike (1.0): needs width >= frac + 2"),
     (["neuron.beta_a=5"], "formats.const = Q3.13 cannot hold the neuron constant beta_a = 5"),
     (["neuron.tau_mem=0.3", "formats.const.frac=2", "formats.const.width=8"],
@@ -78,6 +114,8 @@ def test_unknown_sections_and_keys_in_toml():
         CoreConfig.from_toml("[core\n")
     with pytest.raises(ConfigError, match="formats.w must be a table"):
         CoreConfig.from_toml("[formats]\nw = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) in fptt.lr: w; known: w_in"):
+        CoreConfig.from_toml("[fptt]\nlr = { w = 0.5 }\n")
 
 
 def test_missing_file(tmp_path):
@@ -92,7 +130,7 @@ def test_up5k_file_is_the_preset():
     assert CoreConfig.load(path) == up5k_config()
     up = up5k_config()
     assert up.formats.u.width == 12 and not up.profile_counters
-    assert not up.adaptive and up.acc_width == up.acc_bits_needed == 29
+    assert not up.adaptive and up.acc_width == up.acc_bits_needed == 29 and not up.biases
 
 
 def test_adaptive_follows_the_quantised_beta():
