@@ -1,0 +1,555 @@
+"""numba kernels of the compiled fixed-point core (see :mod:`fptt.golden.compiled.fixed`).
+
+Every kernel mirrors :mod:`fptt.golden.fixed_core` operation for operation in
+int64: the same exact sums, one round-to-nearest (or stochastic) shift and one
+saturation per assignment, the same saturation counts. The configuration
+arrives as an int64 vector ``K`` (indices below, filled by
+:func:`fptt.golden.compiled.fixed.pack_constants`), the per-parameter update
+shifts as ``UP [5, NUP]`` and the saturation bounds as ``LO``/``HI [NQ]``.
+
+Each core of a batch runs the whole schedule on its own (the cores share the
+step flags, nothing else), so a batch is a loop over cores around a loop over
+steps, all inside one compiled call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# ---------------------------------------------------------------- step flags
+F_SOS, F_EOS, F_LEARN, F_TGT = 1, 2, 4, 8
+
+# ---------------------------------------------------------------- saturation quantities
+# Names as the spec's SaturationCounter uses them.
+Q_NAMES = ("a", "threshold", "u", "o", "delta", "obar", "sbar", "vbar", "ubar", "abar", "ibar",
+           "grad", "w", "lam", "wbar")
+Q_A, Q_THR, Q_U, Q_O, Q_DELTA = 0, 1, 2, 3, 4
+Q_OBAR, Q_SBAR, Q_VBAR, Q_UBAR, Q_ABAR, Q_IBAR = 5, 6, 7, 8, 9, 10
+Q_GRAD, Q_W, Q_LAM, Q_WBAR = 11, 12, 13, 14
+NQ = 15
+
+# ---------------------------------------------------------------- constants vector K
+K_NAMES = (
+    "n_in", "n_hidden", "n_out", "window", "lanes", "stochastic", "adaptive", "biases",
+    "alpha", "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_sh", "fx",
+    "a_s1", "a_s2", "a_d", "t_s1", "t_s2", "t_d", "u_s1", "u_s2", "u_s3", "u_d",
+    "o_s1", "o_s2", "o_d", "d_s1", "d_d", "ob_s1", "ob_s2", "ob_d",
+    "sb_s1", "sb_s2", "sb_s3", "sb_d", "vb_s1", "vb_d", "ub_s1", "ub_s2", "ub_d",
+    "ab_s1", "ab_s2", "ab_d", "ib_s1", "ib_d", "any_unfrozen",
+)
+(K_NIN, K_H, K_O, K_WINDOW, K_LANES, K_STOCH, K_ADAPTIVE, K_BIASES,
+ K_ALPHA, K_RHO, K_OMR, K_KAPPA, K_C, K_BETA, K_THETA, K_SURH, K_SURSH, K_FX,
+ K_A_S1, K_A_S2, K_A_D, K_T_S1, K_T_S2, K_T_D, K_U_S1, K_U_S2, K_U_S3, K_U_D,
+ K_O_S1, K_O_S2, K_O_D, K_D_S1, K_D_D, K_OB_S1, K_OB_S2, K_OB_D,
+ K_SB_S1, K_SB_S2, K_SB_S3, K_SB_D, K_VB_S1, K_VB_D, K_UB_S1, K_UB_S2, K_UB_D,
+ K_AB_S1, K_AB_S2, K_AB_D, K_IB_S1, K_IB_D, K_ANY_UNFROZEN) = range(len(K_NAMES))
+NK = len(K_NAMES)
+
+# ---------------------------------------------------------------- per-parameter row of UP
+UP_NAMES = ("present", "frozen", "g_d", "g_lo", "g_hi",
+            "w_sw", "w_sg", "w_sw2", "w_swb", "w_slam", "w_d",
+            "l_slam", "l_sw", "l_swb", "l_d",
+            "b_swb", "b_sw", "b_slam", "b_d")
+(UP_PRESENT, UP_FROZEN, UP_GD, UP_GLO, UP_GHI,
+ UP_W_SW, UP_W_SG, UP_W_SW2, UP_W_SWB, UP_W_SLAM, UP_W_D,
+ UP_L_SLAM, UP_L_SW, UP_L_SWB, UP_L_D,
+ UP_B_SWB, UP_B_SW, UP_B_SLAM, UP_B_D) = range(len(UP_NAMES))
+NUP = len(UP_NAMES)
+
+MASK32 = 0xFFFFFFFF
+
+
+@njit
+def _rn(q, d):
+    """Round to nearest (half up) dropping ``d`` bits; ``d <= 0``: exact left shift."""
+    if d <= 0:
+        return q << (-d)
+    return (q + (np.int64(1) << (d - 1))) >> d
+
+
+@njit
+def _rs(q, d, r):
+    """Stochastic rounding by the 16-bit draw ``r``."""
+    if d <= 0:
+        return q << (-d)
+    if d <= 16:
+        off = r >> (16 - d)
+    else:
+        off = r << (d - 16)
+    return (q + off) >> d
+
+
+@njit
+def _mark(seen, nseen, b, q):
+    if seen[b, q] < 0:
+        seen[b, q] = nseen[b]
+        nseen[b] += 1
+
+
+@njit
+def _xorshift(x):
+    x = x ^ ((x << 13) & MASK32)
+    x = x ^ (x >> 17)
+    x = x ^ ((x << 5) & MASK32)
+    return x
+
+
+@njit(cache=True)
+def _forward(K, LO, HI, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, acc, psi,
+             cnt, wr):
+    """One forward step of one core (in place on ``u, a, s, o``); fills ``psi``.
+
+    ``WinT [n_in, H]`` and ``WrecT [H, H]`` are the transposed weights; ``bias [H]``,
+    ``bout [O]`` (zeros without biases). ``cnt``/``wr`` are this core's counters.
+    """
+    nin, H, O = K[K_NIN], K[K_H], K[K_O]
+    for j in range(H):
+        s_prev[j] = s[j]
+        acc[j] = 0
+    for i in range(nin):
+        xi = xr[i]
+        if xi != 0:
+            for j in range(H):
+                acc[j] += WinT[i, j] * xi
+    fx = K[K_FX]
+    for j in range(H):
+        psi[j] = bias[j]        # the recurrent sum, at frac f_w
+    for k in range(H):
+        if s_prev[k] != 0:
+            for j in range(H):
+                psi[j] += WrecT[k, j]
+    for j in range(H):
+        acc[j] += psi[j] << fx
+    adaptive = K[K_ADAPTIVE] != 0
+    alpha, rho, omr, c, beta, theta = K[K_ALPHA], K[K_RHO], K[K_OMR], K[K_C], K[K_BETA], K[K_THETA]
+    a_s1, a_s2, a_d = K[K_A_S1], K[K_A_S2], K[K_A_D]
+    t_s1, t_s2, t_d = K[K_T_S1], K[K_T_S2], K[K_T_D]
+    u_s1, u_s2, u_s3, u_d = K[K_U_S1], K[K_U_S2], K[K_U_S3], K[K_U_D]
+    lo_a, hi_a, lo_u, hi_u = LO[Q_A], HI[Q_A], LO[Q_U], HI[Q_U]
+    sh, sur_h = K[K_SURSH], K[K_SURH]
+    hit_a = 0
+    hit_t = 0
+    hit_u = 0
+    for j in range(H):
+        sp = s_prev[j]
+        if adaptive:
+            q = _rn(((rho * a[j]) << a_s1) + ((omr * sp) << a_s2), a_d)
+            if q < lo_a:
+                q = lo_a
+                hit_a += 1
+            elif q > hi_a:
+                q = hi_a
+                hit_a += 1
+            an = q
+        else:
+            an = np.int64(0)
+        thr = _rn((theta << t_s1) + ((beta * an) << t_s2), t_d)
+        if thr < lo_u:
+            thr = lo_u
+            hit_t += 1
+        elif thr > hi_u:
+            thr = hi_u
+            hit_t += 1
+        un = _rn(((alpha * u[j]) << u_s1) + ((c * acc[j]) << u_s2) + ((-thr * sp) << u_s3), u_d)
+        if un < lo_u:
+            un = lo_u
+            hit_u += 1
+        elif un > hi_u:
+            un = hi_u
+            hit_u += 1
+        a[j] = an
+        u[j] = un
+        s[j] = 1 if un >= thr else 0
+        dist = abs(un - thr)
+        if sh >= 0:
+            dist = dist >> sh
+        else:
+            dist = dist << (-sh)
+        p = sur_h - dist
+        psi[j] = p if p > 0 else 0
+    cnt[Q_A] += hit_a
+    wr[Q_A] += H
+    cnt[Q_THR] += hit_t
+    wr[Q_THR] += H
+    cnt[Q_U] += hit_u
+    wr[Q_U] += H
+    kappa = K[K_KAPPA]
+    o_s1, o_s2, o_d = K[K_O_S1], K[K_O_S2], K[K_O_D]
+    lo_o, hi_o = LO[Q_O], HI[Q_O]
+    hit_o = 0
+    for k in range(O):
+        tot = bout[k]
+        for j in range(H):
+            if s[j] != 0:
+                tot += Wout[k, j]
+        q = _rn(((kappa * o[k]) << o_s1) + (tot << o_s2), o_d)
+        if q < lo_o:
+            q = lo_o
+            hit_o += 1
+        elif q > hi_o:
+            q = hi_o
+            hit_o += 1
+        o[k] = q
+    cnt[Q_O] += hit_o
+    wr[Q_O] += O
+
+
+@njit(cache=True)
+def _close_window(b, K, UP, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, buf_psi,
+                  buf_delta, lfsr, cnt, wr, seen, nseen, sc):
+    """Backward through core ``b``'s window of ``n`` steps, then the FPTT update (in place)."""
+    nin, H, O = K[K_NIN], K[K_H], K[K_O]
+    adaptive = K[K_ADAPTIVE] != 0
+    biases = K[K_BIASES] != 0
+    w_out = W[3]
+    w_rec = W[1]
+    obar_n, ibar_n, ubar_n, abar_n, obar, wto, wti, gB, gBo = sc
+    gInT = np.zeros((nin, H), np.int64)
+    gRecT = np.zeros((H, H), np.int64)
+    gOutT = np.zeros((H, O), np.int64)
+    for j in range(H):
+        ibar_n[j] = 0
+        ubar_n[j] = 0
+        abar_n[j] = 0
+        gB[j] = 0
+    for k in range(O):
+        obar_n[k] = 0
+        gBo[k] = 0
+    alpha, rho, omr, kappa, c, beta = K[K_ALPHA], K[K_RHO], K[K_OMR], K[K_KAPPA], K[K_C], K[K_BETA]
+    for q in (Q_OBAR, Q_SBAR, Q_VBAR, Q_UBAR, Q_ABAR, Q_IBAR):
+        _mark(seen, nseen, b, q)
+    h_ob = 0
+    h_sb = 0
+    h_vb = 0
+    h_ub = 0
+    h_ab = 0
+    h_ib = 0
+    for t in range(n - 1, -1, -1):
+        for k in range(O):
+            q = _rn((buf_delta[b, t, k] << K[K_OB_S1]) + ((kappa * obar_n[k]) << K[K_OB_S2]),
+                    K[K_OB_D])
+            if q < LO[Q_OBAR]:
+                q = LO[Q_OBAR]
+                h_ob += 1
+            elif q > HI[Q_OBAR]:
+                q = HI[Q_OBAR]
+                h_ob += 1
+            obar[k] = q
+        for j in range(H):
+            wto[j] = 0
+            wti[j] = 0
+        for k in range(O):
+            ok = obar[k]
+            if ok != 0:
+                for j in range(H):
+                    wto[j] += w_out[b, k, j] * ok
+        for k in range(H):
+            ik = ibar_n[k]
+            if ik != 0:
+                for j in range(H):
+                    wti[j] += w_rec[b, k, j] * ik
+        for j in range(H):
+            abn = abar_n[j] if adaptive else np.int64(0)
+            sb = _rn((wto[j] << K[K_SB_S1]) + (wti[j] << K[K_SB_S2])
+                     + ((omr * abn) << K[K_SB_S3]), K[K_SB_D])
+            if sb < LO[Q_SBAR]:
+                sb = LO[Q_SBAR]
+                h_sb += 1
+            elif sb > HI[Q_SBAR]:
+                sb = HI[Q_SBAR]
+                h_sb += 1
+            vb = _rn((buf_psi[b, t, j] * sb) << K[K_VB_S1], K[K_VB_D])
+            if vb < LO[Q_VBAR]:
+                vb = LO[Q_VBAR]
+                h_vb += 1
+            elif vb > HI[Q_VBAR]:
+                vb = HI[Q_VBAR]
+                h_vb += 1
+            ub = _rn((vb << K[K_UB_S1]) + ((alpha * ubar_n[j]) << K[K_UB_S2]), K[K_UB_D])
+            if ub < LO[Q_UBAR]:
+                ub = LO[Q_UBAR]
+                h_ub += 1
+            elif ub > HI[Q_UBAR]:
+                ub = HI[Q_UBAR]
+                h_ub += 1
+            ab = _rn(((-beta * vb) << K[K_AB_S1]) + ((rho * abn) << K[K_AB_S2]), K[K_AB_D])
+            if ab < LO[Q_ABAR]:
+                ab = LO[Q_ABAR]
+                h_ab += 1
+            elif ab > HI[Q_ABAR]:
+                ab = HI[Q_ABAR]
+                h_ab += 1
+            ib = _rn((c * ub) << K[K_IB_S1], K[K_IB_D])
+            if ib < LO[Q_IBAR]:
+                ib = LO[Q_IBAR]
+                h_ib += 1
+            elif ib > HI[Q_IBAR]:
+                ib = HI[Q_IBAR]
+                h_ib += 1
+            ibar_n[j] = ib
+            ubar_n[j] = ub
+            abar_n[j] = ab
+        # exact window sums, kept transposed [pre, post]
+        for i in range(nin):
+            xi = buf_x[b, t, i]
+            if xi != 0:
+                for j in range(H):
+                    gInT[i, j] += ibar_n[j] * xi
+        for k in range(H):
+            if buf_s[b, t, k] != 0:
+                for j in range(H):
+                    gRecT[k, j] += ibar_n[j]
+        for j in range(H):
+            gB[j] += ibar_n[j]
+        for j in range(H):
+            if buf_s[b, t + 1, j] != 0:
+                for k in range(O):
+                    gOutT[j, k] += obar[k]
+        for k in range(O):
+            gBo[k] += obar[k]
+            obar_n[k] = obar[k]
+    cnt[b, Q_OBAR] += h_ob
+    wr[b, Q_OBAR] += n * O
+    cnt[b, Q_SBAR] += h_sb
+    wr[b, Q_SBAR] += n * H
+    cnt[b, Q_VBAR] += h_vb
+    wr[b, Q_VBAR] += n * H
+    cnt[b, Q_UBAR] += h_ub
+    wr[b, Q_UBAR] += n * H
+    cnt[b, Q_ABAR] += h_ab
+    wr[b, Q_ABAR] += n * H
+    cnt[b, Q_IBAR] += h_ib
+    wr[b, Q_IBAR] += n * H
+
+    # ---------------------------------------------------------- the FPTT update
+    _mark(seen, nseen, b, Q_GRAD)
+    if K[K_ANY_UNFROZEN] != 0:
+        _mark(seen, nseen, b, Q_W)
+        _mark(seen, nseen, b, Q_LAM)
+        _mark(seen, nseen, b, Q_WBAR)
+    lanes = K[K_LANES]
+    lf = np.empty(lanes, np.int64)
+    for p in range(lanes):
+        lf[p] = np.int64(lfsr[b, p])
+    G = (gInT, gRecT, gB.reshape((1, H)), gOutT, gBo.reshape((1, O)))
+    WT = (WinT, WrecT, WrecT, WrecT, WrecT)
+    for p in range(5):
+        if (p == 2 or p == 4) and not biases:
+            continue
+        _update_param(b, p, W[p], WB[p], LM[p], G[p], WT[p], p < 2, K, UP, LO, HI, lf, cnt, wr)
+    for p in range(lanes):
+        lfsr[b, p] = np.uint64(lf[p])
+
+
+@njit(cache=True)
+def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, LO, HI, lf, cnt, wr):
+    """Gradient rounding and FPTT step of parameter ``p`` of core ``b``, pre by pre, post by post."""
+    posts, pres = Wp.shape[1], Wp.shape[2]
+    stoch = K[K_STOCH] != 0
+    lanes = K[K_LANES]
+    frozen = UP[p, UP_FROZEN] != 0
+    g_d, g_lo, g_hi = UP[p, UP_GD], UP[p, UP_GLO], UP[p, UP_GHI]
+    w_sw, w_sg, w_sw2 = UP[p, UP_W_SW], UP[p, UP_W_SG], UP[p, UP_W_SW2]
+    w_swb, w_slam, w_d = UP[p, UP_W_SWB], UP[p, UP_W_SLAM], UP[p, UP_W_D]
+    l_slam, l_sw, l_swb, l_d = UP[p, UP_L_SLAM], UP[p, UP_L_SW], UP[p, UP_L_SWB], UP[p, UP_L_D]
+    b_swb, b_sw, b_slam, b_d = UP[p, UP_B_SWB], UP[p, UP_B_SW], UP[p, UP_B_SLAM], UP[p, UP_B_D]
+    lo_w, hi_w = LO[Q_W], HI[Q_W]
+    lo_l, hi_l = LO[Q_LAM], HI[Q_LAM]
+    lo_b, hi_b = LO[Q_WBAR], HI[Q_WBAR]
+    h_g = 0
+    h_w = 0
+    h_l = 0
+    h_b = 0
+    r0 = np.int64(0)
+    r1 = np.int64(0)
+    r2 = np.int64(0)
+    for pre in range(pres):
+        for post in range(posts):
+            if stoch:
+                ln = post % lanes
+                x = _xorshift(lf[ln])
+                r0 = x >> 16
+                x = _xorshift(x)
+                r1 = x >> 16
+                x = _xorshift(x)
+                r2 = x >> 16
+                lf[ln] = x
+            g = _rn(gT[pre, post], g_d)
+            if g < g_lo:
+                g = g_lo
+                h_g += 1
+            elif g > g_hi:
+                g = g_hi
+                h_g += 1
+            if frozen:
+                continue
+            w = Wp[b, post, pre]
+            wb = WBp[b, post, pre]
+            lm = LMp[b, post, pre]
+            tot = (w << w_sw) - (g << w_sg) - (w << w_sw2) + (wb << w_swb) + (lm << w_slam)
+            wn = _rs(tot, w_d, r0) if stoch else _rn(tot, w_d)
+            if wn < lo_w:
+                wn = lo_w
+                h_w += 1
+            elif wn > hi_w:
+                wn = hi_w
+                h_w += 1
+            tot = (lm << l_slam) - (wn << l_sw) + (wb << l_swb)
+            lnew = _rs(tot, l_d, r1) if stoch else _rn(tot, l_d)
+            if lnew < lo_l:
+                lnew = lo_l
+                h_l += 1
+            elif lnew > hi_l:
+                lnew = hi_l
+                h_l += 1
+            tot = (wb << b_swb) + (wn << b_sw) - (lnew << b_slam)
+            bn = _rs(tot, b_d, r2) if stoch else _rn(tot, b_d)
+            if bn < lo_b:
+                bn = lo_b
+                h_b += 1
+            elif bn > hi_b:
+                bn = hi_b
+                h_b += 1
+            Wp[b, post, pre] = wn
+            LMp[b, post, pre] = lnew
+            WBp[b, post, pre] = bn
+            if has_t:
+                WT[pre, post] = wn
+    n = posts * pres
+    cnt[b, Q_GRAD] += h_g
+    wr[b, Q_GRAD] += n
+    if not frozen:
+        cnt[b, Q_W] += h_w
+        wr[b, Q_W] += n
+        cnt[b, Q_LAM] += h_l
+        wr[b, Q_LAM] += n
+        cnt[b, Q_WBAR] += h_b
+        wr[b, Q_WBAR] += n
+
+
+@njit(cache=True)
+def _run_core(b, K, UP, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi, buf_delta,
+              lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
+    nin, H, O = K[K_NIN], K[K_H], K[K_O]
+    window = K[K_WINDOW]
+    WinT = W[0][b].T.copy()
+    WrecT = W[1][b].T.copy()
+    bias = np.zeros(H, np.int64)
+    bout = np.zeros(O, np.int64)
+    biases = K[K_BIASES] != 0
+    s_prev = np.zeros(H, np.int64)
+    acc = np.zeros(H, np.int64)
+    psi = np.zeros(H, np.int64)
+    delta = np.zeros(O, np.int64)
+    sc = (np.zeros(O, np.int64), np.zeros(H, np.int64), np.zeros(H, np.int64),
+          np.zeros(H, np.int64), np.zeros(O, np.int64), np.zeros(H, np.int64),
+          np.zeros(H, np.int64), np.zeros(H, np.int64), np.zeros(O, np.int64))
+    ub, ab, sb, ob = u[b], a[b], s[b], o[b]
+    cb, wb = cnt[b], wr[b]
+    d_s1, d_d = K[K_D_S1], K[K_D_D]
+    lo_d, hi_d = LO[Q_DELTA], HI[Q_DELTA]
+    T = flags.shape[0]
+    for t in range(T):
+        fl = flags[t]
+        if fl & F_SOS:
+            for j in range(H):
+                ub[j] = 0
+                ab[j] = 0
+                sb[j] = 0
+            for k in range(O):
+                ob[k] = 0
+            count[b] = 0
+        if biases:      # biases change only at window ends; re-read every step (cheap)
+            for j in range(H):
+                bias[j] = W[2][b, j, 0]
+            for k in range(O):
+                bout[k] = W[4][b, k, 0]
+        _mark(seen, nseen, b, Q_A)
+        _mark(seen, nseen, b, Q_THR)
+        _mark(seen, nseen, b, Q_U)
+        _mark(seen, nseen, b, Q_O)
+        xr = X[b, t]
+        _forward(K, LO, HI, WinT, WrecT, bias, W[3][b], bout, xr, ub, ab, sb, ob, s_prev, acc,
+                 psi, cb, wb)
+        for k in range(O):
+            out[b, t, k] = ob[k]
+        if fl & F_TGT:
+            _mark(seen, nseen, b, Q_DELTA)
+            hit = 0
+            for k in range(O):
+                q = _rn((ob[k] - TG[b, t, k]) << d_s1, d_d)
+                if q < lo_d:
+                    q = lo_d
+                    hit += 1
+                elif q > hi_d:
+                    q = hi_d
+                    hit += 1
+                delta[k] = q if HT[b, t] else 0
+            cb[Q_DELTA] += hit
+            wb[Q_DELTA] += O
+        else:
+            for k in range(O):
+                delta[k] = 0
+        steps[b] += 1
+        if not (fl & F_LEARN):
+            count[b] = 0
+            continue
+        tt = count[b]
+        if tt == 0:
+            for j in range(H):
+                buf_s[b, 0, j] = s_prev[j]
+        for i in range(nin):
+            buf_x[b, tt, i] = xr[i]
+        for j in range(H):
+            buf_s[b, tt + 1, j] = sb[j]
+            buf_psi[b, tt, j] = psi[j]
+        for k in range(O):
+            buf_delta[b, tt, k] = delta[k]
+        count[b] += 1
+        if tt + 1 >= window or (fl & F_EOS):
+            _close_window(b, K, UP, LO, HI, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
+                          buf_psi, buf_delta, lfsr, cnt, wr, seen, nseen, sc)
+            count[b] = 0
+            windows[b] += 1
+
+
+@njit(cache=True)
+def run_fixed(K, UP, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi, buf_delta,
+              lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
+    """Run every core of the batch through the schedule ``flags [T]`` (in place).
+
+    ``X [B, T, n_in]`` input codes, ``TG [B, T, n_out]`` target codes, ``HT [B, T]``
+    has-target (bool), ``out [B, T, n_out]`` receives the readout codes.
+    """
+    for b in range(u.shape[0]):
+        _run_core(b, K, UP, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
+                  buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out)
+
+
+@njit(cache=True, parallel=True)
+def infer_fixed(K, LO, HI, w_in, w_rec, bias, w_out, bout, X, out):
+    """Readouts of one core's weights over ``N`` sequences ``X [N, T, n_in]``, learning off.
+
+    Each sequence starts at rest (``sos``); nothing is counted or kept. The sequences
+    run in parallel.
+    """
+    N, T = X.shape[0], X.shape[1]
+    H, O = K[K_H], K[K_O]
+    WinT = w_in.T.copy()
+    WrecT = w_rec.T.copy()
+    for n in prange(N):
+        u = np.zeros(H, np.int64)
+        a = np.zeros(H, np.int64)
+        s = np.zeros(H, np.int64)
+        o = np.zeros(O, np.int64)
+        s_prev = np.zeros(H, np.int64)
+        acc = np.zeros(H, np.int64)
+        psi = np.zeros(H, np.int64)
+        cb = np.zeros(NQ, np.int64)
+        wb = np.zeros(NQ, np.int64)
+        for t in range(T):
+            _forward(K, LO, HI, WinT, WrecT, bias, w_out, bout, X[n, t], u, a, s, o, s_prev,
+                     acc, psi, cb, wb)
+            for k in range(O):
+                out[n, t, k] = o[k]

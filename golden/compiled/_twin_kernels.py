@@ -1,0 +1,235 @@
+"""numba kernels of the compiled float twin (see :mod:`fptt.golden.compiled.twin`).
+
+float64, the same expressions in the same evaluation order as
+:mod:`fptt.golden.twin`; only the matrix-vector sums may add in another order
+(a difference of a few ulp, none when the weights sit on a dyadic grid).
+Constants arrive as ``C`` (float64, indices below) and ``I`` (int64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT
+
+C_NAMES = ("alpha", "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha")
+(C_ALPHA, C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA) = \
+    range(len(C_NAMES))
+I_NAMES = ("n_in", "n_hidden", "n_out", "window", "biases", "adaptive")
+(I_NIN, I_H, I_O, I_WINDOW, I_BIASES, I_ADAPTIVE) = range(len(I_NAMES))
+
+
+@njit(cache=True)
+def _forward(C, I, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, cur, psi):
+    nin, H, O = I[I_NIN], I[I_H], I[I_O]
+    biases = I[I_BIASES] != 0
+    for j in range(H):
+        s_prev[j] = s[j]
+        cur[j] = 0.0
+        psi[j] = 0.0
+    for i in range(nin):
+        xi = xr[i]
+        if xi != 0.0:
+            for j in range(H):
+                cur[j] += WinT[i, j] * xi
+    for k in range(H):
+        if s_prev[k] != 0.0:
+            sk = s_prev[k]
+            for j in range(H):
+                psi[j] += WrecT[k, j] * sk
+    for j in range(H):
+        cur[j] = cur[j] + psi[j]
+        if biases:
+            cur[j] = cur[j] + bias[j]
+    alpha, rho, omr, c = C[C_ALPHA], C[C_RHO], C[C_OMR], C[C_C]
+    beta, theta, sh, sw = C[C_BETA], C[C_THETA], C[C_SURH], C[C_SURW]
+    adaptive = I[I_ADAPTIVE] != 0
+    for j in range(H):
+        if adaptive:
+            a[j] = rho * a[j] + omr * s_prev[j]
+        thr = theta + beta * a[j]
+        u[j] = alpha * u[j] + c * cur[j] - thr * s_prev[j]
+        s[j] = 1.0 if u[j] >= thr else 0.0
+        psi[j] = sh * max(0.0, 1 - abs(u[j] - thr) / sw)
+    kappa = C[C_KAPPA]
+    for k in range(O):
+        tot = 0.0
+        for j in range(H):
+            if s[j] != 0.0:
+                tot += Wout[k, j] * s[j]
+        v = kappa * o[k] + tot
+        if biases:
+            v = v + bout[k]
+        o[k] = v
+
+
+@njit(cache=True)
+def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, buf_psi,
+                  buf_delta):
+    nin, H, O = I[I_NIN], I[I_H], I[I_O]
+    biases = I[I_BIASES] != 0
+    alpha, rho, omr, kappa, c, beta = C[C_ALPHA], C[C_RHO], C[C_OMR], C[C_KAPPA], C[C_C], C[C_BETA]
+    w_out, w_rec = W[3], W[1]
+    obar_n = np.zeros(O)
+    obar = np.zeros(O)
+    ibar_n = np.zeros(H)
+    ubar_n = np.zeros(H)
+    abar_n = np.zeros(H)
+    wto = np.zeros(H)
+    wti = np.zeros(H)
+    gIn = np.zeros((H, nin))
+    gRec = np.zeros((H, H))
+    gB = np.zeros(H)
+    gOut = np.zeros((O, H))
+    gBo = np.zeros(O)
+    for t in range(n - 1, -1, -1):
+        for k in range(O):
+            obar[k] = buf_delta[b, t, k] + kappa * obar_n[k]
+        for j in range(H):
+            wto[j] = 0.0
+            wti[j] = 0.0
+        for k in range(O):
+            for j in range(H):
+                wto[j] += w_out[b, k, j] * obar[k]
+        for k in range(H):
+            for j in range(H):
+                wti[j] += w_rec[b, k, j] * ibar_n[k]
+        for j in range(H):
+            sbar = wto[j] + wti[j] + omr * abar_n[j]
+            vbar = buf_psi[b, t, j] * sbar
+            ubar = vbar + alpha * ubar_n[j]
+            abar = -beta * vbar + rho * abar_n[j]
+            ibar_n[j] = c * ubar
+            ubar_n[j] = ubar
+            abar_n[j] = abar
+        for j in range(H):
+            ib = ibar_n[j]
+            for i in range(nin):
+                gIn[j, i] += ib * buf_x[b, t, i]
+            for k in range(H):
+                gRec[j, k] += ib * buf_s[b, t, k]
+            if biases:
+                gB[j] += ib
+        for k in range(O):
+            ok = obar[k]
+            for j in range(H):
+                gOut[k, j] += ok * buf_s[b, t + 1, j]
+            if biases:
+                gBo[k] += ok
+            obar_n[k] = ok
+    fa = C[C_FALPHA]
+    _update(b, LR[0], FROZEN[0], fa, W[0], WB[0], LM[0], gIn)
+    _update(b, LR[1], FROZEN[1], fa, W[1], WB[1], LM[1], gRec)
+    if biases:
+        _update(b, LR[2], FROZEN[2], fa, W[2], WB[2], LM[2], gB.reshape((H, 1)))
+    _update(b, LR[3], FROZEN[3], fa, W[3], WB[3], LM[3], gOut)
+    if biases:
+        _update(b, LR[4], FROZEN[4], fa, W[4], WB[4], LM[4], gBo.reshape((O, 1)))
+    if not FROZEN[0]:
+        for i in range(nin):
+            for j in range(H):
+                WinT[i, j] = W[0][b, j, i]
+    if not FROZEN[1]:
+        for k in range(H):
+            for j in range(H):
+                WrecT[k, j] = W[1][b, j, k]
+
+
+@njit(cache=True)
+def _update(b, eta, frozen, alpha, Wp, WBp, LMp, g):
+    if frozen:
+        return
+    for post in range(Wp.shape[1]):
+        for pre in range(Wp.shape[2]):
+            w = Wp[b, post, pre]
+            wbar = WBp[b, post, pre]
+            lam = LMp[b, post, pre]
+            w_new = w - eta * (g[post, pre] + alpha * (w - wbar) - lam)
+            lam_new = lam - alpha * (w_new - wbar)
+            WBp[b, post, pre] = 0.5 * (wbar + w_new) - lam_new / (2 * alpha)
+            Wp[b, post, pre] = w_new
+            LMp[b, post, pre] = lam_new
+
+
+@njit(cache=True)
+def _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s, buf_psi,
+              buf_delta, X, TG, HT, flags, out):
+    nin, H, O = I[I_NIN], I[I_H], I[I_O]
+    window = I[I_WINDOW]
+    WinT = W[0][b].T.copy()
+    WrecT = W[1][b].T.copy()
+    s_prev = np.zeros(H)
+    cur = np.zeros(H)
+    psi = np.zeros(H)
+    delta = np.zeros(O)
+    ub, ab, sb, ob = u[b], a[b], s[b], o[b]
+    for t in range(flags.shape[0]):
+        fl = flags[t]
+        if fl & F_SOS:
+            for j in range(H):
+                ub[j] = 0.0
+                ab[j] = 0.0
+                sb[j] = 0.0
+            for k in range(O):
+                ob[k] = 0.0
+            count[b] = 0
+        xr = X[b, t]
+        _forward(C, I, WinT, WrecT, W[2][b, :, 0], W[3][b], W[4][b, :, 0], xr, ub, ab, sb, ob,
+                 s_prev, cur, psi)
+        for k in range(O):
+            out[b, t, k] = ob[k]
+            if (fl & F_TGT) and HT[b, t]:
+                delta[k] = ob[k] - TG[b, t, k]
+            else:
+                delta[k] = 0.0
+        if not (fl & F_LEARN):
+            count[b] = 0
+            continue
+        tt = count[b]
+        if tt == 0:
+            for j in range(H):
+                buf_s[b, 0, j] = s_prev[j]
+        for i in range(nin):
+            buf_x[b, tt, i] = xr[i]
+        for j in range(H):
+            buf_s[b, tt + 1, j] = sb[j]
+            buf_psi[b, tt, j] = psi[j]
+        for k in range(O):
+            buf_delta[b, tt, k] = delta[k]
+        count[b] += 1
+        if count[b] >= window or (fl & F_EOS):
+            _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
+                          buf_psi, buf_delta)
+            count[b] = 0
+            windows[b] += 1
+
+
+@njit(cache=True)
+def run_twin(C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s, buf_psi,
+             buf_delta, X, TG, HT, flags, out):
+    """Every core of the batch through the schedule ``flags [T]`` (in place)."""
+    for b in range(u.shape[0]):
+        _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s,
+                  buf_psi, buf_delta, X, TG, HT, flags, out)
+
+
+@njit(cache=True, parallel=True)
+def infer_twin(C, I, w_in, w_rec, bias, w_out, bout, X, out):
+    """Readouts of one core's weights over ``N`` sequences ``X [N, T, n_in]``, learning off."""
+    N, T = X.shape[0], X.shape[1]
+    H, O = I[I_H], I[I_O]
+    WinT = w_in.T.copy()
+    WrecT = w_rec.T.copy()
+    for n in prange(N):
+        u = np.zeros(H)
+        a = np.zeros(H)
+        s = np.zeros(H)
+        o = np.zeros(O)
+        s_prev = np.zeros(H)
+        cur = np.zeros(H)
+        psi = np.zeros(H)
+        for t in range(T):
+            _forward(C, I, WinT, WrecT, bias, w_out, bout, X[n, t], u, a, s, o, s_prev, cur, psi)
+            for k in range(O):
+                out[n, t, k] = o[k]
