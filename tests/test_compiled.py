@@ -1,0 +1,266 @@
+"""The compiled golden model equals the NumPy specification bit for bit.
+
+Property tests over random accepted configurations (sizes, formats, windows,
+lanes, rounding, LIF/ALIF, biases, per-parameter learning rates, input scale,
+frozen parameters), random inputs (spikes and signed multi-bit values), random
+schedules (sos/eos/learn, targets present or not) and batches of independent
+cores: every state array of :meth:`FixedState.arrays` (weights, W̄, λ, neuron
+state, window buffers, LFSR states, step/window counts, saturation counters)
+and every readout must be equal; checkpoints written by one load in the other.
+The float twin is checked to a few ulp.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import reject  # noqa: E402
+
+from fptt.config import PARAMS, ConfigError, CoreConfig  # noqa: E402
+from fptt.golden import compiled  # noqa: E402
+from fptt.golden.compiled import CompiledFixedCore, CompiledTwin, make_core  # noqa: E402
+from fptt.golden.fixed_core import FixedCore  # noqa: E402
+from fptt.golden.twin import FloatTwin  # noqa: E402
+from fptt.golden.weights import init_weights  # noqa: E402
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                       HealthCheck.filter_too_much],
+                derandomize=True)
+
+FORMAT_NAMES = ("x", "w", "wbar", "lam", "u", "a", "o", "psi", "delta", "obar", "sbar", "vbar",
+                "ubar", "abar", "ibar", "grad_w_in", "grad_w_rec", "grad_b", "grad_w_out",
+                "grad_b_out")
+
+
+@st.composite
+def configs(draw):
+    """A random configuration the constructor accepts (small, to keep the spec quick)."""
+    window_max = draw(st.integers(1, 6))
+    fmts = {}
+    for name in draw(st.lists(st.sampled_from(FORMAT_NAMES), max_size=6, unique=True)):
+        width = draw(st.integers(4, 20))
+        fmts[name] = {"width": width, "frac": draw(st.integers(0, width - 2))}
+    lr = {p: 2.0 ** -draw(st.integers(0, 12)) for p in PARAMS}
+    kw = dict(
+        n_in=draw(st.integers(1, 5)), n_hidden=draw(st.integers(1, 7)),
+        n_out=draw(st.integers(1, 3)), window_max=window_max,
+        window=draw(st.integers(1, window_max)), lanes=draw(st.integers(1, 3)),
+        rounding=draw(st.sampled_from(["nearest", "stochastic"])),
+        lfsr_seed=draw(st.integers(1, 2 ** 32 - 1)), biases=draw(st.booleans()), acc_width=0,
+    )
+    neuron = dict(beta_a=draw(st.sampled_from([0.0, 1.8, 0.3])),
+                  input_scale=draw(st.sampled_from(["one", "1-alpha"])),
+                  tau_out=draw(st.sampled_from([2.0, 5.0, 20.0])),
+                  surrogate_width=draw(st.sampled_from([0.25, 0.5, 1.0])))
+    fptt = dict(lr=lr, alpha=2.0 ** -draw(st.integers(0, 4)))
+    try:
+        cfg = CoreConfig(**kw).replace(neuron=neuron, fptt=fptt, formats=fmts)
+        cfg = cfg.replace(acc_width=cfg.acc_bits_needed)
+    except ConfigError:
+        reject()
+    choice = draw(st.sampled_from(["none", "readout-only", "one", "none", "all"]))
+    frozen = {"none": (), "all": cfg.params,
+              "readout-only": tuple(p for p in ("w_in", "w_rec", "b") if p in cfg.params),
+              "one": (draw(st.sampled_from(cfg.params)),)}[choice]
+    return cfg, frozen
+
+
+def _weights(cfg, rng, B):
+    """Per-core weights, with random biases (``init_weights`` starts them at 0)."""
+    ws = []
+    for b in range(B):
+        w = init_weights(cfg, int(rng.integers(1 << 30)), gain_in=float(rng.uniform(0.5, 4)),
+                         gain_rec=float(rng.uniform(0, 1.5)), gain_out=float(rng.uniform(0, 2)))
+        for m in cfg.params:
+            if m in ("b", "b_out"):
+                w[m] = rng.normal(0, 0.3, w[m].shape)
+        ws.append(w)
+    return {m: np.stack([w[m] for w in ws]) for m in ws[0]}
+
+
+def _inputs(rng, B, T, n_in, spikes):
+    if spikes:
+        return (rng.random((B, T, n_in)) < 0.4) * 1.0
+    return rng.normal(0, 1.0, (B, T, n_in)) * (rng.random((B, T, n_in)) < 0.7)
+
+
+def _drive(cores, rng, cfg, B, n_ops):
+    """The same random host traffic on every core; readouts must agree at every op."""
+    for _ in range(n_ops):
+        kind = rng.integers(4)
+        T = int(rng.integers(1, 3 * cfg.window_max + 3))
+        x = _inputs(rng, B, T, cfg.n_in, rng.random() < 0.5)
+        tg = rng.uniform(-1.5, 2.0, (B, T, cfg.n_out))
+        ht = rng.random((B, T)) < 0.6
+        if kind == 0:       # a whole sequence
+            learn = bool(rng.random() < 0.8)
+            with_tg = bool(rng.random() < 0.8)
+            outs = [c.run_sequence(x, tg if with_tg else None, ht if with_tg else None, learn)
+                    for c in cores]
+        elif kind == 1:     # a sequence shared by the batch, targets everywhere
+            outs = [c.run_sequence(x[0], tg[0], np.ones(T, bool)) for c in cores]
+        else:               # step by step with random flags, some steps without a target
+            outs = [[] for _ in cores]
+            for t in range(T):
+                flags = dict(sos=bool(rng.random() < 0.1), eos=bool(rng.random() < 0.15),
+                             learn=bool(rng.random() < 0.85))
+                with_tg = rng.random() < 0.7
+                for c, o in zip(cores, outs):
+                    o.append(c.step(x[:, t], tg[:, t] if with_tg else None,
+                                    ht[:, t] if with_tg else None, **flags))
+            outs = [np.stack(o, axis=1) for o in outs]
+        for o in outs[1:]:
+            np.testing.assert_array_equal(outs[0], o)
+
+
+def _assert_same_state(a, b):
+    A, C = a.state.arrays(), b.state.arrays()
+    assert list(A) == list(C)
+    for name in A:
+        np.testing.assert_array_equal(A[name], C[name], err_msg=name)
+        assert A[name].dtype == C[name].dtype, name
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(configs(), st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
+def test_compiled_fixed_core_is_bit_exact(tmp_path_factory, cfg_frozen, B, seed):
+    cfg, frozen = cfg_frozen
+    rng = np.random.default_rng(seed)
+    w = _weights(cfg, rng, B)
+    spec = FixedCore(cfg, w, frozen=frozen)
+    fast = CompiledFixedCore(cfg, w, frozen=frozen)
+    _drive([spec, fast], rng, cfg, B, 4)
+    _assert_same_state(spec, fast)
+
+    # checkpoints: each loads the other's and both continue identically
+    tmp = tmp_path_factory.mktemp("ckpt")
+    spec.save(tmp / "spec.npz")
+    fast.save(tmp / "fast.npz")
+    fast2 = CompiledFixedCore.load(tmp / "spec.npz", frozen=frozen)
+    spec2 = FixedCore.load(tmp / "fast.npz")
+    spec2.frozen = frozen
+    assert fast2.cfg == cfg and spec2.cfg == cfg
+    _assert_same_state(spec2, fast2)
+    _drive([spec, fast, spec2, fast2], rng, cfg, B, 2)
+    _assert_same_state(spec, fast)
+    _assert_same_state(spec, fast2)
+    _assert_same_state(spec, spec2)
+
+
+@settings(max_examples=15, **SETTINGS)
+@given(configs(), st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
+def test_compiled_twin_matches_float_twin(cfg_frozen, B, seed):
+    cfg, frozen = cfg_frozen
+    rng = np.random.default_rng(seed)
+    w = _weights(cfg, rng, B)
+    spec = FloatTwin(cfg, w, frozen=frozen)
+    fast = CompiledTwin(cfg, w, frozen=frozen)
+    for _ in range(4):
+        T = int(rng.integers(1, 3 * cfg.window_max + 3))
+        x = _inputs(rng, B, T, cfg.n_in, rng.random() < 0.5)
+        tg = rng.uniform(-1.5, 2.0, (B, T, cfg.n_out))
+        ht = rng.random((B, T)) < 0.6
+        learn = bool(rng.random() < 0.8)
+        np.testing.assert_allclose(spec.run_sequence(x, tg, ht, learn),
+                                   fast.run_sequence(x, tg, ht, learn), rtol=1e-9, atol=1e-12)
+        flags = dict(sos=bool(rng.random() < 0.3), eos=bool(rng.random() < 0.3))
+        np.testing.assert_allclose(spec.step(x[:, 0], tg[:, 0], ht[:, 0], **flags),
+                                   fast.step(x[:, 0], tg[:, 0], ht[:, 0], **flags),
+                                   rtol=1e-9, atol=1e-12)
+    assert spec.count == fast.count and spec.windows == fast.windows
+    for name in ("u", "a", "s", "o", "buf_x", "buf_s", "buf_psi", "buf_delta"):
+        np.testing.assert_allclose(getattr(spec, name), getattr(fast, name), rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
+    for d in ("w", "wbar", "lam"):
+        for m in cfg.params:
+            np.testing.assert_allclose(getattr(spec, d)[m], getattr(fast, d)[m], rtol=1e-9,
+                                       atol=1e-12, err_msg=f"{d}.{m}")
+
+
+def test_every_saturation_counter_is_exercised():
+    """Narrow formats: every quantity saturates somewhere, and the counts agree."""
+    narrow = {q: {"width": 6, "frac": 3} for q in ("a", "u", "o", "delta", "obar", "sbar", "vbar",
+                                                  "ubar", "abar", "ibar", "grad")}
+    narrow.update(lam={"width": 8, "frac": 7}, wbar={"width": 8, "frac": 6},
+                  w={"width": 8, "frac": 6}, sbar={"width": 8, "frac": 3},
+                  vbar={"width": 6, "frac": 3}, ubar={"width": 7, "frac": 3},
+                  ibar={"width": 6, "frac": 3})
+    neuron = {"beta_a": 1.8, "theta0": 3.5, "tau_adp": 5.0, "surrogate_height": 1.0,
+              "surrogate_width": 4.0}
+    cfg = CoreConfig(n_in=5, n_hidden=8, n_out=3, window=6, window_max=8, lanes=3,
+                     acc_width=0).replace(formats=narrow, neuron=neuron,
+                                          fptt={"lr": 2.0 ** -2, "alpha": 0.5})
+    cfg = cfg.replace(acc_width=cfg.acc_bits_needed)
+    rng = np.random.default_rng(7)
+    w = {m: v * 3 for m, v in _weights(cfg, rng, 2).items()}
+    spec, fast = FixedCore(cfg, w), CompiledFixedCore(cfg, w)
+    for _ in range(3):
+        x = rng.normal(0, 3, (2, 40, cfg.n_in))
+        tg = rng.uniform(-10, 10, (2, 40, cfg.n_out))
+        np.testing.assert_array_equal(spec.run_sequence(x, tg, np.ones((2, 40), bool)),
+                                      fast.run_sequence(x, tg, np.ones((2, 40), bool)))
+    _assert_same_state(spec, fast)
+    sat = spec.state.sat.counts
+    assert {q for q in sat if sat[q].sum() > 0} >= set(narrow) - {"a"} | {"threshold"}
+
+
+SMALL = CoreConfig(n_in=4, n_hidden=9, n_out=3, window=5, window_max=8, lanes=2,
+                   acc_width=0).replace(fptt={"lr": 2.0 ** -6})
+
+
+def _seqs(rng, n, B=1, T=23, n_in=4, n_out=3):
+    return [(_inputs(rng, B, T, n_in, True), rng.random((B, T, n_out)), rng.random((B, T)) < 0.5)
+            for _ in range(n)]
+
+
+def test_run_sequences_equals_one_call_per_sequence():
+    rng = np.random.default_rng(0)
+    w = init_weights(SMALL, 0, gain_in=3.0)
+    seqs = _seqs(rng, 4)
+    a, b = CompiledFixedCore(SMALL, w), CompiledFixedCore(SMALL, w)
+    outs_a = [a.run_sequence(*s) for s in seqs]
+    outs_b = b.run_sequences(*zip(*seqs))
+    for oa, ob in zip(outs_a, outs_b):
+        np.testing.assert_array_equal(oa, ob)
+    _assert_same_state(a, b)
+    ta, tb = CompiledTwin(SMALL, w), CompiledTwin(SMALL, w)
+    for oa, ob in zip([ta.run_sequence(*s) for s in seqs], tb.run_sequences(*zip(*seqs))):
+        np.testing.assert_array_equal(oa, ob)
+
+
+def test_predict_equals_spec_inference():
+    rng = np.random.default_rng(1)
+    cfg = SMALL.replace(rounding="nearest")
+    core = CompiledFixedCore(cfg, init_weights(cfg, 2, gain_in=3.0))
+    for s in _seqs(rng, 3):
+        core.run_sequence(*s)
+    xs = np.concatenate([_inputs(rng, 5, 30, cfg.n_in, True),
+                         _inputs(rng, 5, 30, cfg.n_in, False)])
+    w = {m: np.broadcast_to(v, (len(xs),) + v.shape) for m, v in core.weights().items()}
+    np.testing.assert_array_equal(core.predict(xs), FixedCore(cfg, w).run_sequence(xs, learn=False))
+    twin = CompiledTwin(cfg, init_weights(cfg, 2, gain_in=3.0))
+    wt = {m: np.broadcast_to(v, (len(xs),) + v.shape) for m, v in twin.weights().items()}
+    np.testing.assert_allclose(twin.predict(xs), FloatTwin(cfg, wt).run_sequence(xs, learn=False),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_make_core_engines_and_fallback_notice(monkeypatch, capsys):
+    w = init_weights(SMALL, 0)
+    assert isinstance(make_core("fixed", SMALL, w), CompiledFixedCore)
+    assert isinstance(make_core("twin", SMALL, w), CompiledTwin)
+    assert isinstance(make_core("fixed", SMALL, w, engine="spec"), FixedCore)
+    assert isinstance(make_core("twin", SMALL, w, engine="spec", frozen=("w_in",)), FloatTwin)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(compiled, "HAVE_NUMBA", False)
+    core = make_core("fixed", SMALL, w, batch=2, frozen=("w_rec",))
+    assert isinstance(core, FixedCore) and core.batch == 2 and core.frozen == ("w_rec",)
+    err = capsys.readouterr().err
+    assert "numba" in err and err.count("\n") == 1
+    with pytest.raises(ValueError, match="unknown engine"):
+        make_core("fixed", SMALL, w, engine="gpu")
+    with pytest.raises(ValueError, match="cannot freeze"):
+        CompiledFixedCore(SMALL.replace(biases=False), w, frozen=("b",))
