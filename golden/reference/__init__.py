@@ -13,9 +13,21 @@ common     optimisers (SGD, Adam, Adamax), gradient clipping, batch shapes
 bptt       :class:`BPTTTrainer`
 fptt       :class:`FPTTTrainer`
 
-With plain SGD, no clipping, the triangle surrogate, the detached reset and the
-MSE loss, :class:`FPTTTrainer` with parts of ``L`` steps is the float twin
-(:class:`fptt.golden.twin.FloatTwin`, ``cfg.window = L``) to float64 precision.
+With plain SGD (each parameter's own step ``cfg.fptt.lr``, the default of
+``optimizer="sgd"``), no clipping, the triangle surrogate, the detached reset
+and the MSE loss, :class:`FPTTTrainer` with parts of ``L`` steps is the float
+twin (:class:`fptt.golden.twin.FloatTwin`, ``cfg.window = L``), biases
+included, to float64 precision. Adam and Adamax take one step for every
+parameter (default ``1e-3``) unless ``lr`` is a dict / ``LearningRates``, which
+makes one parameter group per parameter (for Adam the step then scales each
+parameter's normalised update).
+
+As released (Kag & Saligrama; Yin et al.'s sFPTT), and the defaults here: the
+auxiliary loss's class memory ``Q`` (:mod:`.losses`); ``W ← W̄`` after every
+epoch is :meth:`FPTTTrainer.end_epoch` with ``reset_to_mean=True``
+(``fptt.train.TrainSettings.reset_to_mean``, off by default); the
+multi-Gaussian surrogate presets ``"mg-sfptt"`` (σ = 0.3) and ``"mg-srnn"``
+(σ = 0.5, the earlier ALIF code) in :mod:`.surrogate`.
 """
 
 from .bptt import BPTTTrainer

@@ -1,6 +1,6 @@
 """Spike functions with surrogate gradients, as custom autograd Functions.
 
-Forward, both kinds: the Heaviside step of ``v = u - B``::
+Forward, every kind: the Heaviside step of ``v = u - B``::
 
     s = [v >= 0]
 
@@ -13,7 +13,7 @@ Backward, ``ds/dv`` is replaced by a surrogate ``ψ(v)``:
 
     ψ(v) = h · max(0, 1 - |v| / w)          h = surrogate_height, w = surrogate_width
 
-the multi-Gaussian of Yin et al.'s released code (``ActFun_adp``)::
+``"mg-*"``, the multi-Gaussian of Yin et al.'s released code (``ActFun_adp``)::
 
     ψ(v) = γ · [ (1 + k)·N(v; 0, σ) - k·N(v; σ, sσ) - k·N(v; -σ, sσ) ]
 
@@ -25,8 +25,8 @@ with ``N(v; μ, σ) = exp(-(v - μ)² / (2σ²)) / (√(2π) σ)``, in two named
     ``fptt/fptt_AddTask/snn_models_LIF4.py``): ``γ = 0.5``, ``σ = 0.3``,
     ``s = 6`` ("scale"), ``k = 0.15`` ("hight").
 ``"mg-srnn"``
-    the earlier adaptive-SRNN (ALIF) code of Yin, Corradi & Bohté (2021),
-    which sFPTT's ALIF models derive from: the same but ``σ = 0.5``.
+    the earlier adaptive-SRNN (ALIF) code of Yin, Corradi & Bohté (2021):
+    the same but ``σ = 0.5`` (the value this module used to call sFPTT's).
 """
 
 from __future__ import annotations
