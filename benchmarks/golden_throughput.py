@@ -65,7 +65,7 @@ def measure_golden(cls, cfg, batch, seqs, settings, seconds):
 
 
 def measure_reference(cfg, batch, seqs, settings, seconds):
-    """Learning steps/s of the PyTorch FPTT reference (``part_len = cfg.window``), ``batch`` seeds."""
+    """Learning steps/s of the PyTorch FPTT reference (parts of ``cfg.window``), ``batch`` seeds."""
     from fptt.golden.reference import FPTTTrainer
     kw = dict(optimizer=settings.ref_optimizer, lr=settings.ref_lr, clip=settings.ref_clip,
               loss="mse")
@@ -186,10 +186,11 @@ def main(argv=None):
             print(f"{'ref-fptt':<7} {'pytorch':<9} {batch:>5} {r:>17,.0f}", flush=True)
     print("ratios (compiled / spec; compiled fixed / PyTorch FPTT):")
     for batch in args.batch:
-        parts = [f"batch {batch:>2}: fixed {rates['fixed', 'compiled', batch] / rates['fixed', 'spec', batch]:6.1f}x",
+        fixed = rates["fixed", "compiled", batch]
+        parts = [f"batch {batch:>2}: fixed {fixed / rates['fixed', 'spec', batch]:6.1f}x",
                  f"twin {rates['twin', 'compiled', batch] / rates['twin', 'spec', batch]:6.1f}x"]
         if ("ref-fptt", "pytorch", batch) in rates:
-            parts.append(f"fixed vs PyTorch {rates['fixed', 'compiled', batch] / rates['ref-fptt', 'pytorch', batch]:6.1f}x")
+            parts.append(f"fixed vs PyTorch {fixed / rates['ref-fptt', 'pytorch', batch]:6.1f}x")
         print("  " + ", ".join(parts))
 
     if args.smnist:

@@ -48,13 +48,19 @@ NK = len(K_NAMES)
 
 # ---------------------------------------------------------------- per-parameter row of UP
 UP_NAMES = ("present", "frozen", "g_d", "g_lo", "g_hi",
-            "w_sw", "w_sg", "w_sw2", "w_swb", "w_slam", "w_d",
-            "l_slam", "l_sw", "l_swb", "l_d",
-            "b_swb", "b_sw", "b_slam", "b_d")
+            "w_sw", "w_sg", "w_sw2", "w_swb", "w_slam",
+            "l_slam", "l_sw", "l_swb",
+            "b_swb", "b_sw", "b_slam")
 (UP_PRESENT, UP_FROZEN, UP_GD, UP_GLO, UP_GHI,
- UP_W_SW, UP_W_SG, UP_W_SW2, UP_W_SWB, UP_W_SLAM, UP_W_D,
- UP_L_SLAM, UP_L_SW, UP_L_SWB, UP_L_D,
- UP_B_SWB, UP_B_SW, UP_B_SLAM, UP_B_D) = range(len(UP_NAMES))
+ UP_W_SW, UP_W_SG, UP_W_SW2, UP_W_SWB, UP_W_SLAM,
+ UP_L_SLAM, UP_L_SW, UP_L_SWB,
+ UP_B_SWB, UP_B_SW, UP_B_SLAM) = range(len(UP_NAMES))
+# Rounding of the three update writes (rows of RD, columns below): the result is
+# ``((tot + off) << ls) >> rs`` with ``off = near`` (nearest) or
+# ``((r >> r_rs) << r_ls) & r_mask`` (stochastic, ``r`` the 16-bit draw): the
+# spec's round_shift for any d, without branches.
+RD_NAMES = ("ls", "rs", "near", "r_rs", "r_ls", "r_mask")
+RD_LS, RD_RS, RD_NEAR, RD_R_RS, RD_R_LS, RD_R_MASK = range(len(RD_NAMES))
 NUP = len(UP_NAMES)
 
 MASK32 = 0xFFFFFFFF
@@ -66,18 +72,6 @@ def _rn(q, d):
     if d <= 0:
         return q << (-d)
     return (q + (np.int64(1) << (d - 1))) >> d
-
-
-@njit
-def _rs(q, d, r):
-    """Stochastic rounding by the 16-bit draw ``r``."""
-    if d <= 0:
-        return q << (-d)
-    if d <= 16:
-        off = r >> (16 - d)
-    else:
-        off = r << (d - 16)
-    return (q + off) >> d
 
 
 @njit
@@ -196,7 +190,7 @@ def _forward(K, LO, HI, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, a
 
 
 @njit(cache=True)
-def _close_window(b, K, UP, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, buf_psi,
+def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, buf_psi,
                   buf_delta, lfsr, cnt, wr, seen, nseen, sc):
     """Backward through core ``b``'s window of ``n`` steps, then the FPTT update (in place)."""
     nin, H, O = K[K_NIN], K[K_H], K[K_O]
@@ -337,23 +331,31 @@ def _close_window(b, K, UP, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, buf
     for p in range(5):
         if (p == 2 or p == 4) and not biases:
             continue
-        _update_param(b, p, W[p], WB[p], LM[p], G[p], WT[p], p < 2, K, UP, LO, HI, lf, cnt, wr)
+        _update_param(b, p, W[p], WB[p], LM[p], G[p], WT[p], p < 2, K, UP, RD, LO, HI, lf, cnt,
+                      wr)
     for p in range(lanes):
         lfsr[b, p] = np.uint64(lf[p])
 
 
 @njit(cache=True)
-def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, LO, HI, lf, cnt, wr):
-    """Gradient rounding and FPTT step of parameter ``p`` of core ``b``, pre by pre, post by post."""
+def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, RD, LO, HI, lf, cnt, wr):
+    """Gradient rounding and FPTT step of parameter ``p`` of core ``b``.
+
+    Pre by pre; within a presynaptic index each lane takes its posts in order
+    (``post = lane, lane + lanes, ...``): every lane's draws come in the spec's order.
+    """
     posts, pres = Wp.shape[1], Wp.shape[2]
     stoch = K[K_STOCH] != 0
     lanes = K[K_LANES]
     frozen = UP[p, UP_FROZEN] != 0
     g_d, g_lo, g_hi = UP[p, UP_GD], UP[p, UP_GLO], UP[p, UP_GHI]
     w_sw, w_sg, w_sw2 = UP[p, UP_W_SW], UP[p, UP_W_SG], UP[p, UP_W_SW2]
-    w_swb, w_slam, w_d = UP[p, UP_W_SWB], UP[p, UP_W_SLAM], UP[p, UP_W_D]
-    l_slam, l_sw, l_swb, l_d = UP[p, UP_L_SLAM], UP[p, UP_L_SW], UP[p, UP_L_SWB], UP[p, UP_L_D]
-    b_swb, b_sw, b_slam, b_d = UP[p, UP_B_SWB], UP[p, UP_B_SW], UP[p, UP_B_SLAM], UP[p, UP_B_D]
+    w_swb, w_slam = UP[p, UP_W_SWB], UP[p, UP_W_SLAM]
+    l_slam, l_sw, l_swb = UP[p, UP_L_SLAM], UP[p, UP_L_SW], UP[p, UP_L_SWB]
+    b_swb, b_sw, b_slam = UP[p, UP_B_SWB], UP[p, UP_B_SW], UP[p, UP_B_SLAM]
+    ls0, rs0, n0, rr0, rl0, rm0 = RD[0, 0], RD[0, 1], RD[0, 2], RD[0, 3], RD[0, 4], RD[0, 5]
+    ls1, rs1, n1, rr1, rl1, rm1 = RD[1, 0], RD[1, 1], RD[1, 2], RD[1, 3], RD[1, 4], RD[1, 5]
+    ls2, rs2, n2, rr2, rl2, rm2 = RD[2, 0], RD[2, 1], RD[2, 2], RD[2, 3], RD[2, 4], RD[2, 5]
     lo_w, hi_w = LO[Q_W], HI[Q_W]
     lo_l, hi_l = LO[Q_LAM], HI[Q_LAM]
     lo_b, hi_b = LO[Q_WBAR], HI[Q_WBAR]
@@ -361,61 +363,62 @@ def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, LO, HI, lf, cnt, wr)
     h_w = 0
     h_l = 0
     h_b = 0
-    r0 = np.int64(0)
-    r1 = np.int64(0)
-    r2 = np.int64(0)
+    o0 = n0
+    o1 = n1
+    o2 = n2
     for pre in range(pres):
-        for post in range(posts):
-            if stoch:
-                ln = post % lanes
-                x = _xorshift(lf[ln])
-                r0 = x >> 16
-                x = _xorshift(x)
-                r1 = x >> 16
-                x = _xorshift(x)
-                r2 = x >> 16
-                lf[ln] = x
-            g = _rn(gT[pre, post], g_d)
-            if g < g_lo:
-                g = g_lo
-                h_g += 1
-            elif g > g_hi:
-                g = g_hi
-                h_g += 1
-            if frozen:
-                continue
-            w = Wp[b, post, pre]
-            wb = WBp[b, post, pre]
-            lm = LMp[b, post, pre]
-            tot = (w << w_sw) - (g << w_sg) - (w << w_sw2) + (wb << w_swb) + (lm << w_slam)
-            wn = _rs(tot, w_d, r0) if stoch else _rn(tot, w_d)
-            if wn < lo_w:
-                wn = lo_w
-                h_w += 1
-            elif wn > hi_w:
-                wn = hi_w
-                h_w += 1
-            tot = (lm << l_slam) - (wn << l_sw) + (wb << l_swb)
-            lnew = _rs(tot, l_d, r1) if stoch else _rn(tot, l_d)
-            if lnew < lo_l:
-                lnew = lo_l
-                h_l += 1
-            elif lnew > hi_l:
-                lnew = hi_l
-                h_l += 1
-            tot = (wb << b_swb) + (wn << b_sw) - (lnew << b_slam)
-            bn = _rs(tot, b_d, r2) if stoch else _rn(tot, b_d)
-            if bn < lo_b:
-                bn = lo_b
-                h_b += 1
-            elif bn > hi_b:
-                bn = hi_b
-                h_b += 1
-            Wp[b, post, pre] = wn
-            LMp[b, post, pre] = lnew
-            WBp[b, post, pre] = bn
-            if has_t:
-                WT[pre, post] = wn
+        for ln in range(lanes):
+            x = lf[ln]
+            for post in range(ln, posts, lanes):
+                if stoch:
+                    x = _xorshift(x)
+                    o0 = (((x >> 16) >> rr0) << rl0) & rm0
+                    x = _xorshift(x)
+                    o1 = (((x >> 16) >> rr1) << rl1) & rm1
+                    x = _xorshift(x)
+                    o2 = (((x >> 16) >> rr2) << rl2) & rm2
+                g = _rn(gT[pre, post], g_d)
+                if g < g_lo:
+                    g = g_lo
+                    h_g += 1
+                elif g > g_hi:
+                    g = g_hi
+                    h_g += 1
+                if frozen:
+                    continue
+                w = Wp[b, post, pre]
+                wb = WBp[b, post, pre]
+                lm = LMp[b, post, pre]
+                tot = (w << w_sw) - (g << w_sg) - (w << w_sw2) + (wb << w_swb) + (lm << w_slam)
+                wn = ((tot + o0) << ls0) >> rs0
+                if wn < lo_w:
+                    wn = lo_w
+                    h_w += 1
+                elif wn > hi_w:
+                    wn = hi_w
+                    h_w += 1
+                tot = (lm << l_slam) - (wn << l_sw) + (wb << l_swb)
+                lnew = ((tot + o1) << ls1) >> rs1
+                if lnew < lo_l:
+                    lnew = lo_l
+                    h_l += 1
+                elif lnew > hi_l:
+                    lnew = hi_l
+                    h_l += 1
+                tot = (wb << b_swb) + (wn << b_sw) - (lnew << b_slam)
+                bn = ((tot + o2) << ls2) >> rs2
+                if bn < lo_b:
+                    bn = lo_b
+                    h_b += 1
+                elif bn > hi_b:
+                    bn = hi_b
+                    h_b += 1
+                Wp[b, post, pre] = wn
+                LMp[b, post, pre] = lnew
+                WBp[b, post, pre] = bn
+                if has_t:
+                    WT[pre, post] = wn
+            lf[ln] = x
     n = posts * pres
     cnt[b, Q_GRAD] += h_g
     wr[b, Q_GRAD] += n
@@ -429,8 +432,8 @@ def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, LO, HI, lf, cnt, wr)
 
 
 @njit(cache=True)
-def _run_core(b, K, UP, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi, buf_delta,
-              lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
+def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
+              buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
     nin, H, O = K[K_NIN], K[K_H], K[K_O]
     window = K[K_WINDOW]
     WinT = W[0][b].T.copy()
@@ -508,22 +511,22 @@ def _run_core(b, K, UP, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_
             buf_delta[b, tt, k] = delta[k]
         count[b] += 1
         if tt + 1 >= window or (fl & F_EOS):
-            _close_window(b, K, UP, LO, HI, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
+            _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
                           buf_psi, buf_delta, lfsr, cnt, wr, seen, nseen, sc)
             count[b] = 0
             windows[b] += 1
 
 
 @njit(cache=True)
-def run_fixed(K, UP, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi, buf_delta,
-              lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
+def run_fixed(K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
+              buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
     """Run every core of the batch through the schedule ``flags [T]`` (in place).
 
     ``X [B, T, n_in]`` input codes, ``TG [B, T, n_out]`` target codes, ``HT [B, T]``
     has-target (bool), ``out [B, T, n_out]`` receives the readout codes.
     """
     for b in range(u.shape[0]):
-        _run_core(b, K, UP, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
+        _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
                   buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out)
 
 

@@ -28,7 +28,11 @@ def _requant_shifts(fracs, dest):
 
 
 def pack_constants(cfg: CoreConfig, frozen=()):
-    """``(K, UP, LO, HI)``: the configuration as the kernels read it (see :mod:`._fixed_kernels`)."""
+    """``(K, UP, RD, LO, HI)``: the configuration as the kernels read it.
+
+    See :mod:`._fixed_kernels` for the layout; ``frozen`` marks parameters the
+    update leaves alone.
+    """
     f, k = cfg.formats, cfg.const_q
     fc = f.const.frac
     facc = cfg.acc_fmt.frac
@@ -83,11 +87,9 @@ def pack_constants(cfg: CoreConfig, frozen=()):
         row = dict(
             present=1, frozen=int(p in frozen), g_d=gfr[p] - fg.frac, g_lo=fg.min, g_hi=fg.max,
             w_sw=F - f.w.frac, w_sg=F - fg.frac - e, w_sw2=F - f.w.frac - e - kk,
-            w_swb=F - f.wbar.frac - e - kk, w_slam=F - f.lam.frac - e, w_d=F - f.w.frac,
+            w_swb=F - f.wbar.frac - e - kk, w_slam=F - f.lam.frac - e,
             l_slam=Fl - f.lam.frac, l_sw=Fl - f.w.frac - kk, l_swb=Fl - f.wbar.frac - kk,
-            l_d=Fl - f.lam.frac,
             b_swb=Fb - f.wbar.frac - 1, b_sw=Fb - f.w.frac - 1, b_slam=Fb - f.lam.frac + kk - 1,
-            b_d=Fb - f.wbar.frac,
         )
         for j, name in enumerate(kr.UP_NAMES):
             UP[i, j] = row[name]
@@ -95,7 +97,18 @@ def pack_constants(cfg: CoreConfig, frozen=()):
                      "b_swb", "b_sw", "b_slam"):
             if row[name] < 0:   # the spec's align() refuses this; CoreConfig never allows it
                 raise ValueError(f"update shift {name} of {p} is negative")
-    return K, UP, LO, HI
+    # the three writes drop the same bits for every parameter (one set of update_fracs)
+    RD = np.zeros((3, len(kr.RD_NAMES)), np.int64)
+    for i, (F, dest) in enumerate(((fr["w"], f.w.frac), (fr["lam"], f.lam.frac),
+                                   (fr["wbar"], f.wbar.frac))):
+        d = F - dest
+        if d <= 0:
+            RD[i] = (-d, 0, 0, 0, 0, 0)
+        elif d <= 16:
+            RD[i] = (0, d, 1 << (d - 1), 16 - d, 0, -1)
+        else:
+            RD[i] = (0, d, 1 << (d - 1), 0, d - 16, -1)
+    return K, UP, RD, LO, HI
 
 
 def _flags(T, sos, eos, learn, tgt):
@@ -110,7 +123,7 @@ def infer_codes(cfg: CoreConfig, weights: dict, x_codes) -> np.ndarray:
     """Readout codes ``[N, T, n_out]`` of one core (integer ``weights`` ``[post, pre]``)
     over ``N`` sequences of input codes ``x_codes [N, T, n_in]``, each from rest,
     learning off. Equal to :class:`FixedCore` ``run_sequence(..., learn=False)``."""
-    K, _, LO, HI = pack_constants(cfg)
+    K, _, _, LO, HI = pack_constants(cfg)
     H, O = cfg.n_hidden, cfg.n_out
     w = {m: np.ascontiguousarray(weights[m], dtype=np.int64) for m in cfg.params}
     bias = w["b"][:, 0].copy() if "b" in w else np.zeros(H, np.int64)
@@ -145,7 +158,7 @@ class CompiledFixedCore:
     # ------------------------------------------------------------------ state
     def _adopt(self, st: FixedState):
         cfg = self.cfg
-        self._K, self._UP, self._LO, self._HI = pack_constants(cfg, self.frozen)
+        self._K, self._UP, self._RD, self._LO, self._HI = pack_constants(cfg, self.frozen)
         c64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
         for d in (st.w, st.wbar, st.lam):
             for m in list(d):
@@ -221,7 +234,7 @@ class CompiledFixedCore:
             TG = np.ascontiguousarray(np.broadcast_to(target, (B, T, cfg.n_out)), dtype=np.int64)
             HT = np.ascontiguousarray(np.broadcast_to(has_target, (B, T)), dtype=np.bool_)
         out = np.zeros((B, T, cfg.n_out), np.int64)
-        kr.run_fixed(self._K, self._UP, self._LO, self._HI, self._W, self._WB, self._LM,
+        kr.run_fixed(self._K, self._UP, self._RD, self._LO, self._HI, self._W, self._WB, self._LM,
                      st.u, st.a, st.s, st.o, st.count, st.buf_x, st.buf_s, st.buf_psi,
                      st.buf_delta, st.lfsr, st.steps, st.windows, self._cnt, self._wr,
                      self._seen, self._nseen, X, TG, HT, np.ascontiguousarray(flags, np.int64),
