@@ -176,7 +176,7 @@ class CompiledTwin:
         return np.split(out, np.cumsum(lens)[:-1], axis=1)
 
     def predict(self, xs, core: int = 0) -> np.ndarray:
-        """Readouts ``[N, T, n_out]`` of core ``core`` over ``xs``, learning off (no state change)."""
+        """Readouts ``[N, T, n_out]`` of core ``core`` over ``xs``, learning off; state kept."""
         return infer_twin(self.cfg, {m: self.w[m][core] for m in self.cfg.params}, xs)
 
     def window_gradients(self) -> dict[str, np.ndarray]:
