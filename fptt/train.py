@@ -59,9 +59,9 @@ class TrainSettings:
     gain_rec: float = 0.5
     gain_out: float = 0.01
     eval_batch: int = 256
-    ref_optimizer: str = "sgd"
-    ref_lr: float | None = None
-    ref_clip: float | None = None
+    ref_optimizer: str = "adam"
+    ref_lr: float | None = 1e-3
+    ref_clip: float | None = 1.0
     ref_batch: int = 16
     ref_loss: str = "mse"
     ref_surrogate: str = "triangle"
@@ -124,10 +124,12 @@ class _GoldenLearner:
 class _ReferenceLearner:
     """PyTorch reference, FPTT (one sequence at a time) or BPTT (mini-batches); one per seed.
 
-    Defaults (``TrainSettings.ref_*``): plain SGD with each parameter's
-    ``cfg.fptt.lr`` (``ref_lr=None``), no clipping, the MSE loss on the
-    schedule's targets and the triangle surrogate: ``ref-fptt`` is then the
-    float twin's algorithm. ``ref_loss="aux"`` (``ref-fptt`` only) trains on
+    Defaults (``TrainSettings.ref_*``): Adam, step 1e-3, gradient-norm clipping
+    1 (the released scripts), the MSE loss on the schedule's targets and the
+    triangle surrogate. ``ref_optimizer="sgd", ref_lr=None, ref_clip=None``:
+    plain SGD with each parameter's ``cfg.fptt.lr``, ``ref-fptt`` then being
+    the float twin's algorithm (on the cue task with ``CoreConfig()``, 3 seeds,
+    3 epochs, it ends 11 points below Adam). ``ref_loss="aux"`` (``ref-fptt`` only) trains on
     the released auxiliary loss instead (labels from the targets). With
     ``reset_to_mean``, ``ref-fptt`` sets ``W ← W̄`` at the end of every epoch,
     as the released scripts do (``λ`` kept, as sFPTT).

@@ -419,8 +419,8 @@ def test_reference_learner_resets_to_mean_at_epoch_end():
     ident = lambda it: it  # noqa: E731
     results = {}
     for reset in (False, True):
-        st = TrainSettings(reset_to_mean=reset)
-        assert st.ref_optimizer == "sgd" and st.ref_lr is None and st.ref_clip is None
+        st = TrainSettings(reset_to_mean=reset, ref_optimizer="sgd", ref_lr=None, ref_clip=None)
+        assert TrainSettings().reset_to_mean is False
         lr = _ReferenceLearner("ref-fptt", cfg, [w0], st)
         tr = lr.trainers[0]
         calls = []
