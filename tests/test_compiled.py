@@ -232,6 +232,20 @@ def test_run_sequences_equals_one_call_per_sequence():
         np.testing.assert_array_equal(oa, ob)
 
 
+def test_host_may_replace_state_arrays():
+    rng = np.random.default_rng(3)
+    w = init_weights(SMALL, 0, gain_in=3.0)
+    spec, fast = FixedCore(SMALL, w), CompiledFixedCore(SMALL, w)
+    seqs = _seqs(rng, 3)
+    for core in (spec, fast):
+        core.run_sequence(*seqs[0])
+        core.state.w["w_out"] = np.full_like(core.state.w["w_out"], 5)
+        core.state.u = core.state.u[:, ::-1]       # not contiguous any more
+        for s in seqs[1:]:
+            core.run_sequence(*s)
+    _assert_same_state(spec, fast)
+
+
 def test_predict_equals_spec_inference():
     rng = np.random.default_rng(1)
     cfg = SMALL.replace(rounding="nearest")

@@ -112,11 +112,31 @@ def pack_constants(cfg: CoreConfig, frozen=()):
 
 
 def _flags(T, sos, eos, learn, tgt):
-    """Step flags of a schedule: scalars or arrays of length ``T``."""
+    """Step flags of a schedule: bools or ``[T]`` arrays."""
     fl = np.zeros(T, np.int64)
     for bit, val in ((kr.F_SOS, sos), (kr.F_EOS, eos), (kr.F_LEARN, learn), (kr.F_TGT, tgt)):
-        fl |= np.where(np.broadcast_to(np.asarray(val, bool), (T,)), bit, 0)
+        if np.ndim(val) == 0:
+            if val:
+                fl |= bit
+        else:
+            fl[np.asarray(val, bool)] |= bit
     return fl
+
+
+def _seq_flags(T, learn, tgt):
+    """Flags of one whole sequence: ``sos`` at its first step, ``eos`` at its last."""
+    fl = np.full(T, (kr.F_LEARN if learn else 0) | (kr.F_TGT if tgt else 0), np.int64)
+    fl[0] |= kr.F_SOS
+    fl[-1] |= kr.F_EOS
+    return fl
+
+
+def _fit(a, shape, dtype):
+    """``a`` as a C-contiguous ``dtype`` array of ``shape`` (broadcast only when needed)."""
+    a = np.asarray(a, dtype=dtype)
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    return np.ascontiguousarray(a)
 
 
 def infer_codes(cfg: CoreConfig, weights: dict, x_codes) -> np.ndarray:
@@ -189,6 +209,19 @@ class CompiledFixedCore:
         self._WB = tuple(pick(st.wbar, m) for m in PARAMS)
         self._LM = tuple(pick(st.lam, m) for m in PARAMS)
 
+    def _refresh(self):
+        """Pick up state arrays the host replaced (``core.state.w["w_out"] = ...``)."""
+        st = self._st
+        for d, tup in ((st.w, self._W), (st.wbar, self._WB), (st.lam, self._LM)):
+            for i, m in enumerate(PARAMS):
+                if m in d and (d[m] is not tup[i] or d[m].dtype != np.int64
+                               or not d[m].flags.c_contiguous):
+                    for dd in (st.w, st.wbar, st.lam):
+                        for mm in list(dd):
+                            dd[mm] = np.ascontiguousarray(dd[mm], dtype=np.int64)
+                    self._tuples()
+                    return
+
     @property
     def state(self) -> FixedState:
         """The spec's state (the kernels' arrays; the saturation counters synced on access)."""
@@ -226,14 +259,22 @@ class CompiledFixedCore:
     def run_schedule(self, X, target, has_target, flags):
         """The kernel call: codes ``X [B, T, n_in]``, ``flags [T]`` (``_fixed_kernels.F_*``)."""
         cfg, st, B = self.cfg, self._st, self.batch
+        self._refresh()
         T = X.shape[1]
         if target is None:
             TG = np.zeros((B, T, cfg.n_out), np.int64)
             HT = np.zeros((B, T), np.bool_)
         else:
-            TG = np.ascontiguousarray(np.broadcast_to(target, (B, T, cfg.n_out)), dtype=np.int64)
-            HT = np.ascontiguousarray(np.broadcast_to(has_target, (B, T)), dtype=np.bool_)
+            TG = _fit(target, (B, T, cfg.n_out), np.int64)
+            HT = _fit(has_target, (B, T), np.bool_)
         out = np.zeros((B, T, cfg.n_out), np.int64)
+        for name in ("u", "a", "s", "o", "count", "buf_x", "buf_s", "buf_psi", "buf_delta",
+                     "steps", "windows"):
+            v = getattr(st, name)
+            if v.dtype != np.int64 or not v.flags.c_contiguous:
+                setattr(st, name, np.ascontiguousarray(v, dtype=np.int64))
+        if st.lfsr.dtype != np.uint64 or not st.lfsr.flags.c_contiguous:
+            st.lfsr = np.ascontiguousarray(st.lfsr, dtype=np.uint64)
         kr.run_fixed(self._K, self._UP, self._RD, self._LO, self._HI, self._W, self._WB, self._LM,
                      st.u, st.a, st.s, st.o, st.count, st.buf_x, st.buf_s, st.buf_psi,
                      st.buf_delta, st.lfsr, st.steps, st.windows, self._cnt, self._wr,
@@ -246,11 +287,11 @@ class CompiledFixedCore:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 2:
             x = x[None]
-        X = to_codes(np.broadcast_to(x, (B, T, cfg.n_in)), f.x)
+        X = to_codes(_fit(x, (B, T, cfg.n_in), np.float64), f.x)
         TG = HT = None
         if target is not None:
-            TG = to_codes(np.broadcast_to(np.asarray(target, np.float64), (B, T, cfg.n_out)), f.o)
-            HT = np.broadcast_to(np.asarray(has_target, dtype=bool), (B, T))
+            TG = to_codes(_fit(target, (B, T, cfg.n_out), np.float64), f.o)
+            HT = _fit(has_target, (B, T), np.bool_)
         return X, TG, HT
 
     def step(self, x, target=None, has_target=None, *, sos=False, eos=False, learn=True):
@@ -272,9 +313,7 @@ class CompiledFixedCore:
         x = np.asarray(x, dtype=np.float64)
         T = x.shape[-2]
         X, TG, HT = self._quantise(x, target, has_target, T)
-        sos = np.arange(T) == 0
-        out = self.run_schedule(X, TG, HT, _flags(T, sos, np.arange(T) == T - 1, learn,
-                                                  target is not None))
+        out = self.run_schedule(X, TG, HT, _seq_flags(T, learn, target is not None))
         return out * self.cfg.formats.o.lsb
 
     def run_sequences(self, xs, targets=None, has_targets=None, learn=True):
@@ -297,7 +336,7 @@ class CompiledFixedCore:
             Xs.append(X)
             TGs.append(TG)
             HTs.append(HT)
-            flags.append(_flags(T, np.arange(T) == 0, np.arange(T) == T - 1, learn, given))
+            flags.append(_seq_flags(T, learn, given))
             lens.append(T)
         out = self.run_schedule(np.concatenate(Xs, axis=1),
                                 np.concatenate(TGs, axis=1) if given else None,

@@ -14,16 +14,9 @@ from ...config import PARAMS, CoreConfig
 from ..fixed_core import check_frozen
 from ..twin import FloatTwin
 from . import _twin_kernels as kr
-from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT
+from .fixed import _fit, _flags, _seq_flags
 
 __all__ = ["CompiledTwin", "infer_twin"]
-
-
-def _flags(T, sos, eos, learn, tgt):
-    fl = np.zeros(T, np.int64)
-    for bit, val in ((F_SOS, sos), (F_EOS, eos), (F_LEARN, learn), (F_TGT, tgt)):
-        fl |= np.where(np.broadcast_to(np.asarray(val, bool), (T,)), bit, 0)
-    return fl
 
 
 def _constants(cfg: CoreConfig, frozen=()):
@@ -110,8 +103,8 @@ class CompiledTwin:
             TG = np.zeros((B, T, cfg.n_out))
             HT = np.zeros((B, T), np.bool_)
         else:
-            TG = np.ascontiguousarray(np.broadcast_to(target, (B, T, cfg.n_out)), np.float64)
-            HT = np.ascontiguousarray(np.broadcast_to(has_target, (B, T)), np.bool_)
+            TG = _fit(target, (B, T, cfg.n_out), np.float64)
+            HT = _fit(has_target, (B, T), np.bool_)
         out = np.zeros((B, T, cfg.n_out))
         kr.run_twin(self._C, self._I, self._LR, self._FROZEN, self._W, self._WB, self._LM,
                     self.u, self.a, self.s, self.o, self._count, self._windows, self.buf_x,
@@ -124,10 +117,10 @@ class CompiledTwin:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 2:
             x = x[None]
-        X = np.broadcast_to(x, (B, T, cfg.n_in))
+        X = _fit(x, (B, T, cfg.n_in), np.float64)
         if target is not None:
-            target = np.broadcast_to(np.asarray(target, np.float64), (B, T, cfg.n_out))
-            has_target = np.broadcast_to(np.asarray(has_target, bool), (B, T))
+            target = _fit(target, (B, T, cfg.n_out), np.float64)
+            has_target = _fit(has_target, (B, T), np.bool_)
         return X, target, has_target
 
     def step(self, x, target=None, has_target=None, *, sos=False, eos=False, learn=True):
@@ -147,9 +140,7 @@ class CompiledTwin:
         x = np.asarray(x, dtype=np.float64)
         T = x.shape[-2]
         X, TG, HT = self._inputs(x, target, has_target, T)
-        t = np.arange(T)
-        return self.run_schedule(X, TG, HT, _flags(T, t == 0, t == T - 1, learn,
-                                                   target is not None))
+        return self.run_schedule(X, TG, HT, _seq_flags(T, learn, target is not None))
 
     def run_sequences(self, xs, targets=None, has_targets=None, learn=True):
         """A list of sequences one after the other, in one compiled call."""
@@ -166,8 +157,7 @@ class CompiledTwin:
             Xs.append(X)
             TGs.append(TG)
             HTs.append(HT)
-            t = np.arange(T)
-            flags.append(_flags(T, t == 0, t == T - 1, learn, given))
+            flags.append(_seq_flags(T, learn, given))
             lens.append(T)
         out = self.run_schedule(np.concatenate(Xs, axis=1),
                                 np.concatenate(TGs, axis=1) if given else None,
