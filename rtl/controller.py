@@ -45,6 +45,16 @@ state                     work                                                  
                           on the fly
 ========================  =====================================================  =====================
 
+Biases (``cfg.biases``) are the weights of an always-active presynaptic unit
+at index ``n_hidden``: the spike masks of ``ACC_S`` and ``RO_ACC`` carry one
+more, always-set bit (its column is ``b`` / ``b_out``: one more event of ``G`` /
+``G_o`` cycles), ``BW_J`` runs one more ``j`` for it (its gradient sums
+``G_b += ī_{t+1}``, ``G_b_out += ō_t`` with ``s = 1``, and no backward neuron:
+``s̄`` has no bias term), and ``UPD`` sweeps ``b`` after ``w_rec`` and ``b_out``
+after ``w_out`` (``G_b`` gets ``ī_0`` there, like ``w_rec`` with ``s_-1 = 1``).
+In the cycle formulas ``nnz(s)`` then counts the unit and ``n_h`` is ``n_h + 1``
+in ``BW_J``.
+
 The backward states ``BW_T`` … ``BW_J_DRAIN`` repeat for ``t`` = last … first
 of the window. The gradient SRAM therefore receives ``G_out`` and ``G_rec``
 terms while the weight columns stream for the ``Wᵀ`` products (same addresses,
@@ -57,7 +67,7 @@ from __future__ import annotations
 
 from ..config import CoreConfig
 from .backward import BackwardNeuronUnit, BackwardReadoutUnit
-from .memories import BRAM_WORD_BITS, groups, matrix_geometry
+from .memories import BRAM_WORD_BITS, groups, param_geometry
 from .neuron import NeuronUnit
 from .readout import ReadoutUnit
 from .regulariser import RegulariserUnit
@@ -86,15 +96,16 @@ def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | No
     ns = n_h if ns is None else ns
     NL, RL = NeuronUnit.latency(cfg), ReadoutUnit.LATENCY
     GX = groups(cfg.n_in, max(1, BRAM_WORD_BITS // cfg.formats.x.width))
-    step = (nx + ns) * G + ns * Go + G + Go + NL + RL + 10 + (GX - 1 if learn else 0)
+    B = int(cfg.biases)     # the always-active unit: one more event per sweep, one more j
+    step = (nx + ns + B) * G + (ns + B) * Go + G + Go + NL + RL + 10 + (GX - 1 if learn else 0)
     out = {"forward": L * step, "backward": 0, "update": 0}
     if learn:
         LB, LN = BackwardReadoutUnit.LATENCY, BackwardNeuronUnit.LATENCY
-        bw = L * (GX + 2 + Go + LB + 2) + (n_h * Go + LN + 3) + GX + 2
-        bw += (L - 1) * max(n_h * max(G, Go) + LN + 3, nx * G + 2)
+        bw = L * (GX + 2 + Go + LB + 2) + ((n_h + B) * Go + LN + 3) + GX + 2
+        bw += (L - 1) * max((n_h + B) * max(G, Go) + LN + 3, nx * G + 2)
         k = 2 if cfg.single_port_weights else 1     # cycles per word of the sweep
         rgw = RegulariserUnit.LATENCY + (RegulariserUnit.LATENCY % 2 if k == 2 else 0)
-        upd = k * sum(pre * g for _, pre, g in matrix_geometry(cfg).values()) - (k - 1) + rgw + 2
+        upd = k * sum(pre * g for _, pre, g in param_geometry(cfg).values()) - (k - 1) + rgw + 2
         out.update(backward=bw, update=upd)
     out["total"] = out["forward"] + out["backward"] + out["update"]
     return out

@@ -36,14 +36,23 @@ At a window's end (``count = L`` or ``eos``), for ``t`` = last .. first:
    ``ī_t, ū_t, ā_t`` of ``j``. ``max(G_o, G)`` cycles per neuron. Concurrently
    (second read port of the ī memory, another SRAM) the event scanner adds
    ``G_in += ī_{t+1} x_{t+1}ᵀ`` over the non-zero inputs of step ``t+1``.
-7. ``UPD`` one sweep over every synapse (``w_in``, ``w_rec``, ``w_out``; pre;
-   post across lanes): read w, W̄, λ and the exact window sum, add the
-   window's first-step terms ``ī_0 x_0ᵀ`` (w_in) and ``ī_0 s_-1ᵀ`` (w_rec) on
-   the fly, round the sum to ``formats.grad`` and apply the FPTT step
-   (:class:`~fptt.rtl.regulariser.RegulariserUnit` × P, draws from
+7. ``UPD`` one sweep over every parameter in golden order (``cfg.params``;
+   pre; post across lanes): read w, W̄, λ and the exact window sum, add the
+   window's first-step terms ``ī_0 x_0ᵀ`` (w_in), ``ī_0 s_-1ᵀ`` (w_rec) and
+   ``ī_0`` (b) on the fly, round the sum to ``formats.grad_<p>`` and apply the
+   FPTT step with ``η_p`` (:class:`~fptt.rtl.regulariser.RegulariserUnit` × P,
+   the sweep's parameter counter is its parameter code; draws from
    :class:`~fptt.rtl.lfsr.LaneLFSR` × P), write w, W̄, λ back and clear the
    sum. One word per two cycles: w, W̄ and λ are single-port SRAMs (iCE40
    SPRAM), read in one cycle and written back in the next.
+
+Biases (``cfg.biases``) are the weights of an always-active presynaptic unit,
+index ``n_hidden`` of the spike masks: ``ACC_S`` adds ``b`` (the next column of
+the ``w`` memory) as a spike of weight ``x = 1.0``, ``RO_ACC`` adds ``b_out`` (a
+column of W_out's memory), ``BW_J`` runs one more ``j`` for the unit (gradient
+sums only: ``G_b += ī_{t+1}``, ``G_b_out += ō_t``; the backward neuron unit is
+not fed, so ``s̄ = W_outᵀō + …`` has no bias term) and ``UPD`` sweeps ``b`` after
+``w_rec`` and ``b_out`` after ``w_out``. No arithmetic is added for them.
 
 The gradient is thus the exact window sum of the golden :func:`gradient`,
 rounded once in the update.
@@ -57,7 +66,6 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..config import CoreConfig
-from ..golden.fixed_core import MATRICES
 from .accumulator import EventScanner, popcount
 from .controller import BACKWARD_STATES, FORWARD_STATES, UPDATE_STATES
 from .backward import BackwardNeuronUnit, BackwardReadoutUnit, wt_ibar_width, wt_obar_width
@@ -65,10 +73,10 @@ from .fixed import delay
 from .host import (DATA_WIDTH, ID_VALUE, REG, SAT_NAMES, HostBusSignature, HostPort,
                    divmod_const, frame_layout, host_targets, out_layout, register_specs)
 from .lfsr import LaneLFSR
-from .memories import CoreMemories, groups, matrix_geometry, memory_image
+from .memories import CoreMemories, groups, memory_image, param_geometry
 from .neuron import NeuronUnit
 from .readout import ReadoutUnit
-from .regulariser import MATRIX_CODE, RegulariserUnit
+from .regulariser import RegulariserUnit, param_code_width, param_codes
 
 __all__ = ["FpttCore"]
 
@@ -123,7 +131,8 @@ class FpttCore(wiring.Component):
         cfg, f = self.cfg, self.cfg.formats
         P, n_in, n_h, n_out, Lmax = cfg.lanes, cfg.n_in, cfg.n_hidden, cfg.n_out, cfg.window_max
         G, Go = groups(n_h, P), groups(n_out, P)
-        geo = matrix_geometry(cfg)
+        geo = param_geometry(cfg)
+        BIAS = cfg.biases           # b, b_out: the weights of an always-active unit
         m = Module()
 
         images, ini = {}, {}
@@ -164,7 +173,8 @@ class FpttCore(wiring.Component):
             m.submodules[f"readout{p}"] = rou[p]
             m.submodules[f"bw_readout{p}"] = bro[p]
             m.submodules[f"regulariser{p}"] = reg[p]
-        scan = m.submodules.scan = EventScanner(max(n_in, n_h), max(G, Go))
+        # with biases the spike masks carry one more, always-set bit: the unit at index n_h
+        scan = m.submodules.scan = EventScanner(max(n_in, n_h + BIAS), max(G, Go))
 
         # ---------------------------------------------------------------- state
         frame = Signal(frame_layout(cfg))
@@ -239,9 +249,23 @@ class FpttCore(wiring.Component):
                 with m.Case(K_WIN):
                     m.d.comb += [*rdp(rd["w.w_in"], col), rd["acc"].addr.eq(scan.g)]
                 with m.Case(K_WREC):
-                    m.d.comb += [*rdp(rd["w.w_rec"], col), rd["acc"].addr.eq(scan.g)]
+                    m.d.comb += rd["acc"].addr.eq(scan.g)
+                    if BIAS:    # the always-active unit: b, the next column of the w memory
+                        with m.If(scan.idx == n_h):
+                            m.d.comb += rdp(rd["w.b"], scan.g)
+                        with m.Else():
+                            m.d.comb += rdp(rd["w.w_rec"], col)
+                    else:
+                        m.d.comb += rdp(rd["w.w_rec"], col)
                 with m.Case(K_WOUT):
-                    m.d.comb += [rd["w.w_out"].addr.eq(col), rd["oacc"].addr.eq(scan.g)]
+                    m.d.comb += rd["oacc"].addr.eq(scan.g)
+                    if BIAS:    # b_out, a column of W_out's memory
+                        with m.If(scan.idx == n_h):
+                            m.d.comb += rdp(rd["w.b_out"], scan.g)
+                        with m.Else():
+                            m.d.comb += rdp(rd["w.w_out"], col)
+                    else:
+                        m.d.comb += rd["w.w_out"].addr.eq(col)
                 with m.Case(K_GIN):
                     # during BW_J(t): G_in += ī_{t+1} x_{t+1}ᵀ, ī_{t+1} in the bank BW_J reads
                     m.d.comb += [rd["grad.w_in"].addr.eq(col), rd_i1.addr.eq(~bank * G + scan.g)]
@@ -388,7 +412,9 @@ class FpttCore(wiring.Component):
 
         # ------------------------------------------------------------ BW_J pipeline
         j_issue = Signal()
-        j_j = Signal(range(max(n_h, 2)))
+        # with biases j = n_h is the always-active unit: only its gradient sums
+        # (G_b += ī_{t+1}, G_b_out += ō_t, s = 1), no backward neuron (s̄ has no bias term)
+        j_j = Signal(range(max(n_h + BIAS, 2)))
         j_c = Signal(range(max(G, Go, 2)))
         j_C = Signal(range(max(G, Go) + 1))
         use_o = j_c < Go
@@ -399,9 +425,19 @@ class FpttCore(wiring.Component):
         m.d.sync += [j1_valid.eq(j_issue), j1_j.eq(j_j), j1_c.eq(j_c), j1_use_o.eq(use_o),
                      j1_use_r.eq(use_r), j1_first.eq(j_c == 0), j1_last.eq(j_c == j_C - 1)]
         with m.If(j_issue):
+            if BIAS:
+                with m.If(j_j == n_h):
+                    m.d.comb += [*rdp(rd["grad.b_out"], j_c), *rdp(rd["grad.b"], j_c)]
+                with m.Else():
+                    m.d.comb += [*rdp(rd["w.w_out"], j_j * Go + j_c),
+                                 *rdp(rd["grad.w_out"], j_j * Go + j_c),
+                                 *rdp(rd["grad.w_rec"], j_j * G + j_c)]
+            else:
+                m.d.comb += [rd["w.w_out"].addr.eq(j_j * Go + j_c),
+                             rd["grad.w_out"].addr.eq(j_j * Go + j_c),
+                             rd["grad.w_rec"].addr.eq(j_j * G + j_c)]
             m.d.comb += [
-                rd["w.w_out"].addr.eq(j_j * Go + j_c), rd["grad.w_out"].addr.eq(j_j * Go + j_c),
-                *rdp(rd["w.w_rec"], j_j * G + j_c), rd["grad.w_rec"].addr.eq(j_j * G + j_c),
+                *rdp(rd["w.w_rec"], j_j * G + j_c),
                 rd["bw_i"].addr.eq(~bank * G + j_c),
                 rd["buf_psi"].addr.eq(t_b * G + jq),
                 rd["bw_u"].addr.eq(jq),
@@ -437,23 +473,31 @@ class FpttCore(wiring.Component):
         for p in range(P):
             jm.m.d.comb += [gout_new[p].eq(rd["grad.w_out"].data[p] + ow[p]),
                             grec_new[p].eq(rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])]
-        s_j = s_buf.bit_select(j1_j, 1)
+        s_j = (Cat(s_buf, Const(1, 1)) if BIAS else s_buf).bit_select(j1_j, 1)
+        j1_bias = (j1_j == n_h) if BIAS else Const(0, 1)
         with m.If(j1_valid):
             m.d.sync += [dot_o.eq(sum_o), dot_r.eq(sum_r)]
             with m.If(j1_first):
                 m.d.sync += [psi_h.eq(psi_v), ub_h.eq(ub_v), ab_h.eq(ab_v)]
-            with m.If(j1_use_o & s_j):
-                m.d.comb += [wr["grad.w_out"].addr.eq(j1_j * Go + j1_c),
-                             wr["grad.w_out"].en.eq(-1)]
-                m.d.comb += [wr["grad.w_out"].data[p].eq(gout_new[p]) for p in range(P)]
-            with m.If(j1_use_r & s_j):
-                m.d.comb += [wr["grad.w_rec"].addr.eq(j1_j * G + j1_c),
-                             wr["grad.w_rec"].en.eq(-1)]
-                m.d.comb += [wr["grad.w_rec"].data[p].eq(grec_new[p]) for p in range(P)]
+            for use, mat, bias, gw_ in ((j1_use_o, "w_out", "b_out", Go),
+                                        (j1_use_r, "w_rec", "b", G)):
+                new_ = gout_new if mat == "w_out" else grec_new
+                with m.If(use & s_j):
+                    mat_wr = [wr[f"grad.{mat}"].addr.eq(j1_j * gw_ + j1_c),
+                              wr[f"grad.{mat}"].en.eq(-1)]
+                    if BIAS:    # the unit's sums: the bias's segment of the same memory
+                        with m.If(j1_bias):
+                            m.d.comb += [wr[f"grad.{bias}"].addr.eq(j1_c),
+                                         wr[f"grad.{bias}"].en.eq(-1)]
+                        with m.Else():
+                            m.d.comb += mat_wr
+                    else:
+                        m.d.comb += mat_wr
+                    m.d.comb += [wr[f"grad.{mat}"].data[p].eq(new_[p]) for p in range(P)]
         # the backward neuron unit takes neuron j one cycle after its last word, from the
         # registers (the sums' adders then feed one flip-flop each: one logic cell per bit)
         bne_go = Signal()
-        m.d.sync += bne_go.eq(j1_valid & j1_last)
+        m.d.sync += bne_go.eq(j1_valid & j1_last & ~j1_bias)
         jm.m.d.comb += [
             bne.inp.valid.eq(bne_go),
             bne.inp.wt_obar.eq(dot_o),
@@ -480,29 +524,49 @@ class FpttCore(wiring.Component):
                 m.d.comb += [wr["bw_a"].data[p].eq(bne.out.abar) for p in range(P)]
 
         # ------------------------------------------------------------ UPD pipeline
+        # the sweep walks the parameters in golden update order; its counter u_m is the
+        # regulariser's parameter code
+        PARAMS = cfg.params
+        code = param_codes(cfg)
+        CW = param_code_width(cfg)
+
+        def per_param(values, pad=0):
+            """A constant per parameter code (unused codes: ``pad``)."""
+            return Array([Const(v) for v in values] + [Const(pad)] * ((1 << CW) - len(values)))
+
         u_issue = Signal()
         u_ph = Signal()          # 1: the write-back cycle between two reads
-        u_m = Signal(2)
+        u_m = Signal(CW)
         u_a = Signal(range(max(max(pre * g for _, pre, g in geo.values()), 2)))
         u_g = Signal(range(max(G, Go, 2)))
         u_col = Signal(range(max(n_in, n_h, 2)))     # presynaptic index of u_a
-        u1_valid, u1_m = Signal(), Signal(2)
+        u1_valid, u1_m = Signal(), Signal(CW)
         u1_a, u1_g = Signal.like(u_a), Signal.like(u_g)
         m.d.sync += [u1_valid.eq(u_issue), u1_m.eq(u_m), u1_a.eq(u_a), u1_g.eq(u_g)]
         with m.If(u_issue):
             m.d.comb += rd_i1.addr.eq(bank * G + u_g)      # ī_0 of this word's lanes
-            for mat in MATRICES:
-                with m.If(u_m == MATRIX_CODE[mat]):
+            for par in PARAMS:
+                with m.If(u_m == code[par]):
                     for q in ("w", "wbar", "lam", "grad"):
-                        m.d.comb += rdp(rd[f"{q}.{mat}"], u_a)
-        n_post = Array([Const(geo[mat][0]) for mat in MATRICES] + [Const(0)])
+                        m.d.comb += rdp(rd[f"{q}.{par}"], u_a)
+        n_post = per_param([geo[par][0] for par in PARAMS])
         u1_lanes = lane_mask(n_post[u1_m] - u1_g * P)
 
         def pick(q, p, sel):
-            vals = [Value.cast(rd[f"{q}.{mat}"].data[p]) for mat in MATRICES]
-            return Mux(sel == 0, vals[0], Mux(sel == 1, vals[1], vals[2]))
+            """Element ``p`` of the word of ``q`` read for parameter ``sel``: one multiplexer
+            input per physical memory (parameters sharing one share its read data)."""
+            srcs = {}
+            for par in PARAMS:
+                data_ = rd[f"{q}.{par}"].data
+                srcs.setdefault(id(data_), (data_, []))[1].append(code[par])
+            srcs = list(srcs.values())
+            out = Value.cast(srcs[-1][0][p])
+            for data_, codes in reversed(srcs[:-1]):
+                out = Mux(Cat(*[sel == c for c in codes]).any(), Value.cast(data_[p]), out)
+            return out
 
         # the window's first step is folded in here: G_in += ī_0 x_0ᵀ, G_rec += ī_0 s_-1ᵀ
+        # (and G_b += ī_0: the always-active unit)
         um = m.submodules.upd_math = _Comb()
         gsum = [Signal(signed(reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
         # s_-1 of the column: selected at issue (buf_s word 0 is on the port from BW_LAST2
@@ -515,16 +579,19 @@ class FpttCore(wiring.Component):
             # ī operand selected (no event is written in the update)
             m.d.comb += x_index.eq(u_col)
             m.d.sync += [ev_x.eq(xsel), ev_kind.eq(K_GIN)]
+        add_i0 = (u1_m == code["w_rec"]) & s0_k
+        if BIAS:
+            add_i0 = add_i0 | (u1_m == code["b"])
         for p in range(P):
             stored = pick("grad", p, u1_m).as_signed()
             i0 = rd_i1.data[p]
-            um.m.d.comb += gsum[p].eq(stored + Mux(u1_m == MATRIX_CODE["w_in"], mprod[p],
-                                                Mux((u1_m == MATRIX_CODE["w_rec"]) & s0_k, i0, 0)))
+            um.m.d.comb += gsum[p].eq(stored + Mux(u1_m == code["w_in"], mprod[p],
+                                                   Mux(add_i0, i0, 0)))
         for p in range(P):
             rg = reg[p]
             um.m.d.comb += [
                 rg.inp.valid.eq(u1_valid & u1_lanes[p]),
-                rg.inp.matrix.eq(u1_m),
+                rg.inp.param.eq(u1_m),
                 rg.inp.w.eq(pick("w", p, u1_m)),
                 rg.inp.wbar.eq(pick("wbar", p, u1_m)),
                 rg.inp.lam.eq(pick("lam", p, u1_m)),
@@ -535,11 +602,11 @@ class FpttCore(wiring.Component):
                 lfsr[p].en.eq(u1_valid & u1_lanes[p]),
             ]
         with m.If(u1_valid):
-            for mat in MATRICES:
-                with m.If(u1_m == MATRIX_CODE[mat]):
-                    m.d.comb += [wr[f"grad.{mat}"].addr.eq(u1_a), wr[f"grad.{mat}"].en.eq(-1)]
+            for par in PARAMS:
+                with m.If(u1_m == code[par]):
+                    m.d.comb += [wr[f"grad.{par}"].addr.eq(u1_a), wr[f"grad.{par}"].en.eq(-1)]
                     for p in range(P):
-                        m.d.comb += wr[f"grad.{mat}"].data[p].eq(0)
+                        m.d.comb += wr[f"grad.{par}"].data[p].eq(0)
         # w, W̄, λ sit in single-port SRAMs: a word is read in one cycle and written back
         # in another, so the sweep issues a read every other cycle and the write-back is
         # placed on the cycles between (one extra register when the latency is odd)
@@ -550,7 +617,7 @@ class FpttCore(wiring.Component):
         uo_valid = delay(m, u1_valid, RGW, "upd_v")
         uo_m, uo_a = Signal.like(u1_m), Signal.like(u1_a)
         with m.If(uo_valid):
-            depth_o = Array([Const(geo[mat][1] * geo[mat][2] - 1) for mat in MATRICES] + [Const(0)])
+            depth_o = per_param([geo[par][1] * geo[par][2] - 1 for par in PARAMS])
             with m.If(uo_a == depth_o[uo_m]):
                 m.d.sync += [uo_a.eq(0), uo_m.eq(uo_m + 1)]
             with m.Else():
@@ -560,19 +627,19 @@ class FpttCore(wiring.Component):
                     for q in ("w", "wbar", "lam", "sat_w", "sat_wbar", "sat_lam", "sat_grad")}
                    for p in range(P)]
         with m.If(uo_valid):
-            # the write data once per physical memory (matrices sharing an SRAM share it)
+            # the write data once per physical memory (parameters sharing an SRAM share it)
             done = set()
             for q in ("w", "wbar", "lam"):
-                for mat in MATRICES:
-                    port = wr[f"{q}.{mat}"]
+                for par in PARAMS:
+                    port = wr[f"{q}.{par}"]
                     if id(port.data) not in done:
                         done.add(id(port.data))
                         m.d.comb += [port.data[p].eq(reg_out[p][q]) for p in range(P)]
-            for mat in MATRICES:
-                with m.If(uo_m == MATRIX_CODE[mat]):
+            for par in PARAMS:
+                with m.If(uo_m == code[par]):
                     for q in ("w", "wbar", "lam"):
-                        m.d.comb += [wr[f"{q}.{mat}"].addr.eq(uo_a),
-                                     wr[f"{q}.{mat}"].en.eq(uo_lanes)]
+                        m.d.comb += [wr[f"{q}.{par}"].addr.eq(uo_a),
+                                     wr[f"{q}.{par}"].en.eq(uo_lanes)]
 
         # ------------------------------------------------------------ controller FSM
         drain = Signal(range(64))
@@ -630,7 +697,8 @@ class FpttCore(wiring.Component):
             with m.State("ACC_X"):
                 m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WIN)]
                 with m.If(~scan.valid):
-                    m.d.comb += [scan_run.eq(0), scan.load.eq(1), scan.mask.eq(s_vec)]
+                    m.d.comb += [scan_run.eq(0), scan.load.eq(1),
+                                 scan.mask.eq(Cat(s_vec, Const(1, 1)) if BIAS else s_vec)]
                     m.next = "ACC_S"
             with m.State("ACC_S"):
                 m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WREC)]
@@ -648,7 +716,8 @@ class FpttCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += drain.eq(drain - 1)
                 with m.If(drain == 0):
-                    m.d.comb += [scan.load.eq(1), scan.mask.eq(s_new[:n_h])]
+                    m.d.comb += [scan.load.eq(1), scan.mask.eq(
+                        Cat(s_new[:n_h], Const(1, 1)) if BIAS else s_new[:n_h])]
                     m.next = "RO_ACC"
             with m.State("RO_ACC"):
                 m.d.comb += [self.busy.eq(1), scan_run.eq(1), scan_kind.eq(K_WOUT)]
@@ -719,7 +788,7 @@ class FpttCore(wiring.Component):
                              scan_kind.eq(K_GIN)]
                 with m.If(j_c == j_C - 1):
                     m.d.sync += [j_c.eq(0), j_j.eq(j_j + 1)]
-                    with m.If(j_j == n_h - 1):
+                    with m.If(j_j == n_h - 1 + BIAS):
                         m.d.sync += drain.eq(BackwardNeuronUnit.LATENCY + 2)
                         m.next = "BW_J_DRAIN"
                 with m.Else():
@@ -747,8 +816,8 @@ class FpttCore(wiring.Component):
             # ---------------------------------------------------------- update
             with m.State("UPD"):
                 m.d.comb += [self.busy.eq(1), u_issue.eq(~u_ph), s_addr.eq(0)]
-                depth = Array([Const(geo[mat][1] * geo[mat][2]) for mat in MATRICES] + [Const(0)])
-                gm = Array([Const(geo[mat][2]) for mat in MATRICES] + [Const(0)])
+                depth = per_param([geo[par][1] * geo[par][2] for par in PARAMS])
+                gm = per_param([geo[par][2] for par in PARAMS])
                 if SINGLE:          # else a read every cycle (u_ph stays 0)
                     m.d.sync += u_ph.eq(~u_ph)
                 with m.If(~u_ph):
@@ -756,7 +825,7 @@ class FpttCore(wiring.Component):
                                  u_col.eq(Mux(u_g == gm[u_m] - 1, u_col + 1, u_col))]
                     with m.If(u_a == depth[u_m] - 1):
                         m.d.sync += [u_a.eq(0), u_g.eq(0), u_col.eq(0), u_m.eq(u_m + 1)]
-                        with m.If(u_m == 2):
+                        with m.If(u_m == len(PARAMS) - 1):
                             m.d.sync += drain.eq(RGW + 1)
                             m.next = "UPD_DRAIN"
             with m.State("UPD_DRAIN"):

@@ -371,7 +371,8 @@ def checkpoint_addresses(cfg: CoreConfig, scratch: bool = False) -> dict:
             continue
         addr = np.array([[s.host_address(r, c) for c in range(s.cols)] for r in range(s.rows)],
                         dtype=np.int64)
-        out[s.name] = addr[:, 0] if s.cols == 1 else addr
+        # a bias is a one-column matrix [post, 1], as in golden; vectors are 1-D
+        out[s.name] = addr[:, 0] if s.cols == 1 and s.layout != MATRIX else addr
     out["s"] = np.array([(0x12 << REGION_SHIFT) | j for j in range(cfg.n_hidden)], dtype=np.int64)
     out["lfsr"] = np.array([(0x20 << REGION_SHIFT) | p for p in range(cfg.lanes)], dtype=np.int64)
     for key, name in (("count", "COUNT"), ("steps", "STEPS"), ("windows", "WINDOWS")):

@@ -17,9 +17,12 @@ matrix ``W[post, pre]`` holds one **presynaptic column per address range**::
 
 so one word is ``P`` synapses of one presynaptic neuron, the order in which
 the golden model (:mod:`fptt.golden.lfsr`) draws stochastic-rounding numbers
-(``w_in``, ``w_rec``, ``w_out``; pre; post). Lanes beyond ``n_post`` in the
-last group are padding: they stay 0, the host cannot address them, and the
-update does not draw for them.
+(``cfg.params``: ``w_in``, ``w_rec``, ``b``, ``w_out``, ``b_out``; pre; post). A
+bias (``cfg.biases``) is a one-column matrix ``[post, 1]``, the weights of an
+always-active presynaptic unit: ``b`` the extra column of the hidden layer,
+``b_out`` of the readout. Lanes beyond ``n_post`` in the last group are
+padding: they stay 0, the host cannot address them, and the update does not
+draw for them.
 
 Memories (``name``: golden checkpoint key, see :meth:`FixedState.arrays`)
 ----------------------------------------------------------------------------
@@ -28,20 +31,23 @@ name               word                          depth
 =================  ============================  ==========================================
 ``w.w_in``         P × signed(w)                 ``n_in · G``         weights
 ``w.w_rec``        P × signed(w)                 ``n_hidden · G``
+``w.b``            P × signed(w)                 ``G``                biases (``cfg.biases``)
 ``w.w_out``        P × signed(w)                 ``n_hidden · G_out``
-``wbar.<m>``       P × signed(wbar)              as ``w.<m>``         running-mean SRAM: W̄
-``lam.<m>``        P × signed(lam)               as ``w.<m>``         running-mean SRAM: λ
-``grad.<m>``       P × signed(gsum_width)        as ``w.<m>``         exact window sums
+``w.b_out``        P × signed(w)                 ``G_out``
+``wbar.<p>``       P × signed(wbar)              as ``w.<p>``         running-mean SRAM: W̄
+``lam.<p>``        P × signed(lam)               as ``w.<p>``         running-mean SRAM: λ
+``grad.<p>``       P × signed(gsum_width)        as ``w.<p>``         exact window sums
                                                                       Σ_t post·pre (gradient
                                                                       SRAM, 0 between windows;
-                                                                      w_in, w_rec: t >= 1, the
-                                                                      t = 0 term is added by
-                                                                      the update sweep)
+                                                                      w_in, w_rec, b: t >= 1,
+                                                                      the t = 0 term is added
+                                                                      by the update sweep)
 ``u``, ``a``       P × signed(u), signed(a)      ``G``                neuron state (no ``a``
                                                                       in a LIF core)
 ``o``              P × signed(o)                 ``G_out``            readout state
 ``acc``            P × signed(acc_width)         ``G``                scratch: synaptic sums I_j
 ``oacc``           P × signed(w_out_s_width)     ``G_out``            scratch: Σ_j W_out s_j
+                                                                      (+ b_out)
 ``bw_u``, ``bw_a`` P × signed(ubar), (abar)      ``G``                scratch: ū, ā of the
                                                                       backward recursion
                                                                       (no ``bw_a`` in LIF)
@@ -50,16 +56,23 @@ name               word                          depth
                                                                       ports)
 =================  ============================  ==========================================
 
+(``<p>`` ranges over ``cfg.params``.)
+
 Physical memories
 -----------------
-``w.w_in`` and ``w.w_rec`` share one single-port SRAM ``w``; the three ``wbar.*``
-share ``wbar`` and the three ``lam.*`` share ``lam`` (``MemSpec.phys``, each
-segment at a power-of-two aligned ``base``). ``w.w_out`` keeps its own memory
-because the backward pass reads it beside ``w.w_rec``. Single-port means one
+``w.w_in``, ``w.w_rec`` and ``w.b`` share one single-port SRAM ``w``; every
+``wbar.*`` shares ``wbar`` and every ``lam.*`` shares ``lam`` (``MemSpec.phys``,
+each segment at a power-of-two aligned ``base``). ``w.w_out`` keeps its own
+memory because the backward pass reads it beside ``w.w_rec`` (with biases
+``w.b_out`` joins it: ``w_readout``, dual-port block RAM). Single-port means one
 address for reads and writes: Yosys maps each of the three to one iCE40
 SB_SPRAM256KA (16k × 16 bits) when a word is at most 16 bits wide. Only the
 update sweep writes them, reading a word in one cycle and writing a word back
-in the next (:mod:`fptt.rtl.core`).
+in the next (:mod:`fptt.rtl.core`). The gradient SRAM is one memory per
+matrix; a bias's sums share the memory of the matrix whose extra column it is
+(``grad_hidden``: ``grad.w_rec`` + ``grad.b``; ``grad_out``: ``grad.w_out`` +
+``grad.b_out``), so no memory is added for them. Without biases (``biases =
+false``) the memories are exactly those of the matrices.
 
 The window buffer memories (``buf_x``, ``buf_s``, ``buf_psi``, ``buf_delta``)
 are specified in :mod:`fptt.rtl.window_buffer` with the same :class:`MemSpec`.
@@ -71,7 +84,8 @@ datapath masks what it has not yet written in the current step (``touched``
 bits, "first step of the window" flags). ``grad.<m>`` is cleared by the
 update sweep that consumes it; after a reset in the middle of a window close
 the host restores it to zero with the rest of a checkpoint
-(``docs/host_interface.md``).
+(``docs/host_interface.md``). The biases' memories are host regions
+0x21-0x28 (:data:`BIAS_REGIONS`); the matrices keep 0x01-0x0C.
 """
 
 from __future__ import annotations
@@ -88,8 +102,8 @@ from ..golden.fixed_core import MATRICES
 from .readout import w_out_s_width
 from .regulariser import gsum_width
 
-__all__ = ["BRAM_WORD_BITS", "MemSpec", "groups", "matrix_geometry", "core_mem_specs", "CoreMemories",
-           "REGION_SHIFT", "memory_image"]
+__all__ = ["BRAM_WORD_BITS", "MemSpec", "groups", "matrix_geometry", "param_geometry",
+           "core_mem_specs", "CoreMemories", "REGION_SHIFT", "memory_image", "BIAS_REGIONS"]
 
 #: Widest word of one FPGA block RAM (iCE40 SB_RAM40_4K as 256 x 16): vectors stored a
 #: whole step per word (``buf_x``) are packed into words of at most this many bits.
@@ -113,6 +127,12 @@ def groups(n: int, lanes: int) -> int:
 def matrix_geometry(cfg: CoreConfig) -> dict[str, tuple[int, int, int]]:
     """``name -> (n_post, n_pre, G)`` of the three weight matrices."""
     return {m: (post, pre, groups(post, cfg.lanes)) for m, (post, pre) in cfg.matrix_shapes.items()}
+
+
+def param_geometry(cfg: CoreConfig) -> dict[str, tuple[int, int, int]]:
+    """``name -> (n_post, n_pre, G)`` of every learned parameter in update order (a bias:
+    ``n_pre = 1``)."""
+    return {m: (post, pre, groups(post, cfg.lanes)) for m, (post, pre) in cfg.param_shapes.items()}
 
 
 @dataclass(frozen=True)
@@ -186,34 +206,59 @@ class MemSpec:
         return row, col
 
 
+#: Host regions of the biases' memories (``cfg.biases``); the matrices keep 0x01-0x0C.
+BIAS_REGIONS = {"w.b": 0x21, "w.b_out": 0x22, "wbar.b": 0x23, "wbar.b_out": 0x24,
+                "lam.b": 0x25, "lam.b_out": 0x26, "grad.b": 0x27, "grad.b_out": 0x28}
+
+
+def _physical(cfg: CoreConfig, q: str, param: str) -> str:
+    """Physical memory of ``q.param`` ("": a memory of its own).
+
+    w, W̄, λ: one memory each for every parameter, except that ``W_out`` (with
+    ``b_out``, its extra presynaptic column) has a weight memory of its own,
+    because the backward pass reads it beside ``W_rec``. Gradient SRAM: one
+    memory per matrix, a bias sharing that of the matrix whose extra column it is.
+    """
+    out = param in ("w_out", "b_out")
+    if q == "grad":
+        if not cfg.biases or param == "w_in":
+            return ""
+        return "grad_out" if out else "grad_hidden"
+    if q == "w" and out:
+        return "w_readout" if cfg.biases else ""
+    return q
+
+
 def core_mem_specs(cfg: CoreConfig) -> list[MemSpec]:
     """Specs of the weight, running-mean, gradient, neuron-state and scratch memories."""
     f, P = cfg.formats, cfg.lanes
     G, Go = groups(cfg.n_hidden, P), groups(cfg.n_out, P)
     specs = []
-    geo = matrix_geometry(cfg)
-    region = 1
-    for q, fmt in (("w", f.w), ("wbar", f.wbar), ("lam", f.lam)):
-        base = 0
-        for m in MATRICES:
-            post, pre, g = geo[m]
-            # W_out is read beside W_rec in the backward pass: its own memory
-            shared = not (q == "w" and m == "w_out")
-            # segments aligned to a power of two at least their size: base + addr is
-            # then base | addr, wiring instead of an adder
-            span = 1 << ceil_log2(max(pre * g, 2))
-            base = -(-base // span) * span
-            specs.append(MemSpec(f"{q}.{m}", region, signed(fmt.width), P, pre * g, post, pre,
-                                 MATRIX, g, phys=q if shared else "", base=base if shared else 0,
-                                 single_port=shared and cfg.single_port_weights))
-            base += span if shared else 0
-            region += 1
+    geo = param_geometry(cfg)
     gw = gsum_width(cfg)
-    for m in MATRICES:
-        post, pre, g = geo[m]
-        specs.append(MemSpec(f"grad.{m}", region, signed(gw), P, pre * g, post, pre, MATRIX, g,
-                             checkpoint=False))
-        region += 1
+    region = 1
+    for q, shape in (("w", signed(f.w.width)), ("wbar", signed(f.wbar.width)),
+                     ("lam", signed(f.lam.width)), ("grad", signed(gw))):
+        bases = {}      # physical memory -> next free word
+        for m in cfg.params:
+            post, pre, g = geo[m]
+            phys = _physical(cfg, q, m)
+            base = 0
+            if phys:
+                # segments aligned to a power of two at least their size: base + addr is
+                # then base | addr, wiring instead of an adder
+                span = 1 << ceil_log2(max(pre * g, 2))
+                base = -(-bases.get(phys, 0) // span) * span
+                bases[phys] = base + span
+            name = f"{q}.{m}"
+            if m in MATRICES:
+                reg, region = region, region + 1
+            else:
+                reg = BIAS_REGIONS[name]
+            specs.append(MemSpec(name, reg, shape, P, pre * g, post, pre, MATRIX, g,
+                                 checkpoint=q != "grad", phys=phys, base=base,
+                                 single_port=phys == q and q != "grad"
+                                 and cfg.single_port_weights))
     specs += [
         MemSpec("u", 0x10, signed(f.u.width), P, G, cfg.n_hidden, 1, VECTOR, G),
         *([MemSpec("a", 0x11, signed(f.a.width), P, G, cfg.n_hidden, 1, VECTOR, G)]

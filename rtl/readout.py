@@ -3,11 +3,13 @@
 Equations (golden :func:`fptt.golden.fixed_core.readout` followed by
 :func:`fptt.golden.fixed_core.output_error`)::
 
-    o_t = κ o_{t-1} + Σ_j W_out[k,j] s_j,t          -> formats.o
+    o_t = κ o_{t-1} + Σ_j W_out[k,j] s_j,t (+ b_out,k)   -> formats.o
     δ_t = o_t - y*_t   if has_target else 0          -> formats.delta
 
 ``κ = cfg.const_q["kappa"]`` (frac ``f_c``); the sum ``Σ_j W_out[k,j] s_j`` is
-exact at frac ``f_w`` (it is formed outside, by the synaptic accumulation).
+exact at frac ``f_w`` (it is formed outside, by the synaptic accumulation,
+which with ``cfg.biases`` also adds the bias ``b_out,k`` as the weight of an
+always-active unit: the unit itself is the same).
 ``δ`` is computed from the new ``o_t``; the target ``y*`` is in ``formats.o``.
 
 Interface (``ReadoutUnit(cfg)``)
@@ -31,8 +33,8 @@ port               shape                  meaning
                                           every step that has a target frame)
 =================  =====================  ======================================
 
-``W_OUT_S_WIDTH = sum_width(n_hidden, formats.w)`` = bits of ``n_hidden`` terms
-of ``|w| <= 2**(w.width-1)`` (spikes are 0/1) plus sign; the instance attribute
+``W_OUT_S_WIDTH = sum_width(n_hidden + biases, formats.w)`` = bits of ``n_hidden``
+(+1 with biases) terms of ``|w| <= 2**(w.width-1)`` (spikes are 0/1) plus sign; the instance attribute
 ``w_out_s_width`` holds it (default config: 64·2**15 = 2**21 → 23 bits).
 
 Timing: pipelined, one unit per cycle, no back-pressure, latency
@@ -63,8 +65,9 @@ __all__ = ["ReadoutUnit", "w_out_s_width"]
 
 
 def w_out_s_width(cfg: CoreConfig) -> int:
-    """Width of the exact sum ``Σ_j W_out[k,j] s_j``: ``n_hidden`` weight terms."""
-    return sum_width(cfg.n_hidden, cfg.formats.w)
+    """Width of the exact sum ``Σ_j W_out[k,j] s_j (+ b_out,k)``: ``n_hidden`` weight terms,
+    one more with biases."""
+    return sum_width(cfg.n_hidden + int(cfg.biases), cfg.formats.w)
 
 
 class ReadoutUnit(wiring.Component):

@@ -1,22 +1,37 @@
 """Eligibility/regulariser unit of one lane: window gradient and FPTT step, one synapse per cycle.
 
 Equations (golden :func:`fptt.golden.fixed_core.gradient` then
-:func:`fptt.golden.fixed_core.fptt_update`; ``η = 2**-e`` with
-``e = cfg.lr_shift``, FPTT ``α = 2**-k`` with ``k = cfg.alpha_shift``)::
+:func:`fptt.golden.fixed_core.fptt_update`; for parameter ``P`` of
+``cfg.params``: ``η_P = 2**-e_P`` with ``e_P = cfg.lr_shifts[P]``, gradient
+format ``formats.grad_P``, FPTT ``α = 2**-k`` with ``k = cfg.alpha_shift``)::
 
-    g   = sat_grad(round_nearest(gsum, F_m - f_grad))                 -> formats.grad
-    w'  = w - η(g + α(w - w̄) - λ)       exact at F_w,  rounded by cfg.rounding   -> formats.w
+    g   = sat_grad_P(round_nearest(gsum, F_P - f_grad_P))        -> formats.grad_P
+    w'  = w - η_P(g + α(w - w̄) - λ)    exact at F_w,  rounded by cfg.rounding   -> formats.w
     λ'  = λ - α(w' - w̄)                 exact at F_λ,  rounded by cfg.rounding   -> formats.lam
     w̄'  = ½(w̄ + w') - 2**(k-1) λ'       exact at F_w̄,  rounded by cfg.rounding   -> formats.wbar
 
 ``gsum = Σ_t post_t·pre_t`` is the exact window sum of the synapse, at the
-matrix's frac ``F_m`` (golden :func:`~fptt.golden.fixed_core.gradient_fracs`:
-``w_in: f_ibar + f_x``, ``w_rec: f_ibar``, ``w_out: f_obar``), hence the
-``matrix`` input. ``F_w, F_λ, F_w̄`` are ``cfg.update_fracs``. η and α are
-shifts: the datapath has adders, constant shifts, comparators, no multiplier.
-The gradient always rounds to nearest; the three update writes round by
+parameter's frac ``F_P`` (golden :func:`~fptt.golden.fixed_core.gradient_fracs`:
+``w_in: f_ibar + f_x``, ``w_rec, b: f_ibar``, ``w_out, b_out: f_obar``), hence
+the ``param`` input. ``F_w, F_λ, F_w̄`` are ``cfg.update_fracs``: one set for
+every parameter (the widest any needs), so the unit is **one datapath**; per
+parameter only the constant shifts of ``η_P`` (in ``A`` below and in ``η g``)
+and the gradient's rounding shift and saturation format differ, and a small
+multiplexer on the parameter code picks among the (deduplicated) variants.
+The shifts are generator parameters, not run-time registers: a constant shift
+is wiring, a run-time one a barrel shifter on each of these wide sums, and the
+iCE40 UP5K preset already uses ~97 % of its logic cells. η and α are shifts:
+the datapath has adders, constant shifts, comparators, no multiplier. The
+gradient always rounds to nearest; the three update writes round by
 ``cfg.rounding`` (``stochastic``: offset from the 16-bit draws ``r_w``,
 ``r_lam``, ``r_wbar`` of the lane's :class:`~fptt.rtl.lfsr.LaneLFSR`).
+
+Parameter codes (:func:`param_codes`): the position of the parameter in
+``cfg.params``, the golden update order, on ``ceil_log2(len(cfg.params))``
+bits: without biases 2 bits, ``w_in`` 0, ``w_rec`` 1, ``w_out`` 2; with biases
+3 bits, ``w_in`` 0, ``w_rec`` 1, ``b`` 2, ``w_out`` 3, ``b_out`` 4. An unused
+code acts as the last parameter. The core's update sweep counts through the
+parameters in this order, so its counter is the code.
 
 Interface (``RegulariserUnit(cfg)``)
 ------------------------------------
@@ -24,20 +39,20 @@ Interface (``RegulariserUnit(cfg)``)
 port              shape                  meaning
 ================  =====================  ========================================
 ``inp.valid``     1                      a synapse enters this cycle
-``inp.matrix``    2                      0 ``w_in``, 1 ``w_rec``, 2 ``w_out``
-                                         (:data:`MATRIX_CODE`; 3 acts as 2)
+``inp.param``     code_width             parameter code (see above)
 ``inp.w``         signed(w.width)        ``w``
 ``inp.wbar``      signed(wbar.width)     ``w̄``
 ``inp.lam``       signed(lam.width)      ``λ``
-``inp.gsum``      signed(gsum_width)     exact window sum at frac ``F_m``
+``inp.gsum``      signed(gsum_width)     exact window sum at frac ``F_P``
 ``inp.r_w``       16                     draw for ``w'``  (stochastic only)
 ``inp.r_lam``     16                     draw for ``λ'``  (stochastic only)
-``inp.r_wbar``    16                     draw for ``w̄'``  (stochastic only)
+``inp.r_wbar``    16                     draw for ``w̄'`` (stochastic only)
 ``out.valid``     1                      results LATENCY cycles later
 ``out.w``         signed(w.width)        ``w'``
 ``out.lam``       signed(lam.width)      ``λ'``
 ``out.wbar``      signed(wbar.width)     ``w̄'``
-``out.grad``      signed(grad.width)     ``g`` (for observation)
+``out.grad``      signed(max grad width) ``g`` (code of ``formats.grad_P``, for
+                                         observation)
 ``out.sat_grad``, ``out.sat_w``, ``out.sat_lam``, ``out.sat_wbar``
                   1 each                 saturation flags (golden counts
                                          "grad", "w", "lam", "wbar")
@@ -48,19 +63,19 @@ used in that cycle (stage 1); connect them straight to the lane's
 ``LaneLFSR.r_*`` and drive ``LaneLFSR.en`` with ``inp.valid``.
 
 ``gsum_width`` (instance attribute, :func:`gsum_width`) is the widest of the
-three exact window sums over ``window_max`` steps:
+exact window sums over ``window_max`` steps:
 ``sum_width(window_max, ibar, x)`` (``w_in``: ī·x), ``sum_width(window_max, ibar)``
-(``w_rec``: ī·s, s ∈ {0, 1}), ``sum_width(window_max, obar)`` (``w_out``: ō·s);
-default ``16·2**15·2**7 = 2**26`` → 28 bits.
+(``w_rec``: ī·s, s ∈ {0, 1}; ``b``: ī), ``sum_width(window_max, obar)``
+(``w_out``: ō·s; ``b_out``: ō); default ``64·2**15·2**7 = 2**28`` → 30 bits.
 
 Timing: pipelined, one synapse per cycle, no back-pressure, latency
 :attr:`RegulariserUnit.LATENCY` = 4, at most two adders in series in a stage
-(timing on the UP5K at 24 MHz). Stages:
+(and the parameter multiplexer; timing on the UP5K at 24 MHz). Stages:
 
 1. ``g`` rounded (not yet saturated); the sums that need no ``g``:
-   ``A = -ηα w + ηα w̄ + η λ + offset(w')`` at ``F_w``, ``B = λ + α w̄ + offset(λ')``
+   ``A = -η_Pα w + η_Pα w̄ + η_P λ + offset(w')`` at ``F_w``, ``B = λ + α w̄ + offset(λ')``
    at ``F_λ``, ``C = ½ w̄ + offset(w̄')`` at ``F_w̄`` (the draws are used here);
-2. ``g`` saturated; ``R = (A - η g) >> d_w`` (``d_w = F_w - f_w``) and
+2. ``g`` saturated; ``R = (A - η_P g) >> d_w`` (``d_w = F_w - f_w``) and
    ``w' = sat(w + R)`` (``w`` is the term at ``2**d_w``: no bit of it is rounded);
 3. ``λ' = sat((B - α w') >> d_λ)``; ``D = C + ½ w'``;
 4. ``w̄' = sat((D - 2**(k-1) λ') >> d_w̄)``.
@@ -77,16 +92,24 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
+from amaranth.utils import ceil_log2
 
 from ..config import CoreConfig
-from ..golden.fixed_core import MATRICES, gradient_fracs
+from ..golden.fixed_core import gradient_fracs
 from .fixed import (RANDOM_BITS, align, delay, fmt_shape, saturate_bits, stage, stochastic_offset,
                     sum_width)
 
-__all__ = ["RegulariserUnit", "MATRIX_CODE", "gsum_width"]
+__all__ = ["RegulariserUnit", "param_codes", "param_code_width", "gsum_width"]
 
-#: Code of each weight matrix on ``inp.matrix`` (the golden update order).
-MATRIX_CODE = {name: code for code, name in enumerate(MATRICES)}
+
+def param_codes(cfg: CoreConfig) -> dict[str, int]:
+    """Code of each parameter on ``inp.param``: its position in ``cfg.params`` (update order)."""
+    return {name: code for code, name in enumerate(cfg.params)}
+
+
+def param_code_width(cfg: CoreConfig) -> int:
+    """Bits of a parameter code: 2 without biases, 3 with."""
+    return max(1, ceil_log2(len(cfg.params)))
 
 
 def _shift(value, d: int) -> Value:
@@ -105,12 +128,30 @@ def _round_nearest(value, d: int) -> Value:
     return (value.shift_right(d - 1) + 1).shift_right(1)
 
 
+def _select(code, choices):
+    """``choices = [(codes, value), ...]``: the value whose codes contain ``code``; the
+    last choice also takes every other code (one multiplexer per further choice)."""
+    out = choices[-1][1]
+    for codes, value in reversed(choices[:-1]):
+        out = Mux(Cat(*[code == c for c in codes]).any(), value, out)
+    return out
+
+
+def _groups(cfg: CoreConfig, key) -> list[tuple[tuple[int, ...], object]]:
+    """The parameters' codes grouped by ``key(param)`` (first-seen order): one datapath
+    variant per distinct key, however many parameters share it."""
+    out: dict = {}
+    for name, code in param_codes(cfg).items():
+        out.setdefault(key(name), []).append(code)
+    return [(tuple(codes), k) for k, codes in out.items()]
+
+
 def gsum_width(cfg: CoreConfig) -> int:
-    """Width of the exact window sums ``Σ_t post_t·pre_t`` (the widest of the three matrices)."""
+    """Width of the exact window sums ``Σ_t post_t·pre_t`` (the widest of the parameters)."""
     f, n = cfg.formats, cfg.window_max
     return max(sum_width(n, f.ibar, f.x),   # w_in:  ī·x
-               sum_width(n, f.ibar),        # w_rec: ī·s
-               sum_width(n, f.obar))        # w_out: ō·s
+               sum_width(n, f.ibar),        # w_rec: ī·s; b: ī
+               sum_width(n, f.obar))        # w_out: ō·s; b_out: ō
 
 
 class RegulariserUnit(wiring.Component):
@@ -119,7 +160,7 @@ class RegulariserUnit(wiring.Component):
     Parameters
     ----------
     cfg : CoreConfig
-        Formats, ``window_max``, FPTT shifts and ``rounding``.
+        Formats, ``window_max``, parameters, FPTT shifts and ``rounding``.
     """
 
     #: Cycles from ``inp.valid`` to ``out.valid``.
@@ -129,10 +170,12 @@ class RegulariserUnit(wiring.Component):
         self.cfg = cfg
         f = cfg.formats
         self.gsum_width = gsum_width(cfg)
+        self.codes = param_codes(cfg)
+        self.grad_width = max(f.grad(p).width for p in cfg.params)
         super().__init__({
             "inp": In(Signature({
                 "valid": Out(1),
-                "matrix": Out(2),
+                "param": Out(param_code_width(cfg)),
                 "w": Out(fmt_shape(f.w)),
                 "wbar": Out(fmt_shape(f.wbar)),
                 "lam": Out(fmt_shape(f.lam)),
@@ -146,7 +189,7 @@ class RegulariserUnit(wiring.Component):
                 "w": Out(fmt_shape(f.w)),
                 "lam": Out(fmt_shape(f.lam)),
                 "wbar": Out(fmt_shape(f.wbar)),
-                "grad": Out(fmt_shape(f.grad)),
+                "grad": Out(signed(self.grad_width)),
                 "sat_grad": Out(1),
                 "sat_w": Out(1),
                 "sat_lam": Out(1),
@@ -157,10 +200,20 @@ class RegulariserUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, f = self.cfg, self.cfg.formats
-        e, k, fr, mode = cfg.lr_shift, cfg.alpha_shift, cfg.update_fracs, cfg.rounding
-        fw, fb, fl, fg = f.w.frac, f.wbar.frac, f.lam.frac, f.grad.frac
+        k, fr, mode = cfg.alpha_shift, cfg.update_fracs, cfg.rounding
+        fw, fb, fl = f.w.frac, f.wbar.frac, f.lam.frac
         i, o = self.inp, self.out
         valid = delay(m, i.valid, self.LATENCY - 1, "valid", reset_less=False)
+        fracs, lr = gradient_fracs(cfg), cfg.lr_shifts
+        F = fr["w"]
+        d_w = F - fw
+        # per parameter: the gradient's rounding shift, its format, and the shift s_g of
+        # η_P g = g·2**s_g at F_w; the variants of A differ only by e_P
+        g_vars = _groups(cfg, lambda p: (fracs[p] - f.grad(p).frac, f.grad(p),
+                                         F - f.grad(p).frac - lr[p]))
+        a_vars = _groups(cfg, lambda p: lr[p])
+        # the t low bits of A cannot change (A - η_P g) >> d_w for any P
+        t = min([d_w] + [s_g for _, (_, _, s_g) in g_vars])
 
         def offset(r, d):   # the offset that round_shift(·, d, mode, r) adds before shifting
             if d <= 0:
@@ -168,26 +221,18 @@ class RegulariserUnit(wiring.Component):
             return Const(1 << (d - 1)) if mode == "nearest" else stochastic_offset(r, d)
 
         # Stage 1 (nothing here needs the gradient g):
-        #   g rounded to nearest at the matrix's frac (saturated in stage 2);
-        #   A = -ηα w + ηα w̄ + η λ + offset of w'   at F_w (w' = w + (A - η g) >> d_w);
+        #   g rounded to nearest at the parameter's frac (saturated in stage 2);
+        #   A = -η_Pα w + η_Pα w̄ + η_P λ + offset of w'   at F_w (w' = w + (A - η_P g) >> d_w);
         #   B = λ·2**d_λ + offset of λ' + α w̄      at F_λ (the offset fills λ's low bits);
         #   C = ½ w̄ + offset of w̄'                  at F_w̄.
-        fracs = gradient_fracs(cfg)
-        g_r = None
-        for name in reversed(MATRICES):
-            rounded = _round_nearest(i.gsum, fracs[name] - fg)
-            if g_r is None:     # w_out (code 2) and any unused code
-                g_r = rounded
-            else:
-                g_r = Mux(i.matrix == MATRIX_CODE[name], rounded, g_r)
+        g_r = _select(i.param, [(codes, _round_nearest(i.gsum, d_r))
+                                for codes, (d_r, _, _) in g_vars])
         g_r1 = stage(m, g_r, "grad_round_1")
-        F = fr["w"]
-        d_w = F - fw
-        diff = align(i.wbar, fb + e + k, F) - align(i.w, fw + e + k, F)
-        a_tot = diff + (align(i.lam, fl + e, F) + offset(i.r_w, d_w))
-        # η g = g·2**s_g: the t = min(s_g, d_w) low bits of A cannot change (A - η g) >> d_w.
-        s_g = F - fg - e
-        t = min(s_g, d_w)
+        code1 = stage(m, i.param, "param_1")
+        a_eta = _select(i.param, [
+            (codes, align(i.wbar, fb + e + k, F) - align(i.w, fw + e + k, F)
+             + align(i.lam, fl + e, F)) for codes, e in a_vars])
+        a_tot = a_eta + offset(i.r_w, d_w)
         a1 = stage(m, _shift(a_tot, t), "a_1")
         w1 = stage(m, i.w, "w_1")
         F = fr["lam"]
@@ -198,11 +243,14 @@ class RegulariserUnit(wiring.Component):
         d_b = F - fb
         c1 = stage(m, align(i.wbar, fb + 1, F) + offset(i.r_wbar, d_b), "c_1")
 
-        # Stage 2: g saturated; w' = sat(w + R) with R = (A - η g) >> d_w (w·2**d_w has
-        # no bit below 2**d_w, so it is added after the rounding shift; only the bits of R
-        # that survive the shift are formed).
-        g_val, g_sat = saturate_bits(g_r1, f.grad)
-        r = _shift(a1 - g_val.shift_left(s_g - t), d_w - t)
+        # Stage 2: g saturated to the parameter's format; w' = sat(w + R) with
+        # R = (A - η_P g) >> d_w (w·2**d_w has no bit below 2**d_w, so it is added after the
+        # rounding shift; only the bits of R that survive the shift are formed).
+        sats = [(codes, saturate_bits(g_r1, fmt), s_g) for codes, (_, fmt, s_g) in g_vars]
+        g_val = _select(code1, [(codes, val) for codes, (val, _), _ in sats])
+        g_sat = _select(code1, [(codes, sat) for codes, (_, sat), _ in sats])
+        eta_g = _select(code1, [(codes, val.shift_left(s_g - t)) for codes, (val, _), s_g in sats])
+        r = _shift(a1 - eta_g, d_w - t)
         w_val, w_sat = saturate_bits(w1 + r, f.w)
         w2 = stage(m, w_val, "w_2")
         w_sat2 = stage(m, w_sat, "sat_w_2")

@@ -37,7 +37,7 @@ import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
 from ..config import CoreConfig
-from ..golden.fixed_core import FixedCore, MATRICES, FixedState
+from ..golden.fixed_core import FixedCore, FixedState
 from ..rtl.host import REG_INDEX, ID_VALUE, STATUS_BITS
 from ..rtl.memories import REGION_SHIFT
 from . import compat
@@ -211,7 +211,7 @@ async def core(dut):
     t0 = time.perf_counter()
     if epoch is None:
         state = _start_state(cfg)
-        w0 = {m: state.w[m].copy() for m in MATRICES}
+        w0 = {m: state.w[m].copy() for m in cfg.params}
         frames = _frames(cfg, int(PARAMS.get("steps", 300)))
         await env.start(state)
         result["load_seconds"] = time.perf_counter() - t0
@@ -227,7 +227,7 @@ async def core(dut):
         weights = init_weights(cfg, settings.seed, settings.gain_in, settings.gain_rec,
                                settings.gain_out)
         state = init_state(cfg, weights)
-        w0 = {m: state.w[m].copy() for m in MATRICES}
+        w0 = {m: state.w[m].copy() for m in cfg.params}
         train, test, bounds = epoch_plan(cfg, task, settings, epoch.get("n_train"))
         await env.start(state)
         result["load_seconds"] = time.perf_counter() - t0
@@ -252,7 +252,7 @@ async def core(dut):
     await env.checkpoint()          # always at the end: every memory, gradient SRAM too
     st = env.sb.state
     result.update(checkpoints=env.sb.checkpoints, windows=int(st.windows[0]),
-                  weights_moved=bool(any((st.w[m] != w0[m]).any() for m in MATRICES)),
+                  weights_moved=bool(any((st.w[m] != w0[m]).any() for m in cfg.params)),
                   spikes=int(sum(spikes)), bus_accesses=env.bus.accesses)
     return result
 
@@ -295,7 +295,7 @@ async def backpressure(dut):
 
 def _save_checkpoint(cfg: CoreConfig, state: FixedState, path: str) -> None:
     """Write ``state`` in the golden checkpoint format (:meth:`FixedCore.save`)."""
-    core = FixedCore(cfg, {m: state.w[m][0] for m in MATRICES})
+    core = FixedCore(cfg, {m: state.w[m][0] for m in cfg.params})
     core.state = FixedState.from_arrays(state.arrays())
     core.save(path)
 
@@ -353,7 +353,7 @@ async def reset_restore(dut):
         assert loaded.cfg == cfg, "checkpoint configuration differs"
         saved = {key: np.asarray(v)[0] for key, v in loaded.state.arrays().items()}
         left = await env.bus.read_arrays([f"{q}.{m}" for q in ("w", "wbar", "lam")
-                                          for m in MATRICES])
+                                          for m in cfg.params])
         disturbed = int(sum((saved[key] != v).sum() for key, v in left.items()))
         # restore every checkpoint array over the bus, gradient SRAM zeroed; re-send the frame
         await env.bus.write_arrays(saved, zero_scratch=True, skip_zero=False)
@@ -542,34 +542,40 @@ async def regulariser_unit(dut):
     """RegulariserUnit against golden gradient + fptt_update on random vectors (bit for bit)."""
     from ..golden.fixed_core import fptt_update, gradient, gradient_fracs
     from ..golden.fixedpoint import SaturationCounter
-    from ..rtl.regulariser import RegulariserUnit, gsum_width
+    from ..rtl.regulariser import RegulariserUnit, gsum_width, param_codes
     cfg = _cfg()
     f = cfg.formats
     rng = _rng()
     n = int(PARAMS.get("vectors", 2000))
     gw = gsum_width(cfg)
     fracs = gradient_fracs(cfg)
-    ins = {"matrix": rng.integers(0, 3, n),
+    codes = param_codes(cfg)
+    ins = {"param": rng.integers(0, len(codes), n),
            "w": _rand_fmt(rng, f.w, n), "wbar": _rand_fmt(rng, f.wbar, n),
            "lam": _rand_fmt(rng, f.lam, n),
            "gsum": _rand_signed(rng, gw, n, max(fracs.values()) + 2),
            "r_w": rng.integers(0, 1 << 16, n), "r_lam": rng.integers(0, 1 << 16, n),
            "r_wbar": rng.integers(0, 1 << 16, n)}
-    # golden gradient: the matrix decides the frac of the exact sum
-    g = np.zeros(n, np.int64)
-    sat_g = np.zeros(n, np.int64)
-    for code, mname in enumerate(MATRICES):
-        sel = ins["matrix"] == code
+    # golden per parameter: its η, gradient frac and format
+    g, sat_g = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    w, lam, wbar = (np.zeros(n, np.int64) for _ in range(3))
+    sat_u = {q: np.zeros(n, np.int64) for q in ("w", "lam", "wbar")}
+    for pname, code in codes.items():
+        sel = ins["param"] == code
+        if not sel.any():
+            continue
         sat = SaturationCounter(int(sel.sum()))
-        g[sel] = gradient(cfg, ins["gsum"][sel][:, None], fracs[mname], sat)[:, 0]
-        sat_g[sel] = sat.counts.get("grad", np.zeros(int(sel.sum()), np.int64))
-    sat = SaturationCounter(n)
-    r = (ins["r_w"][:, None], ins["r_lam"][:, None], ins["r_wbar"][:, None]) \
-        if cfg.rounding == "stochastic" else (None, None, None)
-    w, lam, wbar = fptt_update(cfg, ins["w"][:, None], ins["wbar"][:, None], ins["lam"][:, None],
-                               g[:, None], r, sat)
-    want = {"w": w[:, 0], "lam": lam[:, 0], "wbar": wbar[:, 0], "grad": g, "sat_grad": sat_g,
-            "sat_w": sat.counts["w"], "sat_lam": sat.counts["lam"], "sat_wbar": sat.counts["wbar"]}
+        gp = gradient(cfg, pname, ins["gsum"][sel][:, None], sat)
+        r = tuple(ins[k][sel][:, None] for k in ("r_w", "r_lam", "r_wbar")) \
+            if cfg.rounding == "stochastic" else (None, None, None)
+        wp, lp, bp = fptt_update(cfg, pname, ins["w"][sel][:, None], ins["wbar"][sel][:, None],
+                                 ins["lam"][sel][:, None], gp, r, sat)
+        g[sel], w[sel], lam[sel], wbar[sel] = gp[:, 0], wp[:, 0], lp[:, 0], bp[:, 0]
+        sat_g[sel] = sat.counts.get("grad", 0)
+        for q in sat_u:
+            sat_u[q][sel] = sat.counts.get(q, 0)
+    want = {"w": w, "lam": lam, "wbar": wbar, "grad": g, "sat_grad": sat_g,
+            "sat_w": sat_u["w"], "sat_lam": sat_u["lam"], "sat_wbar": sat_u["wbar"]}
     outputs = {"w": True, "lam": True, "wbar": True, "grad": True, "sat_grad": False,
                "sat_w": False, "sat_lam": False, "sat_wbar": False}
     vectors = [{k: ins[k][i] for k in ins} for i in range(n)]

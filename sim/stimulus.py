@@ -96,6 +96,16 @@ def epoch_plan(cfg: CoreConfig, task, settings, n_train: int | None = None):
 
 def initial_state(cfg: CoreConfig, seed: int = 1, gain_in: float = 4.0, gain_rec: float = 1.0,
                   gain_out: float = 1.0) -> FixedState:
-    """Golden state of a fresh core with Gaussian weights (:func:`fptt.golden.weights.init_weights`)."""
-    return init_state(cfg, init_weights(cfg, seed=seed, gain_in=gain_in, gain_rec=gain_rec,
-                                        gain_out=gain_out))
+    """Golden state of a fresh core with Gaussian weights (:func:`fptt.golden.weights.init_weights`).
+
+    Biases (``cfg.biases``) are drawn too (``N(0, 0.3²)`` hidden, ``N(0, 0.1²)``
+    readout, on the grid of ``formats.w``) instead of starting at 0, so that the
+    co-simulation exercises them from the first step.
+    """
+    w = init_weights(cfg, seed=seed, gain_in=gain_in, gain_rec=gain_rec, gain_out=gain_out)
+    rng = np.random.default_rng(seed + 100)
+    for b, scale in (("b", 0.3), ("b_out", 0.1)):
+        if b in w:
+            w[b] = np.round(rng.normal(0.0, scale, w[b].shape) / cfg.formats.w.lsb) \
+                * cfg.formats.w.lsb
+    return init_state(cfg, w)

@@ -44,8 +44,10 @@ _SMALL = dict(fptt=dict(alpha=0.5, lr=2.0 ** -6))
 
 #: The configurations of the co-simulation. Together: n_hidden 7..32, weights
 #: of 12, 16 and 20 bits, both rounding modes, lanes 1, 2 and 4 (with padding
-#: lanes), windows 1 and > 1 (partial windows at eos), LIF and ALIF,
-#: c = 1 and c = 1 - alpha, profiling counters on and off, the UP5K preset.
+#: lanes), windows 1, > 1 and 32 (partial windows at eos), LIF and ALIF,
+#: c = 1 and c = 1 - alpha, profiling counters on and off, biases on (every
+#: configuration but the UP5K preset) and off, one learning rate for every
+#: parameter and a distinct one (and gradient format) per parameter, the UP5K preset.
 CONFIGS = {
     # n_in 8, 8 ALIF neurons, one lane, L = 1, nearest
     "base": CoreConfig().replace(n_in=8, n_hidden=8, n_out=2, window=1, window_max=8, lanes=1,
@@ -74,9 +76,20 @@ CONFIGS = {
     "p2-l3-lif": CoreConfig().replace(
         n_in=16, n_hidden=7, n_out=4, window=3, window_max=4, lanes=2, rounding="nearest",
         neuron=dict(beta_a=0.0, surrogate_height=1.0, surrogate_width=1.0), **_SMALL),
-    # the FPGA preset (configs/up5k.toml): LIF, 12-bit formats, no profiling counters
+    # a distinct learning rate and gradient format per parameter (biases on), L = 32 of 40
+    "p2-l32-rates": CoreConfig().replace(
+        n_in=8, n_hidden=16, n_out=2, window=32, window_max=40, lanes=2, rounding="stochastic",
+        fptt=dict(alpha=0.25, lr=dict(w_in=2.0 ** -6, w_rec=2.0 ** -7, b=2.0 ** -5,
+                                      w_out=2.0 ** -9, b_out=2.0 ** -8)),
+        formats=_fmts(grad_w_in=(16, 12), grad_w_rec=(16, 13), grad_b=(14, 10),
+                      grad_w_out=(16, 9), grad_b_out=(14, 8))),
+    # the FPGA preset (configs/up5k.toml): LIF, 12-bit formats, no profiling counters, no biases
     "up5k": up5k_config(),
 }
+
+#: Bench parameters of a sweep configuration beyond the common ones: sequences of 52
+#: steps, so that windows of 32 close full (and the rest at eos).
+SWEEP_PARAMS = {"p2-l32-rates": {"task_kw": {"delay": 30}, "steps": 200, "checkpoint_every": 100}}
 
 #: Narrow formats and a large step: saturation in the units.
 NARROW_UNIT = CoreConfig().replace(
@@ -121,8 +134,9 @@ def test_core_sweep(name, tmp_path):
     """Each configuration of the sweep learns bit-exactly (150+ steps, checkpoints)."""
     cfg = CONFIGS[name]
     b = build(cfg, "verilator")
-    res = run(b, "core", {"steps": 150, "checkpoint_every": 78, "inference_every": 3,
-                          "seed": 3}, test_dir=tmp_path)
+    params = {"steps": 150, "checkpoint_every": 78, "inference_every": 3, "seed": 3}
+    params.update(SWEEP_PARAMS.get(name, {}))
+    res = run(b, "core", params, test_dir=tmp_path)
     _check_learning(res, 150)
 
 

@@ -65,7 +65,15 @@ def golden_run(cfg, st, frames):
 
 
 def start_state(cfg, seed=1):
-    return init_state(cfg, init_weights(cfg, seed=seed, gain_in=4.0, gain_rec=1.0))
+    """Golden start state; biases (``cfg.biases``) random, not 0, so the forward pass adds
+    them from the first step."""
+    w = init_weights(cfg, seed=seed, gain_in=4.0, gain_rec=1.0)
+    rng = np.random.default_rng(seed + 100)
+    for b, scale in (("b", 0.3), ("b_out", 0.1)):
+        if b in w:
+            w[b] = np.round(rng.normal(0, scale, w[b].shape) / cfg.formats.w.lsb) \
+                * cfg.formats.w.lsb
+    return init_state(cfg, w)
 
 
 def assert_state_equal(cfg, golden: FixedState, arrays: dict):
@@ -295,7 +303,28 @@ def test_dual_port_weights_bit_exact_and_one_cycle_per_synapse():
     assert sum(o["spikes"] for o in outs) > 30
     from fptt.rtl.controller import cycle_model
     single = cycle_model(cfg.replace(single_port_weights=True), 3)["update"]
-    assert single - cycle_model(cfg, 3)["update"] == 144 - 1 + RegulariserUnit.LATENCY % 2
+    # one cycle less per word (P = 1: a word per parameter entry, biases included)
+    assert single - cycle_model(cfg, 3)["update"] == cfg.n_syn - 1 + RegulariserUnit.LATENCY % 2
+
+
+#: a distinct η and gradient format per parameter
+PER_PARAM = dict(fptt=dict(alpha=0.5, lr=dict(w_in=2.0 ** -5, w_rec=2.0 ** -7, b=2.0 ** -4,
+                                              w_out=2.0 ** -9, b_out=2.0 ** -6)),
+                 formats=dict(grad_w_in=Fmt(16, 12), grad_w_rec=Fmt(16, 13), grad_b=Fmt(12, 8),
+                              grad_w_out=Fmt(16, 9), grad_b_out=Fmt(12, 7)))
+
+
+@pytest.mark.parametrize("biases", [True, False])
+def test_per_parameter_rates_bit_exact(biases):
+    """Per-parameter η and gradient formats, with biases (b, b_out learned, each with its
+    own W̄ and λ) and without (the matrices alone, as the UP5K preset)."""
+    cfg = small_cfg(window=4, lanes=2, rounding="stochastic", biases=biases, **PER_PARAM)
+    assert len(set(cfg.lr_shifts.values())) == len(cfg.params)
+    st, outs, _ = check_run(cfg, 130, seed=2, inference_every=4)
+    for b in ("b", "b_out"):
+        assert (b in st.w) == biases
+    if biases:
+        assert (st.w["b"] != start_state(cfg).w["b"]).any(), "the biases did not learn"
 
 
 @pytest.mark.slow

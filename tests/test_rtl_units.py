@@ -28,7 +28,7 @@ from fptt.rtl.fixed import sum_width
 from fptt.rtl.lfsr import LaneLFSR
 from fptt.rtl.neuron import NeuronUnit
 from fptt.rtl.readout import ReadoutUnit
-from fptt.rtl.regulariser import MATRIX_CODE, RegulariserUnit, gsum_width
+from fptt.rtl.regulariser import RegulariserUnit, gsum_width, param_codes
 
 N_VEC = 300
 
@@ -61,6 +61,17 @@ CONFIGS = {
     "narrow": _narrow(rounding="nearest"),
     "narrow_stoch": _narrow(rounding="stochastic", lanes=2),
     "lif": _lif(),
+    # a distinct η and gradient format per parameter (biases included), no biases
+    "per_param": CoreConfig().replace(
+        rounding="stochastic", lanes=2,
+        fptt=dict(alpha=0.25, lr=dict(w_in=2.0 ** -6, w_rec=2.0 ** -9, b=2.0 ** -3,
+                                      w_out=2.0 ** -12, b_out=2.0 ** -1)),
+        formats=dict(grad_w_in=Fmt(16, 12), grad_w_rec=Fmt(14, 13), grad_b=Fmt(12, 6),
+                     grad_w_out=Fmt(16, 10), grad_b_out=Fmt(10, 4))),
+    "per_param_nobias": CoreConfig().replace(
+        rounding="nearest", biases=False,
+        fptt=dict(lr=dict(w_in=2.0 ** -4, w_rec=2.0 ** -7, w_out=2.0 ** -12)),
+        formats=dict(grad_w_in=Fmt(12, 11), grad_w_out=Fmt(16, 8))),
 }
 
 
@@ -70,7 +81,7 @@ def test_configs_cover_the_corner_cases():
     assert lif.surrogate_shift < 0                      # left-shifting surrogate
     assert narrow.formats.w.width <= 8
     fr = G.gradient_fracs(narrow)
-    assert min(fr.values()) < narrow.formats.grad.frac  # a left-shifting gradient
+    assert min(fr.values()) < narrow.formats.grad("w_out").frac  # a left-shifting gradient
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -229,7 +240,7 @@ def test_readout_unit(name):
     rng = np.random.default_rng(2)
     n = N_VEC
     dut = ReadoutUnit(cfg)
-    assert dut.w_out_s_width == sum_width(cfg.n_hidden, f.w)
+    assert dut.w_out_s_width == sum_width(cfg.n_hidden + int(cfg.biases), f.w)
     o, target = codes(rng, f.o, n), codes(rng, f.o, n)
     ws = codes(rng, signed_range(dut.w_out_s_width), n, small=0.7)
     has = rng.integers(0, 2, n)
@@ -289,7 +300,7 @@ def test_backward_neuron_unit(name):
 
 def _regulariser_vectors(cfg, rng, n, width):
     f = cfg.formats
-    matrix = rng.integers(0, 3, n)
+    param = rng.integers(0, len(cfg.params), n)
     gsum = codes(rng, signed_range(width), n, small=0.7)
     w, wbar, lam = codes(rng, f.w, n), codes(rng, f.wbar, n), codes(rng, f.lam, n)
     # Consistent states (w̄ ≈ w, small λ and g) as in training, so that nothing saturates.
@@ -299,25 +310,29 @@ def _regulariser_vectors(cfg, rng, n, width):
     lam[calm] = rng.integers(-8, 9, calm.sum())
     gsum[calm] = rng.integers(-1 << 12, 1 << 12, calm.sum())
     wbar = np.clip(wbar, f.wbar.min, f.wbar.max)
-    return matrix, gsum, w, wbar, lam
+    return param, gsum, w, wbar, lam
 
 
-def _golden_regulariser(cfg, matrix, gsum, w, wbar, lam, r, sat):
-    fracs = G.gradient_fracs(cfg)
-    g = np.zeros_like(gsum)
-    for mname, code in MATRIX_CODE.items():
-        sel = matrix == code
-        gm = G.gradient(cfg, col(np.where(sel, gsum, 0)), fracs[mname])
-        g[sel] = gm[sel, 0]
-    # Saturation flags of the gradient per vector, computed with the matrix's own frac.
-    for mname, code in MATRIX_CODE.items():
-        part = SaturationCounter(len(gsum))
-        G.gradient(cfg, col(gsum), fracs[mname], part)
-        sat.counts.setdefault("grad", np.zeros(len(gsum), np.int64))
-        sat.counts["grad"] += np.where(matrix == code, part.counts["grad"], 0)
-    r = tuple(col(x) for x in r) if r[0] is not None else r
-    wn, ln, bn = G.fptt_update(cfg, col(w), col(wbar), col(lam), col(g), r, sat)
-    return g, wn, ln, bn
+def _golden_regulariser(cfg, param, gsum, w, wbar, lam, r, sat):
+    """Golden ``gradient`` + ``fptt_update`` per vector, each with its parameter's η and format."""
+    n = len(gsum)
+    out = [np.zeros(n, np.int64) for _ in range(4)]
+    for q in ("grad", "w", "lam", "wbar"):
+        sat.counts.setdefault(q, np.zeros(n, np.int64))
+    for pname, code in param_codes(cfg).items():
+        sel = param == code
+        if not sel.any():
+            continue
+        part = SaturationCounter(int(sel.sum()))
+        g = G.gradient(cfg, pname, col(gsum[sel]), part)
+        rs = tuple(col(x[sel]) for x in r) if r[0] is not None else r
+        wn, ln, bn = G.fptt_update(cfg, pname, col(w[sel]), col(wbar[sel]), col(lam[sel]), g,
+                                   rs, part)
+        for dst, v in zip(out, (g, wn, ln, bn)):
+            dst[sel] = v[:, 0]
+        for q in ("grad", "w", "lam", "wbar"):
+            sat.counts[q][sel] += part.counts.get(q, 0)
+    return tuple(out)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -326,12 +341,12 @@ def test_regulariser_unit(name):
     rng = np.random.default_rng(5)
     n = N_VEC
     dut = RegulariserUnit(cfg)
-    matrix, gsum, w, wbar, lam = _regulariser_vectors(cfg, rng, n, dut.gsum_width)
-    inputs = dict(matrix=matrix, gsum=gsum, w=w, wbar=wbar, lam=lam)
+    param, gsum, w, wbar, lam = _regulariser_vectors(cfg, rng, n, dut.gsum_width)
+    inputs = dict(param=param, gsum=gsum, w=w, wbar=wbar, lam=lam)
     r = (None, None, None)
     if cfg.rounding == "stochastic":
         # Draws as the golden model makes them: UpdateDraws of random lane states.
-        ud = UpdateDraws(cfg.matrix_shapes, cfg.lanes)
+        ud = UpdateDraws(cfg.param_shapes, cfg.lanes)
         states = rng.integers(1, 2 ** 32, (1 + n // cfg.n_syn, cfg.lanes)).astype(np.uint64)
         draws, _ = ud.draw(states)
         flat = np.concatenate([np.moveaxis(draws[m], 1, -1).reshape(-1, 3) for m in draws])[:n]
@@ -340,11 +355,12 @@ def test_regulariser_unit(name):
     res = run_stream(dut, inputs, ["w", "lam", "wbar", "grad", "sat_grad", "sat_w", "sat_lam",
                                    "sat_wbar"])
     sat = SaturationCounter(n)
-    g, wn, ln, bn = _golden_regulariser(cfg, matrix, gsum, w, wbar, lam, r, sat)
+    g, wn, ln, bn = _golden_regulariser(cfg, param, gsum, w, wbar, lam, r, sat)
     for key, want in dict(grad=g, w=wn, lam=ln, wbar=bn).items():
         check(res[key], want, f"{name} {key}")
     check_sat(res, sat, ["grad", "w", "lam", "wbar"], name)
     assert (res["w"] != w).any()
+    assert set(param) == set(range(len(cfg.params)))    # every parameter exercised
 
 
 def test_regulariser_gsum_width_holds_the_window_sums():
@@ -428,7 +444,7 @@ def test_lanes_update_a_window_like_the_golden_core():
     cfg = CONFIGS["lif"]
     rng = np.random.default_rng(6)
     fracs = G.gradient_fracs(cfg)
-    shapes = cfg.matrix_shapes
+    shapes = cfg.param_shapes
     weights = {m: codes(rng, cfg.formats.w, np.prod(s), small=0).reshape(s)
                for m, s in shapes.items()}
     st = G.init_state(cfg, weights)
@@ -440,7 +456,7 @@ def test_lanes_update_a_window_like_the_golden_core():
         gsums[m] = rng.integers(-1 << (fracs[m] + 2), 1 << (fracs[m] + 2), s)
     before = {k: {m: v[m][0].copy() for m in shapes} for k, v in
               dict(w=st.w, wbar=st.wbar, lam=st.lam).items()}
-    grads = {m: G.gradient(cfg, gsums[m][None], fracs[m]) for m in shapes}
+    grads = {m: G.gradient(cfg, m, gsums[m][None]) for m in shapes}
     G._fptt_update(cfg, st, grads, None)
 
     for lane in range(cfg.lanes):
@@ -458,7 +474,7 @@ def test_lanes_update_a_window_like_the_golden_core():
                 ctx.set(reg.inp.valid, int(c < len(order)))
                 if c < len(order):
                     m, post, pre = order[c]
-                    ctx.set(reg.inp.matrix, MATRIX_CODE[m])
+                    ctx.set(reg.inp.param, param_codes(cfg)[m])
                     ctx.set(reg.inp.gsum, int(gsums[m][post, pre]))
                     for q in ("w", "wbar", "lam"):
                         ctx.set(getattr(reg.inp, q), int(before[q][m][post, pre]))

@@ -13,16 +13,20 @@ from fptt.study.summary import largest_T_solved, smallest_width_within, smallest
 
 
 def test_memory_bits_default_config_by_hand():
-    cfg = CoreConfig()  # n_in 20, n_hidden 64, n_out 2, window_max 16, 16-bit w/wbar/lam
-    n_syn = (20 + 64) * 64 + 2 * 64
-    assert cfg.n_syn == n_syn
+    cfg = CoreConfig()  # n_in 20, n_hidden 64, n_out 2, biases, 16-bit w/wbar/lam
+    L = cfg.window_max
+    # weights and a bias per hidden and readout unit (each with its own W̄ and λ)
+    n_syn = (20 + 64 + 1) * 64 + (64 + 1) * 2
+    assert cfg.biases and cfg.n_syn == n_syn
+    assert cfg.replace(biases=False).n_syn == (20 + 64) * 64 + 2 * 64
     bits = memory_bits(cfg)
     assert bits["weights"] == n_syn * 16
     assert bits["wbar"] == n_syn * 16
     assert bits["lam"] == n_syn * 16
     assert bits["neuron_state"] == 64 * (16 + 16 + 1) + 2 * 16
     # per step: x (20 x 8 bit), s (64 x 1), psi (64 x 8), delta (2 x 16); plus s before the window
-    assert bits["window_buffer"] == 16 * (20 * 8 + 64 * (1 + 8) + 2 * 16) + 64
+    assert bits["window_buffer"] == L * (20 * 8 + 64 * (1 + 8) + 2 * 16) + 64
+    assert window_buffer_bits(cfg.replace(window_max=64)) == 64 * 768 + 64 == 49216
     assert bits["total"] == sum(bits[m] for m in MEMORIES)
     lif = memory_bits(cfg.replace(neuron=dict(beta_a=0.0)))   # a LIF core keeps no a
     assert lif["neuron_state"] == 64 * (16 + 1) + 2 * 16
@@ -33,8 +37,9 @@ def test_memory_bits_follow_the_config_only():
     wide = base.replace(formats={"w": Fmt(20, 17)}, acc_width=0)
     assert memory_bits(wide)["weights"] - memory_bits(base)["weights"] == 4 * base.n_syn
     # the window buffer grows linearly with its depth and nothing else does
-    a, b = memory_bits(base.replace(window=1, window_max=1)), memory_bits(base.replace(window_max=33))
-    per_step = (window_buffer_bits(base.replace(window_max=33)) - window_buffer_bits(
+    a, b = (memory_bits(base.replace(window=1, window_max=1)),
+            memory_bits(base.replace(window=1, window_max=33)))
+    per_step = (window_buffer_bits(base.replace(window=1, window_max=33)) - window_buffer_bits(
         base.replace(window=1, window_max=1))) / 32
     assert per_step == base.n_in * 8 + base.n_hidden * 9 + base.n_out * 16
     for m in ("weights", "wbar", "lam", "neuron_state"):

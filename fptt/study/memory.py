@@ -5,7 +5,9 @@ Every number below is a product of sizes and format widths of
 The memories are those of DESIGN section 6, logical bits (no lane padding):
 
 ===============  ===================================================================
-weights          ``n_syn · w.width``, ``n_syn = (n_in + n_hidden)·n_hidden + n_out·n_hidden``
+weights          ``n_syn · w.width``, ``n_syn = (n_in + n_hidden + b)·n_hidden + (n_hidden + b)·n_out``
+                 (``b = 1`` with biases, ``cfg.biases``: one per hidden and readout unit;
+                 :attr:`CoreConfig.n_syn` over ``cfg.param_shapes``)
 wbar             ``n_syn · wbar.width``                      running mean W̄
 lam              ``n_syn · lam.width``                       dual state λ
 neuron_state     ``n_hidden·(u.width + a.width + 1) + n_out·o.width``   u, a, s, o
@@ -19,7 +21,9 @@ window_buffer    ``window_max·(n_in·x.width + n_hidden·(1 + psi.width) + n_ou
 exact window sums (see ``fptt.rtl.report``); those are not counted here.
 The window buffer is the only term that depends on the window: it grows with
 ``window_max`` (the deepest window ``L`` the core supports), never with the
-sequence length.
+sequence length. Default core (20-64-2, ``window_max = 64``): ``64·(20·8 +
+64·(1 + 8) + 2·16) + 64 = 49 216`` bits (:func:`window_buffer_bits`; the
+formats are read from the configuration).
 """
 
 from __future__ import annotations
