@@ -87,6 +87,8 @@ def _add_train_args(p):
     p.add_argument("--learn", choices=LEARN_MODES, default="all",
                    help="all: every parameter learns; readout: the readout-only control "
                         "(W_in, W_rec and the hidden biases frozen; fixed and twin only)")
+    p.add_argument("--reset-to-mean", action="store_true",
+                   help="W <- W-bar at the end of every epoch, as the released FPTT scripts")
     p.add_argument("--n-train", type=int, help="training sequences")
     p.add_argument("--n-test", type=int, help="test sequences")
     p.add_argument("--seq-len", type=int, help="sequence length (adding task)")
@@ -118,7 +120,8 @@ def _cmd_train(args) -> int:
     task = make_task_from_args(args)
     cfg = fit_config_to_task(load_config(args), task)
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, seeds=args.seeds,
-                             schedule=args.schedule, learn=args.learn)
+                             schedule=args.schedule, learn=args.learn,
+                             reset_to_mean=args.reset_to_mean)
     history = train(cfg, task, args.model, settings, progress=not args.quiet,
                     on_epoch=lambda r: print(_fmt_metrics(r), flush=True))
     final = history[-1]

@@ -99,8 +99,10 @@ class _GoldenLearner:
     same length at the same time, each from its own shuffled order.
     """
 
-    def __init__(self, cls, cfg, weights: list[dict], frozen: tuple = ()):
+    def __init__(self, cls, cfg, weights: list[dict], frozen: tuple = (),
+                 reset_to_mean: bool = False):
         self.cls, self.cfg = cls, cfg
+        self.reset_to_mean = reset_to_mean
         self.n_models = len(weights)
         self.core = cls(cfg, {m: np.stack([w[m] for w in weights]) for m in weights[0]},
                         frozen=frozen)
@@ -110,6 +112,8 @@ class _GoldenLearner:
             self.core.run_sequence(np.stack([s.x for s in seqs]),
                                    np.stack([s.target for s in seqs]),
                                    np.stack([s.has_target for s in seqs]))
+        if self.reset_to_mean:
+            self.core.reset_to_mean()
 
     def weights(self, model: int = 0):
         return self.core.weights(model)
@@ -180,10 +184,10 @@ def make_learner(model: str, cfg: CoreConfig, weights: list[dict], settings: Tra
     frozen = frozen_params(cfg, settings.learn)
     if model == "fixed":
         from .golden.fixed_core import FixedCore
-        return _GoldenLearner(FixedCore, cfg, weights, frozen)
+        return _GoldenLearner(FixedCore, cfg, weights, frozen, settings.reset_to_mean)
     if model == "twin":
         from .golden.twin import FloatTwin
-        return _GoldenLearner(FloatTwin, cfg, weights, frozen)
+        return _GoldenLearner(FloatTwin, cfg, weights, frozen, settings.reset_to_mean)
     if model in ("ref-fptt", "ref-bptt"):
         if frozen:
             raise ValueError(f"learn={settings.learn!r} (the readout-only control) is for the "

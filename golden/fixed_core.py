@@ -61,7 +61,7 @@ from .fixedpoint import SaturationCounter, align, round_shift, saturate, to_code
 from .lfsr import UpdateDraws, lane_seeds
 
 __all__ = [
-    "MATRICES", "PARAMS", "FixedState", "FixedCore", "check_frozen", "init_state", "step", "forward", "close_window",
+    "MATRICES", "PARAMS", "FixedState", "FixedCore", "check_frozen", "init_state", "reset_to_mean", "step", "forward", "close_window",
     "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
@@ -404,6 +404,15 @@ def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict
                                                      grads[m], r, st.sat)
 
 
+def reset_to_mean(cfg: CoreConfig, st: FixedState):
+    """``W ← W̄`` for every parameter (in place), as the released FPTT scripts do at each
+    epoch's end; ``λ`` is kept. ``W̄`` is rounded to nearest into ``formats.w`` and
+    saturated (a host write of the checkpoint's ``W̄`` into ``W``)."""
+    f = cfg.formats
+    for m in cfg.params:
+        st.w[m] = saturate(_requant([(st.wbar[m], f.wbar.frac)], f.w.frac), f.w)
+
+
 def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
          sos: bool = False, eos: bool = False, learn: bool = True,
          draws_cache: dict | None = None, frozen: tuple = ()):
@@ -488,6 +497,10 @@ class FixedCore:
     def run_sequence(self, x, target=None, has_target=None, learn=True):
         """Whole sequence with sos/eos set: see :func:`fptt.golden.sequence.run_sequence`."""
         return run_sequence(self, x, target, has_target, learn)
+
+    def reset_to_mean(self):
+        """``W ← W̄`` of every core (:func:`reset_to_mean`)."""
+        reset_to_mean(self.cfg, self.state)
 
     def weights(self, core: int = 0) -> dict[str, np.ndarray]:
         """Float weights (and biases, as ``[post, 1]`` columns) of one core."""

@@ -159,6 +159,11 @@ class FloatTwin:
         self.count = 0
         self.windows += 1
 
+    def reset_to_mean(self):
+        """``W ← W̄`` of every core (``λ`` kept), as the released FPTT scripts at an epoch's end."""
+        for m in self.cfg.params:
+            self.w[m] = self.wbar[m].copy()
+
     def run_sequence(self, x, target=None, has_target=None, learn=True):
         """Whole sequence with sos/eos set: see :func:`fptt.golden.sequence.run_sequence`."""
         return run_sequence(self, x, target, has_target, learn)

@@ -143,3 +143,19 @@ def test_stochastic_rounding_keeps_small_updates_that_nearest_loses():
             core.run_sequence(*_data(k))
         moved[rounding] = sum(np.abs(core.weights()[m] - w[m]).sum() for m in w)
     assert moved["stochastic"] > 2 * moved["nearest"]
+
+
+def test_reset_to_mean_writes_the_running_mean_into_the_weights():
+    """W <- W̄ (λ kept), the released scripts' end-of-epoch step, in both golden views."""
+    w = init_weights(SMALL, 4, gain_in=3.0)
+    fixed, twin = FixedCore(SMALL, w), FloatTwin(SMALL, w)
+    for core in (fixed, twin):
+        core.run_sequence(*_data(4))
+    lam = {m: v.copy() for m, v in fixed.state.lam.items()}
+    assert any(not np.array_equal(fixed.state.w[m] << 4, fixed.state.wbar[m]) for m in lam)
+    fixed.reset_to_mean()
+    twin.reset_to_mean()
+    for m in SMALL.params:      # w is Q4.8, W̄ Q4.12: W̄ rounded to nearest, 4 bits dropped
+        np.testing.assert_array_equal(fixed.state.w[m], (fixed.state.wbar[m] + 8) >> 4)
+        np.testing.assert_array_equal(fixed.state.lam[m], lam[m])
+        np.testing.assert_array_equal(twin.w[m], twin.wbar[m])

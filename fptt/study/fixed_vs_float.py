@@ -111,7 +111,8 @@ def sweep_bits(task_name: str = "cue", widths=WIDTHS, roundings=ROUNDINGS, sizes
         for b, seed in enumerate(seeds):
             rows.append(dict(task=tag, model="fixed", rounding=rounding, width=width, seed=seed,
                              metric=_metric(res["scores"][b]), n_train=n, n_test=len(test_seqs),
-                             seconds=round(res["seconds"], 2), memory_bits=mem["total"]))
+                             seconds=round(res["seconds"], 2), memory_bits=mem["total"],
+                             **change_columns(res["weight_change"][b])))
             for q, (hit, writes) in sorted(res["saturation"][b].items()):
                 sat_rows.append(dict(task=tag, rounding=rounding, width=width, seed=seed,
                                      quantity=q, saturated=hit, writes=writes,

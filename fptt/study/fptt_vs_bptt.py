@@ -283,6 +283,8 @@ def psmnist_compare(sizes: dict | None = None, setup: RefSetup = RefSetup(lr=1e-
                         trainer.train_batch(xs, tgt, has)
                     else:
                         trainer.train_sequence(xs, labels)
+                if method == "fptt":    # one epoch: the released Q schedule counts epochs
+                    trainer.end_epoch()
             preds = []
             for i in range(0, len(te), 256):
                 out = trainer.forward(np.stack([s.x for s in te[i:i + 256]]))

@@ -16,11 +16,12 @@ import dataclasses
 import numpy as np
 
 from ..config import CoreConfig
+from ..health import frozen_params, weight_change
 from ..tasks.base import Sequence
 from ..train import TrainSettings, evaluate, make_learner, place_targets
 from .common import progress, quiet_numpy
 
-__all__ = ["placed_train_set", "train_golden", "predict_golden", "score_golden",
+__all__ = ["change_columns", "placed_train_set", "train_golden", "predict_golden", "score_golden",
            "train_reference", "stack_weights"]
 
 
@@ -53,6 +54,16 @@ def _core_weights(core, model: str) -> dict[str, np.ndarray]:
     if model == "fixed":
         return {m: v.copy() for m, v in core.state.w.items()}
     return {m: v.copy() for m, v in core.w.items()}
+
+
+def change_columns(change: dict) -> dict:
+    """A :func:`fptt.health.weight_change` as CSV columns ``dW_w_in``, ``dW_w_rec``, ``dW_w_out``."""
+    return {f"dW_{m}": round(v, 6) for m, v in change.items()}
+
+
+def core_float_weights(core) -> dict[str, np.ndarray]:
+    """Float weights ``[B, post, pre]`` of every core of a batched golden core."""
+    return {m: np.stack([core.weights(b)[m] for b in range(core.batch)]) for m in core.cfg.params}
 
 
 def predict_golden(cfg: CoreConfig, model: str, weights: dict, xs: np.ndarray,
@@ -109,7 +120,9 @@ def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettin
         ``scores`` (one dict per seed, final), ``curve`` (list of
         ``(sequences_seen, [score per seed])``), ``seconds`` (training wall time),
         ``saturation`` (fixed only: one ``{quantity: (saturated, writes)}`` per seed),
-        ``weights`` (final, per core).
+        ``weights`` (final, per core), ``weight_change`` (one
+        :func:`fptt.health.weight_change` per seed). ``settings.learn = "readout"``
+        trains the readout-only control.
     """
     import time
     seeds = list(seeds)
@@ -119,7 +132,8 @@ def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettin
     if test_seqs is None:
         test_seqs = list(task.test_set())
     xs_test = np.stack([s.x for s in test_seqs])
-    core = cls(cfg, stack_weights(cfg, seeds, settings))
+    w0 = stack_weights(cfg, seeds, settings)
+    core = cls(cfg, w0, frozen=frozen_params(cfg, settings.learn))
     rngs = [np.random.default_rng(s) for s in seeds]
     n = len(train_seqs)
     eval_at = sorted(set(int(e) for e in eval_at if 0 < e <= n * settings.epochs))
@@ -147,7 +161,10 @@ def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettin
     weights = _core_weights(core, model)
     scores = (curve[-1][1] if curve and curve[-1][0] == seen
               else score_golden(cfg, model, weights, task, test_seqs, xs_test))
-    result = {"scores": scores, "curve": curve, "seconds": t_train, "weights": weights}
+    result = {"scores": scores, "curve": curve, "seconds": t_train, "weights": weights,
+              "weight_change": [weight_change({m: v[b] for m, v in w0.items()},
+                                              {m: v[b] for m, v in core_float_weights(core).items()})
+                                for b in range(len(seeds))]}
     if model == "fixed":
         result["saturation"] = [core.state.sat.profile(b) for b in range(len(seeds))]
     return result
