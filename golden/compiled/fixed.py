@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...config import PARAMS, CoreConfig
-from ..fixed_core import FixedState, check_frozen, gradient_fracs, init_state
+from ..fixed_core import FixedState, check_frozen, gradient_fracs, init_state, reset_to_mean
 from ..fixedpoint import SaturationCounter, to_codes
 from . import _fixed_kernels as kr
 
@@ -356,6 +356,11 @@ class CompiledFixedCore:
         X = to_codes(np.asarray(xs, np.float64), f.x)
         w = {m: self._st.w[m][core] for m in self.cfg.params}
         return infer_codes(self.cfg, w, X) * f.o.lsb
+
+    def reset_to_mean(self):
+        """``W ← W̄`` of every core (the spec's :func:`~fptt.golden.fixed_core.reset_to_mean`)."""
+        reset_to_mean(self.cfg, self.state)
+        self._refresh()
 
     def weights(self, core: int = 0) -> dict[str, np.ndarray]:
         """Float weights (and biases, as ``[post, 1]`` columns) of one core."""

@@ -178,5 +178,10 @@ class CompiledTwin:
         FloatTwin.close_window(self)
         self._sync()
 
+    def reset_to_mean(self):
+        """``W ← W̄`` of every core (``λ`` kept), as :meth:`FloatTwin.reset_to_mean`."""
+        FloatTwin.reset_to_mean(self)
+        self._sync()
+
     def weights(self, core: int = 0) -> dict[str, np.ndarray]:
         return {m: self.w[m][core].copy() for m in self.cfg.params}
