@@ -74,6 +74,7 @@ def fit_config_to_task(cfg: CoreConfig, task, quiet=False) -> CoreConfig:
 
 
 def _add_train_args(p):
+    from .golden.compiled import ENGINES
     from .health import LEARN_MODES
     from .train import MODELS, SCHEDULES
     p.add_argument("--task", choices=["cue", "adding", "smnist", "psmnist"], default="cue")
@@ -87,6 +88,9 @@ def _add_train_args(p):
     p.add_argument("--learn", choices=LEARN_MODES, default="all",
                    help="all: every parameter learns; readout: the readout-only control "
                         "(W_in, W_rec and the hidden biases frozen; fixed and twin only)")
+    p.add_argument("--engine", choices=ENGINES, default="compiled",
+                   help="golden models compiled with numba (default; bit-exact with the "
+                        "specification) or the NumPy specification itself")
     p.add_argument("--reset-to-mean", action="store_true",
                    help="W <- W-bar at the end of every epoch, as the released FPTT scripts")
     p.add_argument("--n-train", type=int, help="training sequences")
@@ -121,7 +125,7 @@ def _cmd_train(args) -> int:
     cfg = fit_config_to_task(load_config(args), task)
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, seeds=args.seeds,
                              schedule=args.schedule, learn=args.learn,
-                             reset_to_mean=args.reset_to_mean)
+                             reset_to_mean=args.reset_to_mean, engine=args.engine)
     history = train(cfg, task, args.model, settings, progress=not args.quiet,
                     on_epoch=lambda r: print(_fmt_metrics(r), flush=True))
     final = history[-1]

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from ..config import CoreConfig
+from ..golden.compiled import make_core
 from ..health import frozen_params, weight_change
 from ..tasks.base import Sequence
 from ..train import TrainSettings, evaluate, make_learner, place_targets
@@ -39,16 +40,6 @@ def stack_weights(cfg: CoreConfig, seeds, settings: TrainSettings) -> dict[str, 
     return {m: np.stack([w[m] for w in ws]) for m in ws[0]}
 
 
-def _core_class(model: str):
-    if model == "fixed":
-        from ..golden.fixed_core import FixedCore
-        return FixedCore
-    if model == "twin":
-        from ..golden.twin import FloatTwin
-        return FloatTwin
-    raise ValueError(f"golden model must be 'fixed' or 'twin', not {model!r}")
-
-
 def _core_weights(core, model: str) -> dict[str, np.ndarray]:
     """Per-core weights ``[B, post, pre]``: integer codes (fixed) or floats (twin)."""
     if model == "fixed":
@@ -67,13 +58,19 @@ def core_float_weights(core) -> dict[str, np.ndarray]:
 
 
 def predict_golden(cfg: CoreConfig, model: str, weights: dict, xs: np.ndarray,
-                   chunk: int = 1024) -> np.ndarray:
+                   chunk: int = 1024, engine: str = "compiled") -> np.ndarray:
     """Readouts ``[B, N, T, n_out]`` of ``N`` sequences ``xs [N, T, n_in]`` on each of the ``B``
-    cores whose weights are ``weights`` (learning off, all as one batch in chunks)."""
-    cls = _core_class(model)
+    cores whose weights are ``weights`` (learning off; the compiled cores run the sequences
+    in parallel, the specification as one batch in chunks)."""
     B = next(iter(weights.values())).shape[0]
     N = xs.shape[0]
     out = np.empty((B, N, xs.shape[1], cfg.n_out))
+    core = make_core(model, cfg, weights, engine=engine)
+    if hasattr(core, "predict"):
+        for b in range(B):
+            out[b] = core.predict(xs, b)
+        return out
+    cls = type(core)
     per = max(1, chunk // B)
     for i in range(0, N, per):
         xc = xs[i:i + per]
@@ -86,11 +83,11 @@ def predict_golden(cfg: CoreConfig, model: str, weights: dict, xs: np.ndarray,
     return out
 
 
-def score_golden(cfg, model, weights, task, test_seqs, xs=None) -> list[dict]:
+def score_golden(cfg, model, weights, task, test_seqs, xs=None, engine="compiled") -> list[dict]:
     """The task's score (``accuracy`` or ``mse``) of each core on ``test_seqs``."""
     if xs is None:
         xs = np.stack([s.x for s in test_seqs])
-    out = predict_golden(cfg, model, weights, xs)
+    out = predict_golden(cfg, model, weights, xs, engine=engine)
     scores = []
     for b in range(out.shape[0]):
         preds = [task.predict(out[b, i], s) for i, s in enumerate(test_seqs)]
@@ -126,14 +123,14 @@ def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettin
     """
     import time
     seeds = list(seeds)
-    cls = _core_class(model)
     if train_seqs is None:
         train_seqs = placed_train_set(task, cfg, settings.schedule)
     if test_seqs is None:
         test_seqs = list(task.test_set())
     xs_test = np.stack([s.x for s in test_seqs])
     w0 = stack_weights(cfg, seeds, settings)
-    core = cls(cfg, w0, frozen=frozen_params(cfg, settings.learn))
+    core = make_core(model, cfg, w0, engine=settings.engine,
+                     frozen=frozen_params(cfg, settings.learn))
     rngs = [np.random.default_rng(s) for s in seeds]
     n = len(train_seqs)
     eval_at = sorted(set(int(e) for e in eval_at if 0 < e <= n * settings.epochs))
@@ -155,12 +152,12 @@ def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettin
                 bar.update(1)
             if seen in eval_at:
                 curve.append((seen, score_golden(cfg, model, _core_weights(core, model), task,
-                                                 test_seqs, xs_test)))
+                                                 test_seqs, xs_test, settings.engine)))
     if bar is not None:
         bar.close()
     weights = _core_weights(core, model)
     scores = (curve[-1][1] if curve and curve[-1][0] == seen
-              else score_golden(cfg, model, weights, task, test_seqs, xs_test))
+              else score_golden(cfg, model, weights, task, test_seqs, xs_test, settings.engine))
     result = {"scores": scores, "curve": curve, "seconds": t_train, "weights": weights,
               "weight_change": [weight_change({m: v[b] for m, v in w0.items()},
                                               {m: v[b] for m, v in core_float_weights(core).items()})
