@@ -132,8 +132,10 @@ def build_report(cfg: CoreConfig) -> dict:
         cycle_model=("per step: (nnz_x + nnz_s_prev)·G + nnz_s·G_out + G + G_out + "
                      f"{NeuronUnit.latency(cfg) + ReadoutUnit.LATENCY + 10}; per window backward: "
                      "L·(G_out + const) + n_hidden·G_out + (L-1)·max(n_hidden·max(G, G_out) + "
-                     "const, nnz_x·G + 2); update: Σ_m pre_m·ceil(post_m/P) + const "
-                     "(fptt.rtl.controller.cycle_model)"),
+                     "const, nnz_x·G + 2); update: Σ_p pre_p·ceil(post_p/P) + const "
+                     + ("(with biases nnz_s, nnz_s_prev and n_hidden count the always-active "
+                        "unit, and the update covers b, b_out) " if cfg.biases else "")
+                     + "(fptt.rtl.controller.cycle_model)"),
     )
 
 
