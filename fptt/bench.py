@@ -136,10 +136,14 @@ def _memory(cfg) -> dict:
     from .study.memory import memory_bits
     from .synth import bram_estimate
     rep = build_report(cfg)
-    need = memory_bits(cfg)["total"]
+    bits = memory_bits(cfg)
+    need = bits["total"]
     bram = sum(bram_estimate(max(m["depth"], 2), m["word_elems"] * m["elem_width"])
                for m in rep["memories"])
-    return dict(required_bits=need, generated_bits=rep["total_memory_bits"],
+    # parameters = weights and biases (cfg.n_syn), each with its W̄ and λ; the window
+    # buffer is the term that grows with window_max
+    return dict(required_bits=need, parameters=cfg.n_syn, window_max=cfg.window_max,
+                window_buffer_bits=bits["window_buffer"], generated_bits=rep["total_memory_bits"],
                 checkpoint_bits=rep["checkpoint_memory_bits"],
                 overhead=rep["total_memory_bits"] / need, bram_blocks_estimate=bram,
                 within_up5k_ram_capacity=rep["total_memory_bits"] <= UP5K_RAM_BITS)
@@ -261,7 +265,8 @@ def format_bench(res: dict) -> str:
             f"{ph['backward']:>8,.0f} {ph['update']:>7,.0f} {r['inference_per_step']:>10,.0f} "
             f"{r['inference_bound_per_step']:>9,.0f} {r['learning_steps_per_s']:>10,.0f} "
             f"{r['inference_steps_per_s']:>10,.0f}")
-    lines += ["", f"{'config':<8} {'needed bits':>12} {'core bits':>10} {'core/need':>9} "
+    lines += ["", f"{'config':<8} {'params':>7} {'needed bits':>12} {'Lmax':>4} "
+                  f"{'window buf':>10} {'core bits':>10} {'core/need':>9} "
                   f"{'~BRAM':>6} {'<= UP5K RAM':>11} {'golden st/s':>11} {'Amaranth cyc/s':>14} "
                   f"{'Verilator cyc/s':>15}"]
     for name, c in res["configs"].items():
@@ -270,7 +275,9 @@ def format_bench(res: dict) -> str:
                 if r["config"] == name and r["amaranth_sim_cycles_per_s"]]
         amar = f"{np.mean(sims):,.0f}" if sims else "-"
         ver = "n/a" if c["verilator_cycles_per_s"] is None else f"{c['verilator_cycles_per_s']:,.0f}"
-        lines.append(f"{name:<8} {m['required_bits']:>12,} {m['generated_bits']:>10,} "
+        lines.append(f"{name:<8} {m['parameters']:>7,} {m['required_bits']:>12,} "
+                     f"{m['window_max']:>4} {m['window_buffer_bits']:>10,} "
+                     f"{m['generated_bits']:>10,} "
                      f"{m['overhead']:>9.2f} {m['bram_blocks_estimate']:>6} "
                      f"{'yes' if m['within_up5k_ram_capacity'] else 'no':>11} "
                      f"{c['golden_steps_per_s']:>11,.0f} {amar:>14} {ver:>15}")
@@ -281,7 +288,9 @@ def format_bench(res: dict) -> str:
                   "for the cycle model at dense activity; fwd/bwd/upd = cycles per window in "
                   "forward steps, backward pass, update sweep; infer/step = cycles per step "
                   "without learning; inf bound = S/lanes; st/s = time steps per second at the "
-                  "clock; needed bits = weights, W̄, λ, neuron state, window buffer; core bits "
+                  "clock; params = weights and biases (n_syn), each with its W̄ and λ; "
+                  "needed bits = weights, W̄, λ, neuron state, window buffer; Lmax = window_max; "
+                  "window buf = window buffer bits (grows with window_max); core bits "
                   "= all memories of the generated core (adds gradient SRAM, scratch); ~BRAM = "
                   "SB_RAM40_4K blocks (estimate, 30 on a UP5K); <= UP5K RAM = core bits within "
                   "the UP5K's RAM capacity (30 x 4 kbit BRAM + 4 x 256 kbit SPRAM; capacity "

@@ -223,6 +223,11 @@ def test_bench_json_and_table_shape():
         assert r["learning_steps_per_s"] == pytest.approx(24e6 * r["L"] / r["cycles_per_window"])
     m = res["configs"]["reckon"]["memory"]
     assert m["required_bits"] > 6_000_000 and not m["within_up5k_ram_capacity"]
+    # weights and biases (n_syn), and the window buffer of window_max steps
+    from fptt.study.memory import window_buffer_bits
+    rc = bench_config("reckon", 8)
+    assert m["parameters"] == rc.n_syn == (256 + 256 + 1) * 256 + (256 + 1) * 16
+    assert m["window_buffer_bits"] == window_buffer_bits(rc) and m["window_max"] == rc.window_max
     assert res["configs"]["small"]["golden_steps_per_s"] > 0
     text = format_bench(res)
     assert "bound/cyc" in text and "reckon" in text and "256-256-16" in text
