@@ -153,8 +153,10 @@ class _ReferenceLearner:
         kw = dict(optimizer=settings.ref_optimizer, lr=settings.ref_lr, clip=settings.ref_clip,
                   surrogate=settings.ref_surrogate)
         if kind == "ref-fptt":
-            self.trainers = [FPTTTrainer(cfg, w, part_len=cfg.window, loss=settings.ref_loss, **kw)
-                             for w in weights]
+            # plain SGD is the twin's algorithm: the loss gradient clipped to its format's range
+            clip_value = "format" if settings.ref_optimizer == "sgd" else None
+            self.trainers = [FPTTTrainer(cfg, w, part_len=cfg.window, loss=settings.ref_loss,
+                                         clip_value=clip_value, **kw) for w in weights]
         else:
             if settings.ref_loss not in ("mse", "ce"):
                 raise ValueError(f"ref-bptt takes ref_loss 'mse' or 'ce', not {settings.ref_loss!r}")

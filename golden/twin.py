@@ -38,6 +38,10 @@ class FloatTwin:
                  frozen: tuple = ()):
         self.cfg = cfg
         self.frozen = check_frozen(cfg, frozen)
+        #: the range of each gradient's format: the hardware saturates there (a clip)
+        self.grad_range = {p: (cfg.formats.grad(p).min * cfg.formats.grad(p).lsb,
+                               cfg.formats.grad(p).max * cfg.formats.grad(p).lsb)
+                           for p in cfg.params}
         w = {}
         shapes = cfg.param_shapes
         if batch is None and np.ndim(weights["w_in"]) == 3:
@@ -151,8 +155,9 @@ class FloatTwin:
             if m in self.frozen:
                 continue
             eta = getattr(self.cfg.fptt.lr, m)
+            g = np.clip(grads[m], *self.grad_range[m])
             w, wbar, lam = self.w[m], self.wbar[m], self.lam[m]
-            w_new = w - eta * (grads[m] + alpha * (w - wbar) - lam)
+            w_new = w - eta * (g + alpha * (w - wbar) - lam)
             lam_new = lam - alpha * (w_new - wbar)
             self.wbar[m] = 0.5 * (wbar + w_new) - lam_new / (2 * alpha)
             self.w[m], self.lam[m] = w_new, lam_new

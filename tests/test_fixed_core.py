@@ -159,3 +159,20 @@ def test_reset_to_mean_writes_the_running_mean_into_the_weights():
         np.testing.assert_array_equal(fixed.state.w[m], (fixed.state.wbar[m] + 8) >> 4)
         np.testing.assert_array_equal(fixed.state.lam[m], lam[m])
         np.testing.assert_array_equal(twin.w[m], twin.wbar[m])
+
+
+def test_float_twin_clips_each_gradient_to_its_format_range():
+    """The hardware saturates the window gradient in ``formats.grad_P``: the twin clips there."""
+    cfg = SMALL.replace(window=8, formats={"grad": {"width": 6, "frac": 4}})   # range ±2
+    twin = FloatTwin(cfg, init_weights(cfg, 5, gain_in=3.0))
+    x, t, h = _data(5, T=7)
+    for k in range(7):
+        twin.step(x[k], 20 * t[k], True, sos=(k == 0))
+    g = twin.window_gradients()
+    assert max(np.abs(v).max() for v in g.values()) > 2     # the clip is active
+    before = {m: (twin.w[m].copy(), twin.wbar[m].copy(), twin.lam[m].copy()) for m in cfg.params}
+    twin.close_window()
+    a = cfg.fptt.alpha
+    for m, (w, wbar, lam) in before.items():
+        gc = np.clip(g[m], -2.0, 2.0 - 2.0 ** -4)
+        np.testing.assert_allclose(twin.w[m], w - getattr(cfg.fptt.lr, m) * (gc + a * (w - wbar) - lam))

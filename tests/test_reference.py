@@ -38,7 +38,9 @@ LRS = {"w_in": 2.0 ** -6, "w_rec": 2.0 ** -5, "b": 2.0 ** -7, "w_out": 2.0 ** -4
 def make_cfg(L, neuron, window_max=None, biases=True):
     cfg = CoreConfig(n_in=5, n_hidden=7, n_out=3, window=L, window_max=window_max or max(L, 8),
                      acc_width=28, biases=biases)
-    return cfg.replace(neuron=dict(NEURONS[neuron]), fptt={"lr": dict(LRS), "alpha": 0.5})
+    # gradients clip at ±4 (their format's range) now and then, in the twin and the reference
+    return cfg.replace(neuron=dict(NEURONS[neuron]), fptt={"lr": dict(LRS), "alpha": 0.5},
+                       formats={"grad": {"width": 16, "frac": 13}})
 
 
 def make_weights(cfg, seed):
@@ -72,13 +74,15 @@ def max_diff(a, b):
     return max(float(np.abs(np.asarray(a[m]) - np.asarray(b[m])).max()) for m in a)
 
 
-def run_both(L, neuron, seed, passes=7, ref_part_len=None, biases=True):
+def run_both(L, neuron, seed, passes=7, ref_part_len=None, biases=True, clip_value="format"):
     cfg = make_cfg(L, neuron, biases=biases)
     w0 = make_weights(cfg, seed)
     seqs = make_sequences(cfg, seed)
     twin = FloatTwin(cfg, w0)
-    # the defaults: optimizer "sgd" with each parameter's cfg.fptt.lr, no clipping
-    ref = FPTTTrainer(cfg, w0, part_len=ref_part_len or L, alpha=cfg.fptt.alpha, loss="mse")
+    # the defaults: optimizer "sgd" with each parameter's cfg.fptt.lr, no norm clipping; the
+    # loss gradient clipped to its format's range as the twin does
+    ref = FPTTTrainer(cfg, w0, part_len=ref_part_len or L, alpha=cfg.fptt.alpha, loss="mse",
+                      clip_value=clip_value)
     spikes = 0.0
     for _ in range(passes):
         for x, y, has in seqs:
@@ -114,6 +118,15 @@ def test_fptt_reference_equals_float_twin(L, neuron):
     print(f"L={L} {neuron}: updates={ref.updates} spikes={spikes:.0f} "
           f"max|ΔW|={d_w:.2e} max|ΔW̄|={d_bar:.2e} max|Δλ|={d_lam:.2e}")
     assert d_w < TOL and d_bar < TOL and d_lam < TOL
+
+
+def test_comparison_is_sensitive_to_the_gradient_clip():
+    """Negative control: without the elementwise clip at the gradient formats' range the
+    reference leaves the twin (so the clip is active in the comparison above)."""
+    _, _, twin, ref, _ = run_both(8, "alif", 11, clip_value=None)
+    assert max_diff(twin.weights(), ref.weights()) > 1e-3
+    with pytest.raises(ValueError, match="clip_value must be None or 'format', not 'norm'"):
+        FPTTTrainer(make_cfg(1, "lif"), make_weights(make_cfg(1, "lif"), 0), clip_value="norm")
 
 
 def test_comparison_is_sensitive_to_the_part_length():

@@ -119,13 +119,15 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, 
                 gBo[k] += ok
             obar_n[k] = ok
     fa = C[C_FALPHA]
-    _update(b, LR[0], FROZEN[0], fa, W[0], WB[0], LM[0], gIn)
-    _update(b, LR[1], FROZEN[1], fa, W[1], WB[1], LM[1], gRec)
+    _update(b, LR[0, 0], LR[0, 1], LR[0, 2], FROZEN[0], fa, W[0], WB[0], LM[0], gIn)
+    _update(b, LR[1, 0], LR[1, 1], LR[1, 2], FROZEN[1], fa, W[1], WB[1], LM[1], gRec)
     if biases:
-        _update(b, LR[2], FROZEN[2], fa, W[2], WB[2], LM[2], gB.reshape((H, 1)))
-    _update(b, LR[3], FROZEN[3], fa, W[3], WB[3], LM[3], gOut)
+        _update(b, LR[2, 0], LR[2, 1], LR[2, 2], FROZEN[2], fa, W[2], WB[2], LM[2],
+                gB.reshape((H, 1)))
+    _update(b, LR[3, 0], LR[3, 1], LR[3, 2], FROZEN[3], fa, W[3], WB[3], LM[3], gOut)
     if biases:
-        _update(b, LR[4], FROZEN[4], fa, W[4], WB[4], LM[4], gBo.reshape((O, 1)))
+        _update(b, LR[4, 0], LR[4, 1], LR[4, 2], FROZEN[4], fa, W[4], WB[4], LM[4],
+                gBo.reshape((O, 1)))
     if not FROZEN[0]:
         for i in range(nin):
             for j in range(H):
@@ -137,7 +139,7 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, 
 
 
 @njit(cache=True)
-def _update(b, eta, frozen, alpha, Wp, WBp, LMp, g):
+def _update(b, eta, g_lo, g_hi, frozen, alpha, Wp, WBp, LMp, g):
     if frozen:
         return
     for post in range(Wp.shape[1]):
@@ -145,7 +147,8 @@ def _update(b, eta, frozen, alpha, Wp, WBp, LMp, g):
             w = Wp[b, post, pre]
             wbar = WBp[b, post, pre]
             lam = LMp[b, post, pre]
-            w_new = w - eta * (g[post, pre] + alpha * (w - wbar) - lam)
+            gc = min(max(g[post, pre], g_lo), g_hi)     # the gradient format's range
+            w_new = w - eta * (gc + alpha * (w - wbar) - lam)
             lam_new = lam - alpha * (w_new - wbar)
             WBp[b, post, pre] = 0.5 * (wbar + w_new) - lam_new / (2 * alpha)
             Wp[b, post, pre] = w_new

@@ -25,7 +25,11 @@ def _constants(cfg: CoreConfig, frozen=()):
                   n.surrogate_height, n.surrogate_width, cfg.fptt.alpha], np.float64)
     I = np.array([cfg.n_in, cfg.n_hidden, cfg.n_out, cfg.window, int(cfg.biases),  # noqa: E741
                   int(n.beta_a != 0)], np.int64)
-    LR = np.array([getattr(cfg.fptt.lr, p) for p in PARAMS], np.float64)
+    # per parameter: η and the range of its gradient format (the twin clips there, as the
+    # hardware saturates); rows in PARAMS order, absent biases padded
+    fmt = {p: cfg.formats.grad(p) for p in PARAMS}
+    LR = np.array([(getattr(cfg.fptt.lr, p), fmt[p].min * fmt[p].lsb, fmt[p].max * fmt[p].lsb)
+                   for p in PARAMS], np.float64)
     FROZEN = np.array([p in frozen for p in PARAMS], np.bool_)
     return C, I, LR, FROZEN
 

@@ -79,6 +79,11 @@ class FPTTTrainer:
         Mean update weight ``β`` (published 0.5, as the hardware).
     clip : float, optional
         Gradient-norm clipping (published 1.0); ``None``: none.
+    clip_value : {None, "format"}
+        ``"format"``: clip the loss gradient of each parameter elementwise to the
+        range of its gradient format ``cfg.formats.grad(P)`` before the regulariser's
+        gradient is added, as the hardware saturates it and the float twin clips it
+        (the regulariser's own gradient is not clipped). ``None``: no such clip.
     loss : {"mse", "ce", "aux"}
     dtype : torch.dtype, default float64
     surrogate : {"triangle", "mg"}
@@ -109,6 +114,7 @@ class FPTTTrainer:
     def __init__(self, cfg: CoreConfig, weights: dict, part_len: int | None = None,
                  optimizer: str = "sgd", lr: float | None = None, alpha: float | None = None,
                  beta: float = 0.5, clip: float | None = None, loss: str = "mse", *,
+                 clip_value: str | None = None,
                  dtype=torch.float64, surrogate: str = "triangle", batch_reduction: str = "mean",
                  aux_class_mean: bool = True, aux_q_switch_epoch: int = AUX_Q_SWITCH_EPOCH,
                  aux_q_init: str = "zero", optimizer_kwargs: dict | None = None):
@@ -123,6 +129,9 @@ class FPTTTrainer:
         if not self.alpha > 0:
             raise ValueError(f"alpha must be > 0, not {self.alpha}")
         self.beta, self.clip, self.loss_kind = float(beta), clip, loss
+        if clip_value not in (None, "format"):
+            raise ValueError(f"clip_value must be None or 'format', not {clip_value!r}")
+        self.clip_value = clip_value
         self.batch_reduction, self.aux_class_mean = batch_reduction, aux_class_mean
         self.aux_q_switch_epoch, self.aux_q_init = int(aux_q_switch_epoch), aux_q_init
         self.net = ALIFNetwork(cfg, weights, dtype=dtype, surrogate=surrogate)
@@ -145,6 +154,14 @@ class FPTTTrainer:
             reg = reg + 0.5 * self.alpha * torch.sum((w - self._wbar[m]) ** 2) \
                 - torch.sum(w * self._lam[m])
         return reg
+
+    @torch.no_grad()
+    def _clip_to_formats(self):
+        """Each parameter's gradient clipped elementwise to its gradient format's range."""
+        for m in self.params:
+            g, fmt = getattr(self.net, m).grad, self.cfg.formats.grad(m)
+            if g is not None:
+                g.clamp_(fmt.min * fmt.lsb, fmt.max * fmt.lsb)
 
     @torch.no_grad()
     def _post_step(self) -> None:
@@ -227,7 +244,12 @@ class FPTTTrainer:
             else:
                 part_loss = sequence_loss(self.loss_kind, out, tgt[:, start:end],
                                           has[:, start:end], self.batch_reduction)
-            (part_loss + self.regulariser()).backward()
+            if self.clip_value == "format":     # clip the loss gradient alone, as the twin
+                part_loss.backward()
+                self._clip_to_formats()
+                self.regulariser().backward()
+            else:
+                (part_loss + self.regulariser()).backward()
             clip_gradients(self.net.parameters(), self.clip)
             self.optimizer.step()
             self._post_step()
