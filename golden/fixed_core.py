@@ -443,6 +443,7 @@ def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
         has_target = np.full(st.batch, bool(has_target))
     s_prev = st.s
     o, s, psi, delta = forward(cfg, st, x, target, has_target)
+    o = o.copy()    # st.o is reset in place at the next sos; the caller keeps this step's
     st.steps += 1
     if not learn:
         st.count[:] = 0

@@ -23,6 +23,7 @@ from hypothesis import reject  # noqa: E402
 from fptt.config import PARAMS, ConfigError, CoreConfig  # noqa: E402
 from fptt.golden import compiled  # noqa: E402
 from fptt.golden.compiled import CompiledFixedCore, CompiledTwin, make_core  # noqa: E402
+from fptt.golden.compiled import _fixed_kernels as kr  # noqa: E402
 from fptt.golden.fixed_core import FixedCore  # noqa: E402
 from fptt.golden.twin import FloatTwin  # noqa: E402
 from fptt.golden.weights import init_weights  # noqa: E402
@@ -284,3 +285,41 @@ def test_make_core_engines_and_fallback_notice(monkeypatch, capsys):
         make_core("fixed", SMALL, w, engine="gpu")
     with pytest.raises(ValueError, match="cannot freeze"):
         CompiledFixedCore(SMALL.replace(biases=False), w, frozen=("b",))
+
+
+def _frames_to_schedule(frames, n_out):
+    """Frames of the co-simulation benches as the compiled kernel's codes and flags."""
+    X = np.array([[fr["x"] for fr in frames]], np.int64)
+    TG = np.array([[fr["target"] or [0] * n_out for fr in frames]], np.int64)
+    HT = np.array([[fr["has_target"] for fr in frames]], bool)
+    flags = np.array([kr.F_SOS * fr["sos"] | kr.F_EOS * fr["eos"] | kr.F_LEARN * fr["learn"]
+                      | kr.F_TGT * (fr["target"] is not None) for fr in frames], np.int64)
+    return X, TG, HT, flags
+
+
+@pytest.mark.parametrize("name", ["base", "p2-l4-stochastic", "p2-l32-rates", "up5k"])
+def test_compiled_path_agrees_with_the_cosimulation_scoreboard(name):
+    """The co-simulation sweep's stimulus (frames, start state) run by the scoreboard's golden
+    model and by the compiled path: every state array equal (the RTL equals the first)."""
+    from test_cosim import CONFIGS, SWEEP_PARAMS
+    from fptt.golden.fixed_core import step
+    from fptt.sim.stimulus import initial_state, make_cue_task, training_frames
+    cfg = CONFIGS[name]
+    params = {"steps": 150, "inference_every": 3, "seed": 3}
+    params.update(SWEEP_PARAMS.get(name, {}))
+    task = make_cue_task(cfg, seed=params["seed"], **params.get("task_kw", {}))
+    frames = training_frames(cfg, task, params["steps"], inference_every=params["inference_every"])
+    spec = initial_state(cfg, seed=1, gain_in=4.0, gain_rec=1.0, gain_out=1.0)
+    compiled = CompiledFixedCore.from_state(cfg, spec)
+    outs = []
+    for fr in frames:
+        tgt = None if fr["target"] is None else np.array([fr["target"]], np.int64)
+        outs.append(step(cfg, spec, np.array([fr["x"]], np.int64), tgt, fr["has_target"],
+                         sos=fr["sos"], eos=fr["eos"], learn=fr["learn"]).copy())
+    got = compiled.run_schedule(*_frames_to_schedule(frames, cfg.n_out))
+    np.testing.assert_array_equal(np.stack(outs, axis=1), got)
+    assert spec.windows[0] >= 4
+    want, have = spec.arrays(), compiled.state.arrays()
+    assert list(want) == list(have)
+    for key in want:
+        np.testing.assert_array_equal(want[key], have[key], err_msg=key)

@@ -25,7 +25,7 @@ from ..config import CoreConfig, Fmt
 from ..train import TrainSettings
 from .common import Timer, data_dir, pick, progress, write_csv, write_json
 from .memory import memory_bits
-from .runners import placed_train_set, train_golden, train_reference
+from .runners import change_columns, placed_train_set, train_golden, train_reference
 
 __all__ = ["WIDTHS", "ROUNDINGS", "WINDOWS", "weight_width_config", "fit_config",
            "cue_sizes", "mnist_sizes", "make_study_task", "sweep_bits", "float_baselines",
