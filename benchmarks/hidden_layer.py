@@ -24,6 +24,7 @@ import json
 import time
 
 from fptt.config import CoreConfig
+from fptt.health import percent
 from fptt.tasks import make_task
 from fptt.train import TrainSettings, train
 
@@ -49,7 +50,7 @@ def rows(seeds: int, n_train: int, n_test: int, models) -> list[dict]:
 
 
 def format_row(r: dict) -> str:
-    dw = [f"{100 * r['weight_change'][m]:.3g}%" for m in ("w_in", "w_rec", "w_out")]
+    dw = [percent(r["weight_change"][m]) for m in ("w_in", "w_rec", "w_out")]
     seeds = " ".join(f"{100 * a:.1f}" for a in r["seeds"])
     cells = [r["task"], r["model"], f"{100 * r['accuracy']:.1f}", seeds, *dw, f"{r['seconds']}"]
     return "| " + " | ".join(cells) + " |"

@@ -111,7 +111,8 @@ def _fmt_metrics(record: dict) -> str:
 
 def format_weight_change(record: dict) -> str:
     """``weight change (relative L1): w_in 12.3% ...`` of one epoch record of :func:`train`."""
-    parts = [f"{m} {100 * c['mean']:.3g}%" for m, c in record["weight_change"].items()]
+    from .health import percent
+    parts = [f"{m} {percent(c['mean'])}" for m, c in record["weight_change"].items()]
     text = "weight change (relative L1, mean over seeds): " + ", ".join(parts)
     if "bias_mean_abs" in record:
         text += "; mean |bias|: " + ", ".join(f"{p} {v:.3g}"
@@ -188,11 +189,12 @@ def _cmd_demo(args) -> int:
 
 def demo_table(rows) -> str:
     """The demo's table: one row per ``(model, learn, final epoch record)``."""
+    from .health import percent
     lines = [f"{'model':<6} {'learn':<8} {'test acc':>9} {'per seed':>24}  "
              f"{'ΔW_in':>7} {'ΔW_rec':>7} {'ΔW_out':>7} {'seconds':>8}"]
     for model, learn, r in rows:
         seeds = " ".join(f"{100 * a:.1f}" for a in r["test_accuracy_seeds"])
-        dw = [f"{100 * r['weight_change'][m]['mean']:>6.3g}%" for m in ("w_in", "w_rec", "w_out")]
+        dw = [f"{percent(r['weight_change'][m]['mean']):>7}" for m in ("w_in", "w_rec", "w_out")]
         lines.append(f"{model:<6} {learn:<8} {100 * r['test_accuracy']:>8.1f}% {seeds:>24}  "
                      f"{dw[0]} {dw[1]} {dw[2]} {r['seconds']:>8.1f}")
     lines.append("ΔW: relative L1 change of each matrix from its initial value, mean over seeds")

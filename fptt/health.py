@@ -13,7 +13,8 @@ import numpy as np
 
 from .config import MATRICES, CoreConfig
 
-__all__ = ["LEARN_MODES", "HIDDEN_PARAMS", "frozen_params", "weight_change", "bias_size"]
+__all__ = ["LEARN_MODES", "HIDDEN_PARAMS", "frozen_params", "weight_change", "bias_size",
+           "percent"]
 
 #: ``all``: every parameter learns; ``readout``: only ``W_out`` and ``b_out`` (the control).
 LEARN_MODES = ("all", "readout")
@@ -45,3 +46,11 @@ def weight_change(initial: dict, final: dict) -> dict[str, float]:
 def bias_size(final: dict) -> dict[str, float]:
     """Mean ``|b|`` of each bias present in ``final`` (they start at 0)."""
     return {p: float(np.abs(np.asarray(final[p])).mean()) for p in ("b", "b_out") if p in final}
+
+
+def percent(fraction: float) -> str:
+    """``fraction`` as a percentage with three significant digits, never in exponent form."""
+    v = 100 * fraction
+    if v != v:
+        return "n/a"
+    return f"{v:.0f}%" if abs(v) >= 100 else f"{v:.3g}%"

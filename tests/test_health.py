@@ -55,3 +55,9 @@ def test_freezing_an_unknown_parameter_is_refused():
     with pytest.raises(ValueError, match="cannot freeze b: the core's parameters are "
                                          "w_in, w_rec, w_out"):
         FixedCore(CFG.replace(biases=False, acc_width=0), init_weights(CFG, 0), frozen=("b",))
+
+
+def test_percent_never_uses_an_exponent():
+    from fptt.health import percent
+    assert [percent(v) for v in (13.1, 0.374, 0.0126, 0.0, float("nan"))] == \
+        ["1310%", "37.4%", "1.26%", "0%", "n/a"]
