@@ -531,6 +531,17 @@ def run_fixed(K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf
 
 
 @njit(cache=True, parallel=True)
+def run_fixed_parallel(K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
+                       buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags,
+                       out):
+    """:func:`run_fixed` with the cores of the batch on parallel threads (every array a core
+    writes is indexed by its own ``b``, so the result is the same bit for bit)."""
+    for b in prange(u.shape[0]):
+        _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
+                  buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out)
+
+
+@njit(cache=True, parallel=True)
 def infer_fixed(K, LO, HI, w_in, w_rec, bias, w_out, bout, X, out):
     """Readouts of one core's weights over ``N`` sequences ``X [N, T, n_in]``, learning off.
 

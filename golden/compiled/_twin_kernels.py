@@ -218,6 +218,16 @@ def run_twin(C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf
 
 
 @njit(cache=True, parallel=True)
+def run_twin_parallel(C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s,
+                      buf_psi, buf_delta, X, TG, HT, flags, out):
+    """:func:`run_twin` with the cores of the batch on parallel threads (each writes only
+    its own ``b``)."""
+    for b in prange(u.shape[0]):
+        _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s,
+                  buf_psi, buf_delta, X, TG, HT, flags, out)
+
+
+@njit(cache=True, parallel=True)
 def infer_twin(C, I, w_in, w_rec, bias, w_out, bout, X, out):
     """Readouts of one core's weights over ``N`` sequences ``X [N, T, n_in]``, learning off."""
     N, T = X.shape[0], X.shape[1]

@@ -275,11 +275,12 @@ class CompiledFixedCore:
                 setattr(st, name, np.ascontiguousarray(v, dtype=np.int64))
         if st.lfsr.dtype != np.uint64 or not st.lfsr.flags.c_contiguous:
             st.lfsr = np.ascontiguousarray(st.lfsr, dtype=np.uint64)
-        kr.run_fixed(self._K, self._UP, self._RD, self._LO, self._HI, self._W, self._WB, self._LM,
-                     st.u, st.a, st.s, st.o, st.count, st.buf_x, st.buf_s, st.buf_psi,
-                     st.buf_delta, st.lfsr, st.steps, st.windows, self._cnt, self._wr,
-                     self._seen, self._nseen, X, TG, HT, np.ascontiguousarray(flags, np.int64),
-                     out)
+        # one core: the serial kernel (no thread start-up per call); several: one thread each
+        run = kr.run_fixed if B == 1 else kr.run_fixed_parallel
+        run(self._K, self._UP, self._RD, self._LO, self._HI, self._W, self._WB, self._LM,
+            st.u, st.a, st.s, st.o, st.count, st.buf_x, st.buf_s, st.buf_psi,
+            st.buf_delta, st.lfsr, st.steps, st.windows, self._cnt, self._wr,
+            self._seen, self._nseen, X, TG, HT, np.ascontiguousarray(flags, np.int64), out)
         return out
 
     def _quantise(self, x, target, has_target, T):

@@ -110,10 +110,11 @@ class CompiledTwin:
             TG = _fit(target, (B, T, cfg.n_out), np.float64)
             HT = _fit(has_target, (B, T), np.bool_)
         out = np.zeros((B, T, cfg.n_out))
-        kr.run_twin(self._C, self._I, self._LR, self._FROZEN, self._W, self._WB, self._LM,
-                    self.u, self.a, self.s, self.o, self._count, self._windows, self.buf_x,
-                    self.buf_s, self.buf_psi, self.buf_delta, X, TG, HT,
-                    np.ascontiguousarray(flags, np.int64), out)
+        run = kr.run_twin if B == 1 else kr.run_twin_parallel    # one thread per core
+        run(self._C, self._I, self._LR, self._FROZEN, self._W, self._WB, self._LM,
+            self.u, self.a, self.s, self.o, self._count, self._windows, self.buf_x,
+            self.buf_s, self.buf_psi, self.buf_delta, X, TG, HT,
+            np.ascontiguousarray(flags, np.int64), out)
         return out
 
     def _inputs(self, x, target, has_target, T):
