@@ -131,6 +131,29 @@ def _seq_flags(T, learn, tgt):
     return fl
 
 
+def concat_schedule(encode, xs, targets, has_targets, learn):
+    """A list of whole sequences as one schedule: ``(X, TG, HT, flags, lengths)``.
+
+    ``encode(x, target, has_target, T)`` gives one sequence's kernel inputs
+    ``(X, TG, HT)`` (``TG``, ``HT`` ``None`` without targets); they are joined along
+    time, each sequence with its own ``sos``/``eos``.
+    """
+    given = targets is not None
+    parts, flags, lens = [], [], []
+    for i, x in enumerate(xs):
+        x = np.asarray(x, dtype=np.float64)
+        T = x.shape[-2]
+        parts.append(encode(x, targets[i] if given else None,
+                            has_targets[i] if given else None, T))
+        flags.append(_seq_flags(T, learn, given))
+        lens.append(T)
+    X, TG, HT = np.concatenate([p[0] for p in parts], axis=1), None, None
+    if given:
+        TG = np.concatenate([p[1] for p in parts], axis=1)
+        HT = np.concatenate([p[2] for p in parts], axis=1)
+    return X, TG, HT, np.concatenate(flags), lens
+
+
 def _fit(a, shape, dtype):
     """``a`` as a C-contiguous ``dtype`` array of ``shape`` (broadcast only when needed)."""
     a = np.asarray(a, dtype=dtype)
@@ -327,22 +350,8 @@ class CompiledFixedCore:
         xs = list(xs)
         if not xs:
             return []
-        given = targets is not None
-        Xs, TGs, HTs, flags, lens = [], [], [], [], []
-        for i, x in enumerate(xs):
-            x = np.asarray(x, dtype=np.float64)
-            T = x.shape[-2]
-            X, TG, HT = self._quantise(x, targets[i] if given else None,
-                                       has_targets[i] if given else None, T)
-            Xs.append(X)
-            TGs.append(TG)
-            HTs.append(HT)
-            flags.append(_seq_flags(T, learn, given))
-            lens.append(T)
-        out = self.run_schedule(np.concatenate(Xs, axis=1),
-                                np.concatenate(TGs, axis=1) if given else None,
-                                np.concatenate(HTs, axis=1) if given else None,
-                                np.concatenate(flags))
+        X, TG, HT, flags, lens = concat_schedule(self._quantise, xs, targets, has_targets, learn)
+        out = self.run_schedule(X, TG, HT, flags)
         out = out * self.cfg.formats.o.lsb
         return np.split(out, np.cumsum(lens)[:-1], axis=1)
 

@@ -14,7 +14,7 @@ from ...config import PARAMS, CoreConfig
 from ..fixed_core import check_frozen
 from ..twin import FloatTwin
 from . import _twin_kernels as kr
-from .fixed import _fit, _flags, _seq_flags
+from .fixed import _fit, _flags, _seq_flags, concat_schedule
 
 __all__ = ["CompiledTwin", "infer_twin"]
 
@@ -152,22 +152,8 @@ class CompiledTwin:
         xs = list(xs)
         if not xs:
             return []
-        given = targets is not None
-        Xs, TGs, HTs, flags, lens = [], [], [], [], []
-        for i, x in enumerate(xs):
-            x = np.asarray(x, dtype=np.float64)
-            T = x.shape[-2]
-            X, TG, HT = self._inputs(x, targets[i] if given else None,
-                                     has_targets[i] if given else None, T)
-            Xs.append(X)
-            TGs.append(TG)
-            HTs.append(HT)
-            flags.append(_seq_flags(T, learn, given))
-            lens.append(T)
-        out = self.run_schedule(np.concatenate(Xs, axis=1),
-                                np.concatenate(TGs, axis=1) if given else None,
-                                np.concatenate(HTs, axis=1) if given else None,
-                                np.concatenate(flags))
+        X, TG, HT, flags, lens = concat_schedule(self._inputs, xs, targets, has_targets, learn)
+        out = self.run_schedule(X, TG, HT, flags)
         return np.split(out, np.cumsum(lens)[:-1], axis=1)
 
     def predict(self, xs, core: int = 0) -> np.ndarray:
