@@ -51,13 +51,15 @@ def measure_golden(cls, cfg, batch, seqs, settings, seconds):
     """Learning steps/s of a golden model class, ``batch`` cores, one sequence per call."""
     ws = _weights(cfg, batch, settings)
     core = cls(cfg, {m: np.stack([w[m] for w in ws]) for m in ws[0]})
-    s0 = seqs[0]
-    core.run_sequence(s0.x, s0.target, s0.has_target)       # warm-up (compilation, caches)
-    steps, t0 = 0, time.perf_counter()
-    for seq in seqs:
+    def run(seq):
         core.run_sequence(np.broadcast_to(seq.x, (batch,) + seq.x.shape),
                           np.broadcast_to(seq.target, (batch,) + seq.target.shape),
                           np.broadcast_to(seq.has_target, (batch, seq.steps)))
+
+    run(seqs[0])    # warm-up, with the arrays of the timed calls (compilation, caches)
+    steps, t0 = 0, time.perf_counter()
+    for seq in seqs:
+        run(seq)
         steps += seq.steps * batch
         if time.perf_counter() - t0 > seconds:
             break
