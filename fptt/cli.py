@@ -13,21 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_args import add_config_args, fit_config_to_task, load_config
 from .config import ConfigError, CoreConfig
 
 __all__ = ["main", "build_parser", "load_config", "add_config_args"]
-
-
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """``--config FILE`` and repeated ``--set KEY=VALUE`` (shared by every subcommand)."""
-    parser.add_argument("--config", metavar="FILE", help="core configuration (TOML)")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                        help="override one configuration key, e.g. n_hidden=64 or "
-                             "formats.w.width=8 (repeatable)")
-
-
-def load_config(args) -> CoreConfig:
-    return CoreConfig.load(args.config, args.set)
 
 
 # ----------------------------------------------------------------------------- config
@@ -60,17 +49,6 @@ def make_task_from_args(args):
     if args.task in ("cue", "adding"):
         kw["seed"] = args.seed
     return make_task(args.task, **kw)
-
-
-def fit_config_to_task(cfg: CoreConfig, task, quiet=False) -> CoreConfig:
-    """The configuration with ``n_in``/``n_out`` of the task (saying so when they change)."""
-    if (cfg.n_in, cfg.n_out) == (task.n_in, task.n_out):
-        return cfg
-    if not quiet:
-        print(f"note: task {task.name} sets n_in={task.n_in}, n_out={task.n_out} "
-              f"(configuration had {cfg.n_in}, {cfg.n_out})", file=sys.stderr)
-    needed = cfg.replace(n_in=task.n_in, n_out=task.n_out, acc_width=0).acc_width
-    return cfg.replace(n_in=task.n_in, n_out=task.n_out, acc_width=max(cfg.acc_width, needed))
 
 
 def _add_train_args(p):

@@ -26,7 +26,7 @@ __all__ = ["add_parser", "run", "load_cosim_config"]
 
 def add_parser(subparsers):
     """Register the ``cosim`` subcommand on an ``argparse`` subparsers object."""
-    from .cli import add_config_args
+    from .cli_args import add_config_args
     p = subparsers.add_parser(
         "cosim", help="co-simulate the generated Verilog against the golden model (cocotb)",
         description=__doc__.split("\n")[0])
@@ -47,8 +47,8 @@ def add_parser(subparsers):
 
 def load_cosim_config(args):
     """The configuration of ``--config``/``--set``, with n_in/n_out of the task."""
-    from .cli import fit_config_to_task, load_config
-    from .sim.stimulus import make_cue_task
+    from .cli_args import fit_config_to_task, load_config
+    from .tasks.cue import make_cue_task
     cfg = load_config(args)
     task = make_cue_task(cfg, seed=args.seed, preset="demo")   # n_in: a multiple of 4
     return fit_config_to_task(cfg, task)

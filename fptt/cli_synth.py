@@ -16,7 +16,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers):
-    from .cli import add_config_args
+    from .cli_args import add_config_args
     from .synth import TARGETS, UNITS
     p = subparsers.add_parser(
         "synth", help="synthesise (yosys) and place and route (nextpnr) the core for an FPGA",
@@ -48,7 +48,7 @@ def add_parser(subparsers):
 def run(args) -> int:
     import json
 
-    from .cli import load_config
+    from .cli_args import load_config
     from .synth import ToolMissing, format_synth_report, run_synth
 
     cfg = load_config(args)

@@ -44,7 +44,8 @@ from . import compat
 from .drivers import (HostBus, InputDriver, OutputMonitor, Watchdog, cycles_now, reset,
                       wait_idle, watchdog_cycles)
 from .scoreboard import Mismatch, Scoreboard
-from .stimulus import epoch_plan, initial_state, make_cue_task, training_frames
+from ..tasks.cue import make_cue_task
+from .stimulus import epoch_plan, initial_state, training_frames
 
 PARAMS_ENV = "FPTT_COSIM_PARAMS"
 

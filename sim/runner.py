@@ -411,7 +411,3 @@ def run(b: Build, bench: str, params: dict | None = None, test_dir=None, waves: 
                   waves=str(wave_path) if wave_path else None)
     return result
 
-
-if __name__ == "__main__":  # pragma: no cover - manual use: python -m fptt.sim.runner
-    from ..cli_cosim import main
-    sys.exit(main())

@@ -17,21 +17,7 @@ from ..golden.fixed_core import FixedState, init_state
 from ..golden.fixedpoint import to_codes
 from ..golden.weights import init_weights
 
-__all__ = ["make_cue_task", "sequence_frames", "training_frames", "epoch_plan",
-           "initial_state", "TASK_DEFAULTS"]
-
-#: Short cue sequences (26 steps) for the quick runs; the demo task uses the CueTask defaults.
-TASK_DEFAULTS = {"short": dict(n_cues=3, cue_len=4, gap=2, delay=6, recall_len=4, p_cue=0.6,
-                               p_recall=0.6, p_noise=0.15), "demo": {}}
-
-
-def make_cue_task(cfg: CoreConfig, seed: int = 0, preset: str = "short", **kw):
-    """The cue task for ``cfg.n_in`` inputs (a multiple of 4)."""
-    from ..tasks import make_task
-    opts = dict(TASK_DEFAULTS[preset])
-    opts.update(kw)
-    return make_task("cue", n_in=cfg.n_in, seed=seed, **opts)
-
+__all__ = ["sequence_frames", "training_frames", "epoch_plan", "initial_state"]
 
 def sequence_frames(cfg: CoreConfig, seq, learn: bool = True, targets: bool = True) -> list[dict]:
     """Frames of one :class:`~fptt.tasks.base.Sequence` (sos first, eos last)."""

@@ -303,7 +303,8 @@ def test_compiled_path_agrees_with_the_cosimulation_scoreboard(name):
     model and by the compiled path: every state array equal (the RTL equals the first)."""
     from test_cosim import CONFIGS, SWEEP_PARAMS
     from fptt.golden.fixed_core import step
-    from fptt.sim.stimulus import initial_state, make_cue_task, training_frames
+    from fptt.sim.stimulus import initial_state, training_frames
+    from fptt.tasks.cue import make_cue_task
     cfg = CONFIGS[name]
     params = {"steps": 150, "inference_every": 3, "seed": 3}
     params.update(SWEEP_PARAMS.get(name, {}))

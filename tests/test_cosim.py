@@ -257,7 +257,7 @@ def test_epoch_rtl_accuracy_equals_golden(tmp_path):
     """
     from fptt.train import TrainSettings, evaluate, make_learner, place_targets
     from fptt.golden.weights import init_weights
-    from fptt.sim.stimulus import make_cue_task
+    from fptt.tasks.cue import make_cue_task
     cfg = CoreConfig()
     n_train = int(os.environ.get("FPTT_EPOCH_SEQUENCES", 0)) or None
     settings = TrainSettings()

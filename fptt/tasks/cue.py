@@ -20,7 +20,7 @@ from .base import (
     with_targets,
 )
 
-__all__ = ["CueTask", "LEFT", "RIGHT"]
+__all__ = ["CueTask", "LEFT", "RIGHT", "CUE_PRESETS", "make_cue_task"]
 
 #: Label of a sequence whose majority of cues came from the left.
 LEFT = 0
@@ -189,3 +189,19 @@ class CueTask(Task):
             label=label,
         )
         return with_targets(seq, self.schedule)
+
+
+#: Short cue sequences (26 steps) for the quick runs; the demo task uses the CueTask defaults.
+CUE_PRESETS = {"short": dict(n_cues=3, cue_len=4, gap=2, delay=6, recall_len=4, p_cue=0.6,
+                             p_recall=0.6, p_noise=0.15), "demo": {}}
+
+
+def make_cue_task(cfg, seed: int = 0, preset: str = "short", **kw):
+    """The cue task for a core configuration's ``cfg.n_in`` inputs (a multiple of 4).
+
+    ``preset``: ``"short"`` (26-step sequences, the quick co-simulations) or
+    ``"demo"`` (the :class:`CueTask` defaults); ``kw`` overrides its options.
+    """
+    opts = dict(CUE_PRESETS[preset])
+    opts.update(kw)
+    return CueTask(n_in=cfg.n_in, seed=seed, **opts)

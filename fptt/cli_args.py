@@ -1,0 +1,38 @@
+"""Arguments every ``fptt`` subcommand shares: the core configuration from ``--config``/``--set``.
+
+Kept apart from :mod:`fptt.cli` so that the subcommand modules
+(``cli_cosim``, ``cli_synth``, ...) need not import the command line that
+imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import CoreConfig
+
+__all__ = ["add_config_args", "load_config", "fit_config_to_task"]
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and repeated ``--set KEY=VALUE`` (shared by every subcommand)."""
+    parser.add_argument("--config", metavar="FILE", help="core configuration (TOML)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="override one configuration key, e.g. n_hidden=64 or "
+                             "formats.w.width=8 (repeatable)")
+
+
+def load_config(args) -> CoreConfig:
+    return CoreConfig.load(args.config, args.set)
+
+
+def fit_config_to_task(cfg: CoreConfig, task, quiet=False) -> CoreConfig:
+    """The configuration with ``n_in``/``n_out`` of the task (saying so when they change)."""
+    if (cfg.n_in, cfg.n_out) == (task.n_in, task.n_out):
+        return cfg
+    if not quiet:
+        print(f"note: task {task.name} sets n_in={task.n_in}, n_out={task.n_out} "
+              f"(configuration had {cfg.n_in}, {cfg.n_out})", file=sys.stderr)
+    needed = cfg.replace(n_in=task.n_in, n_out=task.n_out, acc_width=0).acc_width
+    return cfg.replace(n_in=task.n_in, n_out=task.n_out, acc_width=max(cfg.acc_width, needed))
