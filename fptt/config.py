@@ -91,8 +91,24 @@ class ConfigError(ValueError):
     """A configuration that cannot work; the message names the quantity and the bound."""
 
 
+def _is_int(value) -> bool:
+    """An integer, not a bool (``true`` is not 1 here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    """A finite int or float, not a bool."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_real(key: str, value) -> None:
+    if not _is_real(value):
+        raise ConfigError(f"{key} must be a finite number, not {value!r}")
+
+
 def _is_power_of_two(value: float) -> bool:
-    if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+    if not (_is_real(value) and value > 0):
         return False
     mantissa, _ = math.frexp(value)
     return mantissa == 0.5
@@ -314,7 +330,7 @@ class CoreConfig:
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self):
-        if self.acc_width == 0 and isinstance(self.formats, Formats):
+        if _is_int(self.acc_width) and self.acc_width == 0 and isinstance(self.formats, Formats):
             try:
                 object.__setattr__(self, "acc_width", self.acc_bits_needed)
             except (AttributeError, TypeError):
@@ -324,16 +340,21 @@ class CoreConfig:
     def _validate(self):
         for name in ("n_in", "n_hidden", "n_out", "window_max", "lanes"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, not {value!r}")
-        if not isinstance(self.window, int) or not 1 <= self.window <= self.window_max:
+        if not _is_int(self.window):
+            raise ConfigError(f"window must be an integer, not {self.window!r}")
+        if not 1 <= self.window <= self.window_max:
             raise ConfigError(
                 f"window must satisfy 1 <= window <= window_max = {self.window_max}, "
                 f"not {self.window!r}")
-        if self.rounding not in ROUNDING_MODES:
+        if not isinstance(self.rounding, str) or self.rounding not in ROUNDING_MODES:
             raise ConfigError(
                 f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
-        if not isinstance(self.lfsr_seed, int) or not 1 <= self.lfsr_seed < 2 ** 32:
+        if not _is_int(self.acc_width) or self.acc_width < 0:
+            raise ConfigError(f"acc_width must be an integer (0: the narrowest that cannot "
+                              f"overflow), not {self.acc_width!r}")
+        if not _is_int(self.lfsr_seed) or not 1 <= self.lfsr_seed < 2 ** 32:
             raise ConfigError(f"lfsr_seed must satisfy 1 <= lfsr_seed < 2**32, not {self.lfsr_seed!r}")
         if not isinstance(self.single_port_weights, bool):
             raise ConfigError(
@@ -346,6 +367,10 @@ class CoreConfig:
             fmt = getattr(self.formats, name)
             if not isinstance(fmt, Fmt):
                 raise ConfigError(f"formats.{name} must be a format (width, frac), not {fmt!r}")
+            for part in ("width", "frac"):
+                if not _is_int(getattr(fmt, part)):
+                    raise ConfigError(f"formats.{name}.{part} must be an integer, "
+                                      f"not {getattr(fmt, part)!r}")
             if not 2 <= fmt.width <= MAX_WIDTH:
                 raise ConfigError(
                     f"formats.{name}.width must satisfy 2 <= width <= {MAX_WIDTH}, not {fmt.width}")
@@ -355,15 +380,18 @@ class CoreConfig:
                     f"{fmt.width - 1}")
 
         n = self.neuron
+        for name in ("tau_mem", "tau_adp", "tau_out", "beta_a", "theta0", "surrogate_height",
+                     "surrogate_width"):
+            _check_real(f"neuron.{name}", getattr(n, name))
         for name in ("tau_mem", "tau_adp", "tau_out"):
             value = getattr(n, name)
-            if not (isinstance(value, (int, float)) and value > 0):
+            if not value > 0:
                 raise ConfigError(f"neuron.{name} must be > 0, not {value!r}")
         if not n.beta_a >= 0:
             raise ConfigError(f"neuron.beta_a must be >= 0, not {n.beta_a!r}")
         if not n.theta0 > 0:
             raise ConfigError(f"neuron.theta0 must be > 0, not {n.theta0!r}")
-        if n.input_scale not in INPUT_SCALES:
+        if not isinstance(n.input_scale, str) or n.input_scale not in INPUT_SCALES:
             raise ConfigError(
                 f"neuron.input_scale must be one of {', '.join(INPUT_SCALES)}, "
                 f"not {n.input_scale!r}")
@@ -375,6 +403,7 @@ class CoreConfig:
                     f"computed without a multiplier)")
         for name, value in [("alpha", self.fptt.alpha)] + [
                 (f"lr.{p}", v) for p, v in self.fptt.lr.as_dict().items()]:
+            _check_real(f"fptt.{name}", value)
             if not _is_power_of_two(value) or value > 1:
                 raise ConfigError(
                     f"fptt.{name} = {value!r} must be a power of two 2**-k with k >= 0 "
@@ -407,7 +436,8 @@ class CoreConfig:
         if not isinstance(self.acc_width, int) or self.acc_width < need:
             raise ConfigError(
                 f"acc_width = {self.acc_width} is too narrow for n_in + n_hidden = "
-                f"{self.n_in + self.n_hidden} worst-case terms: needs at least {need} bits")
+                f"{self.n_in + self.n_hidden} worst-case terms: needs at least {need} bits "
+                f"(acc_width = 0 picks the narrowest that cannot overflow)")
         if self.acc_width > MAX_INTERMEDIATE - self.formats.const.width:
             raise ConfigError(
                 f"acc_width = {self.acc_width} is too wide: acc * const must fit "
@@ -419,6 +449,40 @@ class CoreConfig:
                     f"the FPTT update of {name} needs a {bits}-bit intermediate, above the "
                     f"{MAX_INTERMEDIATE}-bit bound: reduce the fractional bits of w, wbar, lam "
                     f"or grad, or raise fptt.lr / fptt.alpha")
+
+    # ------------------------------------------------------------------ sizes
+    def state_bytes(self, batch: int = 1) -> int:
+        """Bytes of the golden model's state of ``batch`` cores (int64 arrays):
+        w, W̄, λ of every parameter, neurons, and the window buffers."""
+        per_core = (3 * self.n_syn + 3 * self.n_hidden + self.n_out
+                    + self.window_max * (self.n_in + 2 * self.n_hidden + self.n_out)
+                    + self.n_hidden + self.lanes + 8)
+        return 8 * batch * per_core
+
+    def train_bytes(self, batch: int = 1) -> int:
+        """Rough peak bytes of a training run of ``batch`` cores side by side: the state,
+        the initial float weights kept for the weight change, the weights' copies of
+        scoring and of the window's gradient sums (about 7 words per parameter and core)."""
+        return self.state_bytes(batch) + 8 * 4 * batch * self.n_syn
+
+    def step_seconds(self, batch: int = 1) -> float:
+        """Rough seconds of one learning step of ``batch`` cores (compiled golden model:
+        forward, backward and update, about 3 ns per synapse)."""
+        return 3e-9 * 3 * self.n_syn * batch
+
+    def check_size(self, batch: int = 1, limit: int | None = None, what: str = "training",
+                   flag: str = "--force") -> None:
+        """Refuse (:class:`ConfigError`, with the figure) a configuration whose golden model
+        would need more than ``limit`` bytes (default :func:`memory_limit`) before anything
+        is allocated; ``flag`` is named in the message as the override."""
+        need = self.train_bytes(batch)
+        limit = memory_limit() if limit is None else limit
+        if need > limit:
+            raise ConfigError(
+                f"{what} this configuration (n_in={self.n_in}, n_hidden={self.n_hidden}, "
+                f"n_out={self.n_out}, window_max={self.window_max}, {batch} core(s)) needs about "
+                f"{_human_bytes(need)} of memory (limit {_human_bytes(limit)}) and about "
+                f"{self.step_seconds(batch):.2g} s per step; pass {flag} to run it anyway")
 
     # ------------------------------------------------------------------ derived constants
     @property
@@ -584,7 +648,13 @@ class CoreConfig:
             if not isinstance(spec, dict):
                 raise ConfigError(f"formats.{name} must be a table {{width, frac}}, not {spec!r}")
             _check_keys(f"formats.{name}", spec, {"width", "frac"})
-            fmt_objs[name] = Fmt(int(spec.get("width", base.width)), int(spec.get("frac", base.frac)))
+            parts = {}
+            for part in ("width", "frac"):
+                value = spec.get(part, getattr(base, part))
+                if not _is_int(value):
+                    raise ConfigError(f"formats.{name}.{part} must be an integer, not {value!r}")
+                parts[part] = value
+            fmt_objs[name] = Fmt(**parts)
         return cls(**core, neuron=NeuronConfig(**neuron), fptt=FpttConfig(**fptt),
                    formats=Formats(**fmt_objs))
 
@@ -616,9 +686,20 @@ class CoreConfig:
             data = cls().to_dict()
         else:
             path = Path(path)
-            if not path.is_file():
+            if not path.exists():
                 raise ConfigError(f"configuration file {str(path)!r} does not exist")
-            data = cls.from_toml(path.read_text()).to_dict()
+            if path.is_dir():
+                raise ConfigError(f"configuration file {str(path)!r} is a directory")
+            try:
+                text = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise ConfigError(f"configuration file {str(path)!r} cannot be read: "
+                                  f"{reason}") from None
+            try:
+                data = cls.from_toml(text).to_dict()
+            except ConfigError as exc:
+                raise ConfigError(f"configuration file {str(path)!r}: {exc}") from None
         for item in overrides:
             _apply_override(data, item)
         return cls.from_dict(data)
@@ -645,6 +726,30 @@ class CoreConfig:
         for item in overrides:
             _apply_override(data, item)
         return CoreConfig.from_dict(data)
+
+
+def memory_limit() -> int:
+    """Bytes a run may take without ``--force``: ``$FPTT_MEMORY_LIMIT_GB`` if set, else
+    half the physical memory (4 GiB when it cannot be read)."""
+    import os
+    env = os.environ.get("FPTT_MEMORY_LIMIT_GB")
+    if env:
+        try:
+            return int(float(env) * 2 ** 30)
+        except ValueError:
+            raise ConfigError(f"FPTT_MEMORY_LIMIT_GB must be a number of GiB, "
+                              f"not {env!r}") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):     # pragma: no cover
+        return 4 * 2 ** 30
+
+
+def _human_bytes(n: int) -> str:
+    for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 2 ** 10:.1f} KiB"
 
 
 def _check_keys(section, table, allowed):

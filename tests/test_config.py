@@ -1,6 +1,7 @@
 """The core configuration: TOML round trip, overrides and every refusal message."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,62 @@ def test_adaptive_follows_the_quantised_beta():
     lsb = 2.0 ** -CoreConfig().formats.const.frac
     assert not CoreConfig().replace(neuron=dict(beta_a=0.4 * lsb)).adaptive
     assert CoreConfig().replace(neuron=dict(beta_a=lsb)).adaptive
+
+
+# ----------------------------------------------------------------------------- issue 14, item 3
+@pytest.mark.parametrize("override, message", [
+    ("window=true", "window must be an integer"),
+    ("neuron.tau_mem=true", "neuron.tau_mem must be a finite number, not True"),
+    ("fptt.alpha=true", "fptt.alpha must be a finite number, not True"),
+    ("neuron.beta_a=true", "neuron.beta_a must be a finite number, not True"),
+    ("neuron.beta_a=\"x\"", "neuron.beta_a must be a finite number, not 'x'"),
+    ("theta0=inf", "neuron.theta0 must be a finite number, not inf"),
+    ("neuron.tau_adp=nan", "neuron.tau_adp must be a finite number, not nan"),
+    ("formats.w.width=12.7", "formats.w.width must be an integer, not 12.7"),
+    ("formats.w.width=\"abc\"", "formats.w.width must be an integer, not 'abc'"),
+    ("formats.u.frac=true", "formats.u.frac must be an integer, not True"),
+    ("acc_width=false", "acc_width must be an integer"),
+    ("neuron.surrogate_height=true", "neuron.surrogate_height must be a finite number"),
+    ("fptt.lr=true", "fptt.lr.w_in must be a finite number, not True"),
+    ("lfsr_seed=true", "lfsr_seed must satisfy"),
+])
+def test_strict_types_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        CoreConfig.load(None, [override])
+
+
+def test_width_is_not_truncated_in_toml():
+    with pytest.raises(ConfigError, match=re.escape("formats.w.width must be an integer, not 12.7")):
+        CoreConfig.from_toml("[formats]\nw = { width = 12.7, frac = 8 }\n")
+
+
+def test_acc_width_message_suggests_zero():
+    with pytest.raises(ConfigError, match=re.escape("acc_width = 0 picks the narrowest")):
+        CoreConfig.load(None, ["n_hidden=5000"])
+
+
+def test_unreadable_config_is_one_line(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="is a directory"):
+        CoreConfig.load(tmp_path)
+    bad = tmp_path / "bin.toml"
+    bad.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="bin.toml' cannot be read"):
+        CoreConfig.load(bad)
+    locked = tmp_path / "locked.toml"
+    locked.write_text("[core]\n")
+
+    def refuse(self, *a, **k):
+        raise PermissionError(13, "Permission denied", str(self))
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(ConfigError, match="locked.toml' cannot be read: Permission denied"):
+        CoreConfig.load(locked)
+
+
+def test_size_guard_names_the_figure_and_the_flag():
+    cfg = CoreConfig.load(None, ["window_max=1000000000"])
+    with pytest.raises(ConfigError, match=r"needs about 1\.1 TiB of memory .*pass --force"):
+        cfg.check_size()
+    big = CoreConfig.load(None, ["n_hidden=5000", "acc_width=0"])
+    with pytest.raises(ConfigError, match=r"needs about 1\.3 GiB"):
+        big.check_size(limit=2 ** 30)
+    CoreConfig().check_size(limit=2 ** 30)      # the default core passes
