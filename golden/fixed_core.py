@@ -61,10 +61,163 @@ from .fixedpoint import SaturationCounter, align, round_shift, saturate, to_code
 from .lfsr import UpdateDraws, lane_seeds
 
 __all__ = [
-    "MATRICES", "PARAMS", "FixedState", "FixedCore", "check_frozen", "init_state", "reset_to_mean", "step", "forward", "close_window",
+    "MATRICES", "PARAMS", "FixedState", "FixedCore", "CheckpointError", "validate_arrays",
+    "read_checkpoint", "check_inputs", "check_frozen", "init_state", "reset_to_mean", "step", "forward", "close_window",
     "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be restored; the message names the file and the field."""
+
+
+#: keys of a checkpoint file that are not state arrays: the configuration, the run-time
+#: window ``L`` (the RTL's WINDOW register), and a training run's own records (``train.*``)
+CHECKPOINT_EXTRA = ("config_toml", "window")
+
+
+def _where(source) -> str:
+    return f"checkpoint {str(source)!r}" if source is not None else "checkpoint"
+
+
+def validate_arrays(cfg: CoreConfig, arrays: dict, source=None) -> int:
+    """Check a checkpoint's state arrays against ``cfg``; returns the batch.
+
+    Every key, shape and dtype (integers), every value inside its format (w, W̄, λ,
+    u, a, o, the window buffers), spikes in ``{0, 1}``, ``0 <= count < window_max``
+    (equal over the batch: one schedule), ``1 <= lfsr < 2**32``, non-negative step,
+    window and saturation counts. Raises :class:`CheckpointError` naming ``source``
+    and the field.
+    """
+    where = _where(source)
+    f, H, O, I, Wm = cfg.formats, cfg.n_hidden, cfg.n_out, cfg.n_in, cfg.window_max
+
+    def fail(field, what):
+        raise CheckpointError(f"{where}: field {field!r} {what}")
+
+    if "u" not in arrays:
+        fail("u", "is missing")
+    u = np.asarray(arrays["u"])
+    if u.ndim != 2 or u.shape[0] < 1:
+        fail("u", f"has shape {u.shape}, expected (batch, {H})")
+    B = u.shape[0]
+    spec = {}
+    for kind in ("w", "wbar", "lam"):
+        for m in cfg.params:
+            spec[f"{kind}.{m}"] = ((B,) + cfg.param_shapes[m], getattr(f, kind))
+    spec.update({
+        "u": ((B, H), f.u), "a": ((B, H), f.a), "s": ((B, H), (0, 1)), "o": ((B, O), f.o),
+        "count": ((B,), (0, Wm - 1)), "buf_x": ((B, Wm, I), f.x),
+        "buf_s": ((B, Wm + 1, H), (0, 1)), "buf_psi": ((B, Wm, H), (0, f.psi.max)),
+        "buf_delta": ((B, Wm, O), f.delta), "lfsr": ((B, cfg.lanes), (1, 2 ** 32 - 1)),
+        "steps": ((B,), (0, None)), "windows": ((B,), (0, None)),
+    })
+    sat = sorted(k for k in arrays if k.startswith(("sat_", "writes_")))
+    for k in sat:
+        spec[k] = ((B,), (0, None))
+        other = ("writes_" + k[4:]) if k.startswith("sat_") else ("sat_" + k[7:])
+        if other not in arrays:
+            fail(k, f"has no {other!r} beside it")
+    unknown = [k for k in arrays if k not in spec and k not in CHECKPOINT_EXTRA
+               and not k.startswith("train.")]
+    if unknown:
+        fail(unknown[0], f"is not a state array of this configuration (params "
+                         f"{', '.join(cfg.params)})")
+    for key, (shape, bounds) in spec.items():
+        if key not in arrays:
+            fail(key, "is missing")
+        a = np.asarray(arrays[key])
+        if a.dtype.kind not in "iu":
+            fail(key, f"has dtype {a.dtype}, expected integers")
+        if a.shape != shape:
+            fail(key, f"has shape {a.shape}, expected {shape}")
+        if a.size == 0:
+            continue
+        lo, hi = (bounds.min, bounds.max) if hasattr(bounds, "min") else bounds
+        amin, amax = int(a.min()), int(a.max())
+        if amin < lo or (hi is not None and amax > hi):
+            bad = amin if amin < lo else amax
+            rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+            fmt = f" (format {bounds})" if hasattr(bounds, "min") else ""
+            fail(key, f"holds {bad}, outside {rng}{fmt}")
+    for k in sat:
+        if k.startswith("sat_") and np.any(np.asarray(arrays[k]) > np.asarray(arrays["writes_" + k[4:]])):
+            fail(k, "counts more saturations than writes")
+    count = np.asarray(arrays["count"])
+    if np.any(count != count[0]):
+        fail("count", f"differs between the cores of the batch ({count.tolist()}); they share "
+                      f"one schedule")
+    return B
+
+
+def read_checkpoint(path) -> tuple[CoreConfig, dict]:
+    """``(cfg, arrays)`` of a checkpoint file, validated (:func:`validate_arrays`).
+
+    The run-time window ``L`` is the file's ``window`` array (one per core, all equal)
+    when present, else the configuration's. Any problem is a :class:`CheckpointError`
+    naming the file (and the field).
+    """
+    import zipfile
+    where = _where(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not hasattr(data, "files"):     # a plain .npy: one array
+            raise CheckpointError(f"{where}: not an .npz archive (a single {type(data).__name__})")
+        with data:
+            arrays = {k: np.array(data[k]) for k in data.files}
+    except CheckpointError:
+        raise
+    except FileNotFoundError:
+        raise CheckpointError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{where} is a directory") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CheckpointError(f"{where}: not a readable .npz archive "
+                              f"({type(exc).__name__}: {reason})") from None
+    except Exception as exc:    # zlib.error and friends of a damaged member
+        raise CheckpointError(f"{where}: not a readable .npz archive "
+                              f"({type(exc).__name__}: {exc})") from None
+    if "config_toml" not in arrays:
+        raise CheckpointError(f"{where}: field 'config_toml' is missing")
+    toml = arrays.pop("config_toml")
+    if toml.dtype.kind != "U" or toml.ndim != 0:
+        raise CheckpointError(f"{where}: field 'config_toml' is not a text (dtype {toml.dtype})")
+    from ..config import ConfigError
+    try:
+        cfg = CoreConfig.from_toml(str(toml))
+    except ConfigError as exc:
+        raise CheckpointError(f"{where}: field 'config_toml': {exc}") from None
+    B = validate_arrays(cfg, arrays, path)
+    if "window" in arrays:
+        win = arrays.pop("window")
+        if win.dtype.kind not in "iu" or win.shape != (B,):
+            raise CheckpointError(f"{where}: field 'window' has dtype {win.dtype} and shape "
+                                  f"{win.shape}, expected integers of shape ({B},)")
+        L = int(win[0])
+        if np.any(win != L) or not 1 <= L <= cfg.window_max:
+            raise CheckpointError(f"{where}: field 'window' holds {win.tolist()}: needs one "
+                                  f"value with 1 <= window <= window_max = {cfg.window_max}")
+        if L != cfg.window:
+            cfg = cfg.replace(window=L)
+    return cfg, {k: v for k, v in arrays.items() if not k.startswith("train.")}
+
+
+def checkpoint_arrays(cfg: CoreConfig, state: "FixedState") -> dict[str, np.ndarray]:
+    """What :meth:`FixedCore.save` writes: the configuration, the window ``L`` of every
+    core (the RTL's WINDOW register) and every state array."""
+    return dict(config_toml=np.array(cfg.to_toml()),
+                window=np.full(state.batch, cfg.window, np.int64), **state.arrays())
+
+
+def check_inputs(name: str, values) -> None:
+    """Refuse NaN or infinite host inputs (they have no fixed-point code)."""
+    v = np.asarray(values)
+    if v.dtype.kind in "fc" and not np.all(np.isfinite(v)):
+        bad = v[~np.isfinite(v)].flat[0]
+        raise ValueError(f"input {name} holds {bad} (NaN or infinite inputs have no "
+                         f"fixed-point code)")
 
 
 @dataclass
@@ -105,12 +258,19 @@ class FixedState:
         return out
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "FixedState":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], cfg: CoreConfig | None = None,
+                    source=None) -> "FixedState":
+        """The state of a flat ``name -> array`` dict (:meth:`arrays`); with ``cfg``, validated
+        first (:func:`validate_arrays`, errors naming ``source`` and the field)."""
+        if cfg is not None:
+            validate_arrays(cfg, arrays, source)
         kw = {}
         for f in fields(cls):
             if f.name in ("w", "wbar", "lam"):
                 kw[f.name] = {m: np.array(arrays[f"{f.name}.{m}"]) for m in PARAMS
                               if f"{f.name}.{m}" in arrays}
+            elif f.name == "lfsr":
+                kw[f.name] = np.array(arrays[f.name], dtype=np.uint64)
             elif f.name != "sat":
                 kw[f.name] = np.array(arrays[f.name])
         state = cls(**kw)
@@ -169,13 +329,17 @@ def init_state(cfg: CoreConfig, weights: dict, batch: int | None = None) -> Fixe
                         else round_shift(w[m], cfg.formats.w.frac - cfg.formats.wbar.frac),
                         cfg.formats.wbar) for m in cfg.params}
     lam = {m: np.zeros_like(w[m]) for m in cfg.params}
+    seeds = lane_seeds(cfg.lfsr_seed, cfg.lanes)
+    if np.any(seeds == 0) or np.any(seeds >= 2 ** 32):
+        raise ValueError(f"lfsr_seed = {cfg.lfsr_seed} gives a lane state outside "
+                         f"[1, 2**32): {seeds.tolist()}")
     z = lambda *shape: np.zeros((B,) + shape, dtype=np.int64)  # noqa: E731
     return FixedState(
         w=w, wbar=wbar, lam=lam,
         u=z(cfg.n_hidden), a=z(cfg.n_hidden), s=z(cfg.n_hidden), o=z(cfg.n_out),
         count=z(), buf_x=z(cfg.window_max, cfg.n_in), buf_s=z(cfg.window_max + 1, cfg.n_hidden),
         buf_psi=z(cfg.window_max, cfg.n_hidden), buf_delta=z(cfg.window_max, cfg.n_out),
-        lfsr=np.broadcast_to(lane_seeds(cfg.lfsr_seed, cfg.lanes), (B, cfg.lanes)).copy(),
+        lfsr=np.broadcast_to(seeds, (B, cfg.lanes)).copy(),
         steps=z(), windows=z(), sat=SaturationCounter(B),
     )
 
@@ -486,8 +650,10 @@ class FixedCore:
         """One step; ``x`` is ``[B, n_in]`` or ``[n_in]`` floats. Returns the readout as floats."""
         f = self.cfg.formats
         x = np.asarray(x, dtype=np.float64).reshape(self.batch, self.cfg.n_in)
+        check_inputs("x", x)
         tq = None
         if target is not None:
+            check_inputs("target", target)
             tq = to_codes(np.asarray(target, dtype=np.float64).reshape(self.batch, self.cfg.n_out), f.o)
             if has_target is None:
                 has_target = True
@@ -508,16 +674,17 @@ class FixedCore:
         return {m: self.state.w[m][core] * self.cfg.formats.w.lsb for m in self.cfg.params}
 
     def save(self, path) -> None:
-        np.savez(path, config_toml=np.array(self.cfg.to_toml()), **self.state.arrays())
+        """The checkpoint: configuration, window ``L`` and every state array, in one ``.npz``."""
+        np.savez(path, **checkpoint_arrays(self.cfg, self.state))
 
     @classmethod
-    def load(cls, path) -> "FixedCore":
-        with np.load(path) as data:
-            cfg = CoreConfig.from_toml(str(data["config_toml"]))
-            arrays = {k: data[k] for k in data.files if k != "config_toml"}
+    def load(cls, path, frozen: tuple = ()) -> "FixedCore":
+        """A core from a checkpoint, validated (:func:`read_checkpoint`: a
+        :class:`CheckpointError` naming the file and the field)."""
+        cfg, arrays = read_checkpoint(path)
         core = cls.__new__(cls)
         core.cfg = cfg
-        core.frozen = ()
+        core.frozen = check_frozen(cfg, frozen)
         core.state = FixedState.from_arrays(arrays)
         core._draws = {}
         return core

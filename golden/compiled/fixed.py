@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...config import PARAMS, CoreConfig
-from ..fixed_core import FixedState, check_frozen, gradient_fracs, init_state, reset_to_mean
+from ..fixed_core import (FixedState, check_frozen, check_inputs, checkpoint_arrays,
+                          gradient_fracs, init_state, read_checkpoint, reset_to_mean,
+                          validate_arrays)
 from ..fixedpoint import SaturationCounter, to_codes
 from . import _fixed_kernels as kr
 
@@ -309,6 +311,9 @@ class CompiledFixedCore:
     def _quantise(self, x, target, has_target, T):
         cfg, B, f = self.cfg, self.batch, self.cfg.formats
         x = np.asarray(x, dtype=np.float64)
+        check_inputs("x", x)
+        if target is not None:
+            check_inputs("target", target)
         if x.ndim == 2:
             x = x[None]
         X = to_codes(_fit(x, (B, T, cfg.n_in), np.float64), f.x)
@@ -363,7 +368,9 @@ class CompiledFixedCore:
         the sequences run in parallel.
         """
         f = self.cfg.formats
-        X = to_codes(np.asarray(xs, np.float64), f.x)
+        xs = np.asarray(xs, np.float64)
+        check_inputs("x", xs)
+        X = to_codes(xs, f.x)
         w = {m: self._st.w[m][core] for m in self.cfg.params}
         return infer_codes(self.cfg, w, X) * f.o.lsb
 
@@ -379,22 +386,24 @@ class CompiledFixedCore:
     # ------------------------------------------------------------------ checkpoints
     def save(self, path) -> None:
         """The checkpoint of :meth:`FixedCore.save` (interchangeable)."""
-        np.savez(path, config_toml=np.array(self.cfg.to_toml()), **self.state.arrays())
+        np.savez(path, **checkpoint_arrays(self.cfg, self.state))
 
     @classmethod
     def load(cls, path, frozen: tuple = ()) -> "CompiledFixedCore":
-        """A core from a checkpoint of :meth:`save` or :meth:`FixedCore.save`."""
-        with np.load(path) as data:
-            cfg = CoreConfig.from_toml(str(data["config_toml"]))
-            arrays = {k: data[k] for k in data.files if k != "config_toml"}
+        """A core from a checkpoint of :meth:`save` or :meth:`FixedCore.save`, validated
+        (a :class:`~fptt.golden.fixed_core.CheckpointError` naming the file and the field)."""
+        cfg, arrays = read_checkpoint(path)
         return cls.from_state(cfg, FixedState.from_arrays(arrays), frozen)
 
     @classmethod
     def from_state(cls, cfg: CoreConfig, state: FixedState, frozen: tuple = ()):
-        """A core running on (a copy of) ``state``, e.g. a :class:`FixedCore`'s."""
+        """A core running on (a copy of) ``state``, e.g. a :class:`FixedCore`'s (validated
+        against ``cfg``)."""
         core = cls.__new__(cls)
         core.cfg = cfg
         core.frozen = check_frozen(cfg, frozen)
-        core._adopt(FixedState.from_arrays(state.arrays()))
+        arrays = state.arrays()
+        validate_arrays(cfg, arrays, "from_state")
+        core._adopt(FixedState.from_arrays(arrays))
         return core
 
