@@ -6,14 +6,14 @@ core, a small core, a ReckOn-sized core of 256 inputs, 256 recurrent neurons
 and 16 outputs) and windows ``L = 1`` and ``L = 8``:
 
 - **cycles per window** of learning against the weight-memory bound of
-  DESIGN section 6 (:func:`fptt.rtl.report.bound`)::
+  DESIGN section 6 (:func:`fptt.rtl.controller.bound`)::
 
       bound = (L·S + (L−1)·n_hidden² + L·n_out·n_hidden + S) / lanes,
       S = (n_in + n_hidden + n_out)·n_hidden
 
   and the ratio bound/cycles. *Measured* cycles come from the Amaranth
   simulation of the whole core learning the cue task
-  (:func:`fptt.rtl.report.measure`: every phase included, from the core's
+  (:func:`fptt.sim.measure.measure`: every phase included, from the core's
   cycle and phase counters); where a configuration is too large to simulate
   in reasonable time, or does not suit the cue task, the cycles are
   *computed* from the controller's cycle model
@@ -25,7 +25,7 @@ and 16 outputs) and windows ``L = 1`` and ``L = 8``:
   achieved by nextpnr when a synthesis report is given (``--synth-json``),
   else the ``--fmax`` given, else the 24 MHz target, labelled *assumed*;
 - **memory bits**: what the algorithm strictly needs
-  (:func:`fptt.study.memory.memory_bits`: weights, W̄, λ, neuron state,
+  (:func:`fptt.memory.memory_bits`: weights, W̄, λ, neuron state,
   window buffer) against what the generated core holds
   (:func:`fptt.rtl.report.build_report`: plus gradient SRAM and scratch), the
   iCE40 SB_RAM40_4K blocks these memories take (estimated per memory), and
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BENCH_CONFIGS", "WINDOWS", "bench_config", "bound", "inference_bound",
+__all__ = ["BENCH_CONFIGS", "WINDOWS", "bench_config", "inference_bound",
            "golden_steps_per_second", "measure_cycles", "bench_row", "run_bench",
            "format_bench", "UP5K_RAM_BITS"]
 
@@ -81,12 +81,6 @@ def bench_config(name: str, L: int = 8, **extra):
     return base.replace(window=L, acc_width=max(base.acc_width, need), **kw)
 
 
-def bound(cfg, L: int) -> float:
-    """DESIGN section 6 weight-memory bound: cycles per window of ``L`` learning steps."""
-    S = (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden
-    return (L * S + (L - 1) * cfg.n_hidden ** 2 + L * cfg.n_out * cfg.n_hidden + S) / cfg.lanes
-
-
 def inference_bound(cfg) -> float:
     """Cycles per inference step: every weight read once, ``S / lanes``."""
     return (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden / cfg.lanes
@@ -109,8 +103,8 @@ def golden_steps_per_second(cfg, steps: int = 64, seed: int = 0, p_in: float = 0
 
 
 def measure_cycles(cfg, n_seq: int = 1) -> dict:
-    """Simulated cycles per window on the cue task (:func:`fptt.rtl.report.measure`) + sim speed."""
-    from .rtl.report import measure
+    """Simulated cycles per window on the cue task (:func:`fptt.sim.measure.measure`) + sim speed."""
+    from .sim.measure import measure
     t0 = time.perf_counter()
     r = measure(cfg, n_seq)
     wall = time.perf_counter() - t0
@@ -133,7 +127,7 @@ def _verilator_speed(cfg):
 
 def _memory(cfg) -> dict:
     from .rtl.report import build_report
-    from .study.memory import memory_bits
+    from .memory import memory_bits
     from .synth import bram_estimate
     rep = build_report(cfg)
     bits = memory_bits(cfg)
@@ -151,7 +145,7 @@ def _memory(cfg) -> dict:
 
 def bench_row(name: str, cfg, L: int, fmax_mhz: float, simulate: bool, n_seq: int = 1) -> dict:
     """One row of the table: configuration ``cfg`` (window ``L``)."""
-    from .rtl.controller import cycle_model
+    from .rtl.controller import bound, cycle_model
     dense = cycle_model(cfg, L)
     inf_dense = cycle_model(cfg, 1, learn=False)["total"]
     row = dict(config=name, n_in=cfg.n_in, n_hidden=cfg.n_hidden, n_out=cfg.n_out,

@@ -336,14 +336,14 @@ def bram_estimate(depth: int, width: int, read_ports: int = 1) -> int:
 
 
 def required_state_bits(cfg) -> dict[str, int]:
-    """Bits the algorithm strictly has to keep, by part (:func:`fptt.study.memory.memory_bits`).
+    """Bits the algorithm strictly has to keep, by part (:func:`fptt.memory.memory_bits`).
 
     Weights, running mean ``W̄`` and ``λ`` of every synapse; the neuron and
     readout state ``u, a, s, o``; the window buffer ``x, s, ψ, δ`` of
     ``window_max`` steps (plus the spikes before the window). Gradient sums
     and datapath scratch are the design's choice and not counted.
     """
-    from .study.memory import MEMORIES, memory_bits
+    from .memory import MEMORIES, memory_bits
     bits = memory_bits(cfg)
     return {m: bits[m] for m in MEMORIES}
 

@@ -72,7 +72,7 @@ from .neuron import NeuronUnit
 from .readout import ReadoutUnit
 from .regulariser import RegulariserUnit
 
-__all__ = ["FORWARD_STATES", "BACKWARD_STATES", "UPDATE_STATES", "cycle_model"]
+__all__ = ["FORWARD_STATES", "BACKWARD_STATES", "UPDATE_STATES", "cycle_model", "bound"]
 
 FORWARD_STATES = ("START", "ACC_X", "ACC_S", "NEU", "NEU_DRAIN", "RO_ACC", "RO", "RO_DRAIN",
                   "EMIT")
@@ -109,3 +109,17 @@ def cycle_model(cfg: CoreConfig, L: int, nx: float | None = None, ns: float | No
         out.update(backward=bw, update=upd)
     out["total"] = out["forward"] + out["backward"] + out["update"]
     return out
+
+
+def bound(cfg: CoreConfig, L: int) -> float:
+    """Weight-memory bound of DESIGN section 6: cycles per window of ``L`` steps.
+
+    Every weight read once per forward step, ``W_rec`` once more per backward
+    step but the last, ``W_out`` once per backward step, every weight once in
+    the update, over ``lanes`` lanes::
+
+        bound = (L·S + (L-1)·n_hidden² + L·n_out·n_hidden + S) / lanes,
+        S = (n_in + n_hidden + n_out)·n_hidden
+    """
+    S = (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden
+    return (L * S + (L - 1) * cfg.n_hidden ** 2 + L * cfg.n_out * cfg.n_hidden + S) / cfg.lanes

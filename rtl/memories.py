@@ -97,8 +97,7 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.utils import ceil_log2
 
-from ..config import CoreConfig
-from ..golden.fixed_core import MATRICES
+from ..config import MATRICES, CoreConfig
 from .readout import w_out_s_width
 from .regulariser import gsum_width
 

@@ -1,4 +1,4 @@
-"""Generator report: ports, memory map, bits per memory, cycles per step; and a cycle measurement.
+"""Generator report: ports, memory map, bits per memory, cycles per step.
 
 :func:`build_report` computes, from a :class:`~fptt.config.CoreConfig` alone,
 the report written beside the Verilog by ``fptt verilog`` (JSON and a readable
@@ -17,11 +17,8 @@ table, :func:`format_report`):
       bound = (L·S + (L-1)·n_hidden² + L·n_out·n_hidden + S) / lanes,
       S = (n_in + n_hidden + n_out)·n_hidden
 
-``python -m fptt.rtl.report --measure`` simulates three configurations for
-windows L = 1 and L = 8 on the cue task (Amaranth simulator; a few minutes)
-and prints measured cycles per window against the bound, with the cycles of
-each phase read from the core's performance counters (``PERF_FWD``,
-``PERF_BWD``, ``PERF_UPD``).
+The cycles measured in simulation are host-side work, in
+:mod:`fptt.sim.measure` (``python -m fptt.sim.measure``).
 """
 
 from __future__ import annotations
@@ -31,19 +28,13 @@ import json
 import sys
 
 from ..config import CoreConfig
-from .controller import cycle_model
-from .host import REG_INDEX, SAT_NAMES, frame_layout, host_targets, out_layout, register_specs
+from .controller import bound, cycle_model
+from .host import SAT_NAMES, frame_layout, host_targets, out_layout, register_specs
 from .memories import REGION_SHIFT
 from .neuron import NeuronUnit
 from .readout import ReadoutUnit
 
-__all__ = ["bound", "cycle_model", "build_report", "format_report", "measure", "main"]
-
-
-def bound(cfg: CoreConfig, L: int) -> float:
-    """Weight-memory bound of DESIGN section 6: cycles per window of ``L`` steps."""
-    S = (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden
-    return (L * S + (L - 1) * cfg.n_hidden ** 2 + L * cfg.n_out * cfg.n_hidden + S) / cfg.lanes
+__all__ = ["build_report", "format_report", "main"]
 
 
 def _ports(cfg: CoreConfig):
@@ -178,124 +169,12 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------- measurement
-
-MEASURE_CONFIGS = {
-    "small  8-8-2 P=1": dict(n_in=8, n_hidden=8, n_out=2, lanes=1),
-    "default 20-32-2 P=1": dict(n_in=20, n_hidden=32, n_out=2, lanes=1),
-    "default 20-32-2 P=4": dict(n_in=20, n_hidden=32, n_out=2, lanes=4),
-}
-
-
-def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False) -> dict:
-    """Simulate ``n_seq`` cue sequences of 32 steps (learning) and return cycles per window.
-
-    ``dense``: replace the cue spikes by non-zero random input values on every
-    channel and step (the worst case of the event-driven accumulation).
-    """
-    import numpy as np
-    from amaranth.sim import Simulator
-
-    from ..golden.fixed_core import init_state
-    from ..golden.weights import init_weights
-    from ..tasks.base import with_targets
-    from ..tasks.cue import CueTask
-    from .core import FpttCore
-    from .testbench import CoreDriver, frames_from_sequence
-
-    task = CueTask(n_in=cfg.n_in, n_cues=3, cue_len=4, gap=2, delay=8, recall_len=8,
-                   n_train=n_seq, n_test=1, seed=seed)
-    frames = []
-    for i in range(n_seq):
-        seq = with_targets(task.train_set()[i], "final")
-        frames += frames_from_sequence(cfg, seq.x, seq.target, seq.has_target)
-    if dense:
-        rng = np.random.default_rng(seed)
-        f = cfg.formats.x
-        for fr in frames:
-            v = rng.integers(1, f.max + 1, cfg.n_in) * rng.choice([-1, 1], cfg.n_in) // 4
-            fr["x"] = np.where(v == 0, 1, v)
-    st = init_state(cfg, init_weights(cfg, seed=1, gain_in=4.0, gain_rec=1.0))
-    dut = FpttCore(cfg, init=st)
-    # golden reference of the same run: the measurement also checks bit-exactness
-    from ..golden.fixed_core import FixedState, step
-    gst, cache, gouts = FixedState.from_arrays(st.arrays()), {}, []
-    for fr in frames:
-        gouts.append(step(cfg, gst, np.asarray(fr["x"])[None], np.asarray(fr["target"])[None],
-                          np.array([fr["has_target"]]), sos=fr["sos"], eos=fr["eos"],
-                          learn=True, draws_cache=cache)[0].copy())
-    drv = CoreDriver(dut)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    res = {}
-
-    async def bench(ctx):
-        c0 = ctx.get(dut.cycle_count)
-        spikes, exact = 0, True
-        for fr, want in zip(frames, gouts):
-            out = await drv.step(ctx, fr["x"], fr["target"], fr["has_target"], fr["sos"],
-                                 fr["eos"], True)
-            spikes += out["spikes"]
-            exact &= bool(np.array_equal(out["o"], want))
-        res["exact"] = exact
-        await drv.wait_idle(ctx)
-        c1 = ctx.get(dut.cycle_count)
-        for name in ("WINDOWS", "PERF_FWD", "PERF_BWD", "PERF_UPD"):
-            res[name] = (await drv.read(ctx, REG_INDEX[name], signed=False))[0]
-        res["cycles"] = c1 - c0
-        res["spikes_per_step"] = spikes / len(frames)
-        arrays = await drv.read_checkpoint(ctx)
-        g = gst.arrays()
-        for k, v in arrays.items():
-            want = np.asarray(g.get(k, np.zeros(1, np.int64)))[0].astype(np.int64)
-            res["exact"] &= bool(np.array_equal(want, v))
-
-    sim.add_testbench(bench)
-    sim.run()
-    nx = float(np.mean([np.count_nonzero(f["x"]) for f in frames]))
-    w = res["WINDOWS"]
-    return dict(steps=len(frames), windows=w, cycles_per_window=res["cycles"] / w,
-                forward=res["PERF_FWD"] / w, backward=res["PERF_BWD"] / w,
-                update=res["PERF_UPD"] / w,
-                other=(res["cycles"] - res["PERF_FWD"] - res["PERF_BWD"] - res["PERF_UPD"]) / w,
-                bound=bound(cfg, cfg.window), nnz_x_per_step=nx,
-                spikes_per_step=res["spikes_per_step"], bit_exact=res["exact"])
-
-
-def measure_table(windows=(1, 8), n_seq: int = 1, dense: bool = False) -> str:
-    head = (f"{'configuration':<22} {'L':>2} {'cycles/window':>13} {'bound':>9} {'bound/meas':>10}"
-            f" {'fwd':>8} {'bwd':>8} {'upd':>7} {'idle':>5} {'x nnz':>6} {'spk':>5} exact")
-    lines = [head, "-" * len(head)]
-    for name, kw in MEASURE_CONFIGS.items():
-        for L in windows:
-            cfg = CoreConfig(window=L, window_max=max(8, L), **kw)
-            r = measure(cfg, n_seq, dense=dense)
-            lines.append(f"{name:<22} {L:>2} {r['cycles_per_window']:>13.1f} {r['bound']:>9.1f} "
-                         f"{r['bound'] / r['cycles_per_window']:>10.3f} {r['forward']:>8.1f} "
-                         f"{r['backward']:>8.1f} {r['update']:>7.1f} {r['other']:>5.1f} "
-                         f"{r['nnz_x_per_step']:>6.2f} {r['spikes_per_step']:>5.2f} "
-                         f"{'yes' if r['bit_exact'] else 'NO'}")
-            print(lines[-1], flush=True)
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m fptt.rtl.report", description=__doc__.split("\n")[0])
     ap.add_argument("--config", help="TOML configuration (default: built-in defaults)")
     ap.add_argument("--set", action="append", default=[], metavar="K=V")
     ap.add_argument("--json", action="store_true", help="print the JSON report")
-    ap.add_argument("--measure", action="store_true",
-                    help="simulate 3 configurations x L in {1, 8} and print cycles per window")
-    ap.add_argument("--sequences", type=int, default=1, help="cue sequences per measurement")
-    ap.add_argument("--dense", action="store_true",
-                    help="with --measure: every input non-zero (worst case for the event-driven "
-                         "accumulation)")
     args = ap.parse_args(argv)
-    if args.measure:
-        kind = "dense random inputs" if args.dense else "cue task spikes"
-        print(f"{'':>22} {kind}, sequences of 32 steps, learning on every step")
-        measure_table(n_seq=args.sequences, dense=args.dense)
-        return 0
     cfg = CoreConfig.load(args.config, args.set)
     rep = build_report(cfg)
     sys.stdout.write(json.dumps(rep, indent=2) + "\n" if args.json else format_report(rep))

@@ -24,7 +24,8 @@ from fptt.rtl.core import FpttCore
 from fptt.rtl.host import REG_INDEX, checkpoint_addresses, host_targets
 from fptt.rtl.memories import REGION_SHIFT
 from fptt.rtl.regulariser import RegulariserUnit
-from fptt.rtl.testbench import CoreDriver, frames_from_sequence, run_frames
+from fptt.sim.stimulus import sequence_frames
+from fptt.sim.testbench import CoreDriver, run_frames
 from fptt.tasks.base import with_targets
 from fptt.tasks.cue import CueTask
 
@@ -47,9 +48,7 @@ def cue_frames(cfg: CoreConfig, n_steps: int, seed: int = 0, inference_every: in
     while len(frames) < n_steps:
         seq = with_targets(task.train_set()[i], "final")
         learn = not (inference_every and i % inference_every == inference_every - 1)
-        target = np.zeros((seq.target.shape[0], cfg.n_out))
-        target[:, :min(cfg.n_out, seq.target.shape[1])] = seq.target[:, :cfg.n_out]
-        frames += frames_from_sequence(cfg, seq.x, target, seq.has_target, learn=learn)
+        frames += sequence_frames(cfg, seq, learn=learn)
         i += 1
     return frames
 
@@ -57,7 +56,7 @@ def cue_frames(cfg: CoreConfig, n_steps: int, seed: int = 0, inference_every: in
 def golden_run(cfg, st, frames):
     outs, cache = [], {}
     for fr in frames:
-        tgt = np.zeros(cfg.n_out, np.int64) if fr["target"] is None else fr["target"]
+        tgt = np.zeros(cfg.n_out, np.int64) if fr["target"] is None else np.asarray(fr["target"])
         o = step(cfg, st, np.asarray(fr["x"])[None], tgt[None], np.array([fr["has_target"]]),
                  sos=fr["sos"], eos=fr["eos"], learn=fr["learn"], draws_cache=cache)
         outs.append(o[0].copy())

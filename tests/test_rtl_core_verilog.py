@@ -10,7 +10,8 @@ import pytest
 
 from fptt import cli_verilog
 from fptt.config import CoreConfig
-from fptt.rtl.report import bound, build_report, cycle_model, format_report
+from fptt.rtl.controller import bound, cycle_model
+from fptt.rtl.report import build_report, format_report
 from fptt.rtl.verilog import TOP, VERILATOR_WAIVERS, generate, lint
 
 SMALL = CoreConfig(n_in=8, n_hidden=8, n_out=2, window=2, window_max=4, lanes=2)

@@ -8,7 +8,7 @@ from fptt.config import CoreConfig, Fmt
 from fptt.study import common
 from fptt.study.fixed_vs_float import weight_width_config, window_memory_table
 from fptt.study.fptt_vs_bptt import fit_order
-from fptt.study.memory import MEMORIES, memory_bits, window_buffer_bits
+from fptt.memory import MEMORIES, memory_bits, window_buffer_bits
 from fptt.study.summary import largest_T_solved, smallest_width_within, smallest_window_within
 
 

@@ -1,4 +1,4 @@
-"""FPGA flow and bench: log parsing, the pin wrapper, the bound formula, report shapes.
+"""FPGA flow: log parsing, the pin wrapper, report shapes (the bench: ``test_bench.py``).
 
 Fast tests use captured tool output or a tiny hand-written design (seconds of
 yosys/nextpnr when installed); the synthesis of a whole core is marked slow.
@@ -11,7 +11,6 @@ import subprocess
 import pytest
 
 from fptt import synth
-from fptt.bench import bench_config, bound, format_bench, inference_bound, run_bench
 from fptt.cli import main
 from fptt.config import CoreConfig
 
@@ -192,64 +191,6 @@ def test_format_synth_report_shape():
 
 
 # ------------------------------------------------------------------ bound and bench
-def test_bound_formula_matches_design_section_6():
-    cfg = CoreConfig()                        # 20-64-2, P = 1
-    S = (20 + 64 + 2) * 64
-    assert bound(cfg, 1) == 2 * S + 2 * 64
-    assert bound(cfg, 8) == 8 * S + 7 * 64 ** 2 + 8 * 2 * 64 + S
-    assert bound(cfg.replace(lanes=4), 8) == bound(cfg, 8) / 4
-    assert inference_bound(cfg) == S
-    from fptt.rtl.report import bound as rtl_bound
-    for L in (1, 8, 16):
-        assert bound(cfg, L) == rtl_bound(cfg, L)
-
-
-def test_bench_configs():
-    r = bench_config("reckon", 8)
-    assert (r.n_in, r.n_hidden, r.n_out, r.window) == (256, 256, 16, 8)
-    assert bench_config("default", 1) == CoreConfig().replace(window=1)
-    assert r.acc_width >= r.acc_bits_needed
-
-
-def test_bench_json_and_table_shape():
-    res = run_bench(["small", "reckon"], (1, 8), simulate=False, golden_steps=3,
-                    log=lambda *a: None)
-    json.dumps(res)
-    assert [(r["config"], r["L"]) for r in res["rows"]] == [
-        ("small", 1), ("small", 8), ("reckon", 1), ("reckon", 8)]
-    for r in res["rows"]:
-        assert r["source"] == "computed (dense)"
-        assert r["ratio"] == pytest.approx(r["bound_per_window"] / r["cycles_per_window"])
-        assert r["learning_steps_per_s"] == pytest.approx(24e6 * r["L"] / r["cycles_per_window"])
-    m = res["configs"]["reckon"]["memory"]
-    assert m["required_bits"] > 6_000_000 and not m["within_up5k_ram_capacity"]
-    # weights and biases (n_syn), and the window buffer of window_max steps
-    from fptt.study.memory import window_buffer_bits
-    rc = bench_config("reckon", 8)
-    assert m["parameters"] == rc.n_syn == (256 + 256 + 1) * 256 + (256 + 1) * 16
-    assert m["window_buffer_bits"] == window_buffer_bits(rc) and m["window_max"] == rc.window_max
-    assert res["configs"]["small"]["golden_steps_per_s"] > 0
-    text = format_bench(res)
-    assert "bound/cyc" in text and "reckon" in text and "256-256-16" in text
-    assert res["fmax_source"].startswith("assumed")
-
-
-def test_bench_fmax_from_synth_report(tmp_path):
-    p = tmp_path / "synth_report.json"
-    p.write_text(json.dumps({"fmax_mhz": 31.5}))
-    res = run_bench(["small"], (1,), simulate=False, golden_steps=2, synth_json=p,
-                    log=lambda *a: None)
-    assert res["fmax_mhz"] == 31.5 and res["fmax_source"].startswith("achieved")
-
-
-def test_cli_bench_writes_json(tmp_path, capsys):
-    assert main(["bench", "--configs", "small", "--windows", "1", "--no-sim",
-                 "-o", str(tmp_path)]) == 0
-    data = json.loads((tmp_path / "bench.json").read_text())
-    assert data["rows"][0]["config"] == "small"
-    assert "cycles/window" in (tmp_path / "bench.txt").read_text()
-
-
 def test_cli_synth_reports_missing_tools(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(synth.shutil, "which", lambda name: None)
     assert main(["synth", "--set", "n_hidden=4", "-o", str(tmp_path)]) == 3

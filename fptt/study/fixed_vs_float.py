@@ -22,9 +22,9 @@ import dataclasses
 import numpy as np
 
 from ..config import CoreConfig, Fmt
+from ..memory import memory_bits
 from ..train import TrainSettings
 from .common import Timer, data_dir, pick, progress, write_csv, write_json
-from .memory import memory_bits
 from .runners import change_columns, placed_train_set, train_golden, train_reference
 
 __all__ = ["WIDTHS", "ROUNDINGS", "WINDOWS", "weight_width_config", "fit_config",

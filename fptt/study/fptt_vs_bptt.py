@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import CoreConfig
+from ..memory import memory_bits
 from .common import Timer, data_dir, pick, progress, set_threads, write_csv, write_json
-from .memory import memory_bits
 
 __all__ = ["RefSetup", "adding_sizes", "scaling_sizes", "psmnist_sizes", "adding_sweep",
            "scaling_sweep", "fit_order", "psmnist_compare", "SavedTensorMeter"]
@@ -208,7 +208,7 @@ def scaling_sweep(sizes: dict | None = None, setup: RefSetup = RefSetup()) -> li
     """Peak autograd memory and time per sequence against ``T`` (batch 1, adding problem) for
     BPTT, FPTT with ``L = 1``, FPTT-K (``K`` parts of ``T/K``) and FPTT with a fixed
     ``L = 10``; plus the on-chip memory of the core (window buffer ``L`` deep, from
-    :func:`fptt.study.memory.memory_bits`). Writes ``scaling.csv``."""
+    :func:`fptt.memory.memory_bits`). Writes ``scaling.csv``."""
     sizes = sizes or scaling_sizes()
     set_threads(1)
     K = sizes["parts"]

@@ -2,7 +2,7 @@
 
 A Python model of the host side of ``docs/host_interface.md`` for
 ``amaranth.sim`` async testbenches, used by ``tests/test_rtl_core*.py`` and by
-``python -m fptt.rtl.report --measure``:
+``python -m fptt.sim.measure`` (frames: :func:`fptt.sim.stimulus.sequence_frames`):
 
 - :meth:`CoreDriver.write` / :meth:`CoreDriver.read`: one bus access;
 - :meth:`CoreDriver.step`: send one input frame, wait for its output frame;
@@ -18,10 +18,10 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from ..config import CoreConfig
-from .core import FpttCore
-from .host import checkpoint_addresses
+from ..rtl.core import FpttCore
+from ..rtl.host import checkpoint_addresses
 
-__all__ = ["CoreDriver", "run_frames", "UNSIGNED_KEYS", "frames_from_sequence"]
+__all__ = ["CoreDriver", "run_frames", "UNSIGNED_KEYS"]
 
 #: Checkpoint arrays read back as unsigned 32-bit numbers.
 UNSIGNED_KEYS = ("lfsr", "steps", "windows", "count", "s", "sat_", "writes_")
@@ -103,21 +103,6 @@ class CoreDriver:
             for idx in np.ndindex(addrs.shape):
                 if await self.write(ctx, int(addrs[idx]), int(vals[idx])):
                     raise AssertionError(f"bus error writing {key}{list(idx)}")
-
-
-def frames_from_sequence(cfg: CoreConfig, x, target=None, has_target=None, learn=True):
-    """Integer-coded frames of one sequence (sos on the first step, eos on the last)."""
-    from ..golden.fixedpoint import to_codes
-    f = cfg.formats
-    xq = to_codes(np.asarray(x, dtype=np.float64), f.x)
-    T = xq.shape[0]
-    tq = None if target is None else to_codes(np.asarray(target, dtype=np.float64), f.o)
-    frames = []
-    for t in range(T):
-        frames.append(dict(x=xq[t], target=None if tq is None else tq[t],
-                           has_target=bool(has_target[t]) if has_target is not None else False,
-                           sos=t == 0, eos=t == T - 1, learn=learn))
-    return frames
 
 
 def run_frames(cfg: CoreConfig, state, frames, *, read_back=True, scratch=False,

@@ -18,7 +18,7 @@ window_buffer    ``window_max·(n_in·x.width + n_hidden·(1 + psi.width) + n_ou
 ===============  ===================================================================
 
 ``total`` is their sum. The RTL adds datapath scratch and a gradient SRAM of
-exact window sums (see ``fptt.rtl.report``); those are not counted here.
+exact window sums (see :mod:`fptt.rtl.report`); those are not counted here.
 The window buffer is the only term that depends on the window: it grows with
 ``window_max`` (the deepest window ``L`` the core supports), never with the
 sequence length. Default core (20-64-2, ``window_max = 64``): ``64·(20·8 +
@@ -28,7 +28,7 @@ formats are read from the configuration).
 
 from __future__ import annotations
 
-from ..config import CoreConfig
+from .config import CoreConfig
 
 __all__ = ["MEMORIES", "memory_bits", "window_buffer_bits"]
 
