@@ -1,0 +1,77 @@
+"""The synthesis report as text (:func:`format_synth_report`)."""
+
+from __future__ import annotations
+
+__all__ = ["format_synth_report"]
+
+def format_synth_report(r: dict) -> str:
+    """Readable table of a :func:`run_synth` result."""
+    c = r["config"]["core"]
+    what = f"unit {r['unit']} (top {r['top']})" if r.get("unit") else "core"
+    lines = [f"fptt synth --target {r['target']}: {what}   n_in={c['n_in']} "
+             f"n_hidden={c['n_hidden']} n_out={c['n_out']} lanes={c['lanes']} "
+             f"window_max={c['window_max']}",
+             f"status: {r.get('status', '?')}", ""]
+    util = r.get("utilisation", {})
+    dev = r.get("device")
+    if util:
+        lines.append(f"  {'resource':<14} {'used':>8} {'device':>8} {'use':>6}")
+        names = dict(luts="LUT4", carries="SB_CARRY", ffs="flip-flops", bram="SB_RAM40_4K",
+                     spram="SB_SPRAM256KA", dsp="SB_MAC16", ram_macros="RAM macros")
+        for k, v in util.items():
+            cap = None
+            if dev is not None:
+                cap = {"luts": dev["luts"], "ffs": dev["ffs"], "bram": dev["bram"],
+                       "spram": dev["spram"], "dsp": dev["dsp"]}.get(k)
+            pct = f"{100 * v / cap:5.0f}%" if cap else ""
+            flag = "  OVER" if cap is not None and v > cap else ""
+            lines.append(f"  {names.get(k, k):<14} {v:>8} {'' if cap is None else cap:>8} "
+                         f"{pct:>6}{flag}")
+    if r.get("fmax_mhz") is not None:
+        p = r["pnr"]
+        lines.append(f"  fmax (nextpnr) {r['fmax_mhz']:.2f} MHz "
+                     f"({'met' if p['timing_met'] else 'FAILED'} at {p['target_mhz']:g} MHz)")
+        cp = p.get("critical_path")
+        if cp and cp.get("delay_ns"):
+            lines.append(f"  critical path {cp['delay_ns']:.1f} ns over {cp['cells']} cells: "
+                         + ", ".join(cp["sources"][:8]))
+        lc = p["utilisation"].get("ICESTORM_LC")
+        if lc:
+            lines.append(f"  placed logic cells (core + pin wrapper) {lc['used']}/{lc['available']}")
+    else:
+        lines.append("  fmax: not placed")
+        p = r.get("pnr") or {}
+        lc = p.get("utilisation", {}).get("ICESTORM_LC")
+        if lc:
+            # a LUT4 and a flip-flop share one logic cell only when the LUT drives just
+            # that flip-flop: the packed count, not the LUT count, must fit the device
+            pk = p.get("packing", {})
+            lines.append(f"  logic cells after packing (core + pin wrapper): {lc['used']}/"
+                         f"{lc['available']}{'  OVER' if lc['used'] > lc['available'] else ''}"
+                         + (" (" + ", ".join(f"{v} {k}" for k, v in pk.items()) + ")"
+                            if pk else ""))
+    mb = r.get("memory_bits", {}) if not r.get("unit") else {}
+    if mb:
+        lines += ["", "Memory bits"]
+        req = mb.get("required")
+        lines.append(f"  state the algorithm must keep (golden FixedState)  {req:>9}")
+        lines.append(f"  checkpointed memories of the core                  {mb.get('checkpoint', 0):>9}")
+        lines.append(f"  all generated memories (incl. gradient, scratch)   {mb.get('generated', 0):>9}")
+        if "bram_blocks" in mb:
+            lines.append(f"  inferred: {mb['in_bram']} bits in {mb['bram_blocks']} SB_RAM40_4K "
+                         f"({mb['bram_capacity']} bits capacity), {mb['in_spram']} bits in "
+                         f"{mb['spram_blocks']} SB_SPRAM256KA, {mb['in_ff']} bits in flip-flops")
+    mems = r.get("memories")
+    if mems:
+        lines += ["", f"  {'memory':<12} {'depth':>6} {'width':>6} {'bits':>8} {'~BRAM':>6}  mapped to"]
+        for m in mems:
+            lines.append(f"  {m['name']:<12} {m['depth']:>6} {m['width']:>6} {m['bits']:>8} "
+                         f"{m['bram_estimate']:>6}  {m['mapped_to'] or 'RAM macro'}")
+        if r.get("roms_in_logic"):
+            lines.append(f"  + {len(r['roms_in_logic'])} constant tables (ROMs from case "
+                         f"statements) in logic")
+    if r.get("notes"):
+        lines += ["", "Notes"] + [f"  - {n}" for n in r["notes"]]
+    t = r.get("times", {})
+    lines += ["", "Wall time (s): " + ", ".join(f"{k} {v}" for k, v in t.items())]
+    return "\n".join(lines) + "\n"
