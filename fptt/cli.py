@@ -75,7 +75,20 @@ def _add_train_args(p):
     p.add_argument("--n-test", type=int, help="test sequences")
     p.add_argument("--seq-len", type=int, help="sequence length (adding task)")
     p.add_argument("--data-dir", help="MNIST IDX directory (else $FPTT_DATA_DIR)")
-    p.add_argument("--json", metavar="OUT", help="write the metrics of every epoch as JSON")
+    p.add_argument("--json", metavar="OUT",
+                   help="write the metrics as JSON, after every epoch (atomically)")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="save the whole run here (.npz): after every epoch, every "
+                        "--save-every sequences, and on SIGINT")
+    p.add_argument("--save-every", type=int, default=0, metavar="N",
+                   help="also save the checkpoint every N training sequences (mini-batches "
+                        "for ref-bptt); 0: only after epochs and on SIGINT")
+    p.add_argument("--resume", metavar="FILE",
+                   help="continue the run saved in this checkpoint (same arguments; "
+                        "--epochs may grow)")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the size guard estimates more memory than the limit "
+                        "(half the physical memory, or $FPTT_MEMORY_LIMIT_GB)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -98,24 +111,93 @@ def format_weight_change(record: dict) -> str:
     return text
 
 
+def _check_train_counts(args) -> None:
+    """Counts of ``fptt train`` in their range, one line each (before any work)."""
+    for flag, value, low in (("--n-train", args.n_train, 1), ("--n-test", args.n_test, 1),
+                             ("--seq-len", args.seq_len, 1), ("--epochs", args.epochs, 1),
+                             ("--seeds", args.seeds, 1), ("--save-every", args.save_every, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"{flag} must be >= {low}, not {value}")
+    if args.save_every and not args.checkpoint:
+        raise ConfigError("--save-every needs --checkpoint FILE")
+
+
+def _train_document(task, args, settings, cfg, history, **extra) -> dict:
+    return {"task": task.name, "model": args.model, "settings": dataclasses.asdict(settings),
+            "config": cfg.to_dict(), "epochs": history, **extra}
+
+
+def _write_json(path, document) -> None:
+    from .train import write_atomic
+    text = json.dumps(document, indent=2, default=str).encode()
+    write_atomic(path, lambda fh: fh.write(text))
+
+
 def _cmd_train(args) -> int:
-    from .train import TrainSettings, train
+    from .train import TrainingInterrupted, TrainSettings, check_output_path, train
+    _check_train_counts(args)
+    for what, path in (("--json", args.json), ("--checkpoint", args.checkpoint)):
+        if path:
+            check_output_path(path, what)
+    if args.resume and not Path(args.resume).is_file():
+        raise ConfigError(f"--resume {args.resume!r}: "
+                          f"{'is a directory' if Path(args.resume).is_dir() else 'does not exist'}")
     task = make_task_from_args(args)
     cfg = fit_config_to_task(load_config(args), task)
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, seeds=args.seeds,
                              schedule=args.schedule, learn=args.learn,
                              reset_to_mean=args.reset_to_mean, engine=args.engine)
-    history = train(cfg, task, args.model, settings, progress=not args.quiet,
-                    on_epoch=lambda r: print(_fmt_metrics(r), flush=True))
+    if not args.force:
+        cfg.check_size(args.seeds, what="training")
+    steps = sum(seq.steps for seq in task.train_set()) * args.epochs
+    est = cfg.step_seconds(args.seeds) * steps
+    if est > 600:
+        print(f"note: this run is estimated at about {est / 3600:.1f} h of training "
+              f"({steps} steps of {args.seeds} core(s), {cfg.n_syn} parameters each)",
+              file=sys.stderr)
+    # where a run without --checkpoint saves itself on SIGINT
+    fallback = None
+    if not args.checkpoint:
+        fallback = (str(Path(args.json).with_suffix("")) + ".interrupted.npz") if args.json \
+            else "fptt-train-interrupted.npz"
+        try:
+            check_output_path(fallback, "checkpoint")
+        except ConfigError:
+            fallback = None
+    history_so_far = []
+
+    def on_epoch(record):
+        history_so_far.append(record)
+        print(_fmt_metrics(record), flush=True)
+        if args.json:
+            _write_json(args.json, _train_document(task, args, settings, cfg, history_so_far))
+
+    try:
+        history = train(cfg, task, args.model, settings, progress=not args.quiet,
+                        on_epoch=on_epoch, checkpoint=args.checkpoint,
+                        save_every=args.save_every, resume=args.resume, handle_sigint=True,
+                        interrupt_checkpoint=fallback)
+    except TrainingInterrupted as stop:
+        saved = []
+        if stop.checkpoint:
+            saved.append(f"checkpoint {stop.checkpoint} (continue with --resume "
+                         f"{stop.checkpoint})")
+        if args.json:
+            _write_json(args.json, _train_document(
+                task, args, settings, cfg, stop.history,
+                interrupted={"epoch": stop.epoch, "done": stop.done, "of": stop.units,
+                             "checkpoint": stop.checkpoint}))
+            saved.append(f"metrics of {len(stop.history)} finished epoch(s) in {args.json}")
+        print(f"fptt train: interrupted in epoch {stop.epoch} after {stop.done} of "
+              f"{stop.units} sequences; saved " + ("; ".join(saved) or "nothing"),
+              file=sys.stderr, flush=True)
+        return 130
     final = history[-1]
     print(f"final: model={args.model} learn={args.learn} task={task.name} " + _fmt_metrics(
         {k: v for k, v in final.items() if k.startswith(("train_", "test_"))}))
     print(format_weight_change(final))
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "task": task.name, "model": args.model, "settings": dataclasses.asdict(settings),
-            "config": cfg.to_dict(), "epochs": history},
-            indent=2, default=str))
+        _write_json(args.json, _train_document(task, args, settings, cfg, history))
     return 0
 
 
@@ -220,9 +302,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, OSError, ValueError) as exc:
         print(f"fptt {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        print(f"fptt {args.command}: error: out of memory ({exc or 'allocation failed'}); "
+              f"a smaller configuration needs less", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fptt {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,8 +23,17 @@ Schedules (where the targets go, for classification tasks)
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +43,11 @@ from .health import LEARN_MODES, bias_size, frozen_params, weight_change
 from .tasks.base import Sequence, Task, with_targets
 
 __all__ = ["MODELS", "SCHEDULES", "TrainSettings", "place_targets", "make_learner", "train",
-           "evaluate"]
+           "evaluate", "TrainingInterrupted", "check_output_path", "write_atomic",
+           "read_train_checkpoint"]
+
+#: version of the training checkpoint (``train.meta``)
+CHECKPOINT_VERSION = 1
 
 MODELS = ("fixed", "twin", "ref-fptt", "ref-bptt")
 SCHEDULES = ("final", "every", "aux")
@@ -113,16 +126,58 @@ class _GoldenLearner:
         self.core = make_core(kind, cfg, {m: np.stack([w[m] for w in weights]) for m in weights[0]},
                               engine=engine, frozen=frozen)
 
-    def train_epoch(self, orders: list[list[Sequence]], progress):
-        for seqs in progress(list(zip(*orders))):
+    def units(self, orders) -> int:
+        """Steps of one epoch (sequences; the position a checkpoint records)."""
+        return len(orders[0])
+
+    def train_epoch(self, orders: list[list[Sequence]], progress, start: int = 0, after=None):
+        """Train on ``orders`` from sequence ``start``; ``after(done)`` after every sequence
+        may stop the epoch (returns true). Returns whether the epoch finished."""
+        batches = list(zip(*orders))
+        for i in progress(range(start, len(batches))):
+            seqs = batches[i]
             self.core.run_sequence(np.stack([s.x for s in seqs]),
                                    np.stack([s.target for s in seqs]),
                                    np.stack([s.has_target for s in seqs]))
+            if after is not None and after(i + 1) and i + 1 < len(batches):
+                return False
         if self.reset_to_mean:
             self.core.reset_to_mean()
+        return True
 
     def weights(self, model: int = 0):
         return self.core.weights(model)
+
+    _TWIN = ("u", "a", "s", "o", "buf_x", "buf_s", "buf_psi", "buf_delta")
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every bit of the cores' state (the fixed-point model: its checkpoint arrays)."""
+        core = self.core
+        if self.kind == "fixed":
+            return core.state.arrays()
+        out = {f"{k}.{m}": np.array(getattr(core, k)[m]) for k in ("w", "wbar", "lam")
+               for m in getattr(core, k)}
+        out.update({name: np.array(getattr(core, name)) for name in self._TWIN})
+        out.update(count=np.array(int(core.count)), windows=np.array(int(core.windows)))
+        return out
+
+    def load_state_arrays(self, arrays: dict, source=None):
+        core = self.core
+        if self.kind == "fixed":
+            from .golden.fixed_core import FixedState
+            core.state = FixedState.from_arrays(arrays, self.cfg, source)
+            return
+        from .golden.fixed_core import CheckpointError
+        for k in ("w", "wbar", "lam"):
+            for m in getattr(core, k):
+                _check_array(arrays, f"{k}.{m}", getattr(core, k)[m], source, CheckpointError)
+                getattr(core, k)[m] = np.array(arrays[f"{k}.{m}"], dtype=np.float64)
+        for name in self._TWIN:
+            _check_array(arrays, name, getattr(core, name), source, CheckpointError)
+            setattr(core, name, np.array(arrays[name], dtype=np.float64))
+        core.count, core.windows = int(arrays["count"]), int(arrays["windows"])
+        if hasattr(core, "_sync"):
+            core._sync()
 
     def predict(self, xs: np.ndarray, model: int = 0) -> np.ndarray:
         """Readouts ``[B, T, n_out]`` of one model with learning off, ``xs`` as one batch."""
@@ -165,21 +220,73 @@ class _ReferenceLearner:
         self.batch = settings.ref_batch
         self.reset_to_mean = settings.reset_to_mean
 
-    def train_epoch(self, orders: list[list[Sequence]], progress):
-        for trainer, seqs in zip(self.trainers, orders):
-            if self.kind == "ref-fptt":
-                for seq in progress(seqs):
+    def units(self, orders) -> int:
+        """Steps of one epoch: sequences (``ref-fptt``) or mini-batches (``ref-bptt``)."""
+        n = len(orders[0])
+        return n if self.kind == "ref-fptt" else -(-n // self.batch)
+
+    def train_epoch(self, orders: list[list[Sequence]], progress, start: int = 0, after=None):
+        """Train from step ``start`` (sequence or mini-batch), every model at each step (the
+        models are independent, so the order among them changes nothing); ``after(done)``
+        may stop the epoch. Returns whether the epoch finished."""
+        n = self.units(orders)
+        for i in progress(range(start, n)):
+            for trainer, seqs in zip(self.trainers, orders):
+                if self.kind == "ref-fptt":
+                    seq = seqs[i]
                     trainer.train_sequence(seq.x, seq.target, seq.has_target)
+                else:
+                    chunk = seqs[i * self.batch:(i + 1) * self.batch]
+                    trainer.train_batch(np.stack([s.x for s in chunk]),
+                                        np.stack([s.target for s in chunk]),
+                                        np.stack([s.has_target for s in chunk]))
+            if after is not None and after(i + 1) and i + 1 < n:
+                return False
+        if self.kind == "ref-fptt":
+            for trainer in self.trainers:
                 trainer.end_epoch(reset_to_mean=self.reset_to_mean)
-                continue
-            for i in progress(range(0, len(seqs), self.batch)):
-                chunk = seqs[i:i + self.batch]
-                trainer.train_batch(np.stack([s.x for s in chunk]),
-                                    np.stack([s.target for s in chunk]),
-                                    np.stack([s.has_target for s in chunk]))
+        return True
 
     def weights(self, model: int = 0):
         return self.trainers[model].weights()
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Each model's network, optimiser and FPTT state (``torch.save`` bytes)."""
+        import torch
+        out = {}
+        for i, tr in enumerate(self.trainers):
+            state = {"net": tr.net.state_dict(), "optimizer": tr.optimizer.state_dict()}
+            if self.kind == "ref-fptt":
+                state.update(wbar=tr._wbar, lam=tr._lam, updates=tr.updates, epoch=tr.epoch,
+                             prior=None if tr.prior is None else dict(vars(tr.prior)))
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            out[f"ref.{i}"] = np.frombuffer(buf.getvalue(), dtype=np.uint8).copy()
+        return out
+
+    def load_state_arrays(self, arrays: dict, source=None):
+        import torch
+        from .golden.fixed_core import CheckpointError
+        from .golden.reference.losses import ClassPrior
+        for i, tr in enumerate(self.trainers):
+            key = f"ref.{i}"
+            if key not in arrays:
+                raise CheckpointError(f"checkpoint {str(source)!r}: field {key!r} is missing")
+            try:
+                state = torch.load(io.BytesIO(np.asarray(arrays[key], np.uint8).tobytes()),
+                                   weights_only=True)
+                tr.net.load_state_dict(state["net"])
+                tr.optimizer.load_state_dict(state["optimizer"])
+            except Exception as exc:     # noqa: BLE001 - any damage is the file's
+                raise CheckpointError(f"checkpoint {str(source)!r}: field {key!r} is not this "
+                                      f"model's state ({type(exc).__name__}: {exc})") from None
+            if self.kind == "ref-fptt":
+                tr._wbar, tr._lam = state["wbar"], state["lam"]
+                tr.updates, tr.epoch = state["updates"], state["epoch"]
+                tr.prior = None
+                if state["prior"] is not None:
+                    tr.prior = ClassPrior.__new__(ClassPrior)
+                    vars(tr.prior).update(state["prior"])
 
     def predict(self, xs, model: int = 0):
         return self.trainers[model].forward(xs)
@@ -218,8 +325,145 @@ def _identity(it, **_):
     return it
 
 
+def _check_array(arrays, key, like, source, error):
+    if key not in arrays:
+        raise error(f"checkpoint {str(source)!r}: field {key!r} is missing")
+    a = np.asarray(arrays[key])
+    if a.shape != np.shape(like) or a.dtype.kind != "f" or not np.all(np.isfinite(a)):
+        raise error(f"checkpoint {str(source)!r}: field {key!r} has shape {a.shape} and "
+                    f"dtype {a.dtype}, expected finite floats of shape {np.shape(like)}")
+
+
+class TrainingInterrupted(Exception):
+    """A run stopped by SIGINT after finishing its current sequence; what it had is saved.
+
+    ``history`` the finished epochs' records, ``checkpoint`` where the run was saved,
+    ``epoch`` and ``done`` (steps of that epoch) where it stopped.
+    """
+
+    def __init__(self, history, checkpoint, epoch, done, units):
+        self.history, self.checkpoint = history, checkpoint
+        self.epoch, self.done, self.units = epoch, done, units
+        super().__init__(f"interrupted in epoch {epoch} after {done} of {units} steps; "
+                         f"checkpoint {checkpoint}")
+
+
+def check_output_path(path, what: str) -> Path:
+    """Refuse, before any work, an output path whose folder is missing or not writable
+    (a :class:`~fptt.config.ConfigError`, one line)."""
+    from .config import ConfigError
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a directory")
+    if not parent.is_dir():
+        raise ConfigError(f"{what} {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {str(path)!r}: folder {str(parent)!r} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what} {str(path)!r} is not writable")
+    return path
+
+
+def write_atomic(path, write) -> None:
+    """``write(fileobj)`` into a temporary file beside ``path``, then rename it over
+    ``path``: a reader sees the old file or the new one, never a part."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
+                               prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _task_fingerprint(task, train_set) -> str:
+    """What identifies the training data: the task, the number of sequences and a hash of
+    the first few (inputs and placed targets)."""
+    h = hashlib.sha256(f"{task.name} {len(train_set)}".encode())
+    for seq in train_set[:32]:
+        for a in (seq.x, seq.target, seq.has_target):
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def read_train_checkpoint(path) -> tuple[dict, dict]:
+    """``(meta, arrays)`` of a training checkpoint (``--resume``); a
+    :class:`~fptt.golden.fixed_core.CheckpointError` naming the file otherwise."""
+    from .golden.fixed_core import CheckpointError
+    where = f"checkpoint {str(path)!r}"
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not hasattr(data, "files"):
+            raise CheckpointError(f"{where}: not an .npz archive")
+        with data:
+            arrays = {k: np.array(data[k]) for k in data.files}
+    except CheckpointError:
+        raise
+    except FileNotFoundError:
+        raise CheckpointError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{where} is a directory") from None
+    except Exception as exc:     # noqa: BLE001 - BadZipFile, EOFError, zlib.error, ...
+        raise CheckpointError(f"{where}: not a readable .npz archive "
+                              f"({type(exc).__name__}: {exc})") from None
+    if "train.meta" not in arrays:
+        raise CheckpointError(f"{where}: field 'train.meta' is missing (not a checkpoint of "
+                              f"fptt train)")
+    try:
+        meta = json.loads(str(arrays.pop("train.meta")))
+        for key in ("version", "model", "task", "settings", "config_toml", "epoch", "done",
+                    "rng", "history", "seconds", "sequences"):
+            meta[key]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: field 'train.meta' is damaged ({exc})") from None
+    if meta["version"] != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{where}: field 'train.meta' has version {meta['version']}, "
+                              f"expected {CHECKPOINT_VERSION}")
+    return meta, arrays
+
+
+class _SigintFlag:
+    """While active (main thread only): the first SIGINT sets ``hit`` and lets the current
+    sequence finish; a second one interrupts at once (the default behaviour)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.hit = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        self.hit = True
+        print("fptt train: SIGINT: finishing the current sequence, then saving "
+              "(again to stop at once)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, self._old if self._old is not None else signal.default_int_handler)
+
+    def __enter__(self):
+        if self.enabled:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            signal.signal(signal.SIGINT, self._old if self._old is not None else signal.default_int_handler)
+        return False
+
+
 def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = TrainSettings(),
-          progress: bool = False, eval_train: int = 200, on_epoch=None) -> list[dict]:
+          progress: bool = False, eval_train: int = 200, on_epoch=None, *,
+          checkpoint=None, save_every: int = 0, resume=None, handle_sigint: bool = False,
+          interrupt_checkpoint=None, stop_after=None) -> list[dict]:
     """Train ``model`` on ``task`` for ``settings.epochs`` epochs; returns one record per epoch.
 
     ``settings.seeds`` models (seeds ``seed .. seed + seeds - 1``: initial weights
@@ -230,11 +474,30 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     moved, ``weight_change[m] = {"mean", "seeds"}`` (relative L1 change from the
     initial weights, :func:`fptt.health.weight_change`), with the biases' mean
     ``|b|`` in ``bias_mean_abs``.
+
+    Checkpoints: ``checkpoint`` (a path) is written, atomically, every ``save_every``
+    training steps (sequences; mini-batches for ``ref-bptt``; ``0``: never in an
+    epoch), after every epoch and at the end. It holds the models' whole state
+    (weights, FPTT state, optimiser state), the data order and position, the random
+    generators, the finished epochs' records and the settings. ``resume`` (a path)
+    continues such a run: the result is bit-identical to an uninterrupted run for the
+    golden models and numerically identical for the references (only the records'
+    ``seconds`` differ). With ``handle_sigint``, SIGINT lets the current sequence
+    finish, saves a checkpoint (``checkpoint``, else ``interrupt_checkpoint``) and
+    raises :class:`TrainingInterrupted`; ``stop_after(epoch, done)`` returning true
+    does the same without a signal (tests).
     """
+    from .config import ConfigError
+    from .golden.fixed_core import CheckpointError, checkpoint_arrays
     from .golden.weights import init_weights
     if (task.n_in, task.n_out) != (cfg.n_in, cfg.n_out):
         raise ValueError(f"task {task.name} has n_in={task.n_in}, n_out={task.n_out}; the "
                          f"configuration has n_in={cfg.n_in}, n_out={cfg.n_out}")
+    if not (isinstance(save_every, int) and save_every >= 0):
+        raise ValueError(f"save_every must be an integer >= 0, not {save_every!r}")
+    meta = arrays = None
+    if resume is not None:
+        meta, arrays = read_train_checkpoint(resume)
     seeds = range(settings.seed, settings.seed + settings.seeds)
     weights = [init_weights(cfg, s, settings.gain_in, settings.gain_rec, settings.gain_out)
                for s in seeds]
@@ -243,31 +506,112 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     train_set = [place_targets(s, settings.schedule, cfg.window, n_classes)
                  for s in task.train_set()]
     test_set = task.test_set()
+    fingerprint = _task_fingerprint(task, train_set)
+    settings_d = json.loads(json.dumps(dataclasses.asdict(settings), default=str))
     bar = _identity
     if progress:
         from tqdm import tqdm
         bar = lambda it: tqdm(it, desc=f"{model} epoch", leave=False, unit="seq")  # noqa: E731
-    history = []
-    t0 = time.time()
     rngs = [np.random.default_rng(s) for s in seeds]
-    for epoch in range(1, settings.epochs + 1):
-        learner.train_epoch([[train_set[i] for i in rng.permutation(len(train_set))]
-                             for rng in rngs], bar)
-        record = {"epoch": epoch, "seconds": round(time.time() - t0, 2)}
-        for split, seqs in (("test", test_set), ("train", task.train_set()[:eval_train])):
-            scores = [evaluate(learner, task, seqs, settings.eval_batch, b)
-                      for b in range(learner.n_models)]
-            for k in scores[0]:
-                values = [sc[k] for sc in scores]
-                record[f"{split}_{k}"] = float(np.mean(values))
-                record[f"{split}_{k}_seeds"] = values
-        changes = [weight_change(weights[b], learner.weights(b)) for b in range(learner.n_models)]
-        record["weight_change"] = {m: {"mean": float(np.mean([c[m] for c in changes])),
-                                       "seeds": [c[m] for c in changes]} for m in changes[0]}
-        sizes = [bias_size(learner.weights(b)) for b in range(learner.n_models)]
-        if sizes[0]:
-            record["bias_mean_abs"] = {p: float(np.mean([z[p] for z in sizes])) for p in sizes[0]}
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
+    history, start_epoch, start_done, elapsed = [], 1, 0, 0.0
+    epoch_rng = [r.bit_generator.state for r in rngs]
+    if meta is not None:
+        where = f"checkpoint {str(resume)!r}"
+        mine = dict(settings_d, epochs=None)
+        theirs = dict(meta["settings"], epochs=None)
+        for what, a, b in (("model", meta["model"], model), ("task", meta["task"], task.name),
+                           ("training data", meta["sequences"], fingerprint),
+                           ("configuration", meta["config_toml"], cfg.to_toml())):
+            if a != b:
+                raise ConfigError(f"{where} was written by a run with another {what} "
+                                  f"({a if what != 'configuration' else 'its config_toml'}); "
+                                  f"resume with the same arguments")
+        if mine != theirs:
+            diff = sorted(k for k in mine if mine.get(k) != theirs.get(k))
+            raise ConfigError(f"{where} was written with other settings: "
+                              f"{', '.join(f'{k}={theirs.get(k)!r}' for k in diff)}")
+        if meta["epoch"] > settings.epochs + 1:
+            raise ConfigError(f"{where} has already trained {meta['epoch'] - 1} epochs, "
+                              f"more than --epochs {settings.epochs}")
+        if model != "fixed":
+            arrays = {k[len("train."):]: v for k, v in arrays.items() if k.startswith("train.")}
+        learner.load_state_arrays(arrays, resume)
+        try:
+            for r, st in zip(rngs, meta["rng"], strict=True):
+                r.bit_generator.state = st
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CheckpointError(f"{where}: field 'train.meta' rng is damaged ({exc})") from None
+        epoch_rng = meta["rng"]
+        history, start_epoch, start_done = meta["history"], meta["epoch"], meta["done"]
+        elapsed = float(meta["seconds"])
+    t0 = time.time() - elapsed
+
+    def save(path, epoch, done, rng_state):
+        meta = dict(version=CHECKPOINT_VERSION, model=model, task=task.name,
+                    settings=settings_d, config_toml=cfg.to_toml(), epoch=epoch, done=done,
+                    rng=rng_state, history=history, seconds=round(time.time() - t0, 3),
+                    sequences=fingerprint)
+        out = {"train.meta": np.array(json.dumps(meta, default=str))}
+        state = learner.state_arrays()
+        if model == "fixed":    # also a checkpoint of the batch of cores (FixedCore.load)
+            out.update(checkpoint_arrays(cfg, learner.core.state))
+        else:
+            out["config_toml"] = np.array(cfg.to_toml())
+            out.update({f"train.{k}": v for k, v in state.items()})
+        write_atomic(path, lambda fh: np.savez(fh, **out))
+
+    with _SigintFlag(handle_sigint) as sig:
+        for epoch in range(start_epoch, settings.epochs + 1):
+            if epoch != start_epoch or start_done == 0:
+                epoch_rng = [r.bit_generator.state for r in rngs]
+            else:
+                for r, st in zip(rngs, epoch_rng):
+                    r.bit_generator.state = st
+            orders = [[train_set[i] for i in rng.permutation(len(train_set))] for rng in rngs]
+            units = learner.units(orders)
+            begin = start_done if epoch == start_epoch else 0
+            stop = {}
+
+            def after(done, epoch=epoch, rng_state=epoch_rng, units=units):
+                if checkpoint is not None and save_every and done < units \
+                        and ((epoch - 1) * units + done) % save_every == 0:
+                    save(checkpoint, epoch, done, rng_state)
+                if sig.hit or (stop_after is not None and stop_after(epoch, done)):
+                    stop["at"] = done
+                    return True
+                return False
+
+            finished = learner.train_epoch(orders, bar, begin, after)
+            if not finished:
+                path = checkpoint if checkpoint is not None else interrupt_checkpoint
+                if path is not None:
+                    save(path, epoch, stop["at"], epoch_rng)
+                raise TrainingInterrupted(history, path, epoch, stop["at"], units)
+            record = {"epoch": epoch, "seconds": round(time.time() - t0, 2)}
+            for split, seqs in (("test", test_set), ("train", task.train_set()[:eval_train])):
+                scores = [evaluate(learner, task, seqs, settings.eval_batch, b)
+                          for b in range(learner.n_models)]
+                for k in scores[0]:
+                    values = [sc[k] for sc in scores]
+                    record[f"{split}_{k}"] = float(np.mean(values))
+                    record[f"{split}_{k}_seeds"] = values
+            changes = [weight_change(weights[b], learner.weights(b))
+                       for b in range(learner.n_models)]
+            record["weight_change"] = {m: {"mean": float(np.mean([c[m] for c in changes])),
+                                           "seeds": [c[m] for c in changes]} for m in changes[0]}
+            sizes = [bias_size(learner.weights(b)) for b in range(learner.n_models)]
+            if sizes[0]:
+                record["bias_mean_abs"] = {p: float(np.mean([z[p] for z in sizes]))
+                                           for p in sizes[0]}
+            history.append(record)
+            next_rng = [r.bit_generator.state for r in rngs]
+            if checkpoint is not None:
+                save(checkpoint, epoch + 1, 0, next_rng)
+            if on_epoch is not None:
+                on_epoch(record)
+            if sig.hit and epoch < settings.epochs:
+                path = checkpoint if checkpoint is not None else interrupt_checkpoint
+                if path is not None and path != checkpoint:
+                    save(path, epoch + 1, 0, next_rng)
+                raise TrainingInterrupted(history, path, epoch + 1, 0, units)
     return history
