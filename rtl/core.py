@@ -43,8 +43,9 @@ At a window's end (``count = L`` or ``eos``), for ``t`` = last .. first:
    FPTT step with ``η_p`` (:class:`~fptt.rtl.regulariser.RegulariserUnit` × P,
    the sweep's parameter counter is its parameter code; draws from
    :class:`~fptt.rtl.lfsr.LaneLFSR` × P), write w, W̄, λ back and clear the
-   sum. One word per two cycles: w, W̄ and λ are single-port SRAMs (iCE40
-   SPRAM), read in one cycle and written back in the next.
+   sum. One word per two cycles when w, W̄ and λ are single-port SRAMs
+   (``single_port_weights``, the iCE40 SPRAM: read in one cycle, written back
+   in the next), else one word per cycle (dual-port block RAM).
 
 Biases (``cfg.biases``) are the weights of an always-active presynaptic unit,
 index ``n_hidden`` of the spike masks: ``ACC_S`` adds ``b`` (the next column of
