@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from fptt.config import CoreConfig, Fmt
@@ -111,3 +112,26 @@ def test_batched_golden_runner_equals_single_runs():
     alone = train_golden(cfg, task, "fixed", (1,), TrainSettings())
     for m, v in alone["weights"].items():
         assert (v[0] == res["weights"][m][1]).all()
+
+
+def test_readout_ceiling_fits_a_linear_readout():
+    """The least-squares readout ceiling: scores in range, conditioning >= 1, deterministic."""
+    pytest.importorskip("torch")
+    from fptt.golden.weights import init_weights
+    from fptt.study.diagnostics import readout_ceiling, readout_features
+    from fptt.tasks import make_task
+    task = make_task("cue", n_train=40, n_test=20, seed=0)
+    cfg = CoreConfig(n_in=task.n_in, n_out=task.n_out, n_hidden=16)
+    w = init_weights(cfg, 0, 3.0, 0.5, 0.01)
+    a, b = readout_ceiling(cfg, w, task), readout_ceiling(cfg, w, task)
+    assert a == b
+    assert 0.0 <= a["accuracy"] <= 1.0 and 0.0 <= a["rate"] <= 1.0
+    assert a["cond_gram"] >= 1.0 and 0 < a["live"] <= 16
+    # the features are the readout's own input: W_out F reproduces the summed readout
+    seqs = list(task.test_set())[:3]
+    xs = np.stack([s.x for s in seqs])
+    f, _ = readout_features(cfg, w, xs, seqs[0].decision)
+    from fptt.golden.twin import FloatTwin
+    out = FloatTwin(cfg, {**w, "b_out": np.zeros((cfg.n_out, 1))}, batch=len(xs)).run_sequence(
+        xs, learn=False)
+    np.testing.assert_allclose(out[:, seqs[0].decision].sum(axis=1), f @ w["w_out"].T, atol=1e-3)

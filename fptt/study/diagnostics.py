@@ -1,0 +1,104 @@
+"""Does the network's state carry the answer, and can a gradient readout reach it?
+
+Before blaming a learning rule, fit the best *linear readout* of an untrained (or
+trained) network by least squares and look at how well conditioned that fit is.
+The prediction rule of every task is the argmax (or mean) of the readout summed
+over the decision steps, and the readout is linear in the leaky-integrated spikes::
+
+    Σ_{t∈D} o_t = W_out · F + const,    F_j = Σ_{t∈D} Σ_k κ^k s_{j,t-k}
+
+so a least-squares fit of the one-hot label (or the value) on ``[F, 1]`` gives
+the accuracy a readout could reach on this state, and the eigenvalue spread of
+the feature Gram matrix says how many SGD steps it would take to get there
+(an SGD readout learns the direction of eigenvalue λ at rate ``η λ``: with a
+condition number of 10^7 the class-bearing directions are out of reach).
+
+Measured on S-MNIST (issue 16, ``notebooks/RESULTS.md``): the untrained 64-neuron
+core holds 64-72 % in its state, but its features are nearly collinear (one input
+channel, one shared set of time constants; condition number 10^7-10^8 even after
+centring), and every gradient readout tried stays near chance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import CoreConfig
+
+__all__ = ["readout_features", "readout_ceiling"]
+
+
+def readout_features(cfg: CoreConfig, weights: dict, xs: np.ndarray, decision: np.ndarray,
+                     batch: int = 500) -> tuple[np.ndarray, float]:
+    """``F [N, n_hidden]``: leaky-integrated spikes summed over the decision steps; and the mean rate.
+
+    ``xs`` is ``[N, T, n_in]``; ``decision`` the ``[T]`` bool mask shared by the
+    sequences. The network is the float one of every view
+    (:class:`fptt.golden.reference.network.ALIFNetwork`, float32, forward only).
+    """
+    import torch
+
+    from ..golden.reference.network import ALIFNetwork
+    net = ALIFNetwork(cfg, weights, dtype=torch.float32)
+    kappa = cfg.neuron.kappa
+    decision = np.asarray(decision, bool)
+    feats, rates = [], []
+    with torch.no_grad():
+        for i in range(0, len(xs), batch):
+            _, _, spk = net(torch.as_tensor(np.asarray(xs[i:i + batch], np.float32)),
+                            return_spikes=True)
+            spk = spk.numpy().astype(np.float64)
+            rates.append(spk.mean())
+            filt = np.zeros(spk.shape[::2])
+            total = np.zeros_like(filt)
+            for t in range(spk.shape[1]):
+                filt = kappa * filt + spk[:, t]
+                if decision[t]:
+                    total += filt
+            feats.append(total)
+    return np.concatenate(feats), float(np.mean(rates))
+
+
+def readout_ceiling(cfg: CoreConfig, weights: dict, task, n_fit: int | None = None,
+                    n_test: int | None = None, ridge: float = 1e-6) -> dict:
+    """Least-squares readout of ``weights`` on ``task``: its score and its conditioning.
+
+    Fits on the first ``n_fit`` training sequences, scores on the first ``n_test``
+    test sequences (default: all). ``ridge`` is relative to the largest eigenvalue.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (classification) or ``mse`` (regression) of the fitted readout
+        on the test sequences; ``rate`` (mean spike rate), ``live`` (neurons whose
+        feature varies), ``cond_gram`` (condition number of the Gram matrix of
+        ``[F, 1]``, what plain SGD on the readout faces) and ``cond_cov`` (of the
+        centred feature covariance).
+    """
+    train = list(task.train_set()[:n_fit] if n_fit else task.train_set())
+    test = list(task.test_set()[:n_test] if n_test else task.test_set())
+    decision = train[0].decision
+    f_fit, rate = readout_features(cfg, weights, np.stack([s.x for s in train]), decision)
+    f_test, _ = readout_features(cfg, weights, np.stack([s.x for s in test]), decision)
+    live = f_fit.std(axis=0) > 1e-9
+    a_fit = np.c_[f_fit[:, live], np.ones(len(f_fit))]
+    a_test = np.c_[f_test[:, live], np.ones(len(f_test))]
+    if task.kind == "classification":
+        y = np.eye(task.n_out)[[int(s.label) for s in train]]
+    else:
+        y = np.array([float(s.label) for s in train])[:, None]
+    gram = a_fit.T @ a_fit / len(a_fit)
+    ev = np.linalg.eigvalsh(gram)
+    w = np.linalg.solve(gram + ridge * ev[-1] * np.eye(len(gram)), a_fit.T @ y / len(a_fit))
+    out = a_test @ w
+    labels = np.array([s.label for s in test], dtype=float)
+    result = {"rate": rate, "live": int(live.sum()),
+              "cond_gram": float(ev[-1] / max(ev[0], ev[-1] * 1e-300))}
+    if live.sum() > 1:
+        evc = np.linalg.eigvalsh(np.atleast_2d(np.cov(f_fit[:, live].T)))
+        result["cond_cov"] = float(evc[-1] / max(evc[0], evc[-1] * 1e-300))
+    if task.kind == "classification":
+        result["accuracy"] = float(np.mean(np.argmax(out, axis=1) == labels))
+    else:
+        result["mse"] = float(np.mean((out[:, 0] - labels) ** 2))
+    return result
