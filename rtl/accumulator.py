@@ -47,11 +47,14 @@ multiplexer of ``x_i``) do not pass through the encoder's carry chain.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
-__all__ = ["EventScanner", "lowest_set", "popcount"]
+from .fixed import CombPart
+
+__all__ = ["EventScanner", "lowest_set", "popcount", "event_stage"]
 
 
 def lowest_set(m: Module, vec, name: str, chunk: int = 8):
@@ -136,3 +139,124 @@ class EventScanner(wiring.Component):
         with m.If(self.load | (self.step & self.valid & self.last)):
             m.d.sync += [pending.eq(enc_in), self.idx.eq(idx_next), self.valid.eq(enc_in.any())]
         return m
+
+
+def _column(idx, groups: int, g):
+    """``idx·groups + g`` for ``0 <= g < groups``: a concatenation when ``groups`` is a power
+    of two (no adder on the scanner's address path)."""
+    if groups & (groups - 1) == 0:
+        return Cat(g[:ceil_log2(groups)], idx)
+    return idx * groups + g
+
+
+def event_stage(dp) -> None:
+    """The event-driven read-modify-write of the core's shared synaptic datapath.
+
+    The :class:`EventScanner` walks the set bits of a mask (non-zero inputs,
+    spikes), ``groups`` words per event, and this stage turns each word into
+    one read-modify-write one cycle later (``dp.scan_kind`` picks the sum):
+    ``acc += W_in·x`` (``ACC_X``), ``acc += W_rec·s`` and ``+= b`` (``ACC_S``),
+    ``oacc += W_out·s`` and ``+= b_out`` (``RO_ACC``), ``G_in += ī_{t+1}·x_{t+1}``
+    (during ``BW_J``). One multiplier per lane serves ``w·x``, ``ī·x`` and the
+    update's ``ī_0·x_0`` (:func:`fptt.rtl.regulariser.update_stage`).
+    ``touched``/``otouched`` say whether a word already holds a partial sum of
+    this step. Exports ``scan_run``, ``scan_kind`` and ``K_*`` (driven by the
+    controller), ``ev_x``, ``ev_kind``, ``x_index``, ``xsel``, ``mprod``.
+    """
+    m, cfg, f, P, G, Go, n_in, n_h = dp.m, dp.cfg, dp.f, dp.P, dp.G, dp.Go, dp.n_in, dp.n_h
+    rd, wr, BIAS = dp.rd, dp.wr, dp.BIAS
+    # one generic read-modify-write stage fed by the event scanner
+    ev_valid = Signal()
+    ev_kind = Signal(3)      # 0 w_in->acc, 1 w_rec->acc, 2 w_out->oacc, 3 ī x->grad_in
+    ev_g = Signal(range(max(G, Go, 2)))
+    ev_addr = Signal(range(max(n_in, n_h) * max(G, Go) + 1))
+    ev_x = Signal(signed(f.x.width))
+    K_WIN, K_WREC, K_WOUT, K_GIN = range(4)
+    scan_kind = Signal(3)
+    scan_run = Signal()
+    m.d.sync += ev_valid.eq(0)
+
+    m.d.comb += dp.scan.groups.eq(Mux(scan_kind == K_WOUT, Go, G))
+    # one multiplexer picks x_i for the event sweeps and x_0,col for the update
+    xsel = Signal(signed(f.x.width))
+    x_index = Signal(range(max(n_in, 2)))
+    m.d.comb += [x_index.eq(dp.scan.idx), xsel.eq(dp.xr[x_index])]
+    with m.If(scan_run & dp.scan.valid):
+        m.d.comb += dp.scan.step.eq(1)
+        col = Mux(scan_kind == K_WOUT, _column(dp.scan.idx, Go, dp.scan.g),
+                  _column(dp.scan.idx, G, dp.scan.g))
+        m.d.sync += [ev_valid.eq(1), ev_kind.eq(scan_kind), ev_g.eq(dp.scan.g), ev_addr.eq(col),
+                     ev_x.eq(Mux((scan_kind == K_WIN) | (scan_kind == K_GIN), xsel, dp.xone))]
+        with m.Switch(scan_kind):
+            with m.Case(K_WIN):
+                m.d.comb += [*dp.rdp(rd["w.w_in"], col), rd["acc"].addr.eq(dp.scan.g)]
+            with m.Case(K_WREC):
+                m.d.comb += rd["acc"].addr.eq(dp.scan.g)
+                if BIAS:    # the always-active unit: b, the next column of the w memory
+                    with m.If(dp.scan.idx == n_h):
+                        m.d.comb += dp.rdp(rd["w.b"], dp.scan.g)
+                    with m.Else():
+                        m.d.comb += dp.rdp(rd["w.w_rec"], col)
+                else:
+                    m.d.comb += dp.rdp(rd["w.w_rec"], col)
+            with m.Case(K_WOUT):
+                m.d.comb += rd["oacc"].addr.eq(dp.scan.g)
+                if BIAS:    # b_out, a column of W_out's memory
+                    with m.If(dp.scan.idx == n_h):
+                        m.d.comb += dp.rdp(rd["w.b_out"], dp.scan.g)
+                    with m.Else():
+                        m.d.comb += dp.rdp(rd["w.w_out"], col)
+                else:
+                    m.d.comb += rd["w.w_out"].addr.eq(col)
+            with m.Case(K_GIN):
+                # during BW_J(t): G_in += ī_{t+1} x_{t+1}ᵀ, ī_{t+1} in the bank BW_J reads
+                m.d.comb += [rd["grad.w_in"].addr.eq(col),
+                             dp.rd_i1.addr.eq(~dp.bank * G + dp.scan.g)]
+    em = m.submodules.ev_math = CombPart()
+    wword = Mux(ev_kind == K_WIN, rd["w.w_in"].data.as_value(), rd["w.w_rec"].data.as_value())
+    wv = data.View(data.ArrayLayout(signed(f.w.width), P), wword)
+    acc_new = [Signal(signed(cfg.acc_width), name=f"acc_new{p}") for p in range(P)]
+    oacc_new = [Signal(rd["oacc"].data[0].shape(), name=f"oacc_new{p}") for p in range(P)]
+    gin_new = [Signal(rd["grad.w_in"].data[0].shape(), name=f"gin_new{p}") for p in range(P)]
+    # one multiplier per lane for w·x (ACC_X), ī·x (G_in sweep) and ī_0·x_0 (UPD):
+    # the three never run in the same cycle (a DSP block each would need 3P)
+    mul_b = Signal(signed(f.x.width))
+    mul_a = [Signal(signed(max(f.w.width, f.ibar.width)), name=f"mul_a{p}") for p in range(P)]
+    mprod = [Signal(signed(len(mul_a[p]) + len(mul_b)), name=f"mprod{p}") for p in range(P)]
+    em.m.d.comb += mul_b.eq(ev_x)
+    for p in range(P):
+        em.m.d.comb += [
+            mul_a[p].eq(Mux(ev_kind == K_GIN, dp.rd_i1.data[p], wv[p])),
+            mprod[p].eq(mul_a[p] * mul_b),
+            acc_new[p].eq(Mux(dp.touched, rd["acc"].data[p], 0)
+                          + mprod[p]),
+            oacc_new[p].eq(Mux(dp.otouched, rd["oacc"].data[p], 0)
+                           + rd["w.w_out"].data[p]),
+            gin_new[p].eq(rd["grad.w_in"].data[p] + mprod[p]),
+        ]
+    with m.If(ev_valid):
+        with m.Switch(ev_kind):
+            with m.Case(K_WIN, K_WREC):
+                m.d.comb += [wr["acc"].addr.eq(ev_g), wr["acc"].en.eq(-1)]
+                m.d.comb += [wr["acc"].data[p].eq(acc_new[p]) for p in range(P)]
+                with m.If(ev_g == G - 1):
+                    m.d.sync += dp.touched.eq(1)
+            with m.Case(K_WOUT):
+                m.d.comb += [wr["oacc"].addr.eq(ev_g), wr["oacc"].en.eq(-1)]
+                m.d.comb += [wr["oacc"].data[p].eq(oacc_new[p]) for p in range(P)]
+                with m.If(ev_g == Go - 1):
+                    m.d.sync += dp.otouched.eq(1)
+            with m.Case(K_GIN):
+                m.d.comb += [wr["grad.w_in"].addr.eq(ev_addr), wr["grad.w_in"].en.eq(-1)]
+                m.d.comb += [wr["grad.w_in"].data[p].eq(gin_new[p]) for p in range(P)]
+    dp.K_GIN = K_GIN
+    dp.K_WIN = K_WIN
+    dp.K_WOUT = K_WOUT
+    dp.K_WREC = K_WREC
+    dp.ev_kind = ev_kind
+    dp.ev_x = ev_x
+    dp.mprod = mprod
+    dp.scan_kind = scan_kind
+    dp.scan_run = scan_run
+    dp.x_index = x_index
+    dp.xsel = xsel

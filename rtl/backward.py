@@ -85,15 +85,18 @@ within a step; ``ī_t``, ``ū_t``, ``ā_t`` of step ``t`` feed step ``t-1``
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig
-from .fixed import (const_mul_add, delay, exact_sum, fmt_shape, round_pre, rounding_offset,
+from .constmul import const_mul_add
+from .fixed import (CombPart, delay, exact_sum, fmt_shape, round_pre, rounding_offset,
                     saturate_bits, stage, sum_width)
+from .host import divmod_const
 
-__all__ = ["BackwardReadoutUnit", "BackwardNeuronUnit", "wt_obar_width", "wt_ibar_width"]
+__all__ = ["BackwardReadoutUnit", "BackwardNeuronUnit", "wt_obar_width", "wt_ibar_width",
+           "backward_readout_stage", "backward_neuron_stage"]
 
 
 def wt_obar_width(cfg: CoreConfig) -> int:
@@ -274,3 +277,161 @@ class BackwardNeuronUnit(wiring.Component):
             o.sat_ibar.eq(ibar_sat),
         ]
         return m
+
+
+def backward_readout_stage(dp) -> None:
+    """``BW_OB``: ``ō_t`` of every readout from ``buf_delta[t]`` (:class:`BackwardReadoutUnit`).
+
+    Exports ``ob_issue``, ``ob_g`` (driven by the controller) and ``ob_out_g``.
+    """
+    m, P, Go, rd = dp.m, dp.P, dp.Go, dp.rd
+    ob_issue = Signal()
+    ob_g = Signal(range(max(Go, 2)))
+    ob1_valid, ob1_g = Signal(), Signal.like(ob_g)
+    m.d.sync += [ob1_valid.eq(ob_issue), ob1_g.eq(ob_g)]
+    with m.If(ob_issue):
+        m.d.comb += rd["buf_delta"].addr.eq(dp.t_b * Go + ob_g)
+    obm = m.submodules.ob_in = CombPart()
+    for p in range(P):
+        obm.m.d.comb += [
+            dp.bro[p].inp.valid.eq(ob1_valid),
+            dp.bro[p].inp.delta.eq(rd["buf_delta"].data[p]),
+            dp.bro[p].inp.obar_next.eq(Mux(dp.last_t, 0, dp.obar_reg[ob1_g * P + p])),
+        ]
+    ob_out_g = delay(m, ob1_g, BackwardReadoutUnit.LATENCY, "ob_g")
+    with m.If(dp.bro[0].out.valid):
+        for p in range(P):
+            m.d.sync += dp.obar_reg[ob_out_g * P + p].eq(dp.bro[p].out.obar)
+    dp.ob_g = ob_g
+    dp.ob_issue = ob_issue
+    dp.ob_out_g = ob_out_g
+
+
+def backward_neuron_stage(dp) -> None:
+    """``BW_J``: per hidden neuron ``j`` the transposed products, gradient sums and ``ī, ū, ā``.
+
+    Streams column ``j`` of ``W_out`` and ``W_rec`` (``j_c`` of ``j_C`` words),
+    forms ``(W_outᵀō_t)_j`` and ``(W_recᵀī_{t+1})_j``, adds ``ō_t s_t,j`` and
+    ``ī_{t+1} s_t,j`` to the gradient SRAM in the same cycles, then feeds the
+    :class:`BackwardNeuronUnit` and writes ``ū``, ``ā`` and ``ī`` (bank ``bank``).
+    With biases ``j = n_hidden`` is the always-active unit (its sums only).
+    Exports ``j_issue``, ``j_j``, ``j_c``, ``j_C``, ``bj`` (driven by the controller).
+    """
+    m, cfg, f, P, G, Go, n_h, rd = dp.m, dp.cfg, dp.f, dp.P, dp.G, dp.Go, dp.n_h, dp.rd
+    wr, BIAS, ADAPT = dp.wr, dp.BIAS, dp.ADAPT
+    j_issue = Signal()
+    # with biases j = n_h is the always-active unit: only its gradient sums
+    # (G_b += ī_{t+1}, G_b_out += ō_t, s = 1), no backward neuron (s̄ has no bias term)
+    j_j = Signal(range(max(n_h + BIAS, 2)))
+    j_c = Signal(range(max(G, Go, 2)))
+    j_C = Signal(range(max(G, Go) + 1))
+    use_o = j_c < Go
+    use_r = ~dp.last_t & (j_c < G)
+    jq, _ = divmod_const(j_j, P)
+    j1_valid, j1_j, j1_c = Signal(), Signal.like(j_j), Signal.like(j_c)
+    j1_use_o, j1_use_r, j1_first, j1_last = Signal(), Signal(), Signal(), Signal()
+    m.d.sync += [j1_valid.eq(j_issue), j1_j.eq(j_j), j1_c.eq(j_c), j1_use_o.eq(use_o),
+                 j1_use_r.eq(use_r), j1_first.eq(j_c == 0), j1_last.eq(j_c == j_C - 1)]
+    with m.If(j_issue):
+        if BIAS:
+            with m.If(j_j == n_h):
+                m.d.comb += [*dp.rdp(rd["grad.b_out"], j_c), *dp.rdp(rd["grad.b"], j_c)]
+            with m.Else():
+                m.d.comb += [*dp.rdp(rd["w.w_out"], j_j * Go + j_c),
+                             *dp.rdp(rd["grad.w_out"], j_j * Go + j_c),
+                             *dp.rdp(rd["grad.w_rec"], j_j * G + j_c)]
+        else:
+            m.d.comb += [rd["w.w_out"].addr.eq(j_j * Go + j_c),
+                         rd["grad.w_out"].addr.eq(j_j * Go + j_c),
+                         rd["grad.w_rec"].addr.eq(j_j * G + j_c)]
+        m.d.comb += [
+            *dp.rdp(rd["w.w_rec"], j_j * G + j_c),
+            rd["bw_i"].addr.eq(~dp.bank * G + j_c),
+            rd["buf_psi"].addr.eq(dp.t_b * G + jq),
+            rd["bw_u"].addr.eq(jq),
+        ]
+        if ADAPT:
+            m.d.comb += rd["bw_a"].addr.eq(jq)
+    jm = m.submodules.bw_math = CombPart()
+    ow = Signal(data.ArrayLayout(signed(f.obar.width), P))
+    jm.m.d.comb += [ow[p].eq(dp.obar_reg[j1_c * P + p]) for p in range(P)]
+    wt_o_w, wt_i_w = wt_obar_width(cfg), wt_ibar_width(cfg)
+    dot_o = Signal(signed(wt_o_w))
+    dot_r = Signal(signed(wt_i_w))
+    part_o = sum(rd["w.w_out"].data[p] * ow[p] for p in range(P))
+    part_r = sum(rd["w.w_rec"].data[p] * rd["bw_i"].data[p] for p in range(P))
+    sum_o = Signal(signed(wt_o_w))
+    sum_r = Signal(signed(wt_i_w))
+    jm.m.d.comb += [
+        sum_o.eq(Mux(j1_first, 0, dot_o) + Mux(j1_use_o, part_o, 0)),
+        sum_r.eq(Mux(j1_first, 0, dot_r) + Mux(j1_use_r, part_r, 0)),
+    ]
+    _, j1r = divmod_const(j1_j, P)
+    psi_h = Signal(signed(f.psi.width))
+    ub_h = Signal(signed(f.ubar.width))
+    ab_h = Signal(signed(f.abar.width))
+    psi_v, ub_v, ab_v = Signal.like(psi_h), Signal.like(ub_h), Signal.like(ab_h)
+    gout_new = [Signal(rd["grad.w_out"].data[0].shape(), name=f"gout_new{p}") for p in range(P)]
+    grec_new = [Signal(rd["grad.w_rec"].data[0].shape(), name=f"grec_new{p}") for p in range(P)]
+    jm.m.d.comb += [
+        psi_v.eq(Mux(j1_first, rd["buf_psi"].data[j1r], psi_h)),
+        ub_v.eq(Mux(j1_first, rd["bw_u"].data[j1r], ub_h)),
+        ab_v.eq(Mux(j1_first, rd["bw_a"].data[j1r], ab_h) if ADAPT else 0),
+    ]
+    for p in range(P):
+        jm.m.d.comb += [gout_new[p].eq(rd["grad.w_out"].data[p] + ow[p]),
+                        grec_new[p].eq(rd["grad.w_rec"].data[p] + rd["bw_i"].data[p])]
+    s_j = (Cat(dp.s_buf, Const(1, 1)) if BIAS else dp.s_buf).bit_select(j1_j, 1)
+    j1_bias = (j1_j == n_h) if BIAS else Const(0, 1)
+    with m.If(j1_valid):
+        m.d.sync += [dot_o.eq(sum_o), dot_r.eq(sum_r)]
+        with m.If(j1_first):
+            m.d.sync += [psi_h.eq(psi_v), ub_h.eq(ub_v), ab_h.eq(ab_v)]
+        for use, mat, bias, gw_ in ((j1_use_o, "w_out", "b_out", Go),
+                                    (j1_use_r, "w_rec", "b", G)):
+            new_ = gout_new if mat == "w_out" else grec_new
+            with m.If(use & s_j):
+                mat_wr = [wr[f"grad.{mat}"].addr.eq(j1_j * gw_ + j1_c),
+                          wr[f"grad.{mat}"].en.eq(-1)]
+                if BIAS:    # the unit's sums: the bias's segment of the same memory
+                    with m.If(j1_bias):
+                        m.d.comb += [wr[f"grad.{bias}"].addr.eq(j1_c),
+                                     wr[f"grad.{bias}"].en.eq(-1)]
+                    with m.Else():
+                        m.d.comb += mat_wr
+                else:
+                    m.d.comb += mat_wr
+                m.d.comb += [wr[f"grad.{mat}"].data[p].eq(new_[p]) for p in range(P)]
+    # the backward neuron unit takes neuron j one cycle after its last word, from the
+    # registers (the sums' adders then feed one flip-flop each: one logic cell per bit)
+    bne_go = Signal()
+    m.d.sync += bne_go.eq(j1_valid & j1_last & ~j1_bias)
+    jm.m.d.comb += [
+        dp.bne.inp.valid.eq(bne_go),
+        dp.bne.inp.wt_obar.eq(dot_o),
+        dp.bne.inp.wt_ibar.eq(dot_r),
+        dp.bne.inp.psi.eq(psi_h),
+        dp.bne.inp.ubar_next.eq(Mux(dp.last_t, 0, ub_h)),
+        dp.bne.inp.abar_next.eq(Mux(dp.last_t, 0, ab_h)),
+    ]
+    bj = Signal.like(j_j)
+    with m.If(dp.bne.out.valid):
+        m.d.sync += bj.eq(bj + 1)
+    bjq, bjr = divmod_const(bj, P)
+    with m.If(dp.bne.out.valid):
+        onehot = Cat(*[bjr == p for p in range(P)])
+        m.d.comb += [
+            wr["bw_u"].addr.eq(bjq), wr["bw_u"].en.eq(onehot),
+            wr["bw_i"].addr.eq(dp.bank * G + bjq), wr["bw_i"].en.eq(onehot),
+        ]
+        for p in range(P):
+            m.d.comb += [wr["bw_u"].data[p].eq(dp.bne.out.ubar),
+                         wr["bw_i"].data[p].eq(dp.bne.out.ibar)]
+        if ADAPT:
+            m.d.comb += [wr["bw_a"].addr.eq(bjq), wr["bw_a"].en.eq(onehot)]
+            m.d.comb += [wr["bw_a"].data[p].eq(dp.bne.out.abar) for p in range(P)]
+    dp.bj = bj
+    dp.j_C = j_C
+    dp.j_c = j_c
+    dp.j_issue = j_issue
+    dp.j_j = j_j

@@ -50,7 +50,7 @@ from .memories import MATRIX, REGION_SHIFT, T_LANES, VECTOR, WORD, MemSpec, core
 __all__ = ["host_targets", "checkpoint_addresses", "REG_INDEX", "SAT_NAMES", "HostBusSignature",
            "HostPort", "RegSpec", "REG", "REGISTERS", "register_specs",
            "frame_layout", "out_layout", "STATUS_BITS", "ID_VALUE", "DATA_WIDTH", "ADDR_WIDTH",
-           "divmod_const"]
+           "divmod_const", "PROFILE_REGISTERS"]
 
 DATA_WIDTH = 32
 ADDR_WIDTH = 32
@@ -102,7 +102,11 @@ class HostBusSignature(wiring.Signature):
 
 @dataclass(frozen=True)
 class RegSpec:
-    """A register of region 0: ``index``, name, writable, write range, description."""
+    """A register of region 0: ``index``, name, writable, write range, description.
+
+    ``value``: the constant a read-only identification register returns
+    (``None``: a register the core keeps, :func:`fptt.rtl.registers.host_access`).
+    """
 
     index: int
     name: str
@@ -110,19 +114,21 @@ class RegSpec:
     lo: int = 0
     hi: int = (1 << 32) - 1
     doc: str = ""
+    value: int | None = None
 
 
 def register_specs(cfg: CoreConfig) -> list[RegSpec]:
     """The registers of region 0 (control, counters, identification)."""
     return [
-        RegSpec(0x00, "ID", False, doc=f"0x{ID_VALUE:08X} ('FPTT')"),
-        RegSpec(0x01, "VERSION", False, doc="host interface version (1)"),
-        RegSpec(0x02, "N_IN", False, doc="cfg.n_in"),
-        RegSpec(0x03, "N_HIDDEN", False, doc="cfg.n_hidden"),
-        RegSpec(0x04, "N_OUT", False, doc="cfg.n_out"),
-        RegSpec(0x05, "WINDOW_MAX", False, doc="cfg.window_max"),
-        RegSpec(0x06, "LANES", False, doc="cfg.lanes"),
-        RegSpec(0x07, "ROUNDING", False, doc="0 nearest, 1 stochastic"),
+        RegSpec(0x00, "ID", False, doc=f"0x{ID_VALUE:08X} ('FPTT')", value=ID_VALUE),
+        RegSpec(0x01, "VERSION", False, doc="host interface version (1)", value=1),
+        RegSpec(0x02, "N_IN", False, doc="cfg.n_in", value=cfg.n_in),
+        RegSpec(0x03, "N_HIDDEN", False, doc="cfg.n_hidden", value=cfg.n_hidden),
+        RegSpec(0x04, "N_OUT", False, doc="cfg.n_out", value=cfg.n_out),
+        RegSpec(0x05, "WINDOW_MAX", False, doc="cfg.window_max", value=cfg.window_max),
+        RegSpec(0x06, "LANES", False, doc="cfg.lanes", value=cfg.lanes),
+        RegSpec(0x07, "ROUNDING", False, doc="0 nearest, 1 stochastic",
+                value=int(cfg.rounding == "stochastic")),
         RegSpec(0x08, "WINDOW", True, 1, cfg.window_max,
                 doc="run-time window L, 1 <= L <= window_max (reset: cfg.window)"),
         RegSpec(0x09, "COUNT", True, 0, cfg.window_max - 1,
@@ -139,6 +145,9 @@ def register_specs(cfg: CoreConfig) -> list[RegSpec]:
                 doc="cycles spent in the FPTT update sweep; 0 without profile_counters"),
     ]
 
+
+#: Counters that exist only with ``profile_counters`` (else they read 0 and ignore writes).
+PROFILE_REGISTERS = ("CYCLES", "PERF_FWD", "PERF_BWD", "PERF_UPD")
 
 #: Registers of the default configuration (index -> name), for documentation.
 REGISTERS = {r.index: r.name for r in register_specs(CoreConfig())}

@@ -68,14 +68,15 @@ change ``u_t`` (low bits that cannot change a rounding are not kept).
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig, Fmt
-from .fixed import delay, exact_sum, fmt_shape, saturate_bits, stage
+from .accumulator import popcount
+from .fixed import CombPart, delay, exact_sum, fmt_shape, saturate_bits, stage
 
-__all__ = ["NeuronUnit"]
+__all__ = ["NeuronUnit", "neuron_stage"]
 
 
 def _round_sum(value, d: int, const=0, sel=None, const_sel=0) -> Value:
@@ -232,3 +233,67 @@ class NeuronUnit(wiring.Component):
             o.sat_u.eq(u_sat6),
         ]
         return m
+
+
+def neuron_stage(dp) -> None:
+    """The ``NEU`` phase around the :class:`NeuronUnit` lanes: issue, state write-back, ψ.
+
+    Group ``n_g`` (issued by the controller with ``n_issue``) reads ``u``, ``a``
+    and the accumulator; the results write ``u``, ``a``, ``buf_psi[t]`` and shift
+    the new spikes into ``s_new``, counting them. Exports ``n_issue``, ``n_g``,
+    ``n_out_g``, ``NL`` (latency), ``sos``, and the write strobes the saturation
+    counters watch (``n_out_valid``, ``n_lanes_valid``).
+    """
+    m, P, G, n_h, rd, wr, ADAPT = dp.m, dp.P, dp.G, dp.n_h, dp.rd, dp.wr, dp.ADAPT
+    n_issue = Signal()
+    n_g = Signal(range(max(G, 2)))
+    n1_valid = Signal()
+    n1_g = Signal.like(n_g)
+    m.d.sync += [n1_valid.eq(n_issue), n1_g.eq(n_g)]
+    with m.If(n_issue):
+        m.d.comb += [rd["u"].addr.eq(n_g), rd["acc"].addr.eq(n_g)]
+        if ADAPT:
+            m.d.comb += rd["a"].addr.eq(n_g)
+    sos = dp.frame.sos
+    s_pad = Cat(dp.s_vec, Const(0, G * P - n_h)) if G * P > n_h else dp.s_vec
+    nm = m.submodules.neu_in = CombPart()
+    for p in range(P):
+        u = dp.neu[p]
+        nm.m.d.comb += [
+            u.inp.valid.eq(n1_valid),
+            u.inp.u.eq(Mux(sos, 0, rd["u"].data[p])),
+            u.inp.a.eq(Mux(sos, 0, rd["a"].data[p]) if ADAPT else 0),
+            u.inp.s_prev.eq(s_pad.bit_select(n1_g * P + p, 1)),
+            u.inp.acc.eq(Mux(dp.touched, rd["acc"].data[p], 0)),
+        ]
+    NL = dp.neu[0].LATENCY
+    # results leave the pipelines in issue order: their index is a counter, not a
+    # delay line of the issued index (a flip-flop per bit and stage, no logic to share)
+    n_out_g = Signal.like(n_g)
+    with m.If(dp.neu[0].out.valid):
+        m.d.sync += n_out_g.eq(n_out_g + 1)
+    n_out_valid = dp.neu[0].out.valid
+    n_lanes_valid = dp.lane_mask(n_h - n_out_g * P)
+    with m.If(n_out_valid):
+        m.d.comb += [wr["u"].addr.eq(n_out_g), wr["u"].en.eq(n_lanes_valid)]
+        for p in range(P):
+            m.d.comb += [wr["u"].data[p].eq(dp.neu[p].out.u),
+                         wr["buf_psi"].data[p].eq(dp.neu[p].out.psi)]
+        if ADAPT:
+            m.d.comb += [wr["a"].addr.eq(n_out_g), wr["a"].en.eq(n_lanes_valid)]
+            m.d.comb += [wr["a"].data[p].eq(dp.neu[p].out.a) for p in range(P)]
+        # the groups leave the pipeline in order 0 .. G-1: shift them in from the top
+        # (no address decoder) and count the spikes as they pass
+        new_s = Cat(*[dp.neu[p].out.s for p in range(P)]) & n_lanes_valid
+        m.d.sync += [dp.s_new.eq(Cat(dp.s_new[P:], new_s) if G > 1 else new_s),
+                     dp.n_spikes.eq(dp.n_spikes + popcount(new_s))]
+        with m.If(dp.frame.learn):
+            m.d.comb += [wr["buf_psi"].addr.eq(dp.t_step * G + n_out_g),
+                         wr["buf_psi"].en.eq(n_lanes_valid)]
+    dp.NL = NL
+    dp.n_g = n_g
+    dp.n_issue = n_issue
+    dp.n_lanes_valid = n_lanes_valid
+    dp.n_out_g = n_out_g
+    dp.n_out_valid = n_out_valid
+    dp.sos = sos

@@ -53,15 +53,16 @@ the golden functions, bit for bit.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig
-from .fixed import (const_mul_add, delay, exact_sum, fmt_shape, round_pre, round_shift,
+from .constmul import const_mul_add
+from .fixed import (CombPart, delay, exact_sum, fmt_shape, round_pre, round_shift,
                     rounding_offset, saturate_bits, stage, sum_width)
 
-__all__ = ["ReadoutUnit", "w_out_s_width"]
+__all__ = ["ReadoutUnit", "w_out_s_width", "readout_stage"]
 
 
 def w_out_s_width(cfg: CoreConfig) -> int:
@@ -138,3 +139,52 @@ class ReadoutUnit(wiring.Component):
             o.sat_delta.eq(d_sat),
         ]
         return m
+
+
+def readout_stage(dp) -> None:
+    """The ``RO`` phase around the :class:`ReadoutUnit` lanes: issue, ``o`` and ``buf_delta[t]``.
+
+    Exports ``r_issue``, ``r_g`` (driven by the controller), ``RL`` (latency) and
+    the write strobes the saturation counters watch.
+    """
+    m, f, P, Go, n_out, rd, wr = dp.m, dp.f, dp.P, dp.Go, dp.n_out, dp.rd, dp.wr
+    r_issue = Signal()
+    r_g = Signal(range(max(Go, 2)))
+    r1_valid = Signal()
+    r1_g = Signal.like(r_g)
+    m.d.sync += [r1_valid.eq(r_issue), r1_g.eq(r_g)]
+    with m.If(r_issue):
+        m.d.comb += [rd["o"].addr.eq(r_g), rd["oacc"].addr.eq(r_g)]
+    tgt = Signal(data.ArrayLayout(signed(f.o.width), Go * P))
+    rm = m.submodules.ro_in = CombPart()
+    rm.m.d.comb += [tgt[k].eq(dp.frame.target[k]) for k in range(n_out)]
+    for p in range(P):
+        u = dp.rou[p]
+        rm.m.d.comb += [
+            u.inp.valid.eq(r1_valid),
+            u.inp.o.eq(Mux(dp.sos, 0, rd["o"].data[p])),
+            u.inp.w_out_s.eq(Mux(dp.otouched, rd["oacc"].data[p], 0)),
+            u.inp.target.eq(tgt[r1_g * P + p]),
+            u.inp.has_target.eq(dp.frame.has_target),
+        ]
+    RL = ReadoutUnit.LATENCY
+    r_out_g = delay(m, r1_g, RL, "ro_g")
+    r_out_valid = dp.rou[0].out.valid
+    r_lanes_valid = dp.lane_mask(n_out - r_out_g * P)
+    with m.If(r_out_valid):
+        m.d.comb += [wr["o"].addr.eq(r_out_g), wr["o"].en.eq(r_lanes_valid)]
+        for p in range(P):
+            m.d.comb += wr["o"].data[p].eq(dp.rou[p].out.o)
+        for k in range(n_out):
+            with m.If(r_out_g == k // P):
+                m.d.sync += dp.o_stage[k].eq(dp.rou[k % P].out.o)
+        for p in range(P):
+            m.d.comb += wr["buf_delta"].data[p].eq(dp.rou[p].out.delta)
+        with m.If(dp.frame.learn):
+            m.d.comb += [wr["buf_delta"].addr.eq(dp.t_step * Go + r_out_g),
+                         wr["buf_delta"].en.eq(r_lanes_valid)]
+    dp.RL = RL
+    dp.r_g = r_g
+    dp.r_issue = r_issue
+    dp.r_lanes_valid = r_lanes_valid
+    dp.r_out_valid = r_out_valid

@@ -89,17 +89,17 @@ synapses, so the unit itself has no read-after-write hazard; the caller writes
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, Signature
 from amaranth.utils import ceil_log2
 
 from ..config import CoreConfig
 from ..golden.fixed_core import gradient_fracs
-from .fixed import (RANDOM_BITS, align, delay, fmt_shape, saturate_bits, stage, stochastic_offset,
-                    sum_width)
+from .fixed import (RANDOM_BITS, CombPart, align, delay, fmt_shape, saturate_bits, stage,
+                    stochastic_offset, sum_width)
 
-__all__ = ["RegulariserUnit", "param_codes", "param_code_width", "gsum_width"]
+__all__ = ["RegulariserUnit", "param_codes", "param_code_width", "gsum_width", "update_stage"]
 
 
 def param_codes(cfg: CoreConfig) -> dict[str, int]:
@@ -285,3 +285,150 @@ class RegulariserUnit(wiring.Component):
             o.sat_wbar.eq(wbar_sat),
         ]
         return m
+
+
+def update_stage(dp) -> None:
+    """``UPD``: the FPTT step of every parameter word through the :class:`RegulariserUnit` lanes.
+
+    The sweep walks the parameters in golden update order (``u_m`` is the
+    parameter code, ``u_a`` the word, ``u_g``/``u_col`` its lane group and
+    presynaptic index), adds the window's first-step terms (``ī_0 x_0ᵀ``,
+    ``ī_0 s_-1ᵀ``, ``ī_0``) to the stored sum, and writes w, W̄, λ back
+    ``RGW`` cycles later; with single-port weights (``SINGLE``) a read every
+    other cycle (``u_ph``). Exports the sweep counters (driven by the
+    controller), ``per_param``, ``PARAMS``, ``RGW``, ``SINGLE`` and the
+    write-back strobes the saturation counters watch.
+    """
+    m, cfg, P, G, Go, n_in, n_h = dp.m, dp.cfg, dp.P, dp.G, dp.Go, dp.n_in, dp.n_h
+    rd, wr, BIAS = dp.rd, dp.wr, dp.BIAS
+    # the sweep walks the parameters in golden update order; its counter u_m is the
+    # regulariser's parameter code
+    PARAMS = cfg.params
+    code = param_codes(cfg)
+    CW = param_code_width(cfg)
+
+    def per_param(values, pad=0):
+        """A constant per parameter code (unused codes: ``pad``)."""
+        return Array([Const(v) for v in values] + [Const(pad)] * ((1 << CW) - len(values)))
+
+    u_issue = Signal()
+    u_ph = Signal()          # 1: the write-back cycle between two reads
+    u_m = Signal(CW)
+    u_a = Signal(range(max(max(pre * g for _, pre, g in dp.geo.values()), 2)))
+    u_g = Signal(range(max(G, Go, 2)))
+    u_col = Signal(range(max(n_in, n_h, 2)))     # presynaptic index of u_a
+    u1_valid, u1_m = Signal(), Signal(CW)
+    u1_a, u1_g = Signal.like(u_a), Signal.like(u_g)
+    m.d.sync += [u1_valid.eq(u_issue), u1_m.eq(u_m), u1_a.eq(u_a), u1_g.eq(u_g)]
+    with m.If(u_issue):
+        m.d.comb += dp.rd_i1.addr.eq(dp.bank * G + u_g)      # ī_0 of this word's lanes
+        for par in PARAMS:
+            with m.If(u_m == code[par]):
+                for q in ("w", "wbar", "lam", "grad"):
+                    m.d.comb += dp.rdp(rd[f"{q}.{par}"], u_a)
+    n_post = per_param([dp.geo[par][0] for par in PARAMS])
+    u1_lanes = dp.lane_mask(n_post[u1_m] - u1_g * P)
+
+    def pick(q, p, sel):
+        """Element ``p`` of the word of ``q`` read for parameter ``sel``: one multiplexer
+        input per physical memory (parameters sharing one share its read data)."""
+        srcs = {}
+        for par in PARAMS:
+            data_ = rd[f"{q}.{par}"].data
+            srcs.setdefault(id(data_), (data_, []))[1].append(code[par])
+        srcs = list(srcs.values())
+        out = Value.cast(srcs[-1][0][p])
+        for data_, codes in reversed(srcs[:-1]):
+            out = Mux(Cat(*[sel == c for c in codes]).any(), Value.cast(data_[p]), out)
+        return out
+
+    # the window's first step is folded in here: G_in += ī_0 x_0ᵀ, G_rec += ī_0 s_-1ᵀ
+    # (and G_b += ī_0: the always-active unit)
+    um = m.submodules.upd_math = CombPart()
+    gsum = [Signal(signed(dp.reg[0].gsum_width), name=f"gsum{p}") for p in range(P)]
+    # s_-1 of the column: selected at issue (buf_s word 0 is on the port from BW_LAST2
+    # on) and registered, which keeps the 32:1 bit select off the path into the
+    # regulariser's first adder
+    s0_k = Signal()
+    m.d.sync += s0_k.eq(dp.s_buf.bit_select(u_col, 1))
+    with m.If(u_issue):
+        # x_0 of this word's column into the event operand register, the multiplier's
+        # ī operand selected (no event is written in the update)
+        m.d.comb += dp.x_index.eq(u_col)
+        m.d.sync += [dp.ev_x.eq(dp.xsel), dp.ev_kind.eq(dp.K_GIN)]
+    add_i0 = (u1_m == code["w_rec"]) & s0_k
+    if BIAS:
+        add_i0 = add_i0 | (u1_m == code["b"])
+    for p in range(P):
+        stored = pick("grad", p, u1_m).as_signed()
+        i0 = dp.rd_i1.data[p]
+        um.m.d.comb += gsum[p].eq(stored + Mux(u1_m == code["w_in"], dp.mprod[p],
+                                               Mux(add_i0, i0, 0)))
+    for p in range(P):
+        rg = dp.reg[p]
+        um.m.d.comb += [
+            rg.inp.valid.eq(u1_valid & u1_lanes[p]),
+            rg.inp.param.eq(u1_m),
+            rg.inp.w.eq(pick("w", p, u1_m)),
+            rg.inp.wbar.eq(pick("wbar", p, u1_m)),
+            rg.inp.lam.eq(pick("lam", p, u1_m)),
+            rg.inp.gsum.eq(gsum[p]),
+            rg.inp.r_w.eq(dp.lfsr[p].r_w),
+            rg.inp.r_lam.eq(dp.lfsr[p].r_lam),
+            rg.inp.r_wbar.eq(dp.lfsr[p].r_wbar),
+            dp.lfsr[p].en.eq(u1_valid & u1_lanes[p]),
+        ]
+    with m.If(u1_valid):
+        for par in PARAMS:
+            with m.If(u1_m == code[par]):
+                m.d.comb += [wr[f"grad.{par}"].addr.eq(u1_a), wr[f"grad.{par}"].en.eq(-1)]
+                for p in range(P):
+                    m.d.comb += wr[f"grad.{par}"].data[p].eq(0)
+    # w, W̄, λ sit in single-port SRAMs: a word is read in one cycle and written back
+    # in another, so the sweep issues a read every other cycle and the write-back is
+    # placed on the cycles between (one extra register when the latency is odd)
+    RGL = RegulariserUnit.LATENCY
+    SINGLE = cfg.single_port_weights
+    UPD_EXTRA = RGL % 2 if SINGLE else 0
+    RGW = RGL + UPD_EXTRA
+    uo_valid = delay(m, u1_valid, RGW, "upd_v")
+    uo_m, uo_a = Signal.like(u1_m), Signal.like(u1_a)
+    with m.If(uo_valid):
+        depth_o = per_param([dp.geo[par][1] * dp.geo[par][2] - 1 for par in PARAMS])
+        with m.If(uo_a == depth_o[uo_m]):
+            m.d.sync += [uo_a.eq(0), uo_m.eq(uo_m + 1)]
+        with m.Else():
+            m.d.sync += uo_a.eq(uo_a + 1)
+    uo_lanes = delay(m, u1_lanes, RGW, "upd_l")
+    reg_out = [{q: delay(m, getattr(dp.reg[p].out, q), UPD_EXTRA, f"reg_{q}{p}")
+                for q in ("w", "wbar", "lam", "sat_w", "sat_wbar", "sat_lam", "sat_grad")}
+               for p in range(P)]
+    with m.If(uo_valid):
+        # the write data once per physical memory (parameters sharing an SRAM share it)
+        done = set()
+        for q in ("w", "wbar", "lam"):
+            for par in PARAMS:
+                port = wr[f"{q}.{par}"]
+                if id(port.data) not in done:
+                    done.add(id(port.data))
+                    m.d.comb += [port.data[p].eq(reg_out[p][q]) for p in range(P)]
+        for par in PARAMS:
+            with m.If(uo_m == code[par]):
+                for q in ("w", "wbar", "lam"):
+                    m.d.comb += [wr[f"{q}.{par}"].addr.eq(uo_a),
+                                 wr[f"{q}.{par}"].en.eq(uo_lanes)]
+    dp.PARAMS = PARAMS
+    dp.RGW = RGW
+    dp.SINGLE = SINGLE
+    dp.per_param = per_param
+    dp.reg_out = reg_out
+    dp.u_a = u_a
+    dp.u_col = u_col
+    dp.u_g = u_g
+    dp.u_issue = u_issue
+    dp.u_m = u_m
+    dp.u_ph = u_ph
+    dp.uo_a = uo_a
+    dp.uo_lanes = uo_lanes
+    dp.uo_m = uo_m
+    dp.uo_valid = uo_valid

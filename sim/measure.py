@@ -36,15 +36,13 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False)
     ``dense``: replace the cue spikes by non-zero random input values on every
     channel and step (the worst case of the event-driven accumulation).
     """
-    from amaranth.sim import Simulator
-
     from ..golden.fixed_core import FixedState, init_state, step
     from ..golden.weights import init_weights
     from ..rtl.core import FpttCore
     from ..tasks.base import with_targets
     from ..tasks.cue import CueTask
     from .stimulus import sequence_frames
-    from .testbench import CoreDriver
+    from .testbench import CoreDriver, simulate
 
     task = CueTask(n_in=cfg.n_in, n_cues=3, cue_len=4, gap=2, delay=8, recall_len=8,
                    n_train=n_seq, n_test=1, seed=seed)
@@ -67,8 +65,6 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False)
                           np.array([fr["has_target"]]), sos=fr["sos"], eos=fr["eos"],
                           learn=True, draws_cache=cache)[0].copy())
     drv = CoreDriver(dut)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
     res = {}
 
     async def bench(ctx):
@@ -92,8 +88,7 @@ def measure(cfg: CoreConfig, n_seq: int = 1, seed: int = 0, dense: bool = False)
             want = np.asarray(g.get(k, np.zeros(1, np.int64)))[0].astype(np.int64)
             res["exact"] &= bool(np.array_equal(want, v))
 
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     nx = float(np.mean([np.count_nonzero(f["x"]) for f in frames]))
     w = res["WINDOWS"]
     return dict(steps=len(frames), windows=w, cycles_per_window=res["cycles"] / w,

@@ -21,7 +21,7 @@ from ..config import CoreConfig
 from ..rtl.core import FpttCore
 from ..rtl.host import checkpoint_addresses
 
-__all__ = ["CoreDriver", "run_frames", "UNSIGNED_KEYS"]
+__all__ = ["CoreDriver", "run_frames", "run_stream", "simulate", "UNSIGNED_KEYS"]
 
 #: Checkpoint arrays read back as unsigned 32-bit numbers.
 UNSIGNED_KEYS = ("lfsr", "steps", "windows", "count", "s", "sat_", "writes_")
@@ -117,8 +117,6 @@ def run_frames(cfg: CoreConfig, state, frames, *, read_back=True, scratch=False,
     """
     dut = FpttCore(cfg, init=state)
     drv = CoreDriver(dut)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
     result = {"outputs": [], "arrays": None, "cycles": []}
 
     async def bench(ctx):
@@ -137,10 +135,52 @@ def run_frames(cfg: CoreConfig, state, frames, *, read_back=True, scratch=False,
         if read_back:
             result["arrays"] = await drv.read_checkpoint(ctx, scratch)
 
+    simulate(dut, bench, vcd)
+    return result["outputs"], result["arrays"], result["cycles"]
+
+
+def simulate(dut, bench, vcd=None) -> None:
+    """Run the async testbench ``bench(ctx)`` on ``dut`` (100 MHz clock) to its end."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
     sim.add_testbench(bench)
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
     else:
         sim.run()
-    return result["outputs"], result["arrays"], result["cycles"]
+
+
+def run_stream(cfg: CoreConfig, state, frames, registers=()) -> dict:
+    """Simulate learning ``frames`` offered back to back: the timing of the cycle model.
+
+    The next input frame always waits and every output frame is taken at once
+    (one ``IDLE`` cycle a step, :func:`fptt.rtl.controller.step_cycles`).
+    Returns ``c0``, ``c1``: the cycle counter (register ``CYCLES``) before the
+    first frame and when the testbench sees the core idle after the last
+    one; and every register named in ``registers``, read over the bus after.
+    """
+    from ..rtl.host import REG_INDEX
+    dut = FpttCore(cfg, init=state)
+    drv = CoreDriver(dut)
+    res = {}
+
+    async def bench(ctx):
+        i_fr = dut.i_frame
+        ctx.set(dut.o_frame.ready, 1)
+        res["c0"] = ctx.get(dut.cycle_count)
+        for fr in frames:
+            ctx.set(i_fr.payload, {"x": [int(v) for v in fr["x"]],
+                                   "target": [int(v) for v in fr["target"]],
+                                   "has_target": int(fr["has_target"]), "sos": int(fr["sos"]),
+                                   "eos": int(fr["eos"]), "learn": 1})
+            ctx.set(i_fr.valid, 1)
+            await ctx.tick().until(i_fr.ready)
+        ctx.set(i_fr.valid, 0)
+        await drv.wait_idle(ctx)
+        res["c1"] = ctx.get(dut.cycle_count)
+        for name in registers:
+            res[name] = (await drv.read(ctx, REG_INDEX[name], signed=False))[0]
+
+    simulate(dut, bench)
+    return res

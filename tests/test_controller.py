@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
-
 from fptt.config import CoreConfig
 from fptt.golden.fixed_core import FixedState, init_state, step
 from fptt.golden.weights import init_weights
 from fptt.rtl.controller import (backward_cycles, cycle_model, step_cycles, update_cycles,
                                  window_cycles)
-from fptt.rtl.core import FpttCore
-from fptt.rtl.host import REG_INDEX
 from fptt.sim.stimulus import sequence_frames
-from fptt.sim.testbench import CoreDriver
+from fptt.sim.testbench import run_stream
 from fptt.tasks.base import with_targets
 from fptt.tasks.cue import make_cue_task
 
@@ -73,39 +69,6 @@ def modelled(cfg, frames, start):
     return dict(forward=fwd, backward=bwd, update=upd, total=fwd + bwd + upd, steps=len(frames))
 
 
-def measured(cfg, frames, start):
-    """The core's own counters after the run (frames back to back, outputs taken at once).
-
-    ``c0``, ``c1``: the cycle counter (register ``CYCLES``) sampled before the first
-    frame and when the core is idle after the last one; the registers read over the bus.
-    """
-    dut = FpttCore(cfg, init=start)
-    drv = CoreDriver(dut)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    res = {}
-
-    async def bench(ctx):
-        i_fr, o_fr = dut.i_frame, dut.o_frame
-        ctx.set(o_fr.ready, 1)
-        res["c0"] = ctx.get(dut.cycle_count)
-        for fr in frames:
-            ctx.set(i_fr.payload, {"x": fr["x"], "target": fr["target"],
-                                   "has_target": int(fr["has_target"]), "sos": int(fr["sos"]),
-                                   "eos": int(fr["eos"]), "learn": 1})
-            ctx.set(i_fr.valid, 1)
-            await ctx.tick().until(i_fr.ready)
-        ctx.set(i_fr.valid, 0)
-        await drv.wait_idle(ctx)
-        res["c1"] = ctx.get(dut.cycle_count)
-        for name in ("CYCLES", "PERF_FWD", "PERF_BWD", "PERF_UPD", "STEPS"):
-            res[name] = (await drv.read(ctx, REG_INDEX[name], signed=False))[0]
-
-    sim.add_testbench(bench)
-    sim.run()
-    return res
-
-
 CASES = {
     # name: (configuration overrides, window L, dense inputs)
     "sparse-spram-L1": (dict(), 1, False),
@@ -126,12 +89,13 @@ def test_cycle_model_equals_the_core_counters(case):
     frames = run_frames(cfg, 26, dense)                       # one cue sequence (26 steps)
     start = init_state(cfg, init_weights(cfg, seed=1, gain_in=4.0, gain_rec=1.0))
     want = modelled(cfg, frames, start)
-    got = measured(cfg, frames, start)
+    got = run_stream(cfg, start, frames, ("CYCLES", "PERF_FWD", "PERF_BWD", "PERF_UPD",
+                                          "STEPS"))
     assert got["STEPS"] == want["steps"]
     assert got["PERF_FWD"] == want["forward"] - want["steps"]     # IDLE: one cycle a step
     assert got["PERF_BWD"] == want["backward"]
     assert got["PERF_UPD"] == want["update"]
-    # CYCLES from the first frame's acceptance (counter 0: the run starts at reset) to the
+    # CYCLES (c0, c1 from sim.testbench.run_stream) from the first frame's acceptance (counter 0: the run starts at reset) to the
     # cycle in which the testbench sees the core idle again (+1: that IDLE cycle is the
     # next step's), and as the register read over the bus (+3: the read's own cycles)
     assert got["c0"] == 0

@@ -518,7 +518,7 @@ def test_const_mul_matches_python_product():
     """
     from amaranth.hdl import Signal, signed, unsigned
 
-    from fptt.rtl import fixed
+    from fptt.rtl import constmul, fixed
 
     rng = np.random.default_rng(8)
     ks = {0, 1, -1, 2, -4, 8192, -8192, 3, -3, 41, 255, -255}
@@ -533,7 +533,7 @@ def test_const_mul_matches_python_product():
             else (0, (1 << len(x)) - 1)
         for i, k in enumerate(sorted(ks)):
             for off in (0, offsets[i % len(offsets)]):
-                e = fixed.const_mul(x, k) if off == 0 else fixed.const_mul_add(x, k, off)
+                e = constmul.const_mul(x, k) if off == 0 else constmul.const_mul_add(x, k, off)
                 vmin, vmax = sorted((k * lo + off, k * hi + off))
                 if k or off:           # the narrowest shape that holds every value
                     want = (signed(1 + max((-vmin - 1).bit_length(), vmax.bit_length()))
@@ -567,7 +567,7 @@ def test_saturate_bits_and_preadded_rounding_match_golden():
     from amaranth.hdl import Signal, signed, unsigned
 
     from fptt.golden import fixedpoint as FP
-    from fptt.rtl import fixed
+    from fptt.rtl import constmul, fixed
 
     fmt = Fmt(10, 3)
     q = Signal(signed(24))
@@ -580,7 +580,7 @@ def test_saturate_bits_and_preadded_rounding_match_golden():
     off = fixed.rounding_offset(9, 9, 2)
     assert off == 1 << 6 and fixed.rounding_offset(6, 9, 2) == 1 << 3
     assert fixed.rounding_offset(6, 9, 6) is None and fixed.rounding_offset(9, 9, 12) == 0
-    total, top = fixed.exact_sum([(fixed.const_mul_add(u, -93, off), 9), (q, 6)])
+    total, top = fixed.exact_sum([(constmul.const_mul_add(u, -93, off), 9), (q, 6)])
     pre = fixed.round_pre(total, top - 2, True)
     plain = fixed.round_pre(total, top - 2, False)
     left = fixed.round_pre(q, -2, True)
