@@ -25,8 +25,9 @@ Memory-mapped port ``bus`` (:class:`HostBusSignature`), Wishbone-classic style
     steps); a request made during a step waits. ``addr = region << 24 |
     offset``; ``offset = row << ceil_log2(cols) | col`` in the logical
     (golden) array ``[rows, cols]`` of the region (:class:`MemSpec`). An
-    address outside every region, a row or column out of range, or a write to a
-    read-only register sets ``err`` and changes nothing. Reads return the
+    address outside every region, a row or column out of range, a write to a
+    read-only register, an out-of-range value for a register with a range, or 0
+    for an LFSR state (xorshift32 would stay at 0) sets ``err`` and changes nothing. Reads return the
     element sign-extended (signed formats) or zero-extended to 32 bits; writes
     store the low bits of ``w_data``.
 

@@ -17,7 +17,8 @@ port           dir     shape         meaning
 ``en``         In      1             consume the current synapse's draws: the
                                      state advances by 3 steps at the clock edge
 ``load``       In      1             write ``load_value`` into the state
-                                     (checkpoint restore; has priority over ``en``)
+                                     (checkpoint restore; has priority over ``en``;
+                                     the host port refuses 0, a fixed point)
 ``load_value`` In      32            state to load
 ``r_w``        Out     16            draw for ``w'``  = ``xs(state) >> 16``
 ``r_lam``      Out     16            draw for ``λ'``  = ``xs²(state) >> 16``

@@ -115,7 +115,11 @@ def host_access(dp) -> None:
                         if r.lo > 0:
                             ok = ok & (low >= r.lo)
                         m.d.comb += host.reg_ok.eq(ok)
-    with m.Elif(Cat(*[host.sel == i for i in (s_i, lfsr_i, sat_i, wrc_i)
+    with m.Elif(host.sel == lfsr_i):
+        # xorshift32 maps 0 to 0: a zero state would stop stochastic rounding for good,
+        # so the write is refused (err) like an out-of-range WINDOW
+        m.d.comb += host.reg_ok.eq(wd != 0)
+    with m.Elif(Cat(*[host.sel == i for i in (s_i, sat_i, wrc_i)
                       if i is not None]).any()):
         m.d.comb += host.reg_ok.eq(1)
     for i, n in enumerate(SAT_NAMES if cfg.profile_counters else ()):
