@@ -2,7 +2,7 @@
 
 ::
 
-    fptt cosim [--config FILE] [--set K=V ...] [--task cue] [--steps N] [--seed S]
+    fptt cosim [--config FILE] [--set K=V ...] [--task cue|random] [--steps N] [--seed S]
                [--sim verilator|icarus] [--waves] [--checkpoint-every N]
 
 Generates the core's Verilog for the configuration, builds it with the
@@ -10,6 +10,11 @@ simulator (cached in ``build/sim/<sim>/``), loads a freshly initialised network
 over the host port and runs ``N`` learning steps of the task (the trainer's
 targets and initial weights), comparing every output frame with the golden
 model and, every ``--checkpoint-every`` steps and at the end, every memory.
+The ``cue`` task (the demo) sets ``n_in`` (a multiple of 4) and ``n_out = 2``;
+the ``random`` task (:func:`fptt.sim.stimulus.random_frames`) keeps the
+configuration's sizes, whatever they are, and drives signed multi-bit inputs,
+random flags (``sos`` and ``eos`` on one step, targets with learning off) and
+random WINDOW changes between sequences.
 Prints steps, clock cycles, cycles per step and the simulation speed
 (simulated cycles per second, steps per second) beside the golden model's
 steps per second. Exit status 0 only if the run was bit-exact (1: mismatch,
@@ -31,8 +36,10 @@ def add_parser(subparsers):
         "cosim", help="co-simulate the generated Verilog against the golden model (cocotb)",
         description=__doc__.split("\n")[0])
     add_config_args(p)
-    p.add_argument("--task", choices=["cue"], default="cue",
-                   help="task whose sequences drive the core (default: cue, the demo task)")
+    p.add_argument("--task", choices=["cue", "random"], default="cue",
+                   help="task whose sequences drive the core (default: cue, the demo task, "
+                        "which sets n_in and n_out; random: any n_in/n_out, signed multi-bit "
+                        "inputs, random flags and WINDOW changes)")
     p.add_argument("--steps", type=int, default=700, help="learning steps (default 700)")
     p.add_argument("--seed", type=int, default=0, help="seed of the task and initial weights")
     p.add_argument("--sim", choices=["verilator", "icarus"], default="verilator",
@@ -46,10 +53,13 @@ def add_parser(subparsers):
 
 
 def load_cosim_config(args):
-    """The configuration of ``--config``/``--set``, with n_in/n_out of the task."""
+    """The configuration of ``--config``/``--set``, with n_in/n_out of the cue task
+    (the random task takes the configuration's own)."""
     from .cli_args import fit_config_to_task, load_config
     from .tasks.cue import make_cue_task
     cfg = load_config(args)
+    if getattr(args, "task", "cue") == "random":
+        return cfg
     task = make_cue_task(cfg, seed=args.seed, preset="demo")   # n_in: a multiple of 4
     return fit_config_to_task(cfg, task)
 
@@ -78,7 +88,7 @@ def run(args) -> int:
         print(f"fptt cosim: error: {exc}", file=sys.stderr)
         return 2
     print(f"build: {b.dir} ({'cached' if b.cached else f'compiled in {b.seconds:.0f} s'})")
-    params = demo_params(args.steps, args.seed, args.checkpoint_every)
+    params = demo_params(args.steps, args.seed, args.checkpoint_every, args.task)
     try:
         res = run_bench(b, "core", params, waves=args.waves)
     except RunError as exc:
@@ -93,6 +103,8 @@ def run(args) -> int:
           f"(fixed-point golden, in lockstep)")
     print(f"windows closed:   {res['windows']}, memory checkpoints compared: "
           f"{res['checkpoints']}, wall {res['wall_seconds']:.1f} s")
+    if res.get("window_writes"):
+        print(f"WINDOW writes:    {res['window_writes']} (golden window L followed each)")
     if res.get("waves"):
         print(f"waveform:         {res['waves']}")
     print(f"bit-exact: RTL ({args.sim}) equals the golden model on all {res['steps']} output "

@@ -45,7 +45,7 @@ from .drivers import (HostBus, InputDriver, OutputMonitor, Watchdog, cycles_now,
                       wait_idle, watchdog_cycles)
 from .scoreboard import Mismatch, Scoreboard
 from ..tasks.cue import make_cue_task
-from .stimulus import epoch_plan, initial_state, training_frames
+from .stimulus import epoch_plan, initial_state, random_frames, training_frames
 
 PARAMS_ENV = "FPTT_COSIM_PARAMS"
 
@@ -154,7 +154,14 @@ class CoreEnv:
         self.ckpt_cycles += cycles_now() - c0
         self.ckpt_seconds += time.perf_counter() - t0
 
+    async def set_window(self, window: int) -> None:
+        """Host write of WINDOW (waits for the core to be idle); must not raise ``err``."""
+        err = await self.bus.write(REG_INDEX["WINDOW"], int(window))
+        assert not err, f"WINDOW = {window} raised err (window_max = {self.cfg.window_max})"
+
     async def step(self, frame: dict) -> dict:
+        if frame.get("window") is not None:
+            await self.set_window(frame["window"])   # the scoreboard follows at the frame
         await self.drv.send(frame)
         got = await self.mon.get()
         self.sb.check_output(frame, got)
@@ -194,6 +201,11 @@ def _start_state(cfg: CoreConfig) -> FixedState:
 
 
 def _frames(cfg: CoreConfig, n_steps: int):
+    """``n_steps`` frames of the bench's task: ``PARAMS["task"]`` = ``"random"`` for
+    :func:`~fptt.sim.stimulus.random_frames`, else a cue-task preset."""
+    if PARAMS.get("task") == "random":
+        return random_frames(cfg, n_steps, seed=PARAMS.get("seed", 0),
+                             **PARAMS.get("task_kw", {}))
     task = make_cue_task(cfg, seed=PARAMS.get("seed", 0), preset=PARAMS.get("task", "short"),
                          **PARAMS.get("task_kw", {}))
     return training_frames(cfg, task, n_steps, schedule=PARAMS.get("schedule", "aux"),
@@ -214,6 +226,7 @@ async def core(dut):
         state = _start_state(cfg)
         w0 = {m: state.w[m].copy() for m in cfg.params}
         frames = _frames(cfg, int(PARAMS.get("steps", 300)))
+        result["window_writes"] = sum(f.get("window") is not None for f in frames)
         await env.start(state)
         result["load_seconds"] = time.perf_counter() - t0
         result.update(await env.run(frames, every,

@@ -7,8 +7,8 @@
   unpacked into a dict and queued. Optional back-pressure (``stall``) holds
   ``ready`` low for a while after ``valid`` and checks the core keeps the beat.
 - :class:`HostBus`: the memory-mapped port; single accesses, and every
-  checkpoint array (:func:`fptt.rtl.host.checkpoint_addresses`) read back or
-  written.
+  checkpoint array (:func:`fptt.rtl.host.checkpoint_addresses`, plus the
+  WINDOW register as ``window``) read back or written.
 
 The drivers wait on value changes of the handshake signals (``ready``,
 ``valid``, ``ack``) rather than on every clock edge, so the simulator runs
@@ -31,7 +31,7 @@ from amaranth.lib import data
 from cocotb.triggers import ClockCycles, Event, FallingEdge, ReadOnly, RisingEdge
 
 from ..config import CoreConfig
-from ..rtl.host import checkpoint_addresses, frame_layout, out_layout
+from ..rtl.host import REG_INDEX, checkpoint_addresses, frame_layout, out_layout
 from .compat import sim_time, timer, to_unsigned
 
 __all__ = ["InputDriver", "OutputMonitor", "HostBus", "PackedLayout", "Watchdog", "Hang",
@@ -43,7 +43,7 @@ CLOCK_PERIOD_NS = 10
 
 #: Checkpoint arrays that are unsigned (read back zero-extended); also every
 #: saturation-profile counter (``sat_*``, ``writes_*``), see :func:`is_unsigned`.
-UNSIGNED_KEYS = frozenset({"lfsr", "steps", "windows", "count", "s", "buf_s"})
+UNSIGNED_KEYS = frozenset({"lfsr", "steps", "windows", "count", "s", "buf_s", "window"})
 
 
 def is_unsigned(key: str) -> bool:
@@ -310,6 +310,9 @@ class HostBus:
         self.accesses = 0
         self.pending = None
         self.addresses = checkpoint_addresses(cfg, scratch=True)
+        # the run-time window L is part of a checkpoint (golden ``window``): restored
+        # and read back with the arrays
+        self.addresses["window"] = np.array(REG_INDEX["WINDOW"], dtype=np.int64)
         self._addr, self._we, self._wdata = dut.bus__addr, dut.bus__we, dut.bus__w_data
         self._stb, self._rdata, self._err = dut.bus__stb, dut.bus__r_data, dut.bus__err
         self._ack_rise, self._clk_rise = RisingEdge(dut.bus__ack), RisingEdge(dut.clk)

@@ -337,16 +337,21 @@ def _run_dir(bench: str, b: Build) -> Path:
     return build_root() / "runs" / name
 
 
-def demo_params(steps: int, seed: int, checkpoint_every: int = 0) -> dict:
-    """``params`` of the ``core`` bench for ``steps`` steps of the demo task (``fptt cosim``).
+def demo_params(steps: int, seed: int, checkpoint_every: int = 0, task: str = "cue") -> dict:
+    """``params`` of the ``core`` bench for ``steps`` steps of a task (``fptt cosim``).
 
-    Weights and target schedule are those of :class:`fptt.train.TrainSettings`
-    with ``seed``; ``checkpoint_every`` steps a full memory read-back (0: only
-    at the end).
+    ``task``: ``"cue"`` (the demo preset of the cue task) or ``"random"``
+    (:func:`fptt.sim.stimulus.random_frames`: any sizes, random flags and
+    WINDOW changes). Weights and target schedule are those of
+    :class:`fptt.train.TrainSettings` with ``seed``; ``checkpoint_every``
+    steps a full memory read-back (0: only at the end).
     """
     from ..train import TrainSettings
+    if task not in ("cue", "random"):
+        raise ValueError(f"unknown co-simulation task {task!r}; choose cue or random")
     s = TrainSettings(seed=seed)
-    return {"steps": steps, "seed": seed, "task": "demo", "schedule": s.schedule,
+    return {"steps": steps, "seed": seed, "task": "demo" if task == "cue" else task,
+            "schedule": s.schedule,
             "checkpoint_every": checkpoint_every,
             "weights": {"seed": seed, "gain_in": s.gain_in, "gain_rec": s.gain_rec,
                         "gain_out": s.gain_out}}

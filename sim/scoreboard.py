@@ -6,7 +6,10 @@ steps the golden model (:func:`fptt.golden.fixed_core.step`) and compares the
 RTL's output frame with it: ``o[k]``, ``spikes`` (hidden spikes this step),
 ``status`` (window closed, learn, sos, eos) and ``steps``. At a checkpoint,
 :meth:`Scoreboard.check_state` compares every array read back over the host
-port with :meth:`FixedState.arrays` (and the gradient SRAM with zero).
+port with :meth:`FixedState.arrays` (and the gradient SRAM with zero), and the
+WINDOW register (key ``window``, as in a golden checkpoint file) with the
+golden model's window ``L``, which :meth:`Scoreboard.set_window` changes when
+the host writes WINDOW (a frame's ``"window"`` key does so just before it).
 
 The first difference raises :class:`Mismatch`, whose message gives the step,
 the quantity, the address (host address for memories, field for outputs),
@@ -21,7 +24,7 @@ import numpy as np
 
 from ..config import CoreConfig
 from ..golden.fixed_core import FixedState, step
-from ..rtl.host import STATUS_BITS, checkpoint_addresses
+from ..rtl.host import REG_INDEX, STATUS_BITS, checkpoint_addresses
 
 __all__ = ["Mismatch", "Scoreboard", "expected_status"]
 
@@ -72,13 +75,24 @@ class Scoreboard:
         self.checkpoints = 0
         self._draws: dict = {}
         self._addresses = checkpoint_addresses(cfg, scratch=True)
+        self._addresses["window"] = np.array(REG_INDEX["WINDOW"], dtype=np.int64)
 
-    def rewind(self, state: FixedState) -> None:
-        """Continue from ``state`` (e.g. a checkpoint restored into the RTL)."""
+    def rewind(self, state: FixedState, window: int | None = None) -> None:
+        """Continue from ``state`` (e.g. a checkpoint restored into the RTL) and, when
+        given, the checkpoint's window ``L``."""
         self.state = state
+        if window is not None:
+            self.set_window(window)
+
+    def set_window(self, window: int) -> None:
+        """The host wrote WINDOW = ``window``: golden closes windows at ``L = window`` from now."""
+        if window != self.cfg.window:
+            self.cfg = self.cfg.replace(window=int(window))
 
     def golden_step(self, frame: dict) -> dict:
         """Step the golden model on ``frame``; return the output frame it expects."""
+        if frame.get("window") is not None:
+            self.set_window(frame["window"])
         cfg, st = self.cfg, self.state
         t0 = time.perf_counter()
         windows = int(st.windows[0])
@@ -118,6 +132,9 @@ class Scoreboard:
             if key.startswith("grad."):
                 want = np.zeros_like(got)
                 what = f"gradient SRAM {key} (zero between windows)"
+            elif key == "window":
+                want = np.asarray(self.cfg.window, dtype=np.int64)
+                what = "WINDOW register (checkpoint 'window')"
             elif key in golden:
                 want = np.asarray(golden[key])[0].astype(np.int64)
                 what = key

@@ -6,6 +6,11 @@ A frame is the host's view of one time step (``docs/host_interface.md``):
 :func:`fptt.golden.fixed_core.step`. Sequences get ``sos`` on their first step
 and ``eos`` on their last, as in :func:`fptt.golden.sequence.run_sequence`;
 targets are placed as the trainer places them (:func:`fptt.train.place_targets`).
+
+:func:`random_frames` is the host at its most varied (any ``n_in``/``n_out``,
+:class:`fptt.tasks.random_task.RandomTask`): a frame may also carry
+``"window": L``, a host write of the WINDOW register just before it (the
+scoreboard's golden model follows, :meth:`fptt.sim.scoreboard.Scoreboard.set_window`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from ..golden.fixed_core import FixedState, init_state
 from ..golden.fixedpoint import to_codes
 from ..golden.weights import init_weights
 
-__all__ = ["sequence_frames", "training_frames", "epoch_plan", "initial_state"]
+__all__ = ["sequence_frames", "training_frames", "random_frames", "epoch_plan", "initial_state"]
 
 def sequence_frames(cfg: CoreConfig, seq, learn: bool = True, targets: bool = True) -> list[dict]:
     """Frames of one :class:`~fptt.tasks.base.Sequence` (sos first, eos last)."""
@@ -52,6 +57,45 @@ def training_frames(cfg: CoreConfig, task, n_steps: int, schedule: str = "aux",
         seq = place_targets(seqs[i % len(seqs)], schedule, cfg.window, n_classes)
         infer = inference_every and i % inference_every == inference_every - 1
         frames += sequence_frames(cfg, seq, learn=not infer, targets=not infer)
+        i += 1
+    return frames
+
+
+def random_frames(cfg: CoreConfig, n_steps: int, seed: int = 0, p_window: float = 0.4,
+                  window_max: int | None = None) -> list[dict]:
+    """Frames of the random task with random host flags, until at least ``n_steps`` steps.
+
+    Per sequence (:func:`fptt.tasks.random_task.make_random_task`, a quarter of
+    them one step long: ``sos`` and ``eos`` on one step): learning with
+    targets (55 %), learning off with targets present (15 %), learning off
+    without targets (10 %), or ``learn`` drawn per step (20 %, partial windows
+    discarded mid-sequence); ``sos`` left out with probability 0.1 (the
+    sequence continues the previous state), ``eos`` with 0.1 (the window stays
+    open into the next sequence). Before a sequence, with probability
+    ``p_window``, the host writes a random WINDOW ``L``, uniform in ``1 ..
+    window_max`` (``cfg.window_max`` unless given) or, half the time, in
+    ``1 .. 4`` (short windows close often): the first frame carries ``"window": L``.
+    """
+    from ..tasks.random_task import make_random_task
+    task = make_random_task(cfg, seed=seed)
+    rng = np.random.default_rng([seed, 14])
+    top = cfg.window_max if window_max is None else window_max
+    frames, i = [], 0
+    while len(frames) < n_steps:
+        seq = task.make("train", i)
+        mode = rng.choice(4, p=[0.55, 0.15, 0.10, 0.20])
+        fr = sequence_frames(cfg, seq, learn=mode in (0, 3), targets=mode != 2)
+        if mode == 3:
+            for f in fr:
+                f["learn"] = bool(rng.random() < 0.6)
+        if i and rng.random() < 0.1:
+            fr[0]["sos"] = False
+        if rng.random() < 0.1:
+            fr[-1]["eos"] = False
+        if rng.random() < p_window:
+            fr[0]["window"] = int(rng.integers(1, (top if rng.random() < 0.5 else min(top, 4))
+                                               + 1))
+        frames += fr
         i += 1
     return frames
 

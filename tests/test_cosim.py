@@ -85,11 +85,20 @@ CONFIGS = {
                       grad_w_out=(16, 9), grad_b_out=(14, 8))),
     # the FPGA preset (configs/up5k.toml): LIF, 12-bit formats, no profiling counters, no biases
     "up5k": up5k_config(),
+    # odd sizes on the random task: 11 inputs, 23 neurons over 3 lanes (one padding lane),
+    # 3 outputs; signed multi-bit inputs, random flags and WINDOW changes (1 .. 12)
+    "odd-11-23-3": CoreConfig().replace(n_in=11, n_hidden=23, n_out=3, window=5, window_max=12,
+                                        lanes=3, rounding="stochastic", **_SMALL),
 }
 
 #: Bench parameters of a sweep configuration beyond the common ones: sequences of 52
 #: steps, so that windows of 32 close full (and the rest at eos).
-SWEEP_PARAMS = {"p2-l32-rates": {"task_kw": {"delay": 30}, "steps": 200, "checkpoint_every": 100}}
+SWEEP_PARAMS = {"p2-l32-rates": {"task_kw": {"delay": 30}, "steps": 200, "checkpoint_every": 100},
+                "odd-11-23-3": {"task": "random", "steps": 300, "checkpoint_every": 60}}
+
+#: The random task on Icarus: sizes no cue task has (7 inputs, 17 neurons, 3 outputs).
+ICARUS_RANDOM = CoreConfig().replace(n_in=7, n_hidden=17, n_out=3, window=4, window_max=10,
+                                     lanes=2, rounding="stochastic", **_SMALL)
 
 #: Narrow formats and a large step: saturation in the units.
 NARROW_UNIT = CoreConfig().replace(
@@ -138,6 +147,19 @@ def test_core_sweep(name, tmp_path):
     params.update(SWEEP_PARAMS.get(name, {}))
     res = run(b, "core", params, test_dir=tmp_path)
     _check_learning(res, 150)
+    if params.get("task") == "random":
+        assert res["window_writes"] >= 5
+
+
+def test_random_task_icarus(tmp_path):
+    """The random task (odd sizes, multi-bit inputs, WINDOW changes) on Icarus, bit-exactly."""
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not on PATH")
+    b = build(ICARUS_RANDOM, "icarus")
+    res = run(b, "core", {"task": "random", "steps": 150, "checkpoint_every": 75, "seed": 2},
+              test_dir=tmp_path)
+    _check_learning(res, 150)
+    assert res["window_writes"] >= 3
 
 
 # ----------------------------------------------------------------------------- robustness
@@ -243,6 +265,25 @@ def test_cli_cosim(capsys):
     for word in ("steps", "clock cycles", "cycles per step", "cycles/s", "steps/s", "golden",
                  "bit-exact"):
         assert word in out, word
+
+
+def test_cli_cosim_random_task_any_sizes(capsys):
+    """``fptt cosim --task random`` keeps n_in/n_out (no multiple of 4, not 2) and is bit-exact."""
+    from fptt import cli_cosim
+    ap = argparse.ArgumentParser(prog="fptt")
+    cli_cosim.add_parser(ap.add_subparsers())
+    cfg = CONFIGS["odd-11-23-3"]
+    sets = []
+    for key, value in (("n_in", 11), ("n_hidden", 23), ("n_out", 3), ("window", 5),
+                       ("window_max", 12), ("lanes", 3), ("rounding", "stochastic"),
+                       ("fptt.alpha", 0.5), ("fptt.lr", 2.0 ** -6)):
+        sets += ["--set", f"{key}={value}"]
+    args = ap.parse_args(["cosim", *sets, "--task", "random", "--steps", "80"])
+    assert cli_cosim.load_cosim_config(args) == cfg
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "n_in=11 n_hidden=23 n_out=3 lanes=3" in out and "task random" in out
+    assert "WINDOW writes:" in out and "bit-exact" in out
 
 
 # ----------------------------------------------------------------------------- long

@@ -546,7 +546,7 @@ def test_mnist_rejects_bad_options(mnist_dir, kwargs, message):
 
 
 def test_make_task_builds_each_task(mnist_dir):
-    assert sorted(TASKS) == ["adding", "cue", "psmnist", "smnist"]
+    assert sorted(TASKS) == ["adding", "cue", "psmnist", "random", "smnist"]
     cue = make_task("cue", n_in=8, delay=25, n_train=3)
     assert isinstance(cue, CueTask) and (cue.n_in, cue.delay, len(cue.train_set())) == (8, 25, 3)
     assert isinstance(make_task("adding", seq_len=30), AddingTask)
@@ -557,5 +557,6 @@ def test_make_task_builds_each_task(mnist_dir):
 
 
 def test_make_task_unknown_name():
-    with raises(ValueError, "unknown task 'mnist'; known tasks: adding, cue, psmnist, smnist"):
+    with raises(ValueError,
+                "unknown task 'mnist'; known tasks: adding, cue, psmnist, random, smnist"):
         make_task("mnist")

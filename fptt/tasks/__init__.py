@@ -1,4 +1,5 @@
-"""Learning tasks for the FPTT core: cue accumulation, adding problem, S-MNIST, PS-MNIST.
+"""Learning tasks for the FPTT core: cue accumulation, adding problem, S-MNIST, PS-MNIST,
+and a random stimulus for co-simulation of any size (``random``).
 
 Every task yields :class:`Sequence` records (inputs, per-step targets, decision
 steps, label) and turns the readout into a prediction and a score; see
@@ -15,6 +16,7 @@ from .base import KINDS, SCHEDULES, Sequence, SequenceList, Task, with_targets
 from .cue import CueTask
 from .idx import read_idx, write_idx
 from .mnist import MnistTask, load_mnist, pixel_permutation
+from .random_task import RandomTask, make_random_task
 
 __all__ = [
     "KINDS",
@@ -24,10 +26,12 @@ __all__ = [
     "AddingTask",
     "CueTask",
     "MnistTask",
+    "RandomTask",
     "Sequence",
     "SequenceList",
     "Task",
     "load_mnist",
+    "make_random_task",
     "make_task",
     "pixel_permutation",
     "read_idx",
@@ -41,6 +45,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "adding": AddingTask,
     "smnist": partial(MnistTask, permuted=False),
     "psmnist": partial(MnistTask, permuted=True),
+    "random": RandomTask,
 }
 
 
@@ -49,10 +54,11 @@ def make_task(name: str, **kwargs) -> Task:
 
     Parameters
     ----------
-    name : {"cue", "adding", "smnist", "psmnist"}
+    name : {"cue", "adding", "smnist", "psmnist", "random"}
         Registry name.
     **kwargs
-        Options of :class:`CueTask`, :class:`AddingTask` or :class:`MnistTask`.
+        Options of :class:`CueTask`, :class:`AddingTask`, :class:`MnistTask` or
+        :class:`RandomTask`.
 
     Returns
     -------
