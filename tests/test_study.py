@@ -135,3 +135,17 @@ def test_readout_ceiling_fits_a_linear_readout():
     out = FloatTwin(cfg, {**w, "b_out": np.zeros((cfg.n_out, 1))}, batch=len(xs)).run_sequence(
         xs, learn=False)
     np.testing.assert_allclose(out[:, seqs[0].decision].sum(axis=1), f @ w["w_out"].T, atol=1e-3)
+
+
+def test_online_readout_shows_what_a_shared_feature_mean_costs():
+    """Features with a large common mean: plain SGD stays at chance, centred SGD learns."""
+    from fptt.study.diagnostics import online_readout
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 3000)
+    signal = np.eye(3)[labels] @ rng.normal(0, 1, (3, 8))
+    f = 50.0 + signal + rng.normal(0, 0.3, (3000, 8))    # every neuron near the same rate
+    fit, test = slice(0, 2000), slice(2000, None)
+    lr = 1.0 / (8 * 50.0 ** 2)                            # stable for the raw mean direction
+    raw = online_readout(f[fit], labels[fit], f[test], labels[test], lr)
+    centred = online_readout(f[fit], labels[fit], f[test], labels[test], 0.01, centre=True)
+    assert raw < 0.5 < 0.9 < centred

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import CoreConfig
 
-__all__ = ["readout_features", "readout_ceiling"]
+__all__ = ["readout_features", "readout_ceiling", "online_readout"]
 
 
 def readout_features(cfg: CoreConfig, weights: dict, xs: np.ndarray, decision: np.ndarray,
@@ -102,3 +102,37 @@ def readout_ceiling(cfg: CoreConfig, weights: dict, task, n_fit: int | None = No
     else:
         result["mse"] = float(np.mean((out[:, 0] - labels) ** 2))
     return result
+
+
+def online_readout(f_fit: np.ndarray, labels: np.ndarray, f_test: np.ndarray,
+                   labels_test: np.ndarray, lr: float, *, centre: bool = False,
+                   scale: bool = False, passes: int = 1) -> float:
+    """Test accuracy of a readout trained by plain SGD at batch 1 on fixed features.
+
+    ``passes`` passes over ``f_fit [N, n]`` (in order) of the MSE step on one-hot
+    targets ``y``::
+
+        e = W f + b - y,    W -= η e fᵀ,    b -= η e
+
+    the update the core's readout makes once the hidden layer is frozen. With
+    ``centre`` the features are ``f - mean(f_fit)``; with ``scale`` also divided by
+    their standard deviation: the normalisation a gradient readout lacks on chip.
+    The gap between this score and :func:`readout_ceiling` is what conditioning
+    costs; the gap between raw and centred features, what the shared mean costs.
+    """
+    f_fit, f_test = np.asarray(f_fit, float), np.asarray(f_test, float)
+    mu = f_fit.mean(axis=0) if centre else 0.0
+    sd = f_fit.std(axis=0) if scale else 1.0
+    sd = np.where(np.asarray(sd) > 0, sd, 1.0)
+    a, at = (f_fit - mu) / sd, (f_test - mu) / sd
+    n_cls = int(max(labels.max(), labels_test.max())) + 1
+    y = np.eye(n_cls)[np.asarray(labels, int)]
+    w, b = np.zeros((a.shape[1], n_cls)), np.zeros(n_cls)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(passes):
+            for fi, yi in zip(a, y):
+                e = fi @ w + b - yi
+                w -= lr * np.outer(fi, e)
+                b -= lr * e
+        pred = np.argmax(np.nan_to_num(at @ w + b, nan=-np.inf), axis=1)
+    return float(np.mean(pred == labels_test))

@@ -184,11 +184,42 @@ def results_markdown() -> str:
                                  for m, o in h["memory_order"].items())
                      + ". The core's on-chip memory does not depend on T.")
         lines.append("")
+    lines += smnist_onchip_markdown()
     if "psmnist" in h:
         lines.append("**PS-MNIST** (small subset): " + "; ".join(
             f"{m.upper()} {_pct(a)} %" for m, (a, s) in h["psmnist"].items()) + ".")
         lines.append("")
     return "\n".join(lines)
+
+
+def smnist_onchip_markdown() -> list[str]:
+    """Lines of the S-MNIST on-chip section (issue 16), from ``results/smnist_onchip.json``."""
+    path = results_dir(create=False) / "smnist_onchip.json"
+    if not path.exists():
+        return []
+    from .common import read_json
+    rows = read_json(path)
+    names = {"fixed": "fixed point", "twin": "float twin", "ref-bptt": "ref-bptt (Adam, batch 32)",
+             "lsq-readout": "least-squares readout, untrained network"}
+    lines = ["**S-MNIST / PS-MNIST in the on-chip regime** (issue 16; `python -m fptt.study.smnist`): "
+             "one pixel per step, images 0-7,999 of t10k train, 8,000-9,999 test; online at "
+             "batch 1, FPTT windows of 56 steps. Test accuracy (%); ΔW relative L1 change "
+             "(W_in / W_rec / W_out):", "",
+             "| set-up | task | model | learns | passes | test accuracy | curve (images: %) | ΔW | seconds |",
+             "|---|---|---|---|---:|---:|---|---|---:|"]
+    for r in rows:
+        acc = " / ".join(_pct(a) for a in r["accuracy"])
+        curve = ", ".join(f"{c[0]}: {_pct(c[1] if not isinstance(c[1], list) else c[1][0])}"
+                          for c in r.get("curve", []))
+        dw = r.get("weight_change") or [{}]
+        dw = " / ".join("–" if v is None or v != v else f"{100 * v:.3g} %"
+                        for v in (dw[0].get(m) for m in ("w_in", "w_rec", "w_out"))) if dw[0] else "–"
+        extra = (f" (rate {r['rate']:.3f}, cond {r['cond_gram']:.1e})" if "cond_gram" in r else "")
+        lines.append(f"| {r['setup']} | {r['task']} | {names.get(r['model'], r['model'])}{extra} | "
+                     f"{r['learn']} | {r.get('epochs', '–')} | {acc} | {curve or '–'} | {dw} | "
+                     f"{'–' if r.get('seconds') is None else round(r['seconds'])} |")
+    lines.append("")
+    return lines
 
 
 def write_results_md(path: str | Path | None = None) -> Path:

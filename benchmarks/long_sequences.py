@@ -1,0 +1,136 @@
+"""Where each learning rule stops: accuracy against the memory delay on the memory cue task.
+
+    .venv/bin/python benchmarks/long_sequences.py [--delays 20 50 100 200 500]
+        [--seeds 2] [--n-train 2000] [--n-test 500] [--epochs 1]
+        [--models fixed fixed-readout twin ref-bptt] [--json OUT] [--plot OUT.png]
+
+The memory cue task (:class:`fptt.tasks.cue.CueTask`: seven cues, then ``delay``
+silent steps, then the recall) on the default core (``tau_out = 5``: the
+readout cannot hold the evidence through the delay, the hidden layer must). The
+sequence is ``7 × (cue_len + gap) + delay + recall_len`` steps long, so the
+delay sets the distance the credit must travel.
+
+Rules compared on the same network and data:
+
+``fixed``          the fixed-point core, FPTT-K online at batch 1: windows of
+                   ``cfg.window`` steps (K = T / L windows a sequence), the FPTT
+                   regulariser carrying what a window cannot see;
+``fixed-readout``  its readout-only control (``W_in``, ``W_rec``, ``b`` frozen);
+``twin``           the float twin of the same algorithm;
+``ref-bptt``       BPTT through the whole sequence (PyTorch, Adam, mini-batches).
+
+A rule "still learns" at a delay when its mean test accuracy is ≥ 90 %
+(:data:`LEARNS`); the table's last lines give, per rule, the longest such delay.
+The control's ceiling is the accuracy of knowing only the last cue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from fptt.config import CoreConfig
+from fptt.health import percent
+from fptt.tasks.cue import CueTask
+from fptt.train import TrainSettings, train
+
+#: The accuracy at which a rule counts as still learning the task.
+LEARNS = 0.90
+
+#: name -> (model, learn) of :func:`fptt.train.train`
+RULES = {"fixed": ("fixed", "all"), "fixed-readout": ("fixed", "readout"),
+         "twin": ("twin", "all"), "twin-readout": ("twin", "readout"),
+         "ref-fptt": ("ref-fptt", "all"), "ref-bptt": ("ref-bptt", "all")}
+
+
+def run(delays, rules, seeds: int, n_train: int, n_test: int, epochs: int,
+        overrides=()) -> list[dict]:
+    """One row per (delay, rule): mean and per-seed test accuracy, ΔW per matrix, seconds."""
+    cfg = CoreConfig().with_overrides(list(overrides))
+    out = []
+    for delay in delays:
+        task = CueTask(n_in=cfg.n_in, delay=delay, n_train=n_train, n_test=n_test, seed=0)
+        steps = task.train_set()[0].steps
+        for rule in rules:
+            model, learn = RULES[rule]
+            t0 = time.perf_counter()
+            h = train(cfg, task, model, TrainSettings(seeds=seeds, learn=learn, epochs=epochs))[-1]
+            row = dict(delay=delay, steps=steps, rule=rule, accuracy=h["test_accuracy"],
+                       seeds=h["test_accuracy_seeds"],
+                       weight_change={m: c["mean"] for m, c in h["weight_change"].items()},
+                       seconds=round(time.perf_counter() - t0, 1))
+            print(format_row(row), flush=True)
+            out.append(row)
+    return out
+
+
+def longest_learned(rows: list[dict]) -> dict:
+    """Per rule, the longest delay with mean accuracy ≥ :data:`LEARNS` (None: none)."""
+    best: dict = {}
+    for r in rows:
+        best.setdefault(r["rule"], None)
+        if r["accuracy"] >= LEARNS and (best[r["rule"]] is None or r["delay"] > best[r["rule"]]):
+            best[r["rule"]] = r["delay"]
+    return best
+
+
+def format_row(r: dict) -> str:
+    dw = [percent(r["weight_change"][m]) if m in r["weight_change"] else "–"
+          for m in ("w_in", "w_rec", "w_out")]
+    seeds = " ".join(f"{100 * a:.1f}" for a in r["seeds"])
+    cells = [str(r["delay"]), str(r["steps"]), r["rule"], f"{100 * r['accuracy']:.1f}", seeds,
+             *dw, f"{r['seconds']}"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """Accuracy against delay, one line per rule, seeds as points."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for rule in dict.fromkeys(r["rule"] for r in rows):
+        rr = [r for r in rows if r["rule"] == rule]
+        line, = ax.plot([r["delay"] for r in rr], [100 * r["accuracy"] for r in rr], "o-",
+                        label=rule)
+        for r in rr:
+            ax.plot([r["delay"]] * len(r["seeds"]), [100 * a for a in r["seeds"]], ".",
+                    color=line.get_color(), alpha=0.4)
+    ax.axhline(100 * LEARNS, color="grey", lw=0.8, ls=":")
+    ax.set(xscale="log", xlabel="delay (steps)", ylabel="test accuracy (%)",
+           title="memory cue task: accuracy against delay")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--delays", nargs="+", type=int, default=[20, 50, 100, 200, 500])
+    p.add_argument("--models", nargs="+", default=["fixed", "fixed-readout", "twin", "ref-bptt"],
+                   choices=sorted(RULES))
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-test", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="core configuration override (repeatable)")
+    p.add_argument("--json", help="write the rows as JSON")
+    p.add_argument("--plot", help="write the accuracy-against-delay plot (PNG)")
+    args = p.parse_args(argv)
+    print("| delay | steps | rule | test acc % | per seed | ΔW_in | ΔW_rec | ΔW_out | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = run(args.delays, args.models, args.seeds, args.n_train, args.n_test, args.epochs,
+               args.set)
+    for rule, d in longest_learned(rows).items():
+        print(f"{rule}: longest delay learned (≥ {100 * LEARNS:.0f} %): {d if d else 'none'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
