@@ -1,0 +1,7 @@
+"""Talking to the core on a board: the serial bridge's packet protocol and the host driver.
+
+- :mod:`fptt.board.protocol`: packets, CRC-8, frame packing (the reference the
+  RTL bridge :mod:`fptt.rtl.bridge` is checked against; ``docs/bridge.md``);
+- :mod:`fptt.board.driver`: the host driver over an abstract byte link;
+- :mod:`fptt.board.resources`: the bridge's own cell count on iCE40.
+"""
