@@ -102,6 +102,7 @@ def bench(name):
                 _write_result(result)
         wrapper.__name__ = fn.__name__
         wrapper.__qualname__ = fn.__qualname__
+        wrapper.__module__ = fn.__module__
         wrapper.__doc__ = fn.__doc__
         return cocotb.test(skip=BENCH != name)(wrapper)
     return deco
@@ -121,12 +122,16 @@ class CoreEnv:
         self.ckpt_cycles = 0
         self.ckpt_seconds = 0.0
 
-    async def start(self, state: FixedState, fresh: bool = True) -> None:
-        """Reset, check the identification registers, load ``state`` over the host port."""
+    async def start(self, state: FixedState, fresh: bool = True, slack: int = 0) -> None:
+        """Reset, check the identification registers, load ``state`` over the host port.
+
+        ``slack``: cycles the watchdog allows beyond the core's own bound (a bench
+        that leaves an output beat unread that long on purpose).
+        """
         await reset(self.dut)
         self.mon.start()
         self.watchdog = Watchdog(
-            watchdog_cycles(self.cfg),
+            watchdog_cycles(self.cfg) + slack,
             lambda: (self.drv.sent, self.mon.count, self.bus.accesses),
             lambda: (f"frame {self.drv.sent} to be taken, output beat {self.mon.count}, "
                      f"bus access {self.bus.pending}"),
@@ -145,6 +150,38 @@ class CoreEnv:
         golden_cfg = CoreConfig.from_toml(PARAMS["golden_config_toml"]) \
             if PARAMS.get("golden_config_toml") else self.cfg
         self.sb = Scoreboard(golden_cfg, state, PARAMS.get("waves"))
+
+    async def restore(self, path: str, step: int) -> dict:
+        """After a reset: restore golden checkpoint file ``path`` over the bus, continue at ``step``.
+
+        Every array and the WINDOW register (the file's ``window``; the reset
+        returned it to ``cfg.window``) are written, the gradient SRAM zeroed;
+        the scoreboard continues from the file's state and window, and the
+        restore itself is compared (a full read-back). Returns what the reset
+        left: ``window_after_reset`` and ``weights_disturbed`` (elements of w,
+        W̄, λ that differ from the checkpoint, e.g. a reset in the update sweep).
+        """
+        window_after, err = await self.bus.read(REG_INDEX["WINDOW"], signed=False)
+        assert not err and window_after == self.cfg.window, \
+            f"WINDOW after reset reads {window_after}, reset value is {self.cfg.window}"
+        loaded = FixedCore.load(path)
+        assert loaded.cfg.replace(window=self.cfg.window) == self.cfg, \
+            "checkpoint configuration differs"
+        saved = {key: np.asarray(v)[0] for key, v in loaded.state.arrays().items()}
+        left = await self.bus.read_arrays([f"{q}.{m}" for q in ("w", "wbar", "lam")
+                                           for m in self.cfg.params])
+        disturbed = int(sum((saved[key] != v).sum() for key, v in left.items()))
+        saved["window"] = np.array(loaded.cfg.window)
+        await self.bus.write_arrays(saved, zero_scratch=True, skip_zero=False)
+        self.sb.rewind(loaded.state, loaded.cfg.window)
+        self.sb.steps = step
+        await self.checkpoint()                  # the restore itself is bit-exact
+        return {"window_after_reset": window_after, "window_restored": loaded.cfg.window,
+                "weights_disturbed": disturbed}
+
+    def save(self, path: str) -> None:
+        """Write the golden state and window ``L`` as a checkpoint file (:meth:`FixedCore.save`)."""
+        _save_checkpoint(self.sb.cfg, self.sb.state, path)
 
     async def checkpoint(self) -> None:
         """Read every memory and register back and compare with the golden state."""
@@ -328,6 +365,9 @@ async def reset_restore(dut):
     state = _start_state(cfg)
     frames = _frames(cfg, int(PARAMS.get("steps", 200)))
     points = PARAMS.get("reset_at", [0.5, -16])
+    if PARAMS.get("window"):
+        # a WINDOW other than the reset value: the restore must bring it back
+        frames[0] = dict(frames[0], window=int(PARAMS["window"]))
     await env.start(state)
     path = os.path.join(tempfile.mkdtemp(prefix="fptt-ckpt-"), "checkpoint.npz")
     seg = len(frames) // (len(points) + 1)
@@ -347,7 +387,7 @@ async def reset_restore(dut):
         # save the golden checkpoint (FixedCore.save) before each frame until one
         # closes a full window; reset in the middle of that close
         while True:
-            _save_checkpoint(cfg, env.sb.state, path)
+            env.save(path)
             got = await env.step(frames[j])
             j += 1
             if (got["status"] >> STATUS_BITS["closed"]) & 1 and not frames[j - 1]["eos"]:
@@ -362,20 +402,10 @@ async def reset_restore(dut):
         await RisingEdge(dut.clk)
         await reset(dut, cycles=3)
         count, _ = await env.bus.read(REG_INDEX["COUNT"], signed=False)
-        # what the reset left behind (weights partly updated when it hit the update sweep)
-        loaded = FixedCore.load(path)
-        assert loaded.cfg == cfg, "checkpoint configuration differs"
-        saved = {key: np.asarray(v)[0] for key, v in loaded.state.arrays().items()}
-        left = await env.bus.read_arrays([f"{q}.{m}" for q in ("w", "wbar", "lam")
-                                          for m in cfg.params])
-        disturbed = int(sum((saved[key] != v).sum() for key, v in left.items()))
-        # restore every checkpoint array over the bus, gradient SRAM zeroed; re-send the frame
-        await env.bus.write_arrays(saved, zero_scratch=True, skip_zero=False)
-        env.sb.rewind(loaded.state)
-        env.sb.steps = j - 1
-        await env.checkpoint()                   # the restore itself is bit-exact
+        # restore every checkpoint array (and WINDOW) over the bus; re-send the frame
+        left = await env.restore(path, j - 1)
         resets.append({"step": j - 1, "after_cycles": delay, "close_cycles": shortest,
-                       "count_after_reset": count, "weights_disturbed": disturbed})
+                       "count_after_reset": count, **left})
         j -= 1
     stats = await env.run(frames[j:], int(PARAMS.get("checkpoint_every", 0)))
     await env.checkpoint()

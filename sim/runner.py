@@ -13,8 +13,8 @@ parallel pytest workers (pytest-xdist) never build the same directory twice or
 read a half-written one. Verilator's run-time library (``verilated*.o``) is
 compiled once and shared by every build (``build/sim/verilator/_runtime-*``).
 
-:func:`run` runs one bench (a cocotb test of :mod:`fptt.sim.cocotb_tests`)
-on a build. Its parameters travel as a JSON file (``FPTT_COSIM_PARAMS``) and
+:func:`run` runs one bench (a cocotb test of :mod:`fptt.sim.cocotb_tests` or
+:mod:`fptt.sim.cocotb_host`) on a build. Its parameters travel as a JSON file (``FPTT_COSIM_PARAMS``) and
 its results come back the same way (``result.json`` in the run directory).
 
 Designs
@@ -64,7 +64,8 @@ __all__ = ["SIMULATORS", "DESIGNS", "Build", "build", "run", "demo_params", "Run
 
 SIMULATORS = ("verilator", "icarus")
 DESIGNS = ("core", "neuron", "regulariser")
-TEST_MODULE = "fptt.sim.cocotb_tests"
+#: The modules of cocotb benches (the parameter file selects one bench of them).
+TEST_MODULES = ("fptt.sim.cocotb_tests", "fptt.sim.cocotb_host")
 PARAMS_ENV = "FPTT_COSIM_PARAMS"
 
 _SIM_DIR = Path(__file__).resolve().parent
@@ -391,7 +392,7 @@ def run(b: Build, bench: str, params: dict | None = None, test_dir=None, waves: 
     params_path.write_text(json.dumps(p, indent=1))
     log = test_dir / "sim.log"
     runner = _runner(b.sim)
-    kw = dict(test_module=TEST_MODULE, hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
+    kw = dict(test_module=list(TEST_MODULES), hdl_toplevel=b.top, hdl_toplevel_lang="verilog",
               build_dir=str(b.dir),
               test_dir=str(test_dir), extra_env={PARAMS_ENV: str(params_path)},
               waves=bool(waves and b.sim == "verilator"), test_args=test_args, plusargs=plusargs,

@@ -173,15 +173,86 @@ def test_backpressure_holds_frames(tmp_path):
 
 
 def test_reset_and_restore_continues_bit_exact(tmp_path):
-    """Reset late in a window close, restore the saved checkpoint over the bus, continue."""
+    """Reset late in a window close, restore the saved checkpoint over the bus, continue.
+
+    The host runs at WINDOW = 3 (reset value 4): the restore writes the checkpoint's
+    ``window`` back and the read-back compares it."""
     b = build(CONFIGS["p2-l4-stochastic"], "verilator")
-    res = run(b, "reset_restore", {"steps": 200, "checkpoint_every": 25,
+    res = run(b, "reset_restore", {"steps": 200, "checkpoint_every": 25, "window": 3,
                                    "reset_at": [0.5, -16]}, test_dir=tmp_path)
     backward, update = res["resets"]
     assert backward["after_cycles"] < update["after_cycles"]
     # the reset in the update sweep left part of the weights rewritten: the restore matters
     assert update["weights_disturbed"] > 0
     assert res["continued_steps"] > 40
+    for r in res["resets"]:
+        assert (r["window_after_reset"], r["window_restored"]) == (4, 3)
+
+
+# the host at its most demanding (sim/cocotb_host.py), random task, odd sizes; the
+# default runs take a few seconds each on Verilator and ~15-30 s on Icarus
+_HOST_SIMS = ["verilator", "icarus"]
+
+
+def _host_build(sim: str):
+    if sim == "icarus" and shutil.which("iverilog") is None:
+        pytest.skip("iverilog not on PATH")
+    return build(CONFIGS["odd-11-23-3"] if sim == "verilator" else ICARUS_RANDOM, sim)
+
+
+def _check_host_abuse(res, steps):
+    assert res["steps"] >= steps and res["windows"] > 5
+    assert res["reads"] > steps // 2 and res["reads_while_busy"] > 0
+    assert res["reads_beside_frame"] > 0
+    assert res["writes_mid_window"] > 0 and res["writes_while_busy"] > 0
+    assert res["window_writes"] > 0 and res["steps_writes"] > 0
+
+
+@pytest.mark.parametrize("sim", _HOST_SIMS)
+def test_host_abuse_between_steps(sim, tmp_path):
+    """Reads and writes while busy, weight writes mid-window, WINDOW changes: bit-exact."""
+    steps = 150 if sim == "verilator" else 60
+    res = run(_host_build(sim), "host_abuse", {"steps": steps, "seed": 1}, test_dir=tmp_path)
+    _check_host_abuse(res, steps)
+
+
+def _check_stalls(res, steps, longest):
+    assert res["steps"] >= steps and res["windows_closed"] > 0
+    assert res["long_stalls"] >= 3 and 1000 <= res["longest_stall"] <= longest
+    assert res["stalled_output_cycles"] >= 3000
+    assert res["taken_while_held"] > 0          # back to back: frames taken with a beat held
+    # busy = 0 while a beat is held (docs/host_interface.md): the bus is served meanwhile
+    assert res["idle_while_held"] > 0 and res["reads_while_held"] == res["idle_while_held"]
+
+
+@pytest.mark.parametrize("sim", _HOST_SIMS)
+def test_back_to_back_frames_with_long_output_stalls(sim, tmp_path):
+    """Frames back to back, beats unread for 1000+ cycles: nothing lost, bit-exact."""
+    steps, longest = (120, 4000) if sim == "verilator" else (40, 1500)
+    res = run(_host_build(sim), "stalls", {"steps": steps, "max_stall": longest,
+                                           "long_every": 8, "pause_every": 13},
+              test_dir=tmp_path)
+    _check_stalls(res, steps, longest)
+
+
+def _check_resets(res, cfg):
+    kinds = [r["kind"] for r in res["resets"]]
+    assert kinds == ["forward", "held_output", "pending_bus"]
+    for r in res["resets"]:
+        # the reset returned WINDOW to cfg.window; the restore wrote the checkpoint's back
+        assert r["window_after_reset"] == cfg.window
+        assert 1 <= r["window_restored"] <= cfg.window_max
+    assert any(r["window_restored"] != cfg.window for r in res["resets"])
+    assert res["continued_steps"] > 10
+
+
+@pytest.mark.parametrize("sim", _HOST_SIMS)
+def test_resets_in_forward_step_held_output_pending_bus(sim, tmp_path):
+    """Reset in the forward step, with a beat held, with a bus access pending; restore; continue."""
+    b = _host_build(sim)
+    res = run(b, "reset_anywhere", {"steps": 150 if sim == "verilator" else 60, "seed": 1},
+              test_dir=tmp_path)
+    _check_resets(res, b.cfg)
 
 
 def test_bus_errors_change_nothing(tmp_path):
@@ -287,6 +358,23 @@ def test_cli_cosim_random_task_any_sizes(capsys):
 
 
 # ----------------------------------------------------------------------------- long
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", _HOST_SIMS)
+def test_host_benches_long(sim, tmp_path):
+    """The three host benches at length: thousands of steps (Verilator), stalls to 8000 cycles."""
+    b = _host_build(sim)
+    n = 2000 if sim == "verilator" else 300
+    res = run(b, "host_abuse", {"steps": n, "seed": 5}, test_dir=tmp_path / "abuse")
+    _check_host_abuse(res, n)
+    longest = 8000 if sim == "verilator" else 3000
+    res = run(b, "stalls", {"steps": n // 2, "max_stall": longest, "seed": 5},
+              test_dir=tmp_path / "stalls")
+    _check_stalls(res, n // 2, longest)
+    res = run(b, "reset_anywhere", {"steps": n, "seed": 5, "checkpoint_every": 100},
+              test_dir=tmp_path / "resets")
+    _check_resets(res, b.cfg)
+
+
 @pytest.mark.slow
 def test_epoch_rtl_accuracy_equals_golden(tmp_path):
     """One training epoch of the demo task on the RTL; its test accuracy equals the golden one.
