@@ -152,7 +152,7 @@ class CoreEnv:
         self.sb = Scoreboard(golden_cfg, state, PARAMS.get("waves"))
 
     async def restore(self, path: str, step: int) -> dict:
-        """After a reset: restore golden checkpoint file ``path`` over the bus, continue at ``step``.
+        """After a reset: restore checkpoint file ``path`` over the bus, continue at ``step``.
 
         Every array and the WINDOW register (the file's ``window``; the reset
         returned it to ``cfg.window``) are written, the gradient SRAM zeroed;

@@ -14,8 +14,9 @@ read a half-written one. Verilator's run-time library (``verilated*.o``) is
 compiled once and shared by every build (``build/sim/verilator/_runtime-*``).
 
 :func:`run` runs one bench (a cocotb test of :mod:`fptt.sim.cocotb_tests` or
-:mod:`fptt.sim.cocotb_host`) on a build. Its parameters travel as a JSON file (``FPTT_COSIM_PARAMS``) and
-its results come back the same way (``result.json`` in the run directory).
+:mod:`fptt.sim.cocotb_host`) on a build. Its parameters travel as a JSON file
+(``FPTT_COSIM_PARAMS``) and its results come back the same way (``result.json``
+in the run directory).
 
 Designs
 -------

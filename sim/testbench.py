@@ -92,7 +92,16 @@ class CoreDriver:
         return out
 
     async def write_checkpoint(self, ctx, arrays: dict, scratch: bool = True) -> None:
-        """Write every checkpoint array (golden shapes, no batch axis); zero the gradient SRAM."""
+        """Write every checkpoint array (golden shapes, no batch axis); zero the gradient SRAM.
+
+        A ``window`` entry (as in a golden checkpoint file) is written to the
+        WINDOW register: a reset returned it to ``cfg.window``.
+        """
+        if "window" in arrays:
+            from ..rtl.host import REG_INDEX
+            L = int(np.asarray(arrays["window"]).reshape(-1)[0])
+            if await self.write(ctx, REG_INDEX["WINDOW"], L):
+                raise AssertionError(f"bus error writing WINDOW = {L}")
         for key, addrs in checkpoint_addresses(self.cfg, scratch).items():
             if key.startswith("grad."):
                 vals = np.zeros(addrs.shape, np.int64)

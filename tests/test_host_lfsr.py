@@ -1,4 +1,5 @@
-"""The host port refuses a zero LFSR state (Amaranth simulator).
+"""Restoring state over the host port: a zero LFSR state is refused, WINDOW is restored
+(Amaranth simulator).
 
 xorshift32 maps 0 to 0, so a lane loaded with 0 would never draw again and
 stochastic rounding would silently stop (issue 14, item 2). The core answers
@@ -82,3 +83,26 @@ def test_restored_lfsr_keeps_drawing_like_golden():
     assert got["lfsr"][0] != 1            # lane 0 started at 1 and kept drawing
     for m in cfg.params:
         assert np.array_equal(got[f"w.{m}"], st.w[m][0]), m
+
+
+def test_write_checkpoint_restores_window():
+    """A checkpoint file's ``window`` goes back into WINDOW (a reset set it to cfg.window)."""
+    from fptt.golden.fixed_core import checkpoint_arrays
+    cfg = _cfg()
+    st = init_state(cfg, init_weights(cfg, seed=3))
+    arrays = {k: np.asarray(v)[0] for k, v in
+              checkpoint_arrays(cfg.replace(window=3), st).items() if k != "config_toml"}
+    dut = FpttCore(cfg)
+    drv = CoreDriver(dut)
+    got = {}
+
+    async def bench(ctx):
+        got["before"] = (await drv.read(ctx, REG_INDEX["WINDOW"], signed=False))[0]
+        await drv.write_checkpoint(ctx, arrays)
+        got["after"] = (await drv.read(ctx, REG_INDEX["WINDOW"], signed=False))[0]
+        got["lfsr"] = [(await drv.read(ctx, int(a), signed=False))[0]
+                       for a in checkpoint_addresses(cfg)["lfsr"]]
+
+    simulate(dut, bench)
+    assert (got["before"], got["after"]) == (cfg.window, 3)
+    assert got["lfsr"] == st.lfsr[0].tolist()
