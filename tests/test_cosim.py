@@ -318,19 +318,23 @@ def test_watchdog_reports_a_hang(tmp_path):
         run(b, "backpressure", {"steps": 10, "stall_cycles": 10 ** 9}, test_dir=tmp_path)
 
 
-def test_cli_cosim(capsys):
-    """``fptt cosim`` runs, prints speed figures and exits 0 when bit-exact."""
+def _cosim_args(settings, *extra):
+    """``fptt cosim --set K=V ...`` (``settings``) plus ``extra`` arguments, parsed."""
     from fptt import cli_cosim
     ap = argparse.ArgumentParser(prog="fptt")
     cli_cosim.add_parser(ap.add_subparsers())
-    cfg = CONFIGS["base"]
-    sets = []
-    for key, value in (("n_in", 8), ("n_hidden", 8), ("n_out", 2), ("window", 1),
-                       ("window_max", 8), ("lanes", 1), ("rounding", "nearest"),
-                       ("fptt.alpha", 0.5), ("fptt.lr", 2.0 ** -6)):
-        sets += ["--set", f"{key}={value}"]
-    args = ap.parse_args(["cosim", *sets, "--steps", "60", "--checkpoint-every", "30"])
-    assert cli_cosim.load_cosim_config(args) == cfg
+    sets = [a for key, value in settings for a in ("--set", f"{key}={value}")]
+    return ap.parse_args(["cosim", *sets, *extra])
+
+
+def test_cli_cosim(capsys):
+    """``fptt cosim`` runs, prints speed figures and exits 0 when bit-exact."""
+    from fptt import cli_cosim
+    args = _cosim_args((("n_in", 8), ("n_hidden", 8), ("n_out", 2), ("window", 1),
+                        ("window_max", 8), ("lanes", 1), ("rounding", "nearest"),
+                        ("fptt.alpha", 0.5), ("fptt.lr", 2.0 ** -6)),
+                       "--steps", "60", "--checkpoint-every", "30")
+    assert cli_cosim.load_cosim_config(args) == CONFIGS["base"]
     assert args.func(args) == 0
     out = capsys.readouterr().out
     for word in ("steps", "clock cycles", "cycles per step", "cycles/s", "steps/s", "golden",
@@ -341,20 +345,20 @@ def test_cli_cosim(capsys):
 def test_cli_cosim_random_task_any_sizes(capsys):
     """``fptt cosim --task random`` keeps n_in/n_out (no multiple of 4, not 2) and is bit-exact."""
     from fptt import cli_cosim
-    ap = argparse.ArgumentParser(prog="fptt")
-    cli_cosim.add_parser(ap.add_subparsers())
-    cfg = CONFIGS["odd-11-23-3"]
-    sets = []
-    for key, value in (("n_in", 11), ("n_hidden", 23), ("n_out", 3), ("window", 5),
-                       ("window_max", 12), ("lanes", 3), ("rounding", "stochastic"),
-                       ("fptt.alpha", 0.5), ("fptt.lr", 2.0 ** -6)):
-        sets += ["--set", f"{key}={value}"]
-    args = ap.parse_args(["cosim", *sets, "--task", "random", "--steps", "80"])
-    assert cli_cosim.load_cosim_config(args) == cfg
+    args = _cosim_args((("n_in", 11), ("n_hidden", 23), ("n_out", 3), ("window", 5),
+                        ("window_max", 12), ("lanes", 3), ("rounding", "stochastic"),
+                        ("fptt.alpha", 0.5), ("fptt.lr", 2.0 ** -6)),
+                       "--task", "random", "--steps", "80")
+    assert cli_cosim.load_cosim_config(args) == CONFIGS["odd-11-23-3"]
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "n_in=11 n_hidden=23 n_out=3 lanes=3" in out and "task random" in out
     assert "WINDOW writes:" in out and "bit-exact" in out
+    # the cue task still needs n_in a multiple of 4 and sets n_out = 2
+    with pytest.raises(ValueError, match="multiple of 4"):
+        cli_cosim.load_cosim_config(_cosim_args((("n_in", 11),), "--task", "cue"))
+    fitted = cli_cosim.load_cosim_config(_cosim_args((("n_in", 12), ("n_out", 3))))
+    assert (fitted.n_in, fitted.n_out) == (12, 2)
 
 
 # ----------------------------------------------------------------------------- long
