@@ -18,7 +18,8 @@ max(in_bytes, out_bytes, 8)``, filled from the top by the receiver:
 - a FRAME's payload lands in the top ``in_bytes`` and *is* ``i_frame.payload``
   (a constant slice: no copy, no multiplexer);
 - READ and WRITE send their address last, so it lands in the top 4 bytes,
-  which are the bus address and count up in place; the bytes below shift
+  which are the bus address and count up in place (in the low byte: a
+  burst does not cross a multiple of 256 words); the bytes below shift
   down on their own (``shift_low``) to bring each WRITE word to ``sr[0:32]``
   (``bus.w_data``) and each READ word, loaded there from ``bus.r_data``, out
   to the transmitter;
@@ -43,7 +44,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..board.protocol import SYNC, VERSION, Cmd, Geometry, Status, crc8_table
+from ..board.protocol import BURST_BITS, SYNC, VERSION, Cmd, Geometry, Status, crc8_table
 from .host import HostBusSignature, frame_layout, out_layout
 from .uart import UartRx, UartTx
 
@@ -109,16 +110,20 @@ class Bridge(wiring.Component):
         count = sr[lo_top - 8:lo_top]   # READ's count, the byte before the address
         shift_full = Signal()           # sr <- received byte : sr[8:]
         shift_low = Signal()            # sr[:lo_top] <- sr[8:lo_top + 8]; the address stays
-        inc = Signal()                  # address + 1 (burst)
+        inc = Signal()                  # address + 1 in its low byte (burst)
         load_rd = Signal()              # sr[0:32] <- bus.r_data
         load_out = Signal()             # sr <- the held output frame
         load_info = Signal()            # sr <- the INFO reply
-        with m.If(shift_full):
-            m.d.sync += sr.eq(Cat(sr[8:], rx.data))
-        with m.Elif(shift_low):
+        # one enable and one source per bit (the bytes below the address move the same way
+        # in both shifts): flip-flops with enable, no multiplexer
+        with m.If(shift_full | shift_low):
             m.d.sync += sr[:lo_top].eq(sr[8:lo_top + 8])
+        with m.If(shift_full):
+            m.d.sync += sr[lo_top:].eq(Cat(sr[lo_top + 8:], rx.data))
         with m.If(inc):
-            m.d.sync += addr.eq(addr + 1)
+            # a burst stays inside one 256-word block (the driver splits there): an 8-bit
+            # incrementer instead of 32 bits of adder and multiplexer (~40 logic cells)
+            m.d.sync += addr[:BURST_BITS].eq(addr[:BURST_BITS] + 1)
         with m.If(load_rd):
             m.d.sync += sr[:32].eq(self.bus.r_data)
         with m.If(load_out):

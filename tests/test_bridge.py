@@ -20,7 +20,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from fptt.board.driver import BoardDriver, BusError, LinkError
+from fptt.board.driver import BoardDriver, BusError, LinkError, address_runs
 from fptt.board.protocol import (SYNC, Cmd, Decoder, Geometry, Packet, ProtocolError, Status,
                                  crc8, encode, geometry, info_payload, pack_frame,
                                  read_payload, read_reply_words, unpack_output, write_payload,
@@ -183,6 +183,10 @@ def test_payload_errors():
     assert write_payload(0x10, [1, -1], 5) == bytes([1, 0, 0, 0, 255, 255, 255, 255, 16, 0, 0, 0])
     assert read_reply_words(bytes([1, 0, 0, 0, 0]), 1) == ([1], False)
     assert write_reply_error(b"\x01") is True
+    assert read_payload(0x0100_00F0, 16)[0] == 16          # up to the block's end
+    # bursts: consecutive addresses, at most `limit`, split at multiples of 256 words
+    assert address_runs([250 + i for i in range(80)] + [7, 8, 10], 63) == \
+        [(250, 6), (256, 63), (319, 11), (7, 2), (10, 1)]
     cases = [
         (lambda: read_payload(0, 0), r"READ of 0 words; 1 .. 63 per packet"),
         (lambda: read_payload(0, 64), r"READ of 64 words; 1 .. 63 per packet"),
@@ -193,6 +197,10 @@ def test_payload_errors():
         (lambda: read_reply_words(b"\x00", 1), r"READ reply of 1 bytes; expected 5"),
         (lambda: write_reply_error(b""), r"WRITE reply of 0 bytes; expected 1"),
         (lambda: unpack_output(UP5K, b"\x00"), r"output frame of 1 bytes; expected 9"),
+        (lambda: read_payload(0x0100_00F0, 17), r"READ of 17 words at 0x010000F0 crosses a "
+                                                r"multiple of 256 words"),
+        (lambda: write_payload(0x1FE, [1, 2, 3], 5), r"WRITE of 3 words at 0x000001FE crosses a "
+                                                     r"multiple of 256 words"),
     ]
     for fn, msg in cases:
         with pytest.raises(ProtocolError, match=msg):

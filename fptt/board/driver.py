@@ -32,7 +32,7 @@ import numpy as np
 
 from ..rtl.host import ID_VALUE, REG_INDEX, checkpoint_addresses
 from ..sim.testbench import UNSIGNED_KEYS
-from .protocol import (MAX_READ_WORDS, Cmd, Decoder, Packet, ProtocolError, Status, encode,
+from .protocol import (BURST_BITS, MAX_READ_WORDS, Cmd, Decoder, Packet, ProtocolError, Status, encode,
                        geometry, pack_frame, read_payload, read_reply_words, unpack_output,
                        write_payload, write_reply_error)
 
@@ -75,10 +75,12 @@ def run_sync(coro):
 
 def address_runs(addrs, limit: int):
     """Split a flat address list into ``(start, length)`` runs of consecutive addresses,
-    each at most ``limit`` long (one READ or WRITE burst each)."""
+    each at most ``limit`` long and inside one block of ``2**BURST_BITS`` words (one READ
+    or WRITE burst each)."""
     runs = []
+    block = 1 << BURST_BITS
     for a in (int(x) for x in addrs):
-        if runs and a == runs[-1][0] + runs[-1][1] and runs[-1][1] < limit:
+        if runs and a == runs[-1][0] + runs[-1][1] and runs[-1][1] < limit and a % block:
             runs[-1][1] += 1
         else:
             runs.append([a, 1])
@@ -177,27 +179,28 @@ class BoardDriver:
         return out
 
     async def read(self, addr: int, count: int = 1) -> list[int]:
-        """``count`` words (unsigned 32-bit) from ``addr`` on, in bursts of up to 63."""
+        """``count`` words (unsigned 32-bit) from ``addr`` on, in bursts of up to 63 (split
+        at multiples of 256 words)."""
         out = []
-        while count > 0:
-            n = min(count, MAX_READ_WORDS)
-            rep = await self.transact(Cmd.READ, read_payload(addr, n))
+        for a, n in address_runs(range(addr, addr + count), MAX_READ_WORDS):
+            rep = await self.transact(Cmd.READ, read_payload(a, n))
             words, err = read_reply_words(rep.payload, n)
             if err:
-                raise BusError(f"bus error reading {n} words from 0x{addr:08X}")
+                raise BusError(f"bus error reading {n} words from 0x{a:08X}")
             out += words
-            addr, count = addr + n, count - n
         return out
 
     async def write(self, addr: int, words) -> None:
-        """Write ``words`` from ``addr`` on, in bursts of ``max_write``."""
+        """Write ``words`` from ``addr`` on, in bursts of ``max_write`` (split at multiples
+        of 256 words)."""
         words = [int(w) for w in words]
         k = self.geo.max_write
-        for i in range(0, len(words), k):
-            chunk = words[i:i + k]
-            rep = await self.transact(Cmd.WRITE, write_payload(addr + i, chunk, k))
+        i = 0
+        for a, n in address_runs(range(addr, addr + len(words)), k):
+            rep = await self.transact(Cmd.WRITE, write_payload(a, words[i:i + n], k))
             if write_reply_error(rep.payload):
-                raise BusError(f"bus error writing {len(chunk)} words at 0x{addr + i:08X}")
+                raise BusError(f"bus error writing {n} words at 0x{a:08X}")
+            i += n
 
     async def step(self, frame: dict) -> dict:
         """Send one input frame; its output frame as :meth:`CoreDriver.step` returns it."""

@@ -26,7 +26,7 @@ from enum import IntEnum
 
 import numpy as np
 
-__all__ = ["SYNC", "CRC_POLY", "VERSION", "MAX_READ_WORDS", "MAX_LEN", "HEADER_BYTES", "Cmd",
+__all__ = ["SYNC", "CRC_POLY", "BURST_BITS", "VERSION", "MAX_READ_WORDS", "MAX_LEN", "HEADER_BYTES", "Cmd",
            "Status", "Packet", "ProtocolError", "Geometry", "geometry", "crc8", "crc8_table",
            "encode", "Decoder", "pack_frame", "unpack_output", "read_payload", "write_payload",
            "read_reply_words", "write_reply_error", "info_payload", "link_rates"]
@@ -39,6 +39,9 @@ CRC_POLY = 0x07
 VERSION = 1
 #: Most words one READ returns: the reply's ``4·count + 1`` bytes must fit ``LEN``.
 MAX_READ_WORDS = 63
+#: A burst counts the address up in its low BURST_BITS bits only: it must not
+#: cross a multiple of 2**BURST_BITS words.
+BURST_BITS = 8
 #: Largest payload (the ``LEN`` byte).
 MAX_LEN = 255
 #: Bytes a packet adds to its payload: SYNC, TYPE, SEQ, LEN, CRC.
@@ -208,19 +211,30 @@ def _le(value: int, n: int) -> bytes:
     return int(value & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
 
 
+def _check_block(what: str, addr: int, count: int) -> None:
+    end = (addr & ((1 << BURST_BITS) - 1)) + count
+    if end > 1 << BURST_BITS:
+        raise ProtocolError(f"{what} of {count} words at 0x{addr:08X} crosses a multiple of "
+                            f"{1 << BURST_BITS} words")
+
+
 def read_payload(addr: int, count: int = 1) -> bytes:
-    """READ request: ``count`` (1 byte), ``addr`` (4 bytes): words ``addr .. addr + count - 1``."""
+    """READ request: ``count`` (1 byte), ``addr`` (4 bytes): words ``addr .. addr + count - 1``,
+    inside one block of ``2**BURST_BITS`` words."""
     if not 1 <= count <= MAX_READ_WORDS:
         raise ProtocolError(f"READ of {count} words; 1 .. {MAX_READ_WORDS} per packet")
+    _check_block("READ", addr, count)
     return bytes([count]) + _le(addr, 4)
 
 
 def write_payload(addr: int, words, max_write: int) -> bytes:
-    """WRITE request: the words (4 bytes each, address order), then ``addr`` (4 bytes)."""
+    """WRITE request: the words (4 bytes each, address order), then ``addr`` (4 bytes);
+    inside one block of ``2**BURST_BITS`` words."""
     words = [int(w) for w in words]
     if not 1 <= len(words) <= max_write:
         raise ProtocolError(f"WRITE of {len(words)} words; 1 .. {max_write} per packet "
                             f"for this bridge")
+    _check_block("WRITE", addr, len(words))
     return b"".join(_le(w, 4) for w in words) + _le(addr, 4)
 
 
