@@ -215,9 +215,11 @@ async def _forward_cycles(env, fr) -> int:
 async def reset_anywhere(dut):
     """Resets during the forward step, with a beat held, with a bus access pending; restores.
 
-    ``resets``: the kinds, in order (``forward``, ``held_output``,
-    ``pending_bus``), spread over the run; before the first, the host sets
+    ``resets``: the kinds, in order (``forward``, ``held_output``: the beat of a
+    window's last step, ``pending_bus``), spread over the run; before the first, the host sets
     WINDOW to ``window`` (not the reset value), so every restore must write it back.
+    ``disturbed = False`` skips counting the weights the reset left changed (a
+    read of every weight, slow on Icarus).
     """
     cfg = _cfg()
     env = CoreEnv(dut, cfg)
@@ -233,7 +235,10 @@ async def reset_anywhere(dut):
     out = []
     j = 0
     for n, kind in enumerate(kinds):
-        while j < (n + 1) * seg or not fwd:
+        # the held beat is that of a window's last step (learn and eos): its update
+        # runs before the reset, so the restore has weights to put back
+        while j < (n + 1) * seg or not fwd or (kind == "held_output" and not (
+                frames[j]["learn"] and frames[j]["eos"])):
             if frames[j].get("window") is not None:
                 await env.set_window(frames[j]["window"])
             fwd.append(await _forward_cycles(env, frames[j]))
@@ -288,7 +293,7 @@ async def reset_anywhere(dut):
         dut.o_frame__ready.value = 1
         env.mon.clear()
         env.mon.start()
-        info.update(await env.restore(path, j))
+        info.update(await env.restore(path, j, disturbed=bool(PARAMS.get("disturbed", True))))
         out.append(info)
     stats = await env.run(frames[j:], int(PARAMS.get("checkpoint_every", 0)))
     await env.checkpoint()

@@ -151,15 +151,16 @@ class CoreEnv:
             if PARAMS.get("golden_config_toml") else self.cfg
         self.sb = Scoreboard(golden_cfg, state, PARAMS.get("waves"))
 
-    async def restore(self, path: str, step: int) -> dict:
+    async def restore(self, path: str, step: int, disturbed: bool = True) -> dict:
         """After a reset: restore checkpoint file ``path`` over the bus, continue at ``step``.
 
         Every array and the WINDOW register (the file's ``window``; the reset
         returned it to ``cfg.window``) are written, the gradient SRAM zeroed;
         the scoreboard continues from the file's state and window, and the
         restore itself is compared (a full read-back). Returns what the reset
-        left: ``window_after_reset`` and ``weights_disturbed`` (elements of w,
-        W̄, λ that differ from the checkpoint, e.g. a reset in the update sweep).
+        left: ``window_after_reset`` and, with ``disturbed`` (one more read of
+        every weight), ``weights_disturbed`` (elements of w, W̄, λ that differ
+        from the checkpoint, e.g. after a reset in the update sweep).
         """
         window_after, err = await self.bus.read(REG_INDEX["WINDOW"], signed=False)
         assert not err and window_after == self.cfg.window, \
@@ -168,16 +169,18 @@ class CoreEnv:
         assert loaded.cfg.replace(window=self.cfg.window) == self.cfg, \
             "checkpoint configuration differs"
         saved = {key: np.asarray(v)[0] for key, v in loaded.state.arrays().items()}
-        left = await self.bus.read_arrays([f"{q}.{m}" for q in ("w", "wbar", "lam")
-                                           for m in self.cfg.params])
-        disturbed = int(sum((saved[key] != v).sum() for key, v in left.items()))
+        info = {"window_after_reset": window_after, "window_restored": loaded.cfg.window}
+        if disturbed:
+            left = await self.bus.read_arrays([f"{q}.{m}" for q in ("w", "wbar", "lam")
+                                               for m in self.cfg.params])
+            info["weights_disturbed"] = int(sum((saved[key] != v).sum()
+                                                for key, v in left.items()))
         saved["window"] = np.array(loaded.cfg.window)
         await self.bus.write_arrays(saved, zero_scratch=True, skip_zero=False)
         self.sb.rewind(loaded.state, loaded.cfg.window)
         self.sb.steps = step
         await self.checkpoint()                  # the restore itself is bit-exact
-        return {"window_after_reset": window_after, "window_restored": loaded.cfg.window,
-                "weights_disturbed": disturbed}
+        return info
 
     def save(self, path: str) -> None:
         """Write the golden state and window ``L`` as a checkpoint file (:meth:`FixedCore.save`)."""
