@@ -14,8 +14,13 @@ Whole core (top level ``sim/hdl/fptt_tb.sv``)
     ``backpressure``  frames offered while the core is busy and output beats
                       left unread are held, never dropped.
     ``reset_restore`` reset in the middle of a window close, restore of a saved
-                      golden checkpoint over the host port, bit-exact continuation.
+                      golden checkpoint (WINDOW included) over the host port,
+                      bit-exact continuation.
     ``bus_errors``    out-of-range host accesses set ``err`` and change nothing.
+
+The benches of a demanding host (abuse between steps, long stalls, resets in
+the forward step) are in :mod:`fptt.sim.cocotb_host`; ``core`` and the others
+take the random task (``task = "random"``) as well as the cue task.
 
 Units (the unit's own Verilog, clock from cocotb)
     ``neuron_unit``       :class:`~fptt.rtl.neuron.NeuronUnit` against golden

@@ -8,15 +8,19 @@ checkpoints and at the end; any difference fails the test with the step,
 quantity, address, expected and actual value.
 
 Default set (``make test``): a learning run of 300+ steps on Verilator and
-one of 200+ steps on Icarus; a sweep of five configurations (sizes, number
-formats, both rounding modes, lanes 1/2/4, windows 1 and > 1); the
-robustness benches (back-pressure, reset + checkpoint restore, host-port
-errors); the neuron and eligibility/regulariser units on random vectors; the
-build cache; the mismatch report; ``fptt cosim``.
+one of 200+ steps on Icarus; the random task (odd sizes, signed multi-bit
+inputs, random flags, WINDOW changes) on Icarus; a sweep of seven
+configurations (sizes, odd ones on the random task, number formats, both
+rounding modes, lanes 1/2/3/4, windows 1 and > 1); the robustness benches
+(back-pressure, reset + checkpoint restore, host-port errors); the host
+benches of ``sim/cocotb_host.py`` (abuse between steps, long output stalls,
+resets in the forward step / with a beat held / with a bus access pending) on
+Verilator and Icarus; the neuron and eligibility/regulariser units on random
+vectors; the build cache; the mismatch report; ``fptt cosim`` (cue and random).
 
 ``@pytest.mark.slow`` (``make test-long``): one training epoch of the demo task
 (default configuration, default cue task) on the RTL, test accuracy equal to
-the golden model's.
+the golden model's; the host benches at length on both simulators.
 """
 
 from __future__ import annotations
