@@ -63,35 +63,42 @@ class Bridge(wiring.Component):
         Payload shapes of the core's ``i_frame`` and ``o_frame`` streams.
     divisor
         Clock cycles per UART bit: baud = f_clk / divisor (8 at 24 MHz: 3 Mbaud).
+        ``None``: no UART; the byte streams ``rx_byte`` (in, always ready) and
+        ``tx_byte`` (out) instead of the pins, for simulating long runs.
     timeout_bits
         A request that pauses for ``2**timeout_bits`` cycles is abandoned
         (``TIMEOUT`` reply), and after an error reply the line must be quiet
         that long before the next request is looked for. 16 at 24 MHz: 2.7 ms.
 
-    Ports: ``rx`` (in), ``tx`` (out), ``i_frame`` (out stream), ``o_frame``
+    Ports: ``rx`` (in), ``tx`` (out) (or ``rx_byte``, ``tx_byte``), ``i_frame`` (out stream), ``o_frame``
     (in stream), ``bus`` (out, the initiator's side of
     :class:`~fptt.rtl.host.HostBusSignature`).
     """
 
-    def __init__(self, in_layout, out_layout, divisor: int, timeout_bits: int = 16):
+    def __init__(self, in_layout, out_layout, divisor: int | None, timeout_bits: int = 16):
         self.in_layout, self.out_layout = in_layout, out_layout
         self.geo = Geometry(Shape.cast(in_layout).width, Shape.cast(out_layout).width).check()
         self.divisor = divisor
-        if (1 << timeout_bits) < MIN_TIMEOUT_CHARS * 10 * divisor:
+        if divisor is not None and (1 << timeout_bits) < MIN_TIMEOUT_CHARS * 10 * divisor:
             raise ValueError(f"timeout of 2**{timeout_bits} cycles is shorter than "
                              f"{MIN_TIMEOUT_CHARS} characters ({MIN_TIMEOUT_CHARS * 10 * divisor} "
                              f"cycles at divisor {divisor})")
         self.timeout_bits = timeout_bits
+        if divisor is None:
+            # the byte layer alone (simulation of long runs: a character is a cycle, not
+            # 10 bit times): bytes in, one a cycle at most, never back-pressured
+            phy = {"rx_byte": In(stream.Signature(8)), "tx_byte": Out(stream.Signature(8))}
+        else:
+            phy = {"rx": In(1, init=1), "tx": Out(1, init=1)}
         super().__init__({
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
+            **phy,
             "i_frame": Out(stream.Signature(in_layout)),
             "o_frame": In(stream.Signature(out_layout)),
             "bus": Out(HostBusSignature()),
         })
 
     @classmethod
-    def for_config(cls, cfg, divisor: int, timeout_bits: int = 16) -> "Bridge":
+    def for_config(cls, cfg, divisor: int | None, timeout_bits: int = 16) -> "Bridge":
         """The bridge of a :class:`~fptt.config.CoreConfig`'s core."""
         return cls(frame_layout(cfg), out_layout(cfg), divisor, timeout_bits)
 
@@ -99,9 +106,15 @@ class Bridge(wiring.Component):
         m = Module()
         geo = self.geo
         N, ib, ob = geo.sr_bytes, geo.in_bytes, geo.out_bytes
-        rx = m.submodules.uart_rx = UartRx(self.divisor)
-        tx = m.submodules.uart_tx = UartTx(self.divisor)
-        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+        if self.divisor is None:
+            rx_stb, d = self.rx_byte.valid, self.rx_byte.payload
+            m.d.comb += self.rx_byte.ready.eq(1)
+            tx = self.tx_byte
+        else:
+            rx = m.submodules.uart_rx = UartRx(self.divisor)
+            utx = m.submodules.uart_tx = UartTx(self.divisor)
+            m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+            rx_stb, d, tx = rx.stb, rx.data, utx.data
 
         # ------------------------------------------------------------ the shift register
         sr = Signal(8 * N)
@@ -119,7 +132,7 @@ class Bridge(wiring.Component):
         with m.If(shift_full | shift_low):
             m.d.sync += sr[:lo_top].eq(sr[8:lo_top + 8])
         with m.If(shift_full):
-            m.d.sync += sr[lo_top:].eq(Cat(sr[lo_top + 8:], rx.data))
+            m.d.sync += sr[lo_top:].eq(Cat(sr[lo_top + 8:], d))
         with m.If(inc):
             # a burst stays inside one 256-word block (the driver splits there): an 8-bit
             # incrementer instead of 32 bits of adder and multiplexer (~40 logic cells)
@@ -159,10 +172,9 @@ class Bridge(wiring.Component):
         timer = Signal(self.timeout_bits)
         quiet = timer.all()
         tx_byte = Signal(8)
-        tx_go = tx.data.valid & tx.data.ready
-        m.d.comb += tx.data.payload.eq(tx_byte)
+        tx_go = tx.valid & tx.ready
+        m.d.comb += tx.payload.eq(tx_byte)
 
-        d = rx.data
         len_ok = Signal()
         with m.Switch(cmd):
             with m.Case(Cmd.INFO, Cmd.OUTPUT):
@@ -183,14 +195,14 @@ class Bridge(wiring.Component):
             """A request byte: into the CRC; restart the pause timer; time out."""
             m.d.comb += crc_in.eq(d)
             m.d.sync += timer.eq(timer + 1)
-            with m.If(rx.stb):
+            with m.If(rx_stb):
                 m.d.sync += [crc.eq(crc_next), timer.eq(0)]
                 m.next = next_state
             with m.Elif(quiet):
                 reply(Status.TIMEOUT, 0, 0)
 
         def send(byte, next_state):
-            m.d.comb += [tx_byte.eq(byte), tx.data.valid.eq(1), crc_in.eq(byte)]
+            m.d.comb += [tx_byte.eq(byte), tx.valid.eq(1), crc_in.eq(byte)]
             with m.If(tx_go):
                 m.d.sync += crc.eq(crc_next)
                 m.next = next_state
@@ -202,20 +214,20 @@ class Bridge(wiring.Component):
         with m.FSM(name="bridge"):
             # -------------------------------------------------------- request
             with m.State("HUNT"):
-                with m.If(rx.stb & (d == SYNC)):
+                with m.If(rx_stb & (d == SYNC)):
                     m.d.sync += [crc.eq(0), timer.eq(0)]
                     m.next = "CMD"
             with m.State("CMD"):
                 take_rx("SEQ")
-                with m.If(rx.stb):
+                with m.If(rx_stb):
                     m.d.sync += [cmd.eq(d[:3]), bad_cmd.eq(d[3:] != 0)]
             with m.State("SEQ"):
                 take_rx("LEN")
-                with m.If(rx.stb):
+                with m.If(rx_stb):
                     m.d.sync += seq.eq(d)
             with m.State("LEN"):
                 take_rx("PAY")
-                with m.If(rx.stb):
+                with m.If(rx_stb):
                     m.d.sync += [plen.eq(d), cnt.eq(d)]
                     with m.If(bad_cmd | ~len_ok):
                         # where the packet ends is unknown: answer now, then wait for quiet
@@ -224,14 +236,14 @@ class Bridge(wiring.Component):
                         m.next = "CRC"
             with m.State("PAY"):
                 take_rx("PAY")
-                with m.If(rx.stb):
+                with m.If(rx_stb):
                     m.d.comb += shift_full.eq(1)
                     m.d.sync += cnt.eq(cnt - 1)
                     with m.If(cnt == 1):
                         m.next = "CRC"
             with m.State("CRC"):
                 take_rx("CRC")
-                with m.If(rx.stb):
+                with m.If(rx_stb):
                     m.d.sync += [berr.eq(0), tail.eq(0)]
                     with m.If(d != crc):
                         reply(Status.CRC, 0, 0)
@@ -327,7 +339,7 @@ class Bridge(wiring.Component):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 # after an error the rest of a broken request may still be coming
-                m.d.sync += timer.eq(Mux(rx.stb, 0, timer + 1))
+                m.d.sync += timer.eq(Mux(rx_stb, 0, timer + 1))
                 with m.If(quiet):
                     m.next = "HUNT"
         return m

@@ -418,3 +418,89 @@ def test_driver_errors():
     # the stub answers ID and then err: the identity check reads 7 registers in one burst
     assert got["ident"] == "bus error reading 7 words from 0x00000000"
     assert got["link"] == "INFO (SEQ 4): no valid reply after 2 tries (timeout, timeout)"
+
+
+# ---------------------------------------------------------------------- bridge + core
+
+def core_run(n_steps, tx_faults=None, rx_faults=None, seed=0, divisor=None):
+    """The real core behind the bridge, driven over the simulated link by the driver: the
+    outputs and the read-back checkpoint, against the golden model bit for bit.
+
+    The byte layer alone by default (``divisor=None``): the core's Amaranth simulation
+    runs ~1,500 cycles/s, and at divisor 8 a step's 30 bytes cost 2,400 cycles."""
+    from test_rtl_core import assert_state_equal, cue_frames, golden_run, small_cfg, start_state
+
+    from fptt.golden.fixed_core import FixedState
+    from fptt.rtl.core import FpttCore
+    cfg = small_cfg(window=4)
+    frs = cue_frames(cfg, n_steps, seed)
+    st = start_state(cfg)
+    rtl_init = FixedState.from_arrays(st.arrays())
+    want = golden_run(cfg, st, frs)
+    got = {}
+
+    async def bench(ctx, link):
+        drv = driver(link, cfg, busy=4000)
+        got["info"] = await drv.info()
+        await drv.check_identity()
+        got["outs"] = [await drv.step(fr) for fr in frs]
+        got["arrays"] = await drv.read_checkpoint(scratch=True)
+        got["retried"] = dict(drv.retried)
+
+    top = LinkTop(Bridge.for_config(cfg, divisor, timeout_bits=TB), FpttCore(cfg, init=rtl_init))
+    simulate_link(top, bench, clk_hz=CLK, tx_faults=tx_faults, rx_faults=rx_faults)
+    assert got["info"]["version"] == 1
+    assert [o["steps"] for o in got["outs"]] == list(range(1, len(frs) + 1))
+    for i, (w, o) in enumerate(zip(want, got["outs"])):
+        assert np.array_equal(w, o["o"]), f"step {i}: golden o {w}, over the link {o['o']}"
+    assert_state_equal(cfg, st, got["arrays"])
+    assert int(st.windows[0]) > 0
+    return got
+
+
+def test_core_over_the_link_bit_exact():
+    got = core_run(40)
+    assert got["retried"] == {}
+
+
+def test_core_over_the_link_recovers():
+    """A corrupted and a dropped byte in a frame's request and in a frame's reply."""
+    got = core_run(24, tx_faults={300: 0x01, 420: DROP}, rx_faults={250: 0x80, 330: DROP})
+    assert got["retried"] == {"CRC": 1, "TIMEOUT": 1, "crc": 1, "timeout": 1}
+
+
+def test_core_over_uart_few_steps():
+    """The whole chain at the UP5K divisor (8): host UART, bridge, core; 6 steps and the
+    readout weights read back, against the golden model."""
+    from test_rtl_core import cue_frames, golden_run, small_cfg, start_state
+
+    from fptt.golden.fixed_core import FixedState
+    from fptt.rtl.core import FpttCore
+    from fptt.rtl.host import checkpoint_addresses
+    cfg = small_cfg(window=4)
+    frs = cue_frames(cfg, 6)[:6]         # the first steps of a sequence (no eos)
+    st = start_state(cfg)
+    rtl_init = FixedState.from_arrays(st.arrays())
+    want = golden_run(cfg, st, frs)
+    addrs = checkpoint_addresses(cfg)["w.w_out"]
+    got = {}
+
+    async def bench(ctx, link):
+        drv = driver(link, cfg, busy=4000)
+        got["outs"] = [await drv.step(fr) for fr in frs]
+        got["w_out"] = await drv.read(int(addrs.flat[0]), addrs.size)
+
+    top = LinkTop(Bridge.for_config(cfg, DIV, timeout_bits=TB), FpttCore(cfg, init=rtl_init))
+    simulate_link(top, bench, clk_hz=CLK)
+    assert [o["steps"] for o in got["outs"]] == [1, 2, 3, 4, 5, 6]
+    for w, o in zip(want, got["outs"]):
+        assert np.array_equal(w, o["o"])
+    w_out = np.array(got["w_out"], dtype=np.int64)
+    w_out = np.where(w_out >= 1 << 31, w_out - (1 << 32), w_out).reshape(addrs.shape)
+    assert np.array_equal(w_out, np.asarray(st.w["w_out"])[0])
+    assert int(st.windows[0]) == 1                # a window closed: backward and update ran
+
+
+@pytest.mark.slow
+def test_core_over_the_link_300_steps():
+    core_run(300, tx_faults={3000: 0x20, 5000: DROP}, rx_faults={2000: 0x04, 2600: DROP})

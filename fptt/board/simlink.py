@@ -6,7 +6,11 @@ bridge to a core (:class:`~fptt.rtl.core.FpttCore`, or any component with
 the same ``i_frame``/``o_frame``/``bus``). :class:`SimLink` is the
 :class:`~fptt.board.driver.ByteLink` of that UART inside an async testbench,
 with time in seconds at the simulated clock ``clk_hz``, and optional faults
-on either direction: a byte dropped, or XORed with a mask.
+on either direction: a byte dropped, or XORed with a mask. A bridge built
+without UART (``divisor=None``) is reached through its byte streams, a byte
+every :data:`BYTE_GAP` cycles: long runs of the real core (whose Amaranth
+simulation runs ~1,500 cycles/s) then cost the core's cycles, not 80 cycles a
+byte.
 :func:`simulate_link` runs a testbench ``bench(ctx, link)``.
 """
 
@@ -19,27 +23,33 @@ from amaranth.sim import Simulator
 from ..rtl.uart import UartRx, UartTx
 from .driver import ByteLink
 
-__all__ = ["LinkTop", "SimLink", "simulate_link", "DROP"]
+__all__ = ["LinkTop", "SimLink", "simulate_link", "DROP", "BYTE_GAP"]
 
 #: A fault: drop the byte (else a fault is an XOR mask).
 DROP = "drop"
+#: Without UART, the host offers a byte every BYTE_GAP cycles.
+BYTE_GAP = 2
 
 
 class LinkTop(Elaboratable):
-    """Host UART pair + ``bridge`` + ``core``; the host's UART runs at the bridge's divisor."""
+    """Host UART pair + ``bridge`` + ``core``; the host's UART runs at the bridge's divisor
+    (a bridge without UART, ``divisor=None``, is reached through its byte streams)."""
 
     def __init__(self, bridge, core):
         self.bridge, self.core = bridge, core
-        self.host_tx = UartTx(bridge.divisor)
-        self.host_rx = UartRx(bridge.divisor)
+        self.uart = bridge.divisor is not None
+        if self.uart:
+            self.host_tx = UartTx(bridge.divisor)
+            self.host_rx = UartRx(bridge.divisor)
 
     def elaborate(self, platform):
         m = Module()
         b = m.submodules.bridge = self.bridge
         m.submodules.core = self.core
-        m.submodules.host_tx = self.host_tx
-        m.submodules.host_rx = self.host_rx
-        m.d.comb += [b.rx.eq(self.host_tx.tx), self.host_rx.rx.eq(b.tx)]
+        if self.uart:
+            m.submodules.host_tx = self.host_tx
+            m.submodules.host_rx = self.host_rx
+            m.d.comb += [b.rx.eq(self.host_tx.tx), self.host_rx.rx.eq(b.tx)]
         wiring.connect(m, b.bus, self.core.bus)
         wiring.connect(m, b.i_frame, self.core.i_frame)
         wiring.connect(m, self.core.o_frame, b.o_frame)
@@ -57,7 +67,8 @@ class SimLink(ByteLink):
     def __init__(self, top: LinkTop, clk_hz: float, tx_faults=None, rx_faults=None):
         self.top, self.clk_hz = top, clk_hz
         self.tx_faults, self.rx_faults = dict(tx_faults or {}), dict(rx_faults or {})
-        self.char_cycles = 10 * top.bridge.divisor
+        # polling period of recv: a character time (byte streams: a byte every BYTE_GAP cycles)
+        self.char_cycles = 10 * top.bridge.divisor if top.uart else BYTE_GAP
         self.ctx = None
         self.buffer = bytearray()
         self.sent, self.received = bytearray(), bytearray()
@@ -68,7 +79,8 @@ class SimLink(ByteLink):
         return max(0, round(seconds * self.clk_hz))
 
     async def send(self, data: bytes) -> None:
-        ctx, s = self.ctx, self.top.host_tx.data
+        ctx = self.ctx
+        s = self.top.host_tx.data if self.top.uart else self.top.bridge.rx_byte
         for b in bytes(data):
             fault = self.tx_faults.get(self._n_tx)
             self._n_tx += 1
@@ -79,6 +91,8 @@ class SimLink(ByteLink):
             ctx.set(s.valid, 1)
             await ctx.tick().until(s.ready)
             ctx.set(s.valid, 0)
+            if not self.top.uart:
+                await ctx.tick().repeat(BYTE_GAP - 1)
             self.sent.append(b)
 
     async def recv(self, timeout: float) -> bytes:
@@ -98,10 +112,15 @@ class SimLink(ByteLink):
 
     async def collect(self, ctx) -> None:
         """Background testbench: every byte the host UART receives, faults applied."""
-        rx = self.top.host_rx
+        if self.top.uart:
+            stb_sig, data_sig = self.top.host_rx.stb, self.top.host_rx.data
+        else:
+            out = self.top.bridge.tx_byte
+            ctx.set(out.ready, 1)
+            stb_sig, data_sig = out.valid, out.payload
         # a plain loop over the ticks (what ``until`` does too), left when the bench is
         # done: an ``until`` pending at the end of the simulation is closed mid-iteration
-        async for _clk, _rst, stb, b in ctx.tick().sample(rx.stb, rx.data):
+        async for _clk, _rst, stb, b in ctx.tick().sample(stb_sig, data_sig):
             if self.done:
                 break
             if not stb:
