@@ -168,7 +168,8 @@ class Bridge(wiring.Component):
         status = Signal(3)
         berr = Signal()                 # a bus access of this request answered err
         tail = Signal()                 # READ/WRITE: the bus-error byte is being sent
-        tx_len = Signal(8)
+        tx_len = Signal(8)              # the reply's LEN (comb)
+        in_sr = Signal()                # the reply's payload is in sr already (comb)
         timer = Signal(self.timeout_bits)
         quiet = timer.all()
         tx_byte = Signal(8)
@@ -186,9 +187,9 @@ class Bridge(wiring.Component):
             with m.Case(Cmd.FRAME):
                 m.d.comb += len_ok.eq(d == ib)
 
-        def reply(st, length, chunk):
-            """Start the reply: ``status``, ``LEN``, payload bytes already in ``sr``."""
-            m.d.sync += [status.eq(st), tx_len.eq(length), cnt.eq(chunk), tail.eq(0)]
+        def reply(st):
+            """Start the reply with status ``st`` (its LEN follows from status and command)."""
+            m.d.sync += [status.eq(st), tail.eq(0)]
             m.next = "T_SYNC"
 
         def take_rx(next_state):
@@ -199,7 +200,7 @@ class Bridge(wiring.Component):
                 m.d.sync += [crc.eq(crc_next), timer.eq(0)]
                 m.next = next_state
             with m.Elif(quiet):
-                reply(Status.TIMEOUT, 0, 0)
+                reply(Status.TIMEOUT)
 
         def send(byte, next_state):
             m.d.comb += [tx_byte.eq(byte), tx.valid.eq(1), crc_in.eq(byte)]
@@ -209,7 +210,19 @@ class Bridge(wiring.Component):
 
         def output_reply():
             m.d.comb += load_out.eq(1)
-            reply(Status.OK, ob, ob)
+            reply(Status.OK)
+
+        # the reply's LEN: a function of status and command (READ: words still holds the count)
+        with m.If(status == Status.OK):
+            with m.Switch(cmd):
+                with m.Case(Cmd.INFO):
+                    m.d.comb += [tx_len.eq(5), in_sr.eq(1)]
+                with m.Case(Cmd.READ):
+                    m.d.comb += tx_len.eq(Cat(Const(1, 2), words))
+                with m.Case(Cmd.WRITE):
+                    m.d.comb += tx_len.eq(1)
+                with m.Case(Cmd.FRAME, Cmd.OUTPUT):
+                    m.d.comb += [tx_len.eq(ob), in_sr.eq(1)]
 
         with m.FSM(name="bridge"):
             # -------------------------------------------------------- request
@@ -231,7 +244,7 @@ class Bridge(wiring.Component):
                     m.d.sync += [plen.eq(d), cnt.eq(d)]
                     with m.If(bad_cmd | ~len_ok):
                         # where the packet ends is unknown: answer now, then wait for quiet
-                        reply(Status.BAD, 0, 0)
+                        reply(Status.BAD)
                     with m.Elif(d == 0):
                         m.next = "CRC"
             with m.State("PAY"):
@@ -246,18 +259,18 @@ class Bridge(wiring.Component):
                 with m.If(rx_stb):
                     m.d.sync += [berr.eq(0), tail.eq(0)]
                     with m.If(d != crc):
-                        reply(Status.CRC, 0, 0)
+                        reply(Status.CRC)
                     with m.Else():
                         with m.Switch(cmd):
                             with m.Case(Cmd.INFO):
                                 m.d.comb += load_info.eq(1)
-                                reply(Status.OK, 5, 5)
+                                reply(Status.OK)
                             with m.Case(Cmd.READ):
                                 with m.If((count[6:] == 0) & (count[:6] != 0)):
                                     m.d.sync += words.eq(count[:6])
-                                    reply(Status.OK, Cat(Const(1, 2), count[:6]), 0)
+                                    reply(Status.OK)
                                 with m.Else():
-                                    reply(Status.BAD, 0, 0)
+                                    reply(Status.BAD)
                             with m.Case(Cmd.WRITE):
                                 # bring the first word to sr[0:32]
                                 m.d.sync += [words.eq(plen[2:] - 1), cnt.eq(N - plen)]
@@ -273,7 +286,7 @@ class Bridge(wiring.Component):
                                 with m.If(self.o_frame.valid):
                                     output_reply()
                                 with m.Else():
-                                    reply(Status.EMPTY, 0, 0)
+                                    reply(Status.EMPTY)
             # -------------------------------------------------------- execution
             with m.State("ALIGN"):
                 with m.If(cnt == 0):
@@ -290,7 +303,7 @@ class Bridge(wiring.Component):
                         m.d.comb += load_rd.eq(1)
                         m.next = "T_PAY"
                     with m.Elif(words == 1):
-                        reply(Status.OK, 1, 0)
+                        reply(Status.OK)
                     with m.Else():
                         m.next = "ALIGN"
             with m.State("F_PUSH"):
@@ -313,7 +326,8 @@ class Bridge(wiring.Component):
                 send(seq, "T_LEN")
             with m.State("T_LEN"):
                 send(tx_len, "T_NEXT")
-                with m.If(tx_go & (cnt != 0)):
+                with m.If(tx_go & in_sr):
+                    m.d.sync += cnt.eq(tx_len)
                     m.next = "T_PAY"
             with m.State("T_PAY"):
                 send(Mux(tail, berr, sr[:8]), "T_PAY")
