@@ -27,7 +27,7 @@ from fptt.board.protocol import (SYNC, Cmd, Decoder, Geometry, Packet, ProtocolE
                                  write_reply_error)
 from fptt.board.simlink import DROP, LinkTop, simulate_link
 from fptt.config import CoreConfig, up5k_config
-from fptt.rtl.bridge import Bridge
+from fptt.rtl.bridge import LFSR_TAPS, Bridge, lfsr_predecessor, lfsr_step
 from fptt.rtl.host import HostBusSignature, frame_layout, out_layout
 
 DIV = 8
@@ -208,9 +208,26 @@ def test_payload_errors():
 
 
 def test_bridge_parameter_errors():
-    with pytest.raises(ValueError, match=r"timeout of 2\*\*7 cycles is shorter than 2 characters "
-                                         r"\(160 cycles at divisor 8\)"):
+    with pytest.raises(ValueError, match=r"timeout of 2\*\*8 cycles is shorter than 2 characters "
+                                         r"\(320 cycles at divisor 16\)"):
+        Bridge.for_config(UP5K, 16, timeout_bits=8)
+    with pytest.raises(ValueError, match=r"timeout_bits 7: the pause timer has 8 .. 24 bits"):
         Bridge.for_config(UP5K, 8, timeout_bits=7)
+
+
+def test_pause_timer_lfsr():
+    """Every timer length up to 16 bits has period 2**n - 1 and ends 2**n - 2 steps after 1."""
+    for n, taps in LFSR_TAPS.items():
+        if n > 16:
+            continue
+        end, s = lfsr_predecessor(1, n, taps), 1
+        for k in range(1, 1 << n):
+            s = lfsr_step(s, n, taps)
+            if s == end:
+                assert k == (1 << n) - 2, n
+            if s == 1:
+                break
+        assert k == (1 << n) - 1, n
     with pytest.raises(ProtocolError, match=r"a frame of 256 bytes does not fit one packet"):
         Bridge(8 * 256, 8, 8)
 
