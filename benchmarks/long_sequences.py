@@ -17,7 +17,10 @@ Rules compared on the same network and data:
                    regulariser carrying what a window cannot see;
 ``fixed-readout``  its readout-only control (``W_in``, ``W_rec``, ``b`` frozen);
 ``twin``           the float twin of the same algorithm;
-``ref-bptt``       BPTT through the whole sequence (PyTorch, Adam, mini-batches).
+``ref-bptt``       BPTT through the whole sequence (PyTorch, Adam, mini-batches);
+``lsq``            no learning rule: the least-squares readout of the *untrained*
+                   network's state (:func:`fptt.study.diagnostics.readout_ceiling`),
+                   whether the state carries the answer at all.
 
 A rule "still learns" at a delay when its mean test accuracy is ≥ 90 %
 (:data:`LEARNS`); the table's last lines give, per rule, the longest such delay.
@@ -41,12 +44,16 @@ LEARNS = 0.90
 #: name -> (model, learn) of :func:`fptt.train.train`
 RULES = {"fixed": ("fixed", "all"), "fixed-readout": ("fixed", "readout"),
          "twin": ("twin", "all"), "twin-readout": ("twin", "readout"),
-         "ref-fptt": ("ref-fptt", "all"), "ref-bptt": ("ref-bptt", "all")}
+         "ref-fptt": ("ref-fptt", "all"), "ref-bptt": ("ref-bptt", "all"), "lsq": ("lsq", None)}
 
 
 def run(delays, rules, seeds: int, n_train: int, n_test: int, epochs: int,
         overrides=()) -> list[dict]:
-    """One row per (delay, rule): mean and per-seed test accuracy, ΔW per matrix, seconds."""
+    """One row per (delay, rule): mean and per-seed test accuracy, ΔW per matrix, seconds.
+
+    With ``overrides`` (``KEY=VALUE`` of the core configuration) the rows' rule names
+    carry them, e.g. ``fixed (window=64)``, so that runs can be merged.
+    """
     cfg = CoreConfig().with_overrides(list(overrides))
     out = []
     for delay in delays:
@@ -55,14 +62,31 @@ def run(delays, rules, seeds: int, n_train: int, n_test: int, epochs: int,
         for rule in rules:
             model, learn = RULES[rule]
             t0 = time.perf_counter()
-            h = train(cfg, task, model, TrainSettings(seeds=seeds, learn=learn, epochs=epochs))[-1]
-            row = dict(delay=delay, steps=steps, rule=rule, accuracy=h["test_accuracy"],
+            if model == "lsq":
+                acc = [lsq_ceiling(cfg, task, s) for s in range(seeds)]
+                h = {"test_accuracy": sum(acc) / len(acc), "test_accuracy_seeds": acc,
+                     "weight_change": {}}
+            else:
+                settings = TrainSettings(seeds=seeds, learn=learn, epochs=epochs)
+                h = train(cfg, task, model, settings)[-1]
+            label = f"{rule} ({', '.join(overrides)})" if overrides else rule
+            row = dict(delay=delay, steps=steps, rule=label, accuracy=h["test_accuracy"],
                        seeds=h["test_accuracy_seeds"],
                        weight_change={m: c["mean"] for m, c in h["weight_change"].items()},
                        seconds=round(time.perf_counter() - t0, 1))
             print(format_row(row), flush=True)
             out.append(row)
     return out
+
+
+def lsq_ceiling(cfg: CoreConfig, task, seed: int) -> float:
+    """Test accuracy of the least-squares readout of the untrained network of ``seed``
+    (the initial weights :func:`fptt.train.train` gives that seed)."""
+    from fptt.golden.weights import init_weights
+    from fptt.study.diagnostics import readout_ceiling
+    s = TrainSettings()
+    w = init_weights(cfg, seed, s.gain_in, s.gain_rec, s.gain_out)
+    return readout_ceiling(cfg, w, task)["accuracy"]
 
 
 def longest_learned(rows: list[dict]) -> dict:
@@ -98,8 +122,11 @@ def plot(rows: list[dict], path: str) -> None:
             ax.plot([r["delay"]] * len(r["seeds"]), [100 * a for a in r["seeds"]], ".",
                     color=line.get_color(), alpha=0.4)
     ax.axhline(100 * LEARNS, color="grey", lw=0.8, ls=":")
+    delays = sorted({r["delay"] for r in rows})
     ax.set(xscale="log", xlabel="delay (steps)", ylabel="test accuracy (%)",
            title="memory cue task: accuracy against delay")
+    ax.set_xticks(delays, [str(d) for d in delays])
+    ax.minorticks_off()
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -108,7 +135,7 @@ def plot(rows: list[dict], path: str) -> None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--delays", nargs="+", type=int, default=[20, 50, 100, 200, 500])
-    p.add_argument("--models", nargs="+", default=["fixed", "fixed-readout", "twin", "ref-bptt"],
+    p.add_argument("--models", nargs="+", default=["lsq", "fixed", "fixed-readout", "twin", "ref-bptt"],
                    choices=sorted(RULES))
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--n-train", type=int, default=2000)
@@ -118,11 +145,25 @@ def main(argv=None):
                    help="core configuration override (repeatable)")
     p.add_argument("--json", help="write the rows as JSON")
     p.add_argument("--plot", help="write the accuracy-against-delay plot (PNG)")
+    p.add_argument("--from-json", nargs="+", metavar="JSON",
+                   help="run nothing: merge the rows of earlier --json files (table, plot)")
     args = p.parse_args(argv)
+    if args.from_json:
+        rows = [r for path in args.from_json for r in json.load(open(path))]
+        rows.sort(key=lambda r: (r["delay"], r["rule"]))
+        for r in rows:
+            print(format_row(r))
+        summarise(rows, args)
+        return
     print("| delay | steps | rule | test acc % | per seed | ΔW_in | ΔW_rec | ΔW_out | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = run(args.delays, args.models, args.seeds, args.n_train, args.n_test, args.epochs,
                args.set)
+    summarise(rows, args)
+
+
+def summarise(rows: list[dict], args) -> None:
+    """The longest delay each rule learned; the JSON and the plot ``args`` ask for."""
     for rule, d in longest_learned(rows).items():
         print(f"{rule}: longest delay learned (≥ {100 * LEARNS:.0f} %): {d if d else 'none'}")
     if args.json:
