@@ -14,13 +14,16 @@ with every frame's output checked: none lost, none run twice.
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from fptt.board.driver import BoardDriver, BusError, LinkError, address_runs
+from fptt.board.driver import (BoardDriver, BusError, ByteLink, LinkError, address_runs,
+                               run_sync)
 from fptt.board.protocol import (SYNC, Cmd, Decoder, Geometry, Packet, ProtocolError, Status,
                                  crc8, encode, geometry, info_payload, pack_frame,
                                  read_payload, read_reply_words, unpack_output, write_payload,
@@ -28,13 +31,14 @@ from fptt.board.protocol import (SYNC, Cmd, Decoder, Geometry, Packet, ProtocolE
 from fptt.board.simlink import DROP, LinkTop, simulate_link
 from fptt.config import CoreConfig, up5k_config
 from fptt.rtl.bridge import LFSR_TAPS, Bridge, lfsr_predecessor, lfsr_step
-from fptt.rtl.host import HostBusSignature, frame_layout, out_layout
+from fptt.rtl.host import ID_VALUE, HostBusSignature, frame_layout, out_layout
 
 DIV = 8
 CLK = 24e6
 TB = 10                 # bridge timeout: 2**10 cycles (> 2 characters of 80 cycles)
 MEM_REGION = 0x01
 WORDS = 16
+REGS = range(7)         # ID .. LANES
 UP5K = up5k_config()
 TINY = CoreConfig(n_in=2, n_hidden=4, n_out=1)    # 5-byte frames: the shift register is 8
 
@@ -42,9 +46,9 @@ TINY = CoreConfig(n_in=2, n_hidden=4, n_out=1)    # 5-byte frames: the shift reg
 class StubCore(wiring.Component):
     """The core's three interfaces with predictable answers.
 
-    Bus: words ``0x0100_0000 + i`` (i < 16) read and write; register 0
-    (address 0) reads ``0x4650_5454`` and refuses writes; anything else
-    answers ``err``. Accesses wait while a step runs (like the core).
+    Bus: words ``0x0100_0000 + i`` (i < 16) read and write; registers 0 .. 6
+    (ID .. LANES) read as the core's but ``N_HIDDEN`` one more, and refuse
+    writes; anything else answers ``err``. Accesses wait while a step runs (like the core).
     Frames: taken only when idle; then ``busy`` cycles; then the output
     ``o[0] = x[0] + x[1]``, ``o[1] = target[0]`` (if n_out > 1), ``spikes =
     x[-1]`` (low bits), ``status = (eos, sos, learn, 0)``, ``steps`` = frames
@@ -53,6 +57,9 @@ class StubCore(wiring.Component):
 
     def __init__(self, cfg, busy: int = 40):
         self.cfg, self.busy_cycles = cfg, busy
+        # ID .. LANES as the core has them, but one hidden neuron more (an identity mismatch)
+        self.regs = [ID_VALUE, 1, cfg.n_in, cfg.n_hidden + 1, cfg.n_out, cfg.window_max,
+                     cfg.lanes]
         super().__init__({"i_frame": In(stream.Signature(frame_layout(cfg))),
                           "o_frame": Out(stream.Signature(out_layout(cfg))),
                           "bus": In(HostBusSignature())})
@@ -92,8 +99,11 @@ class StubCore(wiring.Component):
                         m.d.sync += bus.r_data.eq(mem[i])
                         with m.If(bus.we):
                             m.d.sync += mem[i].eq(bus.w_data)
-            with m.Elif((bus.addr == 0) & ~bus.we):
-                m.d.sync += bus.r_data.eq(0x4650_5454)
+            with m.Elif((bus.addr < len(REGS)) & ~bus.we):
+                with m.Switch(bus.addr[:3]):
+                    for i, v in enumerate(self.regs):
+                        with m.Case(i):
+                            m.d.sync += bus.r_data.eq(v)
             with m.Else():
                 m.d.sync += bus.err.eq(1)
         return m
@@ -432,8 +442,7 @@ def test_driver_errors():
     run(cfg, bench)
     assert got["read"] == "bus error reading 2 words from 0x02000000"
     assert got["write"] == "bus error writing 1 words at 0x00000000"
-    # the stub answers ID and then err: the identity check reads 7 registers in one burst
-    assert got["ident"] == "bus error reading 7 words from 0x00000000"
+    assert got["ident"] == "the core does not match the configuration: N_HIDDEN = 33 (config: 32)"
     assert got["link"] == "INFO (SEQ 4): no valid reply after 2 tries (timeout, timeout)"
 
 
@@ -521,3 +530,45 @@ def test_core_over_uart_few_steps():
 @pytest.mark.slow
 def test_core_over_the_link_300_steps():
     core_run(300, tx_faults={3000: 0x20, 5000: DROP}, rx_faults={2000: 0x04, 2600: DROP})
+
+
+class CannedLink(ByteLink):
+    """A link that never suspends: it answers each request with the next canned reply."""
+
+    def __init__(self, replies):
+        self.replies, self.sent = list(replies), []
+
+    async def send(self, data):
+        self.sent.append(bytes(data))
+
+    async def recv(self, timeout):
+        return self.replies.pop(0) if self.replies and timeout > 0 else b""
+
+    async def pause(self, seconds):
+        pass
+
+
+def test_driver_synchronous_and_reply_checks():
+    """run_sync drives the driver over a blocking link; malformed replies are refused."""
+    geo = geometry(UP5K)
+    drv = BoardDriver(CannedLink([encode(Cmd.INFO, 1, info_payload(geo, 41))]), UP5K)
+    assert run_sync(drv.info()) == {"version": 1, "in_bytes": 24, "out_bytes": 9, "max_write": 5,
+                                    "last_seq": 41}
+    assert drv.seq == 41 and drv.frame_seq == 41
+    link = CannedLink([encode(Cmd.FRAME, 43, stub_output(UP5K, frames(UP5K, 1)[0], 1))])
+    drv = BoardDriver(link, UP5K)
+    drv.seq, drv.frame_seq = 41, 42
+    out = run_sync(drv.step(frames(UP5K, 1)[0]))
+    assert link.sent[0][2] == 43 and out["steps"] == 1       # SEQ 42 is the last frame's: skipped
+    bad = BoardDriver(CannedLink([encode(Cmd.INFO, 1, b"\x01\x02")]), UP5K)
+    with pytest.raises(ProtocolError, match=r"INFO reply of 2 bytes; expected 5"):
+        run_sync(bad.info())
+    empty = BoardDriver(CannedLink([encode(Status.EMPTY << 4 | Cmd.OUTPUT, 1)]), UP5K)
+    assert run_sync(empty.output()) is None
+
+    async def suspends():
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match=r"the link suspended: run_sync needs a link whose "
+                                           r"methods block instead of awaiting"):
+        run_sync(suspends())

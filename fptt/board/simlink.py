@@ -16,7 +16,7 @@ byte.
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
@@ -37,6 +37,8 @@ class LinkTop(Elaboratable):
 
     def __init__(self, bridge, core):
         self.bridge, self.core = bridge, core
+        #: clock cycles since the start (for timing a run)
+        self.cycles = Signal(32)
         self.uart = bridge.divisor is not None
         if self.uart:
             self.host_tx = UartTx(bridge.divisor)
@@ -44,6 +46,7 @@ class LinkTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        m.d.sync += self.cycles.eq(self.cycles + 1)
         b = m.submodules.bridge = self.bridge
         m.submodules.core = self.core
         if self.uart:
