@@ -15,6 +15,7 @@ with every frame's output checked: none lost, none run twice.
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import numpy as np
 import pytest
@@ -572,3 +573,19 @@ def test_driver_synchronous_and_reply_checks():
     with pytest.raises(RuntimeError, match=r"the link suspended: run_sync needs a link whose "
                                            r"methods block instead of awaiting"):
         run_sync(suspends())
+
+
+@pytest.mark.skipif(not (shutil.which("yosys") and shutil.which("nextpnr-ice40")),
+                    reason="yosys and nextpnr-ice40 not installed")
+def test_bridge_cells(tmp_path):
+    """The bridge alone on an UP5K (the smallest geometry: an 8-byte shift register)."""
+    from fptt.board.resources import _run, bridge_cells
+    r = bridge_cells(TINY)
+    u = r["util"]
+    assert 150 < u["ffs"] < 200 and u["bram"] == u["spram"] == u["dsp"] == 0
+    assert 400 < r["logic_cells"] < 650
+    # packed cells, plus the ones nextpnr adds to legalise carry chains
+    assert sum(r["packing"].values()) <= r["logic_cells"] <= sum(r["packing"].values()) + 20
+    assert set(r["packing"]) == {"LUT4 only", "LUT4 and DFF", "DFF only", "CARRY only"}
+    with pytest.raises(RuntimeError, match=r"false failed \(exit 1\): \[\]"):
+        _run(["false"], tmp_path, 10)
