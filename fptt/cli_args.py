@@ -12,7 +12,8 @@ import sys
 
 from .config import CoreConfig
 
-__all__ = ["add_config_args", "load_config", "fit_config_to_task"]
+__all__ = ["add_config_args", "add_force_arg", "load_config", "load_hardware_config",
+           "fit_config_to_task"]
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +24,25 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                              "formats.w.width=8 (repeatable)")
 
 
+def add_force_arg(parser: argparse.ArgumentParser) -> None:
+    """``--force``: generate hardware past the on-chip memory guard (:func:`load_hardware_config`)."""
+    parser.add_argument("--force", action="store_true",
+                        help="generate the RTL even when the core needs more on-chip memory "
+                             "than any FPGA holds")
+
+
 def load_config(args) -> CoreConfig:
     return CoreConfig.load(args.config, args.set)
+
+
+def load_hardware_config(args) -> CoreConfig:
+    """:func:`load_config`, refused (``ConfigError``) when its RTL would need more on-chip
+    memory than :data:`fptt.memory.RTL_LIMIT_BITS`, unless ``args.force``."""
+    from .memory import check_rtl_size
+    cfg = load_config(args)
+    if not getattr(args, "force", False):
+        check_rtl_size(cfg)
+    return cfg
 
 
 def fit_config_to_task(cfg: CoreConfig, task, quiet=False) -> CoreConfig:

@@ -31,11 +31,12 @@ __all__ = ["add_parser", "run", "load_cosim_config"]
 
 def add_parser(subparsers):
     """Register the ``cosim`` subcommand on an ``argparse`` subparsers object."""
-    from .cli_args import add_config_args
+    from .cli_args import add_config_args, add_force_arg
     p = subparsers.add_parser(
         "cosim", help="co-simulate the generated Verilog against the golden model (cocotb)",
         description=__doc__.split("\n")[0])
     add_config_args(p)
+    add_force_arg(p)
     p.add_argument("--task", choices=["cue", "random"], default="cue",
                    help="task whose sequences drive the core (default: cue, the demo task, "
                         "which sets n_in and n_out; random: any n_in/n_out, signed multi-bit "
@@ -55,9 +56,9 @@ def add_parser(subparsers):
 def load_cosim_config(args):
     """The configuration of ``--config``/``--set``, with n_in/n_out of the cue task
     (the random task takes the configuration's own)."""
-    from .cli_args import fit_config_to_task, load_config
+    from .cli_args import fit_config_to_task, load_hardware_config
     from .tasks.cue import make_cue_task
-    cfg = load_config(args)
+    cfg = load_hardware_config(args)
     if getattr(args, "task", "cue") == "random":
         return cfg
     task = make_cue_task(cfg, seed=args.seed, preset="demo")   # n_in: a multiple of 4

@@ -16,12 +16,13 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers):
-    from .cli_args import add_config_args
+    from .cli_args import add_config_args, add_force_arg
     from .synth import TARGETS, UNITS
     p = subparsers.add_parser(
         "synth", help="synthesise (yosys) and place and route (nextpnr) the core for an FPGA",
         description=__doc__.split("\n")[0])
     add_config_args(p)
+    add_force_arg(p)
     p.add_argument("--target", choices=TARGETS, default="ice40-up5k")
     p.add_argument("-o", "--output", default="build/synth", metavar="DIR",
                    help="output directory (default: build/synth)")
@@ -48,10 +49,15 @@ def add_parser(subparsers):
 def run(args) -> int:
     import json
 
-    from .cli_args import load_config
+    from .cli_args import load_hardware_config
+    from .config import ConfigError
     from .synth import ToolMissing, format_synth_report, run_synth
 
-    cfg = load_config(args)
+    try:
+        cfg = load_hardware_config(args)
+    except ConfigError as exc:
+        print(f"fptt synth: error: {exc}", file=sys.stderr)
+        return 2
     quiet = getattr(args, "json", False)
     try:
         res = run_synth(cfg, args.target, args.output, freq=args.freq, seed=args.seed,

@@ -14,6 +14,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers):
     """Register the ``verilog`` subcommand on an ``argparse`` subparsers object."""
+    from .cli_args import add_force_arg
     p = subparsers.add_parser(
         "verilog", help="generate the core's Verilog and its report from a configuration",
         description=__doc__.split("\n")[0])
@@ -22,17 +23,19 @@ def add_parser(subparsers):
                    help="override a configuration key (repeatable), e.g. --set lanes=4")
     p.add_argument("-o", "--output", required=True, metavar="OUT.v", help="Verilog file to write")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only")
+    add_force_arg(p)
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    from .config import ConfigError, CoreConfig
+    from .cli_args import load_hardware_config
+    from .config import ConfigError
     from .rtl.report import format_report
     from .rtl.verilog import lint, write
 
     try:
-        cfg = CoreConfig.load(args.config, args.set)
+        cfg = load_hardware_config(args)
     except ConfigError as exc:
         print(f"fptt verilog: {exc}", file=sys.stderr)
         return 2

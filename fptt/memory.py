@@ -30,7 +30,11 @@ from __future__ import annotations
 
 from .config import CoreConfig
 
-__all__ = ["MEMORIES", "memory_bits", "window_buffer_bits"]
+__all__ = ["MEMORIES", "RTL_LIMIT_BITS", "check_rtl_size", "memory_bits", "window_buffer_bits"]
+
+#: On-chip memory above which generating the RTL is refused (2^29 bits = 512 Mibit: more
+#: block RAM than any FPGA holds, and an elaboration that runs for hours).
+RTL_LIMIT_BITS = 2 ** 29
 
 #: The memories counted by :func:`memory_bits`, in table order.
 MEMORIES = ("weights", "wbar", "lam", "neuron_state", "window_buffer")
@@ -57,3 +61,16 @@ def memory_bits(cfg: CoreConfig) -> dict[str, int]:
     }
     out["total"] = sum(out[m] for m in MEMORIES)
     return out
+
+
+def check_rtl_size(cfg: CoreConfig, limit_bits: int = RTL_LIMIT_BITS, flag: str = "--force") -> None:
+    """Refuse (:class:`fptt.config.ConfigError`, with the figure and ``flag``) a configuration
+    whose core needs more than ``limit_bits`` of on-chip memory, before anything is elaborated."""
+    from .config import ConfigError
+    bits = memory_bits(cfg)["total"]
+    if bits > limit_bits:
+        raise ConfigError(
+            f"this configuration (n_in={cfg.n_in}, n_hidden={cfg.n_hidden}, n_out={cfg.n_out}, "
+            f"window_max={cfg.window_max}) needs {bits / 2 ** 20:,.0f} Mibit of on-chip memory, "
+            f"more than any FPGA holds (limit {limit_bits / 2 ** 20:,.0f} Mibit); pass {flag} "
+            f"to generate it anyway")

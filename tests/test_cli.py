@@ -105,3 +105,30 @@ def test_readout_only_control_is_for_the_golden_models(capsys):
                  "--n-train", "2", "--n-test", "2", "--quiet"]) == 2
     assert "learn='readout' (the readout-only control) is for the golden models fixed and " \
         "twin, not ref-fptt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["verilog", "--set", "window_max=1000000000", "-o", "{tmp}/x.v"],
+    ["verilog", "--set", "n_hidden=5000", "--set", "acc_width=0", "-o", "{tmp}/x.v"],
+    ["synth", "--set", "window_max=1000000000", "-o", "{tmp}/s"],
+    ["cosim", "--set", "window_max=1000000000"],
+])
+def test_hardware_commands_refuse_a_core_no_fpga_holds(argv, tmp_path, capsys):
+    """verilog, synth and cosim refuse before elaborating (which would run for hours),
+    with the figure and the override flag; nothing is written."""
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Mibit of on-chip memory, more than any FPGA holds (limit 512 Mibit)" in err
+    assert err.endswith("pass --force to generate it anyway") and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rtl_size_guard_figure_and_override():
+    from fptt.config import ConfigError
+    from fptt.memory import check_rtl_size, memory_bits
+    cfg = CoreConfig()
+    check_rtl_size(cfg)                                    # the default core passes
+    bits = memory_bits(cfg)["total"]
+    with pytest.raises(ConfigError, match=r"pass --yes to generate"):
+        check_rtl_size(cfg, limit_bits=bits - 1, flag="--yes")
+    check_rtl_size(cfg, limit_bits=bits)
