@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -616,3 +617,45 @@ def test_verilator_board_over_uart_300_steps():
     r = _verilator_run(300, tx_faults={1000: 0x01, 3000: DROP}, rx_faults={500: 0x80, 2000: DROP})
     assert r["steps"] >= 300
     assert r["frames_retried"] == {"CRC": 1, "TIMEOUT": 1, "crc": 1, "timeout": 1}
+
+
+class FakePort:
+    """A pyserial-like port: replies queued, writes recorded."""
+
+    def __init__(self, replies):
+        self.rx, self.written, self.timeout = bytearray(b"".join(replies)), bytearray(), None
+
+    def write(self, data):
+        self.written += data
+
+    @property
+    def in_waiting(self):
+        return len(self.rx)
+
+    def read(self, n):
+        out = bytes(self.rx[:n])
+        del self.rx[:n]
+        return out
+
+
+def test_serial_link_and_synchronous_board(monkeypatch):
+    from fptt.board.serial_link import Board, SerialLink
+    geo = geometry(UP5K)
+    fr = frames(UP5K, 1)[0]
+    counters = b"".join(v.to_bytes(4, "little") for v in (7, 2, 0, 0, 0, 0)) + b"\x00"
+    port = FakePort([encode(Cmd.INFO, 1, info_payload(geo, 9)),
+                     encode(Cmd.FRAME, 10, stub_output(UP5K, fr, 7)),
+                     encode(Cmd.READ, 11, counters)])
+    board = Board(SerialLink(port), UP5K)
+    assert board.info()["last_seq"] == 9
+    assert [o["steps"] for o in board.run([fr])] == [7]
+    assert board.read_counters() == {"STEPS": 7, "WINDOWS": 2, "CYCLES": 0, "PERF_FWD": 0,
+                                     "PERF_BWD": 0, "PERF_UPD": 0}
+    assert bytes(port.written) == (encode(Cmd.INFO, 1) + encode(Cmd.FRAME, 10,
+                                                                 pack_frame(UP5K, fr))
+                                   + encode(Cmd.READ, 11, read_payload(0x0A, 6)))
+    assert board.retried == {} and port.timeout == board.timeout
+    monkeypatch.setitem(sys.modules, "serial", None)          # pyserial not installed
+    with pytest.raises(ImportError, match=r"SerialLink needs pyserial to open a port: "
+                                          r"pip install pyserial"):
+        SerialLink("/dev/ttyUSB1")

@@ -112,6 +112,7 @@ class BoardDriver:
         self.geo = geometry(cfg)
         self.timeout, self.quiet, self.retries = timeout, quiet, retries
         self.decoder = Decoder()
+        self._pending = []          # decoded, not yet looked at (more than one reply came)
         self.seq = 0
         self.frame_seq = None       # SEQ of the last FRAME (never reused by the next one)
         #: retries by cause: "timeout", "crc" (a reply failed its CRC), and the
@@ -127,10 +128,13 @@ class BoardDriver:
     async def _reply(self, cmd: int, seq: int):
         """The reply to (cmd, seq); an error status or a broken packet as a string; None: timeout."""
         while True:
-            data = await self.link.recv(self.timeout)
-            if not data:
-                return None
-            for item in self.decoder.feed(data):
+            if not self._pending:
+                data = await self.link.recv(self.timeout)
+                if not data:
+                    return None
+                self._pending += self.decoder.feed(data)
+            while self._pending:
+                item = self._pending.pop(0)
                 if isinstance(item, ProtocolError):
                     return "crc"
                 if item.status not in (Status.OK, Status.EMPTY):
@@ -161,6 +165,7 @@ class BoardDriver:
             await self.link.pause(self.quiet)
             await self.link.recv(0)
             self.decoder.reset()
+            self._pending.clear()
         raise LinkError(f"{cmd.name} (SEQ {seq}): no valid reply after {len(causes)} tries "
                         f"({', '.join(causes)})")
 
@@ -213,6 +218,18 @@ class BoardDriver:
         if rep.status == Status.EMPTY:
             return None
         return unpack_output(self.cfg, rep.payload)
+
+    async def run(self, frames) -> list[dict]:
+        """Step every frame in order (learning on or off as each frame says); the outputs."""
+        return [await self.step(fr) for fr in frames]
+
+    async def read_counters(self) -> dict:
+        """The step, window and cycle counters: STEPS, WINDOWS, CYCLES, PERF_FWD, PERF_BWD,
+        PERF_UPD (the last four read 0 without ``profile_counters``), in one burst."""
+        names = ("STEPS", "WINDOWS", "CYCLES", "PERF_FWD", "PERF_BWD", "PERF_UPD")
+        first = REG_INDEX[names[0]]
+        assert [REG_INDEX[n] - first for n in names] == list(range(len(names)))
+        return dict(zip(names, await self.read(first, len(names))))
 
     async def check_identity(self) -> None:
         """Raise ``ValueError`` unless ID, VERSION and the size registers match the config."""
