@@ -659,3 +659,18 @@ def test_serial_link_and_synchronous_board(monkeypatch):
     with pytest.raises(ImportError, match=r"SerialLink needs pyserial to open a port: "
                                           r"pip install pyserial"):
         SerialLink("/dev/ttyUSB1")
+
+
+def test_link_step_cycles():
+    """Through the UART a step costs its 30 bytes (80 cycles each) on top of the core's
+    forward step; the core alone is faster (the small core: the link limits)."""
+    from test_rtl_core import cue_frames, small_cfg, start_state
+
+    from fptt.board.simlink import link_step_cycles
+    cfg = small_cfg(window=4)
+    r = link_step_cycles(cfg, start_state(cfg), cue_frames(cfg, 4)[:4])
+    geo = geometry(cfg)
+    link_cycles = 80 * (geo.in_bytes + geo.out_bytes + 10)
+    assert r["steps"] == 4 and r["core_cycles_per_step"] < link_cycles
+    assert link_cycles < r["link_cycles_per_step"] < link_cycles + 2 * r["core_cycles_per_step"]
+    assert r["link_alone_frames_per_s"] == pytest.approx(24e6 / link_cycles)

@@ -23,7 +23,7 @@ from amaranth.sim import Simulator
 from ..rtl.uart import UartRx, UartTx
 from .driver import ByteLink
 
-__all__ = ["LinkTop", "SimLink", "simulate_link", "DROP", "BYTE_GAP"]
+__all__ = ["LinkTop", "SimLink", "simulate_link", "link_step_cycles", "DROP", "BYTE_GAP"]
 
 #: A fault: drop the byte (else a fault is an XOR mask).
 DROP = "drop"
@@ -159,3 +159,65 @@ def simulate_link(top: LinkTop, bench, *, clk_hz: float = 24e6, tx_faults=None, 
     else:
         sim.run()
     return link
+
+
+def link_step_cycles(cfg, state, frames, *, divisor: int = 8, clk_hz: float = 24e6) -> dict:
+    """Clock cycles per step through host UART, bridge and core (Amaranth simulation).
+
+    ``frames`` are sent by :class:`~fptt.board.driver.BoardDriver` one after the
+    other on a core loaded with golden ``state``; the time runs from the first
+    request byte to the last reply byte (the driver's own turnaround is zero
+    here). Also the cycles per step of the core alone on the same frames (fed
+    back to back, every output taken at once) and both as steps/s at
+    ``clk_hz`` (``docs/bridge.md`` section 6).
+    """
+    from ..rtl.bridge import Bridge
+    from ..rtl.core import FpttCore
+    from .driver import BoardDriver
+    from .protocol import geometry
+    n = len(frames)
+    res = {}
+
+    async def bench(ctx, link):
+        drv = BoardDriver(link, cfg, timeout=1.0, quiet=1.0)
+        c0 = ctx.get(top.cycles)
+        await drv.run(frames)
+        res["link"] = ctx.get(top.cycles) - c0
+
+    top = LinkTop(Bridge.for_config(cfg, divisor), FpttCore(cfg, init=state))
+    simulate_link(top, bench, clk_hz=clk_hz)
+
+    core = FpttCore(cfg, init=state)
+    m = Module()
+    m.submodules.core = core
+    cycles = Signal(32)
+    m.d.sync += cycles.eq(cycles + 1)
+
+    async def alone(ctx):
+        ctx.set(core.o_frame.ready, 1)
+        c0 = ctx.get(cycles)
+        for fr in frames:
+            tgt = fr.get("target")
+            ctx.set(core.i_frame.payload, {
+                "x": [int(v) for v in fr["x"]],
+                "target": [0] * cfg.n_out if tgt is None else [int(v) for v in tgt],
+                "has_target": int(bool(fr.get("has_target"))), "sos": int(bool(fr.get("sos"))),
+                "eos": int(bool(fr.get("eos"))), "learn": int(bool(fr.get("learn", True)))})
+            ctx.set(core.i_frame.valid, 1)
+            await ctx.tick().until(core.i_frame.ready)
+        ctx.set(core.i_frame.valid, 0)
+        if ctx.get(core.busy):
+            await ctx.tick().until(~core.busy)
+        res["core"] = ctx.get(cycles) - c0
+
+    sim = Simulator(m)
+    sim.add_clock(1 / clk_hz)
+    sim.add_testbench(alone)
+    sim.run()
+    geo = geometry(cfg)
+    return {"steps": n, "link_cycles_per_step": res["link"] / n,
+            "core_cycles_per_step": res["core"] / n,
+            "link_steps_per_s": clk_hz * n / res["link"],
+            "core_steps_per_s": clk_hz * n / res["core"],
+            "link_alone_frames_per_s": clk_hz / divisor / 10
+            / (geo.in_bytes + geo.out_bytes + 10)}
