@@ -27,9 +27,9 @@ max(in_bytes, out_bytes, 8)``, filled from the top by the receiver:
 
 Framing: a CRC-8 (polynomial 0x07) over ``TYPE … payload``; a request whose
 CRC fails, whose length is wrong for its command, or which stops before its
-last byte for ``2**timeout_bits`` cycles gets an error reply; after an error
+last byte for ``2**timeout_bits - 2`` cycles gets an error reply; after an error
 reply the bridge ignores the line until it has been quiet for
-``2**timeout_bits`` cycles, then hunts for ``SYNC``. Duplicates: a FRAME whose
+``2**timeout_bits - 2`` cycles, then hunts for ``SYNC``. Duplicates: a FRAME whose
 ``SEQ`` equals that of the last frame given to the core, while the core still
 holds that frame's output, is answered with that output again without a
 second step (the host's retry after a lost reply).
