@@ -20,6 +20,7 @@ builds (cached by the hash of the HDL) and runs it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -213,14 +214,18 @@ def run_bridge_cosim(cfg: CoreConfig, steps: int, *, seed: int = 1, divisor: int
     bdir = Path(build_dir) if build_dir else build_root() / "verilator" / f"board-{digest}"
     runner = compat.get_runner("verilator")
     t0 = time.time()
-    if not (bdir / "built").is_file():
-        bdir.mkdir(parents=True, exist_ok=True)
-        (bdir / "board.v").write_text(text)
-        runner.build(sources=[str(bdir / "board.v")], hdl_toplevel=TOP, build_dir=str(bdir),
-                     build_args=["--timing", "--timescale", "1ns/1ps", "-Wno-WIDTH",
-                                 "-Wno-CASEINCOMPLETE", "-Wno-fatal"],
-                     log_file=str(bdir / "build.log"))
-        (bdir / "built").write_text("ok\n")
+    bdir.mkdir(parents=True, exist_ok=True)
+    # one build at a time (pytest-xdist workers, other sessions): a lock, then the stamp
+    with open(bdir.parent / f".{bdir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (bdir / "built").is_file():
+            (bdir / "board.v").write_text(text)
+            runner.build(sources=[str(bdir / "board.v")], hdl_toplevel=TOP, build_dir=str(bdir),
+                         build_args=["--timing", "--timescale", "1ns/1ps", "-Wno-WIDTH",
+                                     "-Wno-CASEINCOMPLETE", "-Wno-fatal"],
+                         log_file=str(bdir / "build.log"))
+            (bdir / "built").write_text("ok\n")
+        fcntl.flock(lock, fcntl.LOCK_UN)
     build_s = time.time() - t0
     run_dir = bdir / f"run-{os.getpid()}-{int(time.time() * 1000)}"
     run_dir.mkdir()
