@@ -97,22 +97,15 @@ class Bridge(wiring.Component):
         that long before the next request is looked for (8 .. 24; 16 at
         24 MHz: 2.7 ms).
 
-    Ports: ``rx`` (in), ``tx`` (out) (or ``rx_byte``, ``tx_byte``), ``i_frame`` (out stream), ``o_frame``
-    (in stream), ``bus`` (out, the initiator's side of
-    :class:`~fptt.rtl.host.HostBusSignature`).
+    Ports: ``rx`` (in), ``tx`` (out) (or ``rx_byte``, ``tx_byte``), ``i_frame``
+    (out stream), ``o_frame`` (in stream), ``bus`` (out, the initiator's side
+    of :class:`~fptt.rtl.host.HostBusSignature`).
     """
 
     def __init__(self, in_layout, out_layout, divisor: int | None, timeout_bits: int = 16):
         self.in_layout, self.out_layout = in_layout, out_layout
-        self.geo = Geometry(Shape.cast(in_layout).width, Shape.cast(out_layout).width).check()
+        self.geo = self.check(in_layout, out_layout, divisor, timeout_bits)
         self.divisor = divisor
-        if timeout_bits not in LFSR_TAPS:
-            raise ValueError(f"timeout_bits {timeout_bits!r}: the pause timer has "
-                             f"{min(LFSR_TAPS)} .. {max(LFSR_TAPS)} bits")
-        if divisor is not None and (1 << timeout_bits) < MIN_TIMEOUT_CHARS * 10 * divisor:
-            raise ValueError(f"timeout of 2**{timeout_bits} cycles is shorter than "
-                             f"{MIN_TIMEOUT_CHARS} characters ({MIN_TIMEOUT_CHARS * 10 * divisor} "
-                             f"cycles at divisor {divisor})")
         self.timeout_bits = timeout_bits
         if divisor is None:
             # the byte layer alone (simulation of long runs: a character is a cycle, not
@@ -127,9 +120,24 @@ class Bridge(wiring.Component):
             "bus": Out(HostBusSignature()),
         })
 
+    @staticmethod
+    def check(in_layout, out_layout, divisor, timeout_bits) -> Geometry:
+        """The geometry of these parameters, or ``ValueError`` (``ProtocolError``)."""
+        geo = Geometry(Shape.cast(in_layout).width, Shape.cast(out_layout).width).check()
+        if timeout_bits not in LFSR_TAPS:
+            raise ValueError(f"timeout_bits {timeout_bits!r}: the pause timer has "
+                             f"{min(LFSR_TAPS)} .. {max(LFSR_TAPS)} bits")
+        if divisor is not None and (1 << timeout_bits) < MIN_TIMEOUT_CHARS * 10 * divisor:
+            raise ValueError(f"timeout of 2**{timeout_bits} cycles is shorter than "
+                             f"{MIN_TIMEOUT_CHARS} characters ({MIN_TIMEOUT_CHARS * 10 * divisor} "
+                             f"cycles at divisor {divisor})")
+        return geo
+
     @classmethod
     def for_config(cls, cfg, divisor: int | None, timeout_bits: int = 16) -> "Bridge":
         """The bridge of a :class:`~fptt.config.CoreConfig`'s core."""
+        # checked before an object exists: a refused bridge is no unused elaboratable
+        cls.check(frame_layout(cfg), out_layout(cfg), divisor, timeout_bits)
         return cls(frame_layout(cfg), out_layout(cfg), divisor, timeout_bits)
 
     def elaborate(self, platform):
