@@ -401,23 +401,9 @@ def _task_fingerprint(task, train_set) -> str:
 def read_train_checkpoint(path) -> tuple[dict, dict]:
     """``(meta, arrays)`` of a training checkpoint (``--resume``); a
     :class:`~fptt.golden.fixed_core.CheckpointError` naming the file otherwise."""
-    from .golden.fixed_core import CheckpointError
+    from .golden.fixed_core import CheckpointError, load_npz
     where = f"checkpoint {str(path)!r}"
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not hasattr(data, "files"):
-            raise CheckpointError(f"{where}: not an .npz archive")
-        with data:
-            arrays = {k: np.array(data[k]) for k in data.files}
-    except CheckpointError:
-        raise
-    except FileNotFoundError:
-        raise CheckpointError(f"{where} does not exist") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{where} is a directory") from None
-    except Exception as exc:     # noqa: BLE001 - BadZipFile, EOFError, zlib.error, ...
-        raise CheckpointError(f"{where}: not a readable .npz archive "
-                              f"({type(exc).__name__}: {exc})") from None
+    arrays = load_npz(path, where)
     if "train.meta" not in arrays:
         raise CheckpointError(f"{where}: field 'train.meta' is missing (not a checkpoint of "
                               f"fptt train)")

@@ -62,7 +62,7 @@ from .lfsr import UpdateDraws, lane_seeds
 
 __all__ = [
     "MATRICES", "PARAMS", "FixedState", "FixedCore", "CheckpointError", "validate_arrays",
-    "read_checkpoint", "check_inputs", "check_frozen", "init_state", "reset_to_mean", "step", "forward", "close_window",
+    "load_npz", "read_checkpoint", "check_inputs", "check_frozen", "init_state", "reset_to_mean", "step", "forward", "close_window",
     "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
@@ -151,21 +151,16 @@ def validate_arrays(cfg: CoreConfig, arrays: dict, source=None) -> int:
     return B
 
 
-def read_checkpoint(path) -> tuple[CoreConfig, dict]:
-    """``(cfg, arrays)`` of a checkpoint file, validated (:func:`validate_arrays`).
-
-    The run-time window ``L`` is the file's ``window`` array (one per core, all equal)
-    when present, else the configuration's. Any problem is a :class:`CheckpointError`
-    naming the file (and the field).
-    """
+def load_npz(path, where: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path``, read in full; any failure to read it is a
+    :class:`CheckpointError` starting with ``where`` (e.g. ``"checkpoint 'c.npz'"``)."""
     import zipfile
-    where = _where(path)
     try:
         data = np.load(path, allow_pickle=False)
         if not hasattr(data, "files"):     # a plain .npy: one array
             raise CheckpointError(f"{where}: not an .npz archive (a single {type(data).__name__})")
         with data:
-            arrays = {k: np.array(data[k]) for k in data.files}
+            return {k: np.array(data[k]) for k in data.files}
     except CheckpointError:
         raise
     except FileNotFoundError:
@@ -179,6 +174,17 @@ def read_checkpoint(path) -> tuple[CoreConfig, dict]:
     except Exception as exc:    # zlib.error and friends of a damaged member
         raise CheckpointError(f"{where}: not a readable .npz archive "
                               f"({type(exc).__name__}: {exc})") from None
+
+
+def read_checkpoint(path) -> tuple[CoreConfig, dict]:
+    """``(cfg, arrays)`` of a checkpoint file, validated (:func:`validate_arrays`).
+
+    The run-time window ``L`` is the file's ``window`` array (one per core, all equal)
+    when present, else the configuration's. Any problem is a :class:`CheckpointError`
+    naming the file (and the field).
+    """
+    where = _where(path)
+    arrays = load_npz(path, where)
     if "config_toml" not in arrays:
         raise CheckpointError(f"{where}: field 'config_toml' is missing")
     toml = arrays.pop("config_toml")
