@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Sequence, SequenceList, Task, check_count, sample_rng
+from .base import SampledTask, Sequence, check_count, sample_rng
 
 __all__ = ["AddingTask", "TRIVIAL_MSE"]
 
@@ -17,7 +17,7 @@ __all__ = ["AddingTask", "TRIVIAL_MSE"]
 TRIVIAL_MSE = 1.0 / 6.0
 
 
-class AddingTask(Task):
+class AddingTask(SampledTask):
     """Adding problem with sequences of ``seq_len`` steps on two channels.
 
     Channel 0 carries a value drawn uniformly from [0, 1] at every step.
@@ -54,12 +54,6 @@ class AddingTask(Task):
         self.n_train = check_count("n_train", n_train, 0)
         self.n_test = check_count("n_test", n_test, 0)
         self.seed = seed
-
-    def train_set(self) -> SequenceList:
-        return SequenceList(lambda i: self.make("train", i), self.n_train)
-
-    def test_set(self) -> SequenceList:
-        return SequenceList(lambda i: self.make("test", i), self.n_test)
 
     def make(self, split: str, index: int) -> Sequence:
         """Build sequence ``index`` of ``split`` (``"train"`` or ``"test"``)."""

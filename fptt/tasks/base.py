@@ -24,6 +24,7 @@ __all__ = [
     "Sequence",
     "SequenceList",
     "Task",
+    "SampledTask",
     "sample_rng",
     "with_targets",
 ]
@@ -290,6 +291,27 @@ class Task(abc.ABC):
         if self.kind == "classification":
             return {"accuracy": float(np.mean(predicted == labels))}
         return {"mse": float(np.mean((predicted - labels) ** 2))}
+
+
+
+class SampledTask(Task):
+    """A task whose sequences are drawn one by one: sequence ``i`` of a split is
+    :meth:`make` ``(split, i)``, reproducible from ``(seed, split, i)`` alone
+    (:func:`sample_rng`), so the sets are lazy :class:`SequenceList` s of
+    ``n_train`` and ``n_test`` sequences."""
+
+    n_train: int
+    n_test: int
+
+    @abc.abstractmethod
+    def make(self, split: str, index: int) -> Sequence:
+        """Build sequence ``index`` of ``split`` (``"train"`` or ``"test"``)."""
+
+    def train_set(self) -> SequenceList:
+        return SequenceList(lambda i: self.make("train", i), self.n_train)
+
+    def test_set(self) -> SequenceList:
+        return SequenceList(lambda i: self.make("test", i), self.n_test)
 
 
 def check_count(name: str, value: int, minimum: int) -> int:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import (
+    SampledTask,
     Sequence,
-    SequenceList,
-    Task,
     check_count,
     check_rate,
     check_schedule,
@@ -28,7 +27,7 @@ LEFT = 0
 RIGHT = 1
 
 
-class CueTask(Task):
+class CueTask(SampledTask):
     """Cue accumulation with ``n_cues`` Poisson cues, a delay and a recall period.
 
     The ``n_in`` channels form four equal populations, in this order: left cue,
@@ -156,12 +155,6 @@ class CueTask(Task):
         """The recall (decision) steps."""
         start = self.delay_slice.stop
         return slice(start, start + self.recall_len)
-
-    def train_set(self) -> SequenceList:
-        return SequenceList(lambda i: self.make("train", i), self.n_train)
-
-    def test_set(self) -> SequenceList:
-        return SequenceList(lambda i: self.make("test", i), self.n_test)
 
     def make(self, split: str, index: int) -> Sequence:
         """Build sequence ``index`` of ``split`` (``"train"`` or ``"test"``)."""

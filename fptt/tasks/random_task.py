@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Sequence, SequenceList, Task, check_count, check_rate, sample_rng
+from .base import SampledTask, Sequence, check_count, check_rate, sample_rng
 
 __all__ = ["RandomTask", "make_random_task"]
 
 
-class RandomTask(Task):
+class RandomTask(SampledTask):
     """Random sequences of signed codes on ``n_in`` channels with random targets on ``n_out``.
 
     Per step and channel the input is 0 with probability ``p_zero``, a spike
@@ -82,12 +82,6 @@ class RandomTask(Task):
         self.n_train = check_count("n_train", n_train, 0)
         self.n_test = check_count("n_test", n_test, 0)
         self.seed = seed
-
-    def train_set(self) -> SequenceList:
-        return SequenceList(lambda i: self.make("train", i), self.n_train)
-
-    def test_set(self) -> SequenceList:
-        return SequenceList(lambda i: self.make("test", i), self.n_test)
 
     def make(self, split: str, index: int) -> Sequence:
         """Build sequence ``index`` of ``split`` (``"train"`` or ``"test"``)."""
