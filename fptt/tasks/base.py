@@ -293,7 +293,6 @@ class Task(abc.ABC):
         return {"mse": float(np.mean((predicted - labels) ** 2))}
 
 
-
 class SampledTask(Task):
     """A task whose sequences are drawn one by one: sequence ``i`` of a split is
     :meth:`make` ``(split, i)``, reproducible from ``(seed, split, i)`` alone
