@@ -432,9 +432,26 @@ def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, RD, LO, HI, lf, cnt,
 
 
 @njit(cache=True)
+def store_step(b, tt, xr, s_prev, s, psi, delta, buf_x, buf_s, buf_psi, buf_delta):
+    """Window buffer of core ``b`` at window step ``tt``: ``x_t``, ``s_t`` (after
+    ``s_{t-1}`` at the window's first step), ``ψ_t``, ``δ_t``; codes or floats alike
+    (the fixed-point core and the twin share it)."""
+    if tt == 0:
+        for j in range(s.shape[0]):
+            buf_s[b, 0, j] = s_prev[j]
+    for i in range(xr.shape[0]):
+        buf_x[b, tt, i] = xr[i]
+    for j in range(s.shape[0]):
+        buf_s[b, tt + 1, j] = s[j]
+        buf_psi[b, tt, j] = psi[j]
+    for k in range(delta.shape[0]):
+        buf_delta[b, tt, k] = delta[k]
+
+
+@njit(cache=True)
 def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
               buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
-    nin, H, O = K[K_NIN], K[K_H], K[K_O]
+    H, O = K[K_H], K[K_O]
     window = K[K_WINDOW]
     WinT = W[0][b].T.copy()
     WrecT = W[1][b].T.copy()
@@ -498,19 +515,9 @@ def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, 
         if not (fl & F_LEARN):
             count[b] = 0
             continue
-        tt = count[b]
-        if tt == 0:
-            for j in range(H):
-                buf_s[b, 0, j] = s_prev[j]
-        for i in range(nin):
-            buf_x[b, tt, i] = xr[i]
-        for j in range(H):
-            buf_s[b, tt + 1, j] = sb[j]
-            buf_psi[b, tt, j] = psi[j]
-        for k in range(O):
-            buf_delta[b, tt, k] = delta[k]
+        store_step(b, count[b], xr, s_prev, sb, psi, delta, buf_x, buf_s, buf_psi, buf_delta)
         count[b] += 1
-        if tt + 1 >= window or (fl & F_EOS):
+        if count[b] >= window or (fl & F_EOS):
             _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
                           buf_psi, buf_delta, lfsr, cnt, wr, seen, nseen, sc)
             count[b] = 0

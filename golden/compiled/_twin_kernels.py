@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT
+from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT, store_step
 
 C_NAMES = ("alpha", "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha")
 (C_ALPHA, C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA) = \
@@ -158,7 +158,7 @@ def _update(b, eta, g_lo, g_hi, frozen, alpha, Wp, WBp, LMp, g):
 @njit(cache=True)
 def _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s, buf_psi,
               buf_delta, X, TG, HT, flags, out):
-    nin, H, O = I[I_NIN], I[I_H], I[I_O]
+    H, O = I[I_H], I[I_O]
     window = I[I_WINDOW]
     WinT = W[0][b].T.copy()
     WrecT = W[1][b].T.copy()
@@ -189,17 +189,7 @@ def _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x,
         if not (fl & F_LEARN):
             count[b] = 0
             continue
-        tt = count[b]
-        if tt == 0:
-            for j in range(H):
-                buf_s[b, 0, j] = s_prev[j]
-        for i in range(nin):
-            buf_x[b, tt, i] = xr[i]
-        for j in range(H):
-            buf_s[b, tt + 1, j] = sb[j]
-            buf_psi[b, tt, j] = psi[j]
-        for k in range(O):
-            buf_delta[b, tt, k] = delta[k]
+        store_step(b, count[b], xr, s_prev, sb, psi, delta, buf_x, buf_s, buf_psi, buf_delta)
         count[b] += 1
         if count[b] >= window or (fl & F_EOS):
             _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
