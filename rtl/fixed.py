@@ -49,6 +49,7 @@ __all__ = [
     "requant",
     "stage",
     "delay",
+    "issue_port",
     "CombPart",
     "saturate_bits",
     "rounding_offset",
@@ -235,6 +236,22 @@ def delay(m, value, cycles: int, name: str, reset_less: bool = True) -> Value:
     for i in range(cycles):
         value = stage(m, value, f"{name}_d{i + 1}", reset_less)
     return value
+
+
+def issue_port(m, groups: int, name: str) -> tuple[Signal, Signal, Signal, Signal]:
+    """The issue side of a unit the controller steps through ``groups`` groups.
+
+    Returns ``(issue, g, valid1, g1)``: the strobe and group counter the controller
+    drives (``{name}_issue``, ``{name}_g``) and both one cycle later
+    (``{name}1_valid``, ``{name}1_g``), when the memories' synchronous reads
+    addressed by ``g`` have their data.
+    """
+    issue = Signal(name=f"{name}_issue")
+    g = Signal(range(max(groups, 2)), name=f"{name}_g")
+    valid1 = Signal(name=f"{name}1_valid")
+    g1 = Signal.like(g, name=f"{name}1_g")
+    m.d.sync += [valid1.eq(issue), g1.eq(g)]
+    return issue, g, valid1, g1
 
 
 class CombPart(Elaboratable):

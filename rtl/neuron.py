@@ -74,7 +74,7 @@ from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig, Fmt
 from .accumulator import popcount
-from .fixed import CombPart, delay, exact_sum, fmt_shape, saturate_bits, stage
+from .fixed import CombPart, delay, exact_sum, fmt_shape, issue_port, saturate_bits, stage
 
 __all__ = ["NeuronUnit", "neuron_stage"]
 
@@ -245,11 +245,7 @@ def neuron_stage(dp) -> None:
     counters watch (``n_out_valid``, ``n_lanes_valid``).
     """
     m, P, G, n_h, rd, wr, ADAPT = dp.m, dp.P, dp.G, dp.n_h, dp.rd, dp.wr, dp.ADAPT
-    n_issue = Signal()
-    n_g = Signal(range(max(G, 2)))
-    n1_valid = Signal()
-    n1_g = Signal.like(n_g)
-    m.d.sync += [n1_valid.eq(n_issue), n1_g.eq(n_g)]
+    n_issue, n_g, n1_valid, n1_g = issue_port(m, G, "n")
     with m.If(n_issue):
         m.d.comb += [rd["u"].addr.eq(n_g), rd["acc"].addr.eq(n_g)]
         if ADAPT:

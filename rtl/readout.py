@@ -59,7 +59,7 @@ from amaranth.lib.wiring import In, Out, Signature
 
 from ..config import CoreConfig
 from .constmul import const_mul_add
-from .fixed import (CombPart, delay, exact_sum, fmt_shape, round_pre, round_shift,
+from .fixed import (CombPart, delay, exact_sum, fmt_shape, issue_port, round_pre, round_shift,
                     rounding_offset, saturate_bits, stage, sum_width)
 
 __all__ = ["ReadoutUnit", "w_out_s_width", "readout_stage"]
@@ -148,11 +148,7 @@ def readout_stage(dp) -> None:
     the write strobes the saturation counters watch.
     """
     m, f, P, Go, n_out, rd, wr = dp.m, dp.f, dp.P, dp.Go, dp.n_out, dp.rd, dp.wr
-    r_issue = Signal()
-    r_g = Signal(range(max(Go, 2)))
-    r1_valid = Signal()
-    r1_g = Signal.like(r_g)
-    m.d.sync += [r1_valid.eq(r_issue), r1_g.eq(r_g)]
+    r_issue, r_g, r1_valid, r1_g = issue_port(m, Go, "r")
     with m.If(r_issue):
         m.d.comb += [rd["o"].addr.eq(r_g), rd["oacc"].addr.eq(r_g)]
     tgt = Signal(data.ArrayLayout(signed(f.o.width), Go * P))
