@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 from fptt.config import CoreConfig
 from fptt.health import percent
@@ -149,7 +150,7 @@ def main(argv=None):
                    help="run nothing: merge the rows of earlier --json files (table, plot)")
     args = p.parse_args(argv)
     if args.from_json:
-        rows = [r for path in args.from_json for r in json.load(open(path))]
+        rows = [r for path in args.from_json for r in json.loads(Path(path).read_text())]
         rows.sort(key=lambda r: (r["delay"], r["rule"]))
         for r in rows:
             print(format_row(r))

@@ -432,6 +432,16 @@ def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, RD, LO, HI, lf, cnt,
 
 
 @njit(cache=True)
+def start_sequence(u, a, s, o):
+    """A sequence's start (``sos``): ``u``, ``a``, ``s`` and ``o`` of one core to 0
+    (codes or floats: the fixed-point core and the twin share it)."""
+    u[:] = 0
+    a[:] = 0
+    s[:] = 0
+    o[:] = 0
+
+
+@njit(cache=True)
 def store_step(b, tt, xr, s_prev, s, psi, delta, buf_x, buf_s, buf_psi, buf_delta):
     """Window buffer of core ``b`` at window step ``tt``: ``x_t``, ``s_t`` (after
     ``s_{t-1}`` at the window's first step), ``ψ_t``, ``δ_t``; codes or floats alike
@@ -473,12 +483,7 @@ def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, 
     for t in range(T):
         fl = flags[t]
         if fl & F_SOS:
-            for j in range(H):
-                ub[j] = 0
-                ab[j] = 0
-                sb[j] = 0
-            for k in range(O):
-                ob[k] = 0
+            start_sequence(ub, ab, sb, ob)
             count[b] = 0
         if biases:      # biases change only at window ends; re-read every step (cheap)
             for j in range(H):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT, store_step
+from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT, start_sequence, store_step
 
 C_NAMES = ("alpha", "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha")
 (C_ALPHA, C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA) = \
@@ -170,12 +170,7 @@ def _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x,
     for t in range(flags.shape[0]):
         fl = flags[t]
         if fl & F_SOS:
-            for j in range(H):
-                ub[j] = 0.0
-                ab[j] = 0.0
-                sb[j] = 0.0
-            for k in range(O):
-                ob[k] = 0.0
+            start_sequence(ub, ab, sb, ob)
             count[b] = 0
         xr = X[b, t]
         _forward(C, I, WinT, WrecT, W[2][b, :, 0], W[3][b], W[4][b, :, 0], xr, ub, ab, sb, ob,
