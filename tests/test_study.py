@@ -149,3 +149,22 @@ def test_online_readout_shows_what_a_shared_feature_mean_costs():
     raw = online_readout(f[fit], labels[fit], f[test], labels[test], lr)
     centred = online_readout(f[fit], labels[fit], f[test], labels[test], 0.01, centre=True)
     assert raw < 0.5 < 0.9 < centred
+
+
+def test_train_golden_takes_initial_weights():
+    """``weights=`` replaces the seeds' initial weights: given those same weights the run
+    is identical; given other ones it is not."""
+    from fptt.study.runners import stack_weights, train_golden
+    from fptt.tasks import make_task
+    from fptt.train import TrainSettings
+    task = make_task("cue", n_train=6, n_test=4, seed=0)
+    cfg = CoreConfig(n_in=task.n_in, n_out=task.n_out, n_hidden=8)
+    settings = TrainSettings()
+    base = train_golden(cfg, task, "fixed", (0,), settings)
+    same = train_golden(cfg, task, "fixed", (0,), settings,
+                        weights=stack_weights(cfg, (0,), settings))
+    other = train_golden(cfg, task, "fixed", (0,), settings,
+                         weights=stack_weights(cfg, (1,), settings))
+    for m in base["weights"]:
+        np.testing.assert_array_equal(base["weights"][m], same["weights"][m])
+    assert any((base["weights"][m] != other["weights"][m]).any() for m in base["weights"])

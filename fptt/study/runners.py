@@ -97,7 +97,7 @@ def score_golden(cfg, model, weights, task, test_seqs, xs=None, engine="compiled
 
 def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettings = TrainSettings(),
                  train_seqs: list[Sequence] | None = None, test_seqs=None, eval_at=(),
-                 desc: str = "") -> dict:
+                 desc: str = "", weights: dict | None = None) -> dict:
     """Train ``len(seeds)`` cores of ``model`` (``"fixed"`` or ``"twin"``) online as one batch.
 
     Parameters
@@ -110,6 +110,9 @@ def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettin
         Default ``task.test_set()``.
     eval_at : iterable of int
         Also score the test set after this many training sequences (learning curve).
+    weights : dict, optional
+        Initial weights ``{param: [len(seeds), post, pre]}`` (default
+        :func:`stack_weights` of the seeds and ``settings``' gains).
 
     Returns
     -------
@@ -128,7 +131,7 @@ def train_golden(cfg: CoreConfig, task, model: str, seeds, settings: TrainSettin
     if test_seqs is None:
         test_seqs = list(task.test_set())
     xs_test = np.stack([s.x for s in test_seqs])
-    w0 = stack_weights(cfg, seeds, settings)
+    w0 = stack_weights(cfg, seeds, settings) if weights is None else weights
     core = make_core(model, cfg, w0, engine=settings.engine,
                      frozen=frozen_params(cfg, settings.learn))
     rngs = [np.random.default_rng(s) for s in seeds]

@@ -105,14 +105,9 @@ def onchip_run(setup: Setup, model: str, learn: str = "all", task=None, epochs: 
     cfg = setup_config(setup)
     settings = _settings(setup, epochs=epochs, learn=learn)
     w0 = {m: np.stack([setup_weights(cfg, setup, s)[m] for s in seeds]) for m in cfg.params}
-    orig = runners.stack_weights
-    runners.stack_weights = lambda *_: w0
-    try:
-        n = len(task.train_set())
-        res = runners.train_golden(cfg, task, model, list(seeds), settings,
-                                   eval_at=range(eval_every, n * epochs + 1, eval_every))
-    finally:
-        runners.stack_weights = orig
+    n = len(task.train_set())
+    res = runners.train_golden(cfg, task, model, list(seeds), settings, weights=w0,
+                               eval_at=range(eval_every, n * epochs + 1, eval_every))
     return {"model": model, "learn": learn, "epochs": epochs, "seeds": list(seeds),
             "accuracy": [s["accuracy"] for s in res["scores"]],
             "curve": [(k, [s["accuracy"] for s in sc]) for k, sc in res["curve"]],
