@@ -2,8 +2,9 @@
 
 The design is :class:`BoardSimTop`: a host-side UART pair
 (:class:`~fptt.rtl.uart.UartTx`/:class:`~fptt.rtl.uart.UartRx`) wired to the
-pins of the :class:`~fptt.rtl.bridge.Bridge`, which drives a
-:class:`~fptt.rtl.core.FpttCore` (:class:`fptt.board.simlink.LinkTop`), under
+pins of a :class:`~fptt.rtl.linked_core.LinkedCore` (the
+:class:`~fptt.rtl.bridge.Bridge` driving a :class:`~fptt.rtl.core.FpttCore`;
+:class:`fptt.board.simlink.LinkTop`), under
 the top level ``board_tb`` whose clock is made in HDL (as ``sim/hdl/fptt_tb.sv``
 does for the core), so the simulator runs whole characters without a Python
 callback per edge. The host side is :class:`fptt.board.driver.BoardDriver`
@@ -70,9 +71,8 @@ class BoardSimTop(wiring.Component):
     """:class:`~fptt.board.simlink.LinkTop` with the host UART's byte ports as its ports."""
 
     def __init__(self, cfg: CoreConfig, divisor: int, timeout_bits: int):
-        from ..rtl.bridge import Bridge
-        from ..rtl.core import FpttCore
-        self.link = LinkTop(Bridge.for_config(cfg, divisor, timeout_bits), FpttCore(cfg))
+        from ..rtl.linked_core import LinkedCore
+        self.link = LinkTop(LinkedCore(cfg, divisor, timeout_bits))
         super().__init__({"h_tx": In(stream.Signature(8)), "h_rx_data": Out(8),
                           "h_rx_stb": Out(1)})
 

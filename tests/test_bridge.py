@@ -34,6 +34,7 @@ from fptt.board.simlink import DROP, LinkTop, simulate_link
 from fptt.config import CoreConfig, up5k_config
 from fptt.rtl.bridge import LFSR_TAPS, Bridge, lfsr_predecessor, lfsr_step
 from fptt.rtl.host import ID_VALUE, HostBusSignature, frame_layout, out_layout
+from fptt.rtl.linked_core import LinkedCore
 
 DIV = 8
 CLK = 24e6
@@ -64,7 +65,7 @@ class StubCore(wiring.Component):
                      cfg.lanes]
         super().__init__({"i_frame": In(stream.Signature(frame_layout(cfg))),
                           "o_frame": Out(stream.Signature(out_layout(cfg))),
-                          "bus": In(HostBusSignature())})
+                          "bus": In(HostBusSignature()), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -74,7 +75,8 @@ class StubCore(wiring.Component):
         timer = Signal(range(self.busy_cycles + 2))
         idle = timer == 0
         bus, ack = self.bus, Signal()
-        m.d.comb += [self.i_frame.ready.eq(idle & ~bus.stb), self.o_frame.payload.steps.eq(steps)]
+        m.d.comb += [self.i_frame.ready.eq(idle & ~bus.stb), self.o_frame.payload.steps.eq(steps),
+                     self.busy.eq(~idle)]
         with m.If(self.o_frame.valid & self.o_frame.ready):
             m.d.sync += self.o_frame.valid.eq(0)
         with m.If(self.i_frame.valid & self.i_frame.ready):
@@ -133,7 +135,7 @@ def frames(cfg, n, seed=0):
 
 
 def run(cfg, bench, busy=40, **faults):
-    top = LinkTop(Bridge.for_config(cfg, DIV, timeout_bits=TB), StubCore(cfg, busy))
+    top = LinkTop(LinkedCore(cfg, DIV, TB, core=StubCore(cfg, busy)))
     return simulate_link(top, bench, clk_hz=CLK, **faults)
 
 
@@ -459,7 +461,6 @@ def core_run(n_steps, tx_faults=None, rx_faults=None, seed=0, divisor=None):
     from test_rtl_core import assert_state_equal, cue_frames, golden_run, small_cfg, start_state
 
     from fptt.golden.fixed_core import FixedState
-    from fptt.rtl.core import FpttCore
     cfg = small_cfg(window=4)
     frs = cue_frames(cfg, n_steps, seed)
     st = start_state(cfg)
@@ -475,7 +476,7 @@ def core_run(n_steps, tx_faults=None, rx_faults=None, seed=0, divisor=None):
         got["arrays"] = await drv.read_checkpoint(scratch=True)
         got["retried"] = dict(drv.retried)
 
-    top = LinkTop(Bridge.for_config(cfg, divisor, timeout_bits=TB), FpttCore(cfg, init=rtl_init))
+    top = LinkTop(LinkedCore(cfg, divisor, TB, init=rtl_init))
     simulate_link(top, bench, clk_hz=CLK, tx_faults=tx_faults, rx_faults=rx_faults)
     assert got["info"]["version"] == 1
     assert [o["steps"] for o in got["outs"]] == list(range(1, len(frs) + 1))
@@ -503,7 +504,6 @@ def test_core_over_uart_few_steps():
     from test_rtl_core import cue_frames, golden_run, small_cfg, start_state
 
     from fptt.golden.fixed_core import FixedState
-    from fptt.rtl.core import FpttCore
     from fptt.rtl.host import checkpoint_addresses
     cfg = small_cfg(window=4)
     frs = cue_frames(cfg, 6)[:6]         # the first steps of a sequence (no eos)
@@ -518,7 +518,7 @@ def test_core_over_uart_few_steps():
         got["outs"] = [await drv.step(fr) for fr in frs]
         got["w_out"] = await drv.read(int(addrs.flat[0]), addrs.size)
 
-    top = LinkTop(Bridge.for_config(cfg, DIV, timeout_bits=TB), FpttCore(cfg, init=rtl_init))
+    top = LinkTop(LinkedCore(cfg, DIV, TB, init=rtl_init))
     simulate_link(top, bench, clk_hz=CLK)
     assert [o["steps"] for o in got["outs"]] == [1, 2, 3, 4, 5, 6]
     for w, o in zip(want, got["outs"]):

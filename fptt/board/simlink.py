@@ -1,9 +1,10 @@
 """A simulated serial link: the bridge and a core in the Amaranth simulator, a host UART beside.
 
 :class:`LinkTop` wires a host-side UART pair (:class:`~fptt.rtl.uart.UartTx`,
-:class:`~fptt.rtl.uart.UartRx`) to the bridge's ``rx``/``tx`` pins and the
-bridge to a core (:class:`~fptt.rtl.core.FpttCore`, or any component with
-the same ``i_frame``/``o_frame``/``bus``). :class:`SimLink` is the
+:class:`~fptt.rtl.uart.UartRx`) to the ``rx``/``tx`` pins of a
+:class:`~fptt.rtl.linked_core.LinkedCore` (the bridge and a core: an
+:class:`~fptt.rtl.core.FpttCore`, or any component with the same
+``i_frame``/``o_frame``/``bus``/``busy``). :class:`SimLink` is the
 :class:`~fptt.board.driver.ByteLink` of that UART inside an async testbench,
 with time in seconds at the simulated clock ``clk_hz``, and optional faults
 on either direction: a byte dropped, or XORed with a mask. A bridge built
@@ -17,7 +18,6 @@ byte.
 from __future__ import annotations
 
 from amaranth.hdl import Elaboratable, Module, Signal
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from ..rtl.uart import UartRx, UartTx
@@ -32,30 +32,29 @@ BYTE_GAP = 2
 
 
 class LinkTop(Elaboratable):
-    """Host UART pair + ``bridge`` + ``core``; the host's UART runs at the bridge's divisor
-    (a bridge without UART, ``divisor=None``, is reached through its byte streams)."""
+    """Host UART pair + ``linked`` (a :class:`~fptt.rtl.linked_core.LinkedCore`: bridge and
+    core); the host's UART runs at the bridge's divisor (a bridge without UART,
+    ``divisor=None``, is reached through the linked core's byte streams)."""
 
-    def __init__(self, bridge, core):
-        self.bridge, self.core = bridge, core
+    def __init__(self, linked):
+        self.linked = linked
+        #: what :class:`SimLink` talks to: ``divisor`` and the byte streams (the linked core's)
+        self.bridge = linked
         #: clock cycles since the start (for timing a run)
         self.cycles = Signal(32)
-        self.uart = bridge.divisor is not None
+        self.uart = linked.divisor is not None
         if self.uart:
-            self.host_tx = UartTx(bridge.divisor)
-            self.host_rx = UartRx(bridge.divisor)
+            self.host_tx = UartTx(linked.divisor)
+            self.host_rx = UartRx(linked.divisor)
 
     def elaborate(self, platform):
         m = Module()
         m.d.sync += self.cycles.eq(self.cycles + 1)
-        b = m.submodules.bridge = self.bridge
-        m.submodules.core = self.core
+        link = m.submodules.linked = self.linked
         if self.uart:
             m.submodules.host_tx = self.host_tx
             m.submodules.host_rx = self.host_rx
-            m.d.comb += [b.rx.eq(self.host_tx.tx), self.host_rx.rx.eq(b.tx)]
-        wiring.connect(m, b.bus, self.core.bus)
-        wiring.connect(m, b.i_frame, self.core.i_frame)
-        wiring.connect(m, self.core.o_frame, b.o_frame)
+            m.d.comb += [link.rx.eq(self.host_tx.tx), self.host_rx.rx.eq(link.tx)]
         return m
 
 
@@ -171,8 +170,8 @@ def link_step_cycles(cfg, state, frames, *, divisor: int = 8, clk_hz: float = 24
     back to back, every output taken at once) and both as steps/s at
     ``clk_hz`` (``docs/bridge.md`` section 6).
     """
-    from ..rtl.bridge import Bridge
     from ..rtl.core import FpttCore
+    from ..rtl.linked_core import LinkedCore
     from .driver import BoardDriver
     from .protocol import geometry
     n = len(frames)
@@ -184,7 +183,7 @@ def link_step_cycles(cfg, state, frames, *, divisor: int = 8, clk_hz: float = 24
         await drv.run(frames)
         res["link"] = ctx.get(top.cycles) - c0
 
-    top = LinkTop(Bridge.for_config(cfg, divisor), FpttCore(cfg, init=state))
+    top = LinkTop(LinkedCore(cfg, divisor, init=state))
     simulate_link(top, bench, clk_hz=clk_hz)
 
     core = FpttCore(cfg, init=state)
