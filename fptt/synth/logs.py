@@ -23,7 +23,8 @@ def _short_memory_name(full: str) -> str:
 
 
 def parse_libmap(log: str) -> dict[str, str]:
-    """``memory_libmap`` decisions from a Yosys log: memory -> ``bram``, ``spram`` or ``ff``.
+    """``memory_libmap`` decisions from a Yosys log: memory -> ``bram``, ``spram``, ``lutram``
+    or ``ff`` (iCE40 SB_RAM40_4K and SB_SPRAM256KA; ECP5 DP16KD and DPR16X4).
 
     Memory names are shortened to the name of the memory inside the core
     (``w_w_rec``: the report's ``w.w_rec`` with dots as underscores); ROMs
@@ -31,7 +32,9 @@ def parse_libmap(log: str) -> dict[str, str]:
     """
     out = {}
     for full, cell in _LIBMAP_RE.findall(log):
-        kind = "spram" if "SPRAM" in cell else "bram" if "RAM4K" in cell else cell
+        kind = ("spram" if "SPRAM" in cell
+                else "bram" if any(k in cell for k in ("RAM4K", "DP16KD", "PDPW16KD"))
+                else "lutram" if "DPR16X4" in cell else cell)
         out[_short_memory_name(full)] = kind
     for full in _LIBMAP_FF_RE.findall(log):
         out[_short_memory_name(full)] = "ff"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .resources import CELL_NAMES
+
 __all__ = ["format_synth_report"]
 
 def format_synth_report(r: dict) -> str:
@@ -16,13 +18,16 @@ def format_synth_report(r: dict) -> str:
     dev = r.get("device")
     if util:
         lines.append(f"  {'resource':<14} {'used':>8} {'device':>8} {'use':>6}")
-        names = dict(luts="LUT4", carries="SB_CARRY", ffs="flip-flops", bram="SB_RAM40_4K",
-                     spram="SB_SPRAM256KA", dsp="SB_MAC16", ram_macros="RAM macros")
+        fam = r.get("family") or (dev or {}).get("family", "ice40")
+        names = CELL_NAMES.get(fam, CELL_NAMES["ice40"])
         for k, v in util.items():
             cap = None
             if dev is not None:
-                cap = {"luts": dev["luts"], "ffs": dev["ffs"], "bram": dev["bram"],
-                       "spram": dev["spram"], "dsp": dev["dsp"]}.get(k)
+                cap = {"luts": dev["luts"], "logic": dev["luts"], "ffs": dev["ffs"],
+                       "bram": dev["bram"], "spram": dev["spram"] or None,
+                       "dsp": dev["dsp"]}.get(k)
+                if fam == "ecp5" and k == "luts":
+                    cap = None      # LUT4 alone: the LUT positions (logic) must fit
             pct = f"{100 * v / cap:5.0f}%" if cap else ""
             flag = "  OVER" if cap is not None and v > cap else ""
             lines.append(f"  {names.get(k, k):<14} {v:>8} {'' if cap is None else cap:>8} "
@@ -35,7 +40,7 @@ def format_synth_report(r: dict) -> str:
         if cp and cp.get("delay_ns"):
             lines.append(f"  critical path {cp['delay_ns']:.1f} ns over {cp['cells']} cells: "
                          + ", ".join(cp["sources"][:8]))
-        lc = p["utilisation"].get("ICESTORM_LC")
+        lc = p["utilisation"].get("ICESTORM_LC") or p["utilisation"].get("TRELLIS_COMB")
         if lc:
             lines.append(f"  placed logic cells (core + pin wrapper) {lc['used']}/{lc['available']}")
     else:
@@ -58,9 +63,13 @@ def format_synth_report(r: dict) -> str:
         lines.append(f"  checkpointed memories of the core                  {mb.get('checkpoint', 0):>9}")
         lines.append(f"  all generated memories (incl. gradient, scratch)   {mb.get('generated', 0):>9}")
         if "bram_blocks" in mb:
-            lines.append(f"  inferred: {mb['in_bram']} bits in {mb['bram_blocks']} SB_RAM40_4K "
-                         f"({mb['bram_capacity']} bits capacity), {mb['in_spram']} bits in "
-                         f"{mb['spram_blocks']} SB_SPRAM256KA, {mb['in_ff']} bits in flip-flops")
+            fam = r.get("family", "ice40")
+            bram = CELL_NAMES.get(fam, CELL_NAMES["ice40"]).get("bram", "block RAM")
+            spram = (f", {mb['in_spram']} bits in {mb['spram_blocks']} SB_SPRAM256KA"
+                     if fam == "ice40" else f", {mb.get('in_lutram', 0)} bits in LUT RAM")
+            lines.append(f"  inferred: {mb['in_bram']} bits in {mb['bram_blocks']} {bram} "
+                         f"({mb['bram_capacity']} bits capacity){spram}, "
+                         f"{mb['in_ff']} bits in flip-flops")
     mems = r.get("memories")
     if mems:
         lines += ["", f"  {'memory':<12} {'depth':>6} {'width':>6} {'bits':>8} {'~BRAM':>6}  mapped to"]
@@ -70,6 +79,14 @@ def format_synth_report(r: dict) -> str:
         if r.get("roms_in_logic"):
             lines.append(f"  + {len(r['roms_in_logic'])} constant tables (ROMs from case "
                          f"statements) in logic")
+    tools = r.get("tools")
+    if tools:
+        lines += ["", "Tools"] + [f"  {k:<8} {d['path']}  {d.get('version') or ''}  ({d['source']})"
+                                  for k, d in tools.items()]
+    ay = r.get("amaranth_yosys")
+    if ay:
+        lines.append(f"  Verilog by Amaranth's Yosys: {ay['kind']} {ay.get('version')} "
+                     f"({ay.get('what', '')}; AMARANTH_USE_YOSYS={ay.get('use')}, {ay['source']})")
     if r.get("notes"):
         lines += ["", "Notes"] + [f"  - {n}" for n in r["notes"]]
     t = r.get("times", {})
