@@ -11,12 +11,14 @@ Requests are served one at a time (stop-and-wait): the host sends a request
 and waits for its reply. ``FRAME``'s reply is the output frame of that step,
 so the core is never offered a frame it cannot take and no output is lost.
 
-Size (the UP5K core leaves ~140 logic cells): everything moves through one
-byte-wide shift register ``sr`` of ``8·sr_bytes`` bits, ``sr_bytes =
-max(in_bytes, out_bytes, 8)``, filled from the top by the receiver:
+Size (it shares an iCE40 UP5K with the core): the input frame is not kept
+here. A FRAME's payload bytes go to the core as they arrive (``i_byte``, the
+core's byte-serial frame input, :func:`fptt.rtl.host.frame_byte_input`), into
+the registers the core computes with; ``i_frame`` (no payload) then hands the
+frame over. Everything else moves through one byte-wide shift register ``sr``
+of ``8·sr_bytes`` bits, ``sr_bytes = max(out_bytes, 8)``, filled from the top
+by the receiver:
 
-- a FRAME's payload lands in the top ``in_bytes`` and *is* ``i_frame.payload``
-  (a constant slice: no copy, no multiplexer);
 - READ and WRITE send their address last, so it lands in the top 4 bytes,
   which are the bus address and count up in place (in the low byte: a
   burst does not cross a multiple of 256 words); the bytes below shift
@@ -33,6 +35,11 @@ reply the bridge ignores the line until it has been quiet for
 ``SEQ`` equals that of the last frame given to the core, while the core still
 holds that frame's output, is answered with that output again without a
 second step (the host's retry after a lost reply).
+
+Because the core computes with the registers a frame's bytes land in, a
+FRAME's reply waits until the core is idle again (the step's backward pass and
+update done, ``i_frame.ready``), not only until the core emits the output:
+with one request in flight, the core is idle whenever a request arrives.
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ class Bridge(wiring.Component):
     Parameters
     ----------
     in_layout, out_layout
-        Payload shapes of the core's ``i_frame`` and ``o_frame`` streams.
+        Payload shapes of the core's input frame (sent as bytes) and ``o_frame``.
     divisor
         Clock cycles per UART bit: baud = f_clk / divisor (8 at 24 MHz: 3 Mbaud).
         ``None``: no UART; the byte streams ``rx_byte`` (in, always ready) and
@@ -97,9 +104,10 @@ class Bridge(wiring.Component):
         that long before the next request is looked for (8 .. 24; 16 at
         24 MHz: 2.7 ms).
 
-    Ports: ``rx`` (in), ``tx`` (out) (or ``rx_byte``, ``tx_byte``), ``i_frame``
-    (out stream), ``o_frame`` (in stream), ``bus`` (out, the initiator's side
-    of :class:`~fptt.rtl.host.HostBusSignature`).
+    Ports: ``rx`` (in), ``tx`` (out) (or ``rx_byte``, ``tx_byte``), ``i_byte``
+    and ``i_frame`` (out: the sender's side of
+    :func:`fptt.rtl.host.frame_input_ports`), ``o_frame`` (in stream), ``bus``
+    (out, the initiator's side of :class:`~fptt.rtl.host.HostBusSignature`).
     """
 
     def __init__(self, in_layout, out_layout, divisor: int | None, timeout_bits: int = 16):
@@ -115,7 +123,8 @@ class Bridge(wiring.Component):
             phy = {"rx": In(1, init=1), "tx": Out(1, init=1)}
         super().__init__({
             **phy,
-            "i_frame": Out(stream.Signature(in_layout)),
+            "i_byte": Out(stream.Signature(8, always_ready=True)),
+            "i_frame": Out(stream.Signature(0)),
             "o_frame": In(stream.Signature(out_layout)),
             "bus": Out(HostBusSignature()),
         })
@@ -183,8 +192,8 @@ class Bridge(wiring.Component):
         with m.If(load_info):
             info = VERSION | ib << 8 | ob << 16 | geo.max_write << 24
             m.d.sync += sr[:40].eq(Cat(Const(info, 32), last_seq))
-        m.d.comb += [self.i_frame.payload.eq(sr[8 * (N - ib):8 * (N - ib) + geo.in_bits]),
-                     self.bus.addr.eq(addr), self.bus.w_data.eq(sr[:32])]
+        m.d.comb += [self.bus.addr.eq(addr), self.bus.w_data.eq(sr[:32]),
+                     self.i_byte.payload.eq(d)]
 
         # ------------------------------------------------------------ CRC-8, one byte a cycle
         crc = Signal(8)
@@ -293,7 +302,9 @@ class Bridge(wiring.Component):
             with m.State("PAY"):
                 take_rx("PAY")
                 with m.If(rx_stb):
-                    m.d.comb += shift_full.eq(1)
+                    # every payload byte also to the core's frame registers (the core is
+                    # idle; only a whole FRAME that passes its CRC is handed over)
+                    m.d.comb += [shift_full.eq(1), self.i_byte.valid.eq(1)]
                     m.d.sync += cnt.eq(cnt - 1)
                     with m.If(cnt == 1):
                         m.next = "CRC"
@@ -356,7 +367,8 @@ class Bridge(wiring.Component):
                     m.d.sync += last_seq.eq(seq)
                     m.next = "F_WAIT"
             with m.State("F_WAIT"):
-                with m.If(self.o_frame.valid):
+                # the output, and the core idle again: the next request's payload may come
+                with m.If(self.o_frame.valid & self.i_frame.ready):
                     output_reply()
             # -------------------------------------------------------- reply
             with m.State("T_SYNC"):

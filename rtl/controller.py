@@ -232,13 +232,24 @@ def controller_fsm(dp) -> None:
     with m.FSM(name="ctrl") as fsm:
         with m.State("IDLE"):
             m.d.comb += host.grant.eq(1)
+            if dp.frame_chain is not None:
+                # byte-serial input (fptt.rtl.host.frame_byte_input): the frame's bytes
+                # shift into x's own register and the frame register behind it
+                with m.If(core.i_byte.valid):
+                    m.d.sync += dp.frame_chain.eq(Cat(dp.frame_chain[8:], core.i_byte.payload))
             with m.If(~host.busy & ~core.bus.stb):
                 m.d.comb += core.i_frame.ready.eq(1)
                 with m.If(core.i_frame.valid):
-                    pl = core.i_frame.payload
-                    m.d.sync += [dp.frame.eq(pl), dp.touched.eq(0), dp.otouched.eq(0),
-                                 dp.n_spikes.eq(0),
-                                 dp.xr_raw.eq(Cat(pl.x.as_value(), dp.x_pad))]
+                    if dp.frame_chain is None:
+                        pl = core.i_frame.payload
+                        m.d.sync += [dp.frame.eq(pl), dp.touched.eq(0), dp.otouched.eq(0),
+                                     dp.n_spikes.eq(0),
+                                     dp.xr_raw.eq(Cat(pl.x.as_value(), dp.x_pad))]
+                    else:
+                        pl = dp.frame          # x is in place; the words above it zero
+                        m.d.sync += [dp.touched.eq(0), dp.otouched.eq(0), dp.n_spikes.eq(0)]
+                        if len(dp.x_pad):
+                            m.d.sync += dp.xr_raw[-len(dp.x_pad):].eq(0)
                     with m.If(pl.sos):
                         m.d.sync += [dp.s_vec.eq(0), dp.count.eq(0), dp.t_step.eq(0)]
                     with m.Else():

@@ -7,7 +7,9 @@ every memory and register read back over the host port equal the golden
 
 Ports (see :mod:`fptt.rtl.host` and ``docs/host_interface.md``)
 ----------------------------------------------------------------
-``i_frame``  In(stream)   one input frame per time step (x, target, flags)
+``i_frame``  In(stream)   one input frame per time step (x, target, flags); with
+                         ``frame_bytes`` no payload: the frame came on ``i_byte``
+``i_byte``   In(stream)   (``frame_bytes`` only) the input frame, byte by byte
 ``o_frame``  Out(stream)  one output frame per time step (o, spike count, status)
 ``bus``      In(bus)      memory-mapped checkpoint port
 ``busy``     Out(1)       a step, backward pass, update or host access is running
@@ -88,7 +90,8 @@ from .accumulator import EventScanner, event_stage
 from .backward import (BackwardNeuronUnit, BackwardReadoutUnit, backward_neuron_stage,
                        backward_readout_stage)
 from .controller import controller_fsm, perf_counters
-from .host import HostBusSignature, HostPort, frame_layout, host_targets, out_layout
+from .host import (HostBusSignature, HostPort, frame_byte_input, frame_input_ports, frame_layout,
+                   host_targets, out_layout)
 from .lfsr import LaneLFSR
 from .memories import CoreMemories, groups, memory_image, param_geometry
 from .neuron import NeuronUnit, neuron_stage
@@ -110,11 +113,17 @@ class CoreContext(SimpleNamespace):
 class FpttCore(wiring.Component):
     """The whole core for one :class:`~fptt.config.CoreConfig` (see the module docstring)."""
 
-    def __init__(self, cfg: CoreConfig, init=None):
+    def __init__(self, cfg: CoreConfig, init=None, frame_bytes: bool = False):
         """``init``: optional golden checkpoint (``FixedState`` of batch 1 or its ``arrays()``)
         giving the reset contents of the memories and of ``s``, ``count``, ``steps``,
-        ``windows`` (the LFSRs always reset to their seeds); default: all zero."""
+        ``windows`` (the LFSRs always reset to their seeds); default: all zero.
+
+        ``frame_bytes``: the input frame arrives byte by byte on ``i_byte`` into the
+        core's own frame registers, and ``i_frame`` (no payload) hands it over
+        (:func:`fptt.rtl.host.frame_byte_input`); else ``i_frame`` carries the whole
+        frame in parallel."""
         self.cfg = cfg
+        self.frame_bytes = frame_bytes
         self.specs, self.targets = host_targets(cfg)
         self.specs_by_name = {s.name: s for s in self.specs}
         if init is not None and not isinstance(init, dict):
@@ -122,8 +131,10 @@ class FpttCore(wiring.Component):
         self.init = init
         #: free-running cycle counter (register CYCLES), for simulation probes
         self.cycle_count = Signal(32, name="cycles")
+        frame_in = frame_input_ports(cfg) if frame_bytes else {
+            "i_frame": In(stream.Signature(frame_layout(cfg)))}
         super().__init__({
-            "i_frame": In(stream.Signature(frame_layout(cfg))),
+            **frame_in,
             "o_frame": Out(stream.Signature(out_layout(cfg))),
             "bus": In(HostBusSignature()),
             "busy": Out(1),
@@ -181,7 +192,8 @@ class FpttCore(wiring.Component):
         scan = m.submodules.scan = EventScanner(max(n_in, n_h + BIAS), max(G, Go))
 
         # ---------------------------------------------------------------- state
-        frame = Signal(frame_layout(cfg))
+        frame = None if self.frame_bytes else Signal(frame_layout(cfg))
+        frame_chain = None
         s_vec = Signal(n_h, init=ini.get("s", 0))   # s_{t-1} (golden st.s)
         s_new = Signal(G * P)               # s_t being formed
         n_spikes = Signal(range(n_h + 1))   # spikes of s_t so far
@@ -220,6 +232,10 @@ class FpttCore(wiring.Component):
         XW = KX * f.x.width
         obar_reg = Signal(data.ArrayLayout(signed(f.obar.width), Go * P))
 
+        if self.frame_bytes:
+            # the frame's x bytes land in xr itself, the rest in a register behind it
+            frame, frame_chain = frame_byte_input(cfg, xr_raw)
+
         x_nz = Cat(*[xr[i] != 0 for i in range(n_in)])
         xone = Const(1 << f.x.frac, signed(f.x.width))
 
@@ -231,7 +247,8 @@ class FpttCore(wiring.Component):
         # the generated Verilog is the same, byte for byte)
         dp = CoreContext(core=self, ADAPT=ADAPT, BIAS=BIAS, G=G, GX=GX, Go=Go, Lmax=Lmax, P=P,
                          XW=XW, bank=bank, bne=bne, bro=bro, bx_k=bx_k, cfg=cfg, count=count,
-                         cycles=cycles, f=f, frame=frame, geo=geo, host=host, ini=ini,
+                         cycles=cycles, f=f, frame=frame, frame_chain=frame_chain, geo=geo,
+                         host=host, ini=ini,
                          lane_mask=lane_mask, last_t=last_t, lfsr=lfsr, m=m, n_h=n_h, n_in=n_in,
                          n_out=n_out, n_spikes=n_spikes, neu=neu, o_stage=o_stage,
                          obar_reg=obar_reg, otouched=otouched, rd=rd, rd_i1=rd_i1, rdp=rdp,

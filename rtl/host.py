@@ -10,6 +10,16 @@ Input stream ``i_frame`` (:func:`frame_layout`), one beat per time step
     access in progress): a frame offered while the core is busy is held by
     the sender (``valid`` stays high), never dropped.
 
+Byte-serial input (``FpttCore(cfg, frame_bytes=True)``, behind the serial bridge)
+    The same frame, as the ``ceil(bits / 8)`` bytes of its packed value, LSB
+    first, on ``i_byte`` (:func:`frame_input_ports`), one byte a beat, no
+    back-pressure: each byte shifts into the core's own frame registers
+    (:func:`frame_byte_input`). ``i_frame`` then has no payload; its beat hands
+    the frame over as before. The frame's ``x`` bytes land straight in the
+    register the step computes with, so the core takes bytes only between
+    steps (controller idle); a byte sent during a step, backward pass or update
+    is dropped. Both inputs give the same step for the same frame.
+
 Output stream ``o_frame`` (:func:`out_layout`), one beat per time step
     ``o`` (``n_out`` × signed ``formats.o``: the readout of this step, before
     the update this step may trigger), ``spikes`` (number of hidden spikes
@@ -40,8 +50,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -50,7 +60,7 @@ from .memories import MATRIX, REGION_SHIFT, T_LANES, VECTOR, WORD, MemSpec, core
 
 __all__ = ["host_targets", "checkpoint_addresses", "REG_INDEX", "SAT_NAMES", "HostBusSignature",
            "HostPort", "RegSpec", "REG", "REGISTERS", "register_specs",
-           "frame_layout", "out_layout", "STATUS_BITS", "ID_VALUE", "DATA_WIDTH", "ADDR_WIDTH",
+           "frame_layout", "frame_input_ports", "frame_byte_input", "out_layout", "STATUS_BITS", "ID_VALUE", "DATA_WIDTH", "ADDR_WIDTH",
            "divmod_const", "PROFILE_REGISTERS"]
 
 DATA_WIDTH = 32
@@ -74,6 +84,31 @@ def frame_layout(cfg: CoreConfig) -> data.StructLayout:
         "eos": 1,
         "learn": 1,
     })
+
+
+def frame_input_ports(cfg: CoreConfig) -> dict:
+    """The byte-serial frame input's ports (core's side): ``i_byte`` (a byte a beat, always
+    ready) and ``i_frame`` (no payload: take the frame the bytes made)."""
+    return {"i_byte": In(stream.Signature(8, always_ready=True)),
+            "i_frame": In(stream.Signature(0))}
+
+
+def frame_byte_input(cfg: CoreConfig, xr_raw):
+    """The frame registers of the byte-serial input: ``(frame, chain)``.
+
+    ``chain`` is ``8 * ceil(bits / 8)`` bits: the ``n_in`` inputs of ``xr_raw``
+    (the register the step's ``x`` lives in: a frame's ``x`` needs no copy), then
+    a register of its own for ``target``, the flags and the padding. A byte
+    shifts in at the top (``chain <- byte : chain[8:]``), so after the whole
+    frame's bytes, byte 0 sits at bit 0. ``frame`` is a :func:`frame_layout`
+    view of ``chain`` (its ``x`` is ``xr_raw``'s, changed by the step: the
+    step reads ``x`` only from ``xr_raw``).
+    """
+    lay = frame_layout(cfg)
+    nx = cfg.n_in * cfg.formats.x.width
+    rest = Signal(8 * -(-lay.size // 8) - nx, name="frame_rest")
+    chain = Cat(xr_raw[:nx], rest)
+    return data.View(lay, chain[:lay.size]), chain
 
 
 def out_layout(cfg: CoreConfig) -> data.StructLayout:

@@ -6,6 +6,11 @@ links (:class:`fptt.board.simlink.LinkTop`, the cocotb board top
 :class:`~fptt.rtl.bridge.Bridge` (``docs/bridge.md``) wired to a
 :class:`~fptt.rtl.core.FpttCore` (host bus and both frame streams), so that
 the wiring between them exists once.
+
+The core takes its input frame byte by byte (``FpttCore(cfg,
+frame_bytes=True)``): the bridge passes a FRAME's payload bytes on as they
+arrive, into the registers the core computes with, and keeps no copy of the
+frame (``docs/bridge.md``).
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ class LinkedCore(wiring.Component):
         Optional golden checkpoint: the reset contents of the core's memories
         (:class:`~fptt.rtl.core.FpttCore`'s ``init``).
     core
-        Instead of ``FpttCore(cfg, init=init)``, any component with the core's
-        ``i_frame`` (in), ``o_frame`` (out) and ``bus`` (in) ports and
-        ``busy`` (a stub core for the bridge's tests); ``init`` must then be
-        ``None``.
+        Instead of ``FpttCore(cfg, init=init, frame_bytes=True)``, any component
+        with that core's ports: the byte-serial frame input ``i_byte`` and
+        ``i_frame`` (:func:`fptt.rtl.host.frame_input_ports`), ``o_frame`` (out),
+        ``bus`` (in) and ``busy`` (a stub core for the bridge's tests); ``init``
+        must then be ``None``.
 
     Ports
     -----
@@ -63,7 +69,7 @@ class LinkedCore(wiring.Component):
         self.bridge = Bridge.for_config(cfg, divisor, timeout_bits)
         if core is None:
             from .core import FpttCore
-            core = FpttCore(cfg, init=init)
+            core = FpttCore(cfg, init=init, frame_bytes=True)
         self.cfg, self.core = cfg, core
         self.divisor, self.timeout_bits = divisor, timeout_bits
         if divisor is None:
@@ -82,6 +88,7 @@ class LinkedCore(wiring.Component):
         else:
             m.d.comb += [b.rx.eq(self.rx), self.tx.eq(b.tx)]
         wiring.connect(m, b.bus, c.bus)
+        wiring.connect(m, b.i_byte, c.i_byte)
         wiring.connect(m, b.i_frame, c.i_frame)
         wiring.connect(m, c.o_frame, b.o_frame)
         m.d.comb += self.busy.eq(c.busy)

@@ -33,7 +33,7 @@ from fptt.board.protocol import (SYNC, Cmd, Decoder, Geometry, Packet, ProtocolE
 from fptt.board.simlink import DROP, LinkTop, simulate_link
 from fptt.config import CoreConfig, up5k_config
 from fptt.rtl.bridge import LFSR_TAPS, Bridge, lfsr_predecessor, lfsr_step
-from fptt.rtl.host import ID_VALUE, HostBusSignature, frame_layout, out_layout
+from fptt.rtl.host import ID_VALUE, HostBusSignature, frame_input_ports, frame_layout, out_layout
 from fptt.rtl.linked_core import LinkedCore
 
 DIV = 8
@@ -44,6 +44,7 @@ WORDS = 16
 REGS = range(7)         # ID .. LANES
 UP5K = up5k_config()
 TINY = CoreConfig(n_in=2, n_hidden=4, n_out=1)    # 5-byte frames: the shift register is 8
+WIDE = CoreConfig(n_in=2, n_hidden=4, n_out=4)    # 13-byte outputs: WRITE bursts of 2 words
 
 
 class StubCore(wiring.Component):
@@ -52,7 +53,8 @@ class StubCore(wiring.Component):
     Bus: words ``0x0100_0000 + i`` (i < 16) read and write; registers 0 .. 6
     (ID .. LANES) read as the core's but ``N_HIDDEN`` one more, and refuse
     writes; anything else answers ``err``. Accesses wait while a step runs (like the core).
-    Frames: taken only when idle; then ``busy`` cycles; then the output
+    Frames: bytes on ``i_byte`` shift into a register of its own; a frame is
+    taken (copied from there) only when idle; then ``busy`` cycles; then the output
     ``o[0] = x[0] + x[1]``, ``o[1] = target[0]`` (if n_out > 1), ``spikes =
     x[-1]`` (low bits), ``status = (eos, sos, learn, 0)``, ``steps`` = frames
     taken so far; held until read, the next one waits for it.
@@ -63,7 +65,7 @@ class StubCore(wiring.Component):
         # ID .. LANES as the core has them, but one hidden neuron more (an identity mismatch)
         self.regs = [ID_VALUE, 1, cfg.n_in, cfg.n_hidden + 1, cfg.n_out, cfg.window_max,
                      cfg.lanes]
-        super().__init__({"i_frame": In(stream.Signature(frame_layout(cfg))),
+        super().__init__({**frame_input_ports(cfg),
                           "o_frame": Out(stream.Signature(out_layout(cfg))),
                           "bus": In(HostBusSignature()), "busy": Out(1)})
 
@@ -71,6 +73,10 @@ class StubCore(wiring.Component):
         m = Module()
         mem = [Signal(32, name=f"mem{i}") for i in range(WORDS)]
         fr = Signal(frame_layout(self.cfg))
+        # the byte-serial input: bytes shift in from the top (fptt.rtl.host.frame_byte_input)
+        chain = Signal(8 * -(-frame_layout(self.cfg).size // 8))
+        with m.If(self.i_byte.valid):
+            m.d.sync += chain.eq(Cat(chain[8:], self.i_byte.payload))
         steps = Signal(32)
         timer = Signal(range(self.busy_cycles + 2))
         idle = timer == 0
@@ -80,7 +86,7 @@ class StubCore(wiring.Component):
         with m.If(self.o_frame.valid & self.o_frame.ready):
             m.d.sync += self.o_frame.valid.eq(0)
         with m.If(self.i_frame.valid & self.i_frame.ready):
-            m.d.sync += [fr.eq(self.i_frame.payload), timer.eq(self.busy_cycles + 1)]
+            m.d.sync += [fr.eq(chain), timer.eq(self.busy_cycles + 1)]
         with m.Elif(timer > 1):
             m.d.sync += timer.eq(timer - 1)
         with m.Elif((timer == 1) & ~self.o_frame.valid):
@@ -173,11 +179,13 @@ def test_crc_and_packets():
 def test_geometry_and_frames():
     g = geometry(UP5K)
     assert (g.in_bits, g.out_bits, g.in_bytes, g.out_bytes, g.sr_bytes, g.max_write) == \
-        (188, 66, 24, 9, 24, 5)
+        (188, 66, 24, 9, 9, 1)
     gd = geometry(CoreConfig())
-    assert (gd.in_bytes, gd.out_bytes, gd.sr_bytes, gd.max_write) == (25, 10, 25, 5)
+    assert (gd.in_bytes, gd.out_bytes, gd.sr_bytes, gd.max_write) == (25, 10, 10, 1)
     gt = geometry(TINY)
     assert (gt.in_bytes, gt.out_bytes, gt.sr_bytes, gt.max_write) == (5, 7, 8, 1)
+    gw = geometry(WIDE)
+    assert (gw.in_bytes, gw.out_bytes, gw.sr_bytes, gw.max_write) == (11, 13, 13, 2)
     assert Geometry(8 * 255, 8).check().in_bytes == 255
     with pytest.raises(ProtocolError, match=r"a frame of 256 bytes does not fit one packet "
                                             r"\(at most 255 payload bytes\)"):
@@ -248,8 +256,9 @@ def test_pause_timer_lfsr():
 
 # ---------------------------------------------------------------------- raw packets
 
-def test_info_read_write_single_and_burst():
-    geo = geometry(UP5K)
+@pytest.mark.parametrize("cfg", [UP5K, WIDE], ids=["up5k", "wide"])
+def test_info_read_write_single_and_burst(cfg):
+    geo = geometry(cfg)
     mem = 0x0100_0000
     got = {}
 
@@ -267,17 +276,18 @@ def test_info_read_write_single_and_burst():
         got["id"] = await exchange(link, encode(Cmd.READ, 8, read_payload(0)))
         got["burst"] = burst
 
-    link = run(UP5K, bench)
+    link = run(cfg, bench)
     ok = lambda cmd, seq, payload: Packet(cmd, seq, payload)          # noqa: E731
     assert got["info"] == [ok(Cmd.INFO, 1, info_payload(geo, 0))]
-    assert got["info"][0].payload == bytes([1, 24, 9, 5, 0])
+    assert got["info"][0].payload == (bytes([1, 24, 9, 1, 0]) if cfg is UP5K
+                                      else bytes([1, 11, 13, 2, 0]))
     assert got["w1"] == [ok(Cmd.WRITE, 2, b"\x00")]
     assert got["r1"] == [ok(Cmd.READ, 3, (0xDEADBEEF).to_bytes(4, "little") + b"\x00")]
     assert got["wb"] == [ok(Cmd.WRITE, 4, b"\x00")]
     words, err = read_reply_words(got["rb"][0].payload, WORDS)
     expect = [0] * WORDS
     expect[3] = 0xDEADBEEF
-    expect[8:8 + 5] = got["burst"]
+    expect[8:8 + geo.max_write] = got["burst"]
     assert (words, err) == (expect, False)
     # the second word is outside the stub's memory: it reads 0 and the error byte is set
     assert got["rerr"] == [ok(Cmd.READ, 6, bytes(4) + bytes(4) + b"\x01")]
@@ -554,7 +564,7 @@ def test_driver_synchronous_and_reply_checks():
     """run_sync drives the driver over a blocking link; malformed replies are refused."""
     geo = geometry(UP5K)
     drv = BoardDriver(CannedLink([encode(Cmd.INFO, 1, info_payload(geo, 41))]), UP5K)
-    assert run_sync(drv.info()) == {"version": 1, "in_bytes": 24, "out_bytes": 9, "max_write": 5,
+    assert run_sync(drv.info()) == {"version": 1, "in_bytes": 24, "out_bytes": 9, "max_write": 1,
                                     "last_seq": 41}
     assert drv.seq == 41 and drv.frame_seq == 41
     link = CannedLink([encode(Cmd.FRAME, 43, stub_output(UP5K, frames(UP5K, 1)[0], 1))])

@@ -93,10 +93,11 @@ class Packet:
 class Geometry:
     """Sizes of one bridge: frame bits and bytes, the shift register, the write burst.
 
-    ``sr_bytes = max(in_bytes, out_bytes, 8)``: the bridge's one shift register
-    holds a whole input frame, or an output frame, or a READ's count and
-    address plus one data word. A WRITE of ``k`` words (``4k + 4`` bytes) must
-    fit it too: ``max_write = min((sr_bytes - 4) // 4, 62)``.
+    ``sr_bytes = max(out_bytes, 8)``: the bridge's one shift register holds an
+    output frame, or a READ's count and address plus one data word (an input
+    frame goes byte by byte into the core's own registers). A WRITE of ``k``
+    words (``4k + 4`` bytes) must fit it too: ``max_write = min((sr_bytes - 4)
+    // 4, 62)``.
     """
 
     in_bits: int
@@ -112,7 +113,7 @@ class Geometry:
 
     @property
     def sr_bytes(self) -> int:
-        return max(self.in_bytes, self.out_bytes, 8)
+        return max(self.out_bytes, 8)
 
     @property
     def max_write(self) -> int:
