@@ -90,6 +90,22 @@ def _add_train_args(p):
                    help="run even when the size guard estimates more memory than the limit "
                         "(half the physical memory, or $FPTT_MEMORY_LIMIT_GB)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--port", help="--model board: the board's serial port, a device path "
+                                  "(/dev/ttyUSB1) or a pyserial URL (socket://HOST:PORT; the "
+                                  "simulated board of fptt cosim --link uart --serve)")
+    p.add_argument("--baud", type=int, help="--model board: the line rate (default 3000000)")
+
+
+def _board_port(args, cfg):
+    """The opened board of ``--model board --port P [--baud N]`` (identity checked), else None."""
+    if args.model != "board":
+        if args.port or args.baud:
+            raise ConfigError(f"--port and --baud are for --model board, not {args.model}")
+        return None
+    if not args.port:
+        raise ConfigError("--model board needs --port (the board's serial port)")
+    from .board.model import open_board
+    return open_board(args.port, cfg, baud=args.baud)
 
 
 def _fmt_metrics(record: dict) -> str:
@@ -149,6 +165,7 @@ def _cmd_train(args) -> int:
                              reset_to_mean=args.reset_to_mean, engine=args.engine)
     if not args.force:
         cfg.check_size(args.seeds, what="training")
+    board = _board_port(args, cfg)
     steps = sum(seq.steps for seq in task.train_set()) * args.epochs
     est = cfg.step_seconds(args.seeds) * steps
     if est > 600:
@@ -176,7 +193,7 @@ def _cmd_train(args) -> int:
         history = train(cfg, task, args.model, settings, progress=not args.quiet,
                         on_epoch=on_epoch, checkpoint=args.checkpoint,
                         save_every=args.save_every, resume=args.resume, handle_sigint=True,
-                        interrupt_checkpoint=fallback)
+                        interrupt_checkpoint=fallback, board=board)
     except TrainingInterrupted as stop:
         saved = []
         if stop.checkpoint:
@@ -291,8 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
-    from . import cli_bench, cli_cosim, cli_synth, cli_verilog
-    for module in (cli_verilog, cli_cosim, cli_synth, cli_bench):
+    from . import cli_bench, cli_build, cli_cosim, cli_synth, cli_verilog
+    for module in (cli_verilog, cli_cosim, cli_synth, cli_build, cli_bench):
         module.add_parser(sub)
     return parser
 

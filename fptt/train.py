@@ -10,6 +10,7 @@ Models
 ``twin``       the float twin (:class:`~fptt.golden.twin.FloatTwin`)
 ``ref-fptt``   the PyTorch reference, FPTT with parts of ``cfg.window`` steps
 ``ref-bptt``   the PyTorch reference, full BPTT (mini-batches)
+``board``      the core on a board over a serial port (:mod:`fptt.board.model`)
 
 Schedules (where the targets go, for classification tasks)
 ----------------------------------------------------------
@@ -49,7 +50,7 @@ __all__ = ["MODELS", "SCHEDULES", "TrainSettings", "place_targets", "make_learne
 #: version of the training checkpoint (``train.meta``)
 CHECKPOINT_VERSION = 1
 
-MODELS = ("fixed", "twin", "ref-fptt", "ref-bptt")
+MODELS = ("fixed", "twin", "ref-fptt", "ref-bptt", "board")
 SCHEDULES = ("final", "every", "aux")
 
 
@@ -292,12 +293,17 @@ class _ReferenceLearner:
         return self.trainers[model].forward(xs)
 
 
-def make_learner(model: str, cfg: CoreConfig, weights: list[dict], settings: TrainSettings):
-    """One learner for ``len(weights)`` models (seeds).
+def make_learner(model: str, cfg: CoreConfig, weights: list[dict], settings: TrainSettings,
+                 board=None):
+    """One learner for ``len(weights)`` models (seeds); ``board``: the serial port of
+    ``"board"`` (:class:`fptt.board.model.BoardLearner`).
 
     It has ``n_models``, ``train_epoch(orders, progress)`` (one list of sequences
     per model), ``predict(xs, model)`` and ``weights(model)``.
     """
+    if model == "board":
+        from .board.model import BoardLearner
+        return BoardLearner(cfg, weights, settings, board)
     frozen = frozen_params(cfg, settings.learn)
     if model in ("fixed", "twin"):
         return _GoldenLearner(model, cfg, weights, frozen, settings.reset_to_mean,
@@ -449,7 +455,7 @@ class _SigintFlag:
 def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = TrainSettings(),
           progress: bool = False, eval_train: int = 200, on_epoch=None, *,
           checkpoint=None, save_every: int = 0, resume=None, handle_sigint: bool = False,
-          interrupt_checkpoint=None, stop_after=None) -> list[dict]:
+          interrupt_checkpoint=None, stop_after=None, board=None) -> list[dict]:
     """Train ``model`` on ``task`` for ``settings.epochs`` epochs; returns one record per epoch.
 
     ``settings.seeds`` models (seeds ``seed .. seed + seeds - 1``: initial weights
@@ -471,7 +477,8 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     ``seconds`` differ). With ``handle_sigint``, SIGINT lets the current sequence
     finish, saves a checkpoint (``checkpoint``, else ``interrupt_checkpoint``) and
     raises :class:`TrainingInterrupted`; ``stop_after(epoch, done)`` returning true
-    does the same without a signal (tests).
+    does the same without a signal (tests). ``board``: the serial port of ``model="board"``
+    (a device path or pyserial URL; :mod:`fptt.board.model`).
     """
     from .config import ConfigError
     from .golden.fixed_core import CheckpointError, checkpoint_arrays
@@ -487,7 +494,7 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     seeds = range(settings.seed, settings.seed + settings.seeds)
     weights = [init_weights(cfg, s, settings.gain_in, settings.gain_rec, settings.gain_out)
                for s in seeds]
-    learner = make_learner(model, cfg, weights, settings)
+    learner = make_learner(model, cfg, weights, settings, board)
     n_classes = task.n_out if task.kind == "classification" else None
     train_set = [place_targets(s, settings.schedule, cfg.window, n_classes)
                  for s in task.train_set()]

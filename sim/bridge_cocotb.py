@@ -38,8 +38,8 @@ from ..board.simlink import DROP, LinkTop
 from ..config import CoreConfig
 from . import compat
 
-__all__ = ["BoardSimTop", "CocotbLink", "board_verilog", "run_bridge_cosim", "bridge_link_bench",
-           "TOP", "PARAMS_ENV"]
+__all__ = ["BoardSimTop", "CocotbLink", "board_verilog", "build_board", "run_bridge_cosim",
+           "bridge_link_bench", "TOP", "PARAMS_ENV"]
 
 TOP = "board_tb"
 PARAMS_ENV = "FPTT_BRIDGE_PARAMS"
@@ -197,16 +197,12 @@ async def _bench(dut, params, result):
                   sim_ns=compat.sim_time("ns"))
 
 
-def run_bridge_cosim(cfg: CoreConfig, steps: int, *, seed: int = 1, divisor: int = 8,
-                     timeout_bits: int = 10, tx_faults=None, rx_faults=None,
-                     build_dir=None) -> dict:
-    """Build (or reuse) ``board_tb`` for ``cfg`` with Verilator and run the bench.
+def build_board(cfg: CoreConfig, divisor: int, timeout_bits: int, build_dir=None):
+    """Build ``board_tb`` for ``cfg`` with Verilator, or reuse the build of the same HDL.
 
-    ``tx_faults``/``rx_faults``: ``{byte index: "drop" or XOR mask}``, the index
-    counted from the first byte of the first FRAME request (reply). Returns the
-    bench's result (``steps``, ``windows``, ``retried``, ``frames_retried``,
-    ``wall_s``, ``sim_ns``, ``build_s``); raises ``RuntimeError`` with the
-    bench's error.
+    Returns ``(runner, build_dir, seconds)``; the build is cached under
+    ``build/sim/verilator/board-<hash of the HDL>`` and done under a file lock
+    (parallel workers build it once).
     """
     from .runner import build_root
     text = board_verilog(cfg, divisor, timeout_bits)
@@ -226,7 +222,21 @@ def run_bridge_cosim(cfg: CoreConfig, steps: int, *, seed: int = 1, divisor: int
                          log_file=str(bdir / "build.log"))
             (bdir / "built").write_text("ok\n")
         fcntl.flock(lock, fcntl.LOCK_UN)
-    build_s = time.time() - t0
+    return runner, bdir, time.time() - t0
+
+
+def run_bridge_cosim(cfg: CoreConfig, steps: int, *, seed: int = 1, divisor: int = 8,
+                     timeout_bits: int = 10, tx_faults=None, rx_faults=None,
+                     build_dir=None) -> dict:
+    """Build (or reuse) ``board_tb`` for ``cfg`` with Verilator and run the bench.
+
+    ``tx_faults``/``rx_faults``: ``{byte index: "drop" or XOR mask}``, the index
+    counted from the first byte of the first FRAME request (reply). Returns the
+    bench's result (``steps``, ``windows``, ``retried``, ``frames_retried``,
+    ``wall_s``, ``sim_ns``, ``build_s``); raises ``RuntimeError`` with the
+    bench's error.
+    """
+    runner, bdir, build_s = build_board(cfg, divisor, timeout_bits, build_dir)
     run_dir = bdir / f"run-{os.getpid()}-{int(time.time() * 1000)}"
     run_dir.mkdir()
     char_s = 10 * divisor / CLK_HZ

@@ -36,7 +36,8 @@ from .protocol import (BURST_BITS, MAX_READ_WORDS, Cmd, Decoder, Packet, Protoco
                        geometry, pack_frame, read_payload, read_reply_words, unpack_output,
                        write_payload, write_reply_error)
 
-__all__ = ["ByteLink", "BoardDriver", "LinkError", "BusError", "run_sync", "address_runs"]
+__all__ = ["ByteLink", "BoardDriver", "LinkError", "BusError", "run_sync", "address_runs",
+           "select_keys"]
 
 class LinkError(IOError):
     """No valid reply after every retry."""
@@ -85,6 +86,16 @@ def address_runs(addrs, limit: int):
         else:
             runs.append([a, 1])
     return [tuple(r) for r in runs]
+
+
+def select_keys(addresses: dict, keys=None) -> dict:
+    """The entries of ``addresses`` named by ``keys`` (all if None): a key ending in ``.``
+    or ``_`` names every array it begins (``"sat_"``, ``"w."``), any other key itself."""
+    if keys is None:
+        return addresses
+    keys = tuple(keys)
+    return {k: v for k, v in addresses.items()
+            if k in keys or k.startswith(tuple(p for p in keys if p.endswith((".", "_"))))}
 
 
 class BoardDriver:
@@ -242,10 +253,11 @@ class BoardDriver:
         if bad:
             raise ValueError("the core does not match the configuration: " + ", ".join(bad))
 
-    async def read_checkpoint(self, scratch: bool = False) -> dict:
-        """Every checkpoint array, shaped like the golden arrays without the batch axis."""
+    async def read_checkpoint(self, scratch: bool = False, keys=None) -> dict:
+        """Every checkpoint array, shaped like the golden arrays without the batch axis;
+        with ``keys``, only those (:func:`select_keys`)."""
         out = {}
-        for key, addrs in checkpoint_addresses(self.cfg, scratch).items():
+        for key, addrs in select_keys(checkpoint_addresses(self.cfg, scratch), keys).items():
             flat = addrs.reshape(-1)
             vals = []
             for a, n in address_runs(flat, MAX_READ_WORDS):
@@ -256,9 +268,10 @@ class BoardDriver:
             out[key] = v.reshape(addrs.shape)
         return out
 
-    async def write_checkpoint(self, arrays: dict, scratch: bool = True) -> None:
-        """Write every checkpoint array (golden shapes, no batch); zero the gradient SRAM."""
-        for key, addrs in checkpoint_addresses(self.cfg, scratch).items():
+    async def write_checkpoint(self, arrays: dict, scratch: bool = True, keys=None) -> None:
+        """Write every checkpoint array (golden shapes, no batch); zero the gradient SRAM.
+        With ``keys``, only those (:func:`select_keys`)."""
+        for key, addrs in select_keys(checkpoint_addresses(self.cfg, scratch), keys).items():
             if key.startswith("grad."):
                 vals = np.zeros(addrs.shape, np.int64)
             elif key.startswith(("sat_", "writes_")):

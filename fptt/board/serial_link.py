@@ -10,7 +10,11 @@ block, so :class:`Board` runs every coroutine of
     board.check_identity()
     outputs = board.run(frames)
 
-pyserial is needed only to open a device path (``pip install pyserial``).
+``port`` is a device path (``/dev/ttyUSB1``, a pty's ``/dev/pts/N``) or any
+pyserial URL (``socket://127.0.0.1:7000``: the simulated board of ``fptt
+cosim --link uart --serve``, or a serial port shared over the network), opened
+with :func:`serial.serial_for_url`. pyserial (a dependency of ``fptt``) is
+imported only to open one.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ DEFAULT_BAUD = 3_000_000
 
 
 class SerialLink(ByteLink):
-    """A serial port as a :class:`~fptt.board.driver.ByteLink` (blocking, 8N1)."""
+    """A serial port as a :class:`~fptt.board.driver.ByteLink` (blocking, 8N1).
+
+    Parameters
+    ----------
+    port
+        A device path or pyserial URL (opened here, 8N1 at ``baud``), or an
+        open port object (``write``, ``read``, ``in_waiting``, ``timeout``).
+    baud
+        The line rate; a pty or a socket ignores it.
+    """
 
     def __init__(self, port, baud: int = DEFAULT_BAUD):
         if isinstance(port, str):
@@ -36,8 +49,17 @@ class SerialLink(ByteLink):
             except ImportError:
                 raise ImportError("SerialLink needs pyserial to open a port: "
                                   "pip install pyserial") from None
-            port = serial.Serial(port, baud, timeout=0)
+            try:
+                port = serial.serial_for_url(port, baudrate=baud, timeout=0)
+            except (serial.SerialException, ValueError) as exc:
+                raise OSError(f"cannot open serial port {port!r}: {exc}") from None
         self.port = port
+
+    def close(self) -> None:
+        """Close the port (an object without ``close`` is left as it is)."""
+        close = getattr(self.port, "close", None)
+        if close is not None:
+            close()
 
     async def send(self, data: bytes) -> None:
         self.port.write(bytes(data))
@@ -45,10 +67,9 @@ class SerialLink(ByteLink):
     async def recv(self, timeout: float) -> bytes:
         self.port.timeout = timeout
         data = bytes(self.port.read(1))
-        if data:
-            n = self.port.in_waiting
-            if n:
-                data += bytes(self.port.read(n))
+        # then whatever has arrived (a socket's in_waiting says 1 while any byte waits)
+        while data and (n := self.port.in_waiting):
+            data += bytes(self.port.read(n))
         return data
 
     async def pause(self, seconds: float) -> None:
