@@ -45,11 +45,12 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from ..board.driver import ByteLink
+from ..board.serial_link import sim_timeouts
 from ..config import CoreConfig
 from . import compat
 
 __all__ = ["PtyPort", "SocketPort", "BoardServer", "FaultyLink", "serial_port_bench",
-           "run_uart_cosim", "sim_timeouts", "KINDS", "PARAMS_ENV"]
+           "run_uart_cosim", "KINDS", "PARAMS_ENV"]
 
 PARAMS_ENV = "FPTT_SERIAL_PORT_PARAMS"
 #: The virtual serial ports.
@@ -371,21 +372,6 @@ class FaultyLink(ByteLink):
 
     async def pause(self, seconds: float) -> None:
         await self.link.pause(seconds)
-
-
-def sim_timeouts(cfg: CoreConfig, divisor: int = 8, timeout_bits: int = 10) -> dict:
-    """The driver's ``timeout`` and ``quiet`` (wall seconds) for a simulated board.
-
-    The simulator runs 40,000 to 100,000 cycles a second (this 2-core machine,
-    loaded or not): ``timeout`` covers a READ burst's reply and the longest core
-    phase (a window's backward pass and update, bounded generously) at 20,000
-    cycles/s; ``quiet`` lets the bridge's pause timer run out twice at 20,000
-    cycles/s (the simulator runs on that long after an error reply).
-    """
-    busy = 40 * cfg.window_max * (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden
-    cycles = 300 * 10 * divisor + busy
-    return {"timeout": max(2.0, cycles / 20_000),
-            "quiet": max(0.1, 2 * (1 << timeout_bits) / 20_000)}
 
 
 def run_uart_cosim(cfg: CoreConfig, steps: int, *, kind: str = "pty", seed: int = 1,

@@ -6,6 +6,7 @@ A frame is the host's view of one time step (``docs/host_interface.md``):
 :func:`fptt.golden.fixed_core.step`. Sequences get ``sos`` on their first step
 and ``eos`` on their last, as in :func:`fptt.golden.sequence.run_sequence`;
 targets are placed as the trainer places them (:func:`fptt.train.place_targets`).
+:func:`sequence_frames` (one sequence's frames) is :mod:`fptt.board.frames`'.
 
 :func:`random_frames` is the host at its most varied (any ``n_in``/``n_out``,
 :class:`fptt.tasks.random_task.RandomTask`): a frame may also carry
@@ -17,29 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..board.frames import sequence_frames
 from ..config import CoreConfig
 from ..golden.fixed_core import FixedState, init_state
-from ..golden.fixedpoint import to_codes
 from ..golden.weights import init_weights
 
 __all__ = ["sequence_frames", "training_frames", "random_frames", "epoch_plan", "initial_state"]
-
-def sequence_frames(cfg: CoreConfig, seq, learn: bool = True, targets: bool = True) -> list[dict]:
-    """Frames of one :class:`~fptt.tasks.base.Sequence` (sos first, eos last)."""
-    f = cfg.formats
-    xq = to_codes(np.asarray(seq.x, dtype=np.float64), f.x)
-    tq = None
-    if targets:
-        # a core with more readouts than the task has classes learns 0 on the rest
-        tgt = np.zeros((xq.shape[0], cfg.n_out))
-        k = min(cfg.n_out, seq.target.shape[1])
-        tgt[:, :k] = np.asarray(seq.target, dtype=np.float64)[:, :k]
-        tq = to_codes(tgt, f.o)
-    T = xq.shape[0]
-    return [dict(x=[int(v) for v in xq[t]],
-                 target=None if tq is None else [int(v) for v in tq[t]],
-                 has_target=bool(targets and seq.has_target[t]),
-                 sos=t == 0, eos=t == T - 1, learn=bool(learn)) for t in range(T)]
 
 
 def training_frames(cfg: CoreConfig, task, n_steps: int, schedule: str = "aux",

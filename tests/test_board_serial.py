@@ -188,7 +188,7 @@ def test_cli_errors(argv, message):
 
 
 def test_sim_timeouts():
-    from fptt.sim.serial_port import sim_timeouts
+    from fptt.board.serial_link import sim_timeouts
     t = sim_timeouts(CFG)
     # 300 characters of 80 cycles and 40 * 8 * 18 * 8 busy cycles, at 20,000 cycles/s
     assert t == {"timeout": (24_000 + 46_080) / 20_000, "quiet": 0.1024}

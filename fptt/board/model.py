@@ -11,7 +11,7 @@ through :class:`~fptt.board.serial_link.Board` over a serial port:
   (``W̄ = W``, ``λ = 0``, neurons at rest: :func:`fptt.golden.fixed_core.init_state`)
   is written into every memory;
 - training: each sequence as frames (``sos`` first, ``eos`` last, targets as
-  the trainer places them, learning on: :func:`fptt.sim.stimulus.sequence_frames`);
+  the trainer places them, learning on: :func:`fptt.board.frames.sequence_frames`);
 - evaluation (``predict``): each sequence with learning off and no targets,
   its readouts back. The state that inference changes (neuron state, the step
   counter, the saturation counters) is read before the first evaluated
@@ -44,15 +44,16 @@ def open_board(port, cfg: CoreConfig, *, baud: int | None = None, timeout: float
     or a :class:`~fptt.board.driver.ByteLink` whose methods block), identity checked.
 
     ``timeout``/``quiet`` (seconds) default to the driver's for a board, and to those
-    of a simulated board (:func:`fptt.sim.serial_port.sim_timeouts`, hundreds of times
-    slower) for a ``socket://`` URL or a pty (``/dev/pts/N``).
+    of a simulated board, hundreds of times slower
+    (:func:`~fptt.board.serial_link.sim_timeouts`), for a ``socket://`` URL or a pty
+    (``/dev/pts/N``): what ``fptt cosim --link uart --serve`` serves. A real board
+    behind such a port only waits longer before a retry.
     """
-    from .serial_link import DEFAULT_BAUD, Board, SerialLink
+    from .serial_link import DEFAULT_BAUD, Board, SerialLink, sim_timeouts
     link = SerialLink(port, DEFAULT_BAUD if baud is None else baud) \
         if isinstance(port, str) else port
     kw = {}
     if isinstance(port, str) and port.startswith(("socket://", "/dev/pts/")):
-        from ..sim.serial_port import sim_timeouts
         kw = sim_timeouts(cfg)
     if timeout is not None:
         kw["timeout"] = timeout
@@ -115,7 +116,7 @@ class BoardLearner:
     def train_epoch(self, orders, progress, start: int = 0, after=None) -> bool:
         """Train on ``orders[0]`` from sequence ``start``; ``after(done)`` may stop the epoch.
         Returns whether the epoch finished."""
-        from ..sim.stimulus import sequence_frames
+        from .frames import sequence_frames
         self._restore()
         seqs = orders[0]
         for i in progress(range(start, len(seqs))):
@@ -139,7 +140,7 @@ class BoardLearner:
         sequence from rest, on the board."""
         from types import SimpleNamespace
 
-        from ..sim.stimulus import sequence_frames
+        from .frames import sequence_frames
         if model != 0:
             raise ValueError(f"the board holds one model; model {model} does not exist")
         if self._saved is None:

@@ -24,7 +24,7 @@ import time
 
 from .driver import BoardDriver, ByteLink, run_sync
 
-__all__ = ["SerialLink", "Board", "DEFAULT_BAUD"]
+__all__ = ["SerialLink", "Board", "DEFAULT_BAUD", "sim_timeouts"]
 
 #: The bridge's rate at divisor 8 on a 24 MHz core (the FT2232H's 12 MHz / 4).
 DEFAULT_BAUD = 3_000_000
@@ -87,3 +87,18 @@ class Board:
         if inspect.iscoroutinefunction(attr):
             return lambda *a, **kw: run_sync(attr(*a, **kw))
         return attr
+
+
+def sim_timeouts(cfg, divisor: int = 8, timeout_bits: int = 10) -> dict:
+    """The driver's ``timeout`` and ``quiet`` (wall seconds) for a simulated board.
+
+    The simulator runs 40,000 to 100,000 cycles a second (this 2-core machine,
+    loaded or not): ``timeout`` covers a READ burst's reply and the longest core
+    phase (a window's backward pass and update, bounded generously) at 20,000
+    cycles/s; ``quiet`` lets the bridge's pause timer run out twice at 20,000
+    cycles/s (the simulator runs on that long after an error reply).
+    """
+    busy = 40 * cfg.window_max * (cfg.n_in + cfg.n_hidden + cfg.n_out) * cfg.n_hidden
+    cycles = 300 * 10 * divisor + busy
+    return {"timeout": max(2.0, cycles / 20_000),
+            "quiet": max(0.1, 2 * (1 << timeout_bits) / 20_000)}
