@@ -203,6 +203,7 @@ def _run_uart(args, cfg) -> int:
         rate += (f"; {cycles / res['steps']:,.0f} simulated cycles/step through UART + "
                  f"bridge + core = {_fmt_rate(24e6 * res['steps'] / cycles)} steps/s at 24 MHz")
     print(rate)
+    print(f"network load:     {res['load_s']:.1f} s wall (identity check, WRITE bursts)")
     print(f"memory read-back: {res['words_read']:,} words in {res['readback_s']:.1f} s wall")
     print(f"bit-exact: the board top through a {args.serial} equals the golden model on all "
           f"{res['steps']} output frames and a full memory read-back")

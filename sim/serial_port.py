@@ -390,7 +390,8 @@ def run_uart_cosim(cfg: CoreConfig, steps: int, *, kind: str = "pty", seed: int 
     (by cause, frames only), ``url``, ``wall_s`` (the learning steps),
     ``steps_per_s_wall``, ``step_cycles`` (simulated cycles of the learning
     steps, from the core's CYCLES counter; None without ``profile_counters``),
-    ``sim_cycles`` (the whole session), ``readback_s``, ``words_read``,
+    ``sim_cycles`` (the whole session), ``load_s`` (identity check and network load),
+    ``readback_s``, ``words_read``,
     ``bytes_in``/``bytes_out`` (through the port), ``build_s``; raises
     :class:`~fptt.sim.scoreboard.Mismatch` at the first difference.
     """
@@ -409,9 +410,11 @@ def run_uart_cosim(cfg: CoreConfig, steps: int, *, kind: str = "pty", seed: int 
         link = FaultyLink(serial_link, tx_faults, rx_faults)
         drv = BoardDriver(link, cfg, **sim_timeouts(cfg))
         try:
+            t0 = time.time()
             res["info"] = run_sync(drv.info())
             run_sync(drv.check_identity())
             run_sync(drv.write_checkpoint(state.arrays()))
+            res["load_s"] = time.time() - t0
             before = dict(drv.retried)
             c0 = run_sync(drv.read_counters())["CYCLES"]
             link.arm()
