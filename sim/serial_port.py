@@ -157,7 +157,7 @@ def _open_port(kind: str, port: int):
 async def serial_port_bench(dut):
     """Serve the board top on a virtual serial port until told to stop."""
     from ..board.protocol import Decoder, Status
-    from .bridge_cocotb import CocotbLink
+    from .bridge_cocotb import HALF_PERIOD_NS, CocotbLink
     params = json.loads(Path(os.environ[PARAMS_ENV]).read_text())
     stop_file = Path(params["stop_file"])
     dut.rst.value = 1
@@ -168,7 +168,6 @@ async def serial_port_bench(dut):
     port = _open_port(params["kind"], params.get("port", 0))
     Path(params["url_file"]).write_text(port.url)
     char = 10 * params["divisor"]
-    from .bridge_cocotb import HALF_PERIOD_NS
 
     def slice_timer(chars):
         return compat.timer(2 * HALF_PERIOD_NS * char * chars, "ns")
@@ -181,6 +180,7 @@ async def serial_port_bench(dut):
     outstanding = False     # bytes went in and no reply has come out yet
     settle = 0              # cycles of line silence to simulate before time may stand
     idle_cycles = looks = 0
+    parent = os.getppid()
     t_seen = t0 = time.time()
     try:
         while not port.ended or params["serve"]:
@@ -200,9 +200,9 @@ async def serial_port_bench(dut):
             else:
                 # the host is thinking: wait for it in wall time, simulated time stands
                 select.select([port], [], [], _LOOK_S)
-                if stop_file.exists() or (params["idle_exit_s"]
-                                          and time.time() - t_seen > params["idle_exit_s"]):
-                    break
+                if stop_file.exists() or os.getppid() != parent or (
+                        params["idle_exit_s"] and time.time() - t_seen > params["idle_exit_s"]):
+                    break       # told to, orphaned (the launcher was killed), or left idle
                 continue
             if link.buffer:
                 out = bytes(link.buffer)
