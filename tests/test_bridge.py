@@ -134,7 +134,8 @@ def stub_output(cfg, frame, steps):
 
 def frames(cfg, n, seed=0):
     rng = np.random.default_rng(seed)
-    return [dict(x=[int(v) for v in rng.integers(-100, 100, cfg.n_in)],
+    half = 1 << (cfg.formats.x.width - 1)      # x codes span the input format (UP5K: 2 bits)
+    return [dict(x=[int(v) for v in rng.integers(-min(half, 100), min(half, 100), cfg.n_in)],
                  target=[int(v) for v in rng.integers(-500, 500, cfg.n_out)],
                  has_target=bool(i % 2), sos=i == 0, eos=i == n - 1, learn=bool(i % 3))
             for i in range(n)]
@@ -179,7 +180,7 @@ def test_crc_and_packets():
 def test_geometry_and_frames():
     g = geometry(UP5K)
     assert (g.in_bits, g.out_bits, g.in_bytes, g.out_bytes, g.sr_bytes, g.max_write) == \
-        (188, 66, 24, 9, 9, 1)
+        (68, 65, 9, 9, 9, 1)
     gd = geometry(CoreConfig())
     assert (gd.in_bytes, gd.out_bytes, gd.sr_bytes, gd.max_write) == (25, 10, 10, 1)
     gt = geometry(TINY)
@@ -279,7 +280,7 @@ def test_info_read_write_single_and_burst(cfg):
     link = run(cfg, bench)
     ok = lambda cmd, seq, payload: Packet(cmd, seq, payload)          # noqa: E731
     assert got["info"] == [ok(Cmd.INFO, 1, info_payload(geo, 0))]
-    assert got["info"][0].payload == (bytes([1, 24, 9, 1, 0]) if cfg is UP5K
+    assert got["info"][0].payload == (bytes([1, 9, 9, 1, 0]) if cfg is UP5K
                                       else bytes([1, 11, 13, 2, 0]))
     assert got["w1"] == [ok(Cmd.WRITE, 2, b"\x00")]
     assert got["r1"] == [ok(Cmd.READ, 3, (0xDEADBEEF).to_bytes(4, "little") + b"\x00")]
@@ -456,7 +457,7 @@ def test_driver_errors():
     run(cfg, bench)
     assert got["read"] == "bus error reading 2 words from 0x02000000"
     assert got["write"] == "bus error writing 1 words at 0x00000000"
-    assert got["ident"] == "the core does not match the configuration: N_HIDDEN = 33 (config: 32)"
+    assert got["ident"] == "the core does not match the configuration: N_HIDDEN = 17 (config: 16)"
     assert got["link"] == "INFO (SEQ 4): no valid reply after 2 tries (timeout, timeout)"
 
 
@@ -564,7 +565,7 @@ def test_driver_synchronous_and_reply_checks():
     """run_sync drives the driver over a blocking link; malformed replies are refused."""
     geo = geometry(UP5K)
     drv = BoardDriver(CannedLink([encode(Cmd.INFO, 1, info_payload(geo, 41))]), UP5K)
-    assert run_sync(drv.info()) == {"version": 1, "in_bytes": 24, "out_bytes": 9, "max_write": 1,
+    assert run_sync(drv.info()) == {"version": 1, "in_bytes": 9, "out_bytes": 9, "max_write": 1,
                                     "last_seq": 41}
     assert drv.seq == 41 and drv.frame_seq == 41
     link = CannedLink([encode(Cmd.FRAME, 43, stub_output(UP5K, frames(UP5K, 1)[0], 1))])

@@ -131,7 +131,9 @@ def test_up5k_file_is_the_preset():
     assert CoreConfig.load(path) == up5k_config()
     up = up5k_config()
     assert up.formats.u.width == 12 and not up.profile_counters
-    assert not up.adaptive and up.acc_width == up.acc_bits_needed == 29 and not up.biases
+    assert not up.adaptive and up.acc_width == up.acc_bits_needed == 22 and not up.biases
+    assert (up.n_in, up.n_hidden, up.n_out, up.formats.x.width, up.formats.x.frac) == \
+        (20, 16, 2, 2, 0)
 
 
 def test_adaptive_follows_the_quantised_beta():
