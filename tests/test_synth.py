@@ -330,3 +330,27 @@ def test_synth_small_core_ecp5(tmp_path):
     assert r["status"].startswith("timing"), r["notes"]
     assert r["family"] == "ecp5" and r["utilisation"]["bram"] > 0
     assert r["pnr"]["utilisation"]["TRELLIS_IO"]["used"] == 4
+
+
+NEXTPNR_ECP5_LOG = """\
+Info: Device utilisation:
+Info: \t          TRELLIS_IO:       4/    245     1%
+Info: \t                DCCA:       1/     56     1%
+Info: \t              DP16KD:      70/    108    64%
+Info: \t          MULT18X18D:       9/     72    12%
+Info: \t             EHXPLLL:       0/      4     0%
+Info: \t          TRELLIS_FF:    3433/  43848     7%
+Info: \t        TRELLIS_COMB:   10792/  43848    24%
+Info: \t        TRELLIS_RAMW:       0/   5481     0%
+
+Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 37.54 MHz (PASS at 24.00 MHz)
+Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 38.92 MHz (PASS at 24.00 MHz)
+"""
+
+
+def test_parse_nextpnr_ecp5():
+    """nextpnr-ecp5 0.11 (YoWASP): the default core on an LFE5U-45F (fptt synth --target ecp5-45f)."""
+    r = synth.parse_nextpnr(NEXTPNR_ECP5_LOG)
+    assert r["fmax_mhz"] == 38.92 and r["timing_met"] is True
+    assert r["utilisation"]["TRELLIS_COMB"] == dict(used=10792, available=43848)
+    assert r["utilisation"]["DP16KD"] == dict(used=70, available=108)
