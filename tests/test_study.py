@@ -168,3 +168,68 @@ def test_train_golden_takes_initial_weights():
     for m in base["weights"]:
         np.testing.assert_array_equal(base["weights"][m], same["weights"][m])
     assert any((base["weights"][m] != other["weights"][m]).any() for m in base["weights"])
+
+
+def test_float_baselines_carry_the_readout_only_control(tmp_path, monkeypatch):
+    """The cue float lines include the readout-only controls, whose hidden matrices do not move
+    (ΔW_in = ΔW_rec = 0) while their readout and the learning twin's hidden layer do."""
+    from fptt.study.fixed_vs_float import float_baselines
+    monkeypatch.setenv("FPTT_RESULTS_DIR", str(tmp_path))
+    sizes = dict(n_train=4, n_test=4, seeds=(0,))
+    rows = float_baselines("cue", models=(("twin", None), ("fixed", None, "readout"),
+                                          ("twin", None, "readout")), sizes=sizes)
+    by = {r["model"]: r for r in rows}
+    assert list(by) == ["twin", "fixed-readout", "twin-readout"]
+    for m in ("fixed-readout", "twin-readout"):
+        assert by[m]["dW_w_in"] == 0.0 and by[m]["dW_w_rec"] == 0.0 and by[m]["dW_w_out"] > 0
+        assert by[m]["window"] == CoreConfig().window
+    assert by["twin"]["dW_w_rec"] > 0
+    assert common.read_csv(tmp_path / "floats_cue.csv")[1]["model"] == "fixed-readout"
+
+
+def test_cue_sizes_learn_the_hidden_layer(monkeypatch):
+    """Full cue sizes: 2,000 training sequences and 4 seeds (800 leave the hidden layer
+    untrained); FAST stays a smoke size."""
+    from fptt.study.fixed_vs_float import WINDOWS, cue_sizes
+    monkeypatch.setenv("FAST", "0")
+    assert cue_sizes()["n_train"] == 2000 and cue_sizes()["seeds"] == (0, 1, 2, 3)
+    monkeypatch.setenv("FAST", "1")
+    assert cue_sizes()["n_train"] <= 10
+    assert CoreConfig().window in WINDOWS
+
+
+def test_long_sequence_rows_are_read_not_rerun():
+    """The committed long-sequence rows: the fixed core learns delay 20 (89.3 %), with L = 64
+    to >= 90 % only at delay 20; BPTT never reaches 90 %."""
+    from fptt.study.fptt_vs_bptt import load_long_sequences, longest_delay_learned
+    rows = load_long_sequences()
+    acc = {(r["rule"], r["delay"]): r["accuracy"] for r in rows}
+    assert acc[("fixed", 20)] == pytest.approx(0.893)
+    assert longest_delay_learned(rows, "fixed (window=64)") == 20
+    assert longest_delay_learned(rows, "ref-bptt") is None
+    assert longest_delay_learned(rows, "ref-bptt", threshold=0.85) == 30
+    assert load_long_sequences("/nonexistent/long.json") == []
+
+
+def test_cue_markdown_reports_control_and_weight_change(tmp_path, monkeypatch):
+    """The results table: per-point accuracy with ΔW, the control's row, the window table."""
+    from fptt.study.summary import cue_markdown, headline
+    monkeypatch.setenv("FPTT_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("FAST", "0")
+    bits = [dict(task="cue", model="fixed", rounding=r, width=16, seed=s, metric=m, n_train=2000,
+                 n_test=500, dW_w_in=0.01, dW_w_rec=0.3, dW_w_out=13.0)
+            for r in ("nearest", "stochastic") for s, m in ((0, 0.9), (1, 0.92))]
+    floats = [dict(task="cue", model="twin", window=35, seed=0, metric=0.905, dW_w_in=0.012,
+                   dW_w_rec=0.36, dW_w_out=13.1),
+              dict(task="cue", model="fixed-readout", window=35, seed=0, metric=0.652,
+                   dW_w_in=0.0, dW_w_rec=0.0, dW_w_out=13.5)]
+    window = [dict(model=m, window=L, seed=0, metric=a, window_buffer_bits=b, total_bits=t)
+              for m in ("fixed", "twin") for L, a, b, t in ((8, 0.6, 6208, 100), (35, 0.91, 1, 2))]
+    common.write_csv(bits, "bits_cue.csv")
+    common.write_csv(floats, "floats_cue.csv")
+    common.write_csv(window, "window_cue.csv")
+    text = "\n".join(cue_markdown(headline()))
+    assert "| fixed point, 16 bit, stochastic | 91.0 ± 1.4 | 90.0 / 92.0 | 1 % | 30 % | 1.3e+03 % |" in text
+    assert "| fixed point, readout-only control (L = 35) | 65.2 ± 0.0 | 65.2 | 0 % | 0 % |" in text
+    assert "control is at 65.2 %" in text and "| 8 | 60.0 ± 0.0 | 60.0 ± 0.0 | 6,208 | 100 |" in text
+    assert "nearest: 16 bits; stochastic: 16 bits" in text

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["FAST", "is_fast", "pick", "results_dir", "write_csv", "read_csv", "write_json",
-           "read_json", "progress", "Timer", "data_dir", "set_threads"]
+           "read_json", "progress", "Timer", "data_dir", "set_threads", "committed_results_dir"]
 
 #: Environment variable that shrinks every sweep to smoke size.
 FAST_ENV = "FAST"
@@ -53,6 +53,12 @@ def results_dir(create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def committed_results_dir() -> Path:
+    """``<repo>/notebooks/results``, whatever ``FAST`` or ``$FPTT_RESULTS_DIR`` say: where the
+    results of runs too long for a notebook (``benchmarks/long_sequences.py``) are committed."""
+    return _ROOT / "notebooks" / "results"
 
 
 def data_dir() -> Path | None:

@@ -30,7 +30,8 @@ from ..memory import memory_bits
 from .common import Timer, data_dir, pick, progress, set_threads, write_csv, write_json
 
 __all__ = ["RefSetup", "adding_sizes", "scaling_sizes", "psmnist_sizes", "adding_sweep",
-           "scaling_sweep", "fit_order", "psmnist_compare", "SavedTensorMeter"]
+           "scaling_sweep", "fit_order", "psmnist_compare", "SavedTensorMeter",
+           "load_long_sequences", "longest_delay_learned"]
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def _measure_one(method: str, T: int, part_len: int, setup: RefSetup, reps: int,
 def scaling_sweep(sizes: dict | None = None, setup: RefSetup = RefSetup()) -> list[dict]:
     """Peak autograd memory and time per sequence against ``T`` (batch 1, adding problem) for
     BPTT, FPTT with ``L = 1``, FPTT-K (``K`` parts of ``T/K``) and FPTT with a fixed
-    ``L = 10``; plus the on-chip memory of the core (window buffer ``L`` deep, from
+    ``L = 10``; plus the on-chip memory of the default core (from
     :func:`fptt.memory.memory_bits`). Writes ``scaling.csv``."""
     sizes = sizes or scaling_sizes()
     set_threads(1)
@@ -222,10 +223,11 @@ def scaling_sweep(sizes: dict | None = None, setup: RefSetup = RefSetup()) -> li
         rows.append(dict(method=method, T=T, part_len=L, peak_bytes=peak,
                          seconds_per_sequence=round(sec, 5)))
         write_csv(rows, "scaling.csv")
+    # the default core (window L, buffer window_max deep): its memory is the configuration's
     cfg = setup.config(2, 1)
     for T in sizes["lengths"]:
-        rows.append(dict(method="core (on-chip bits/8, L=8)", T=T, part_len=8,
-                         peak_bytes=memory_bits(cfg.replace(window=8, window_max=8))["total"] / 8,
+        rows.append(dict(method=f"core (on-chip bits/8, L={cfg.window}, buffer {cfg.window_max})",
+                         T=T, part_len=cfg.window, peak_bytes=memory_bits(cfg)["total"] / 8,
                          seconds_per_sequence=None))
     write_csv(rows, "scaling.csv")
     return rows
@@ -296,3 +298,23 @@ def psmnist_compare(sizes: dict | None = None, setup: RefSetup = RefSetup(lr=1e-
             write_csv(rows, f"{task_name}.csv")
     write_json(dict(sizes=sizes, setup=dataclasses.asdict(setup)), f"{task_name}.json")
     return rows
+
+
+def load_long_sequences(path=None) -> list[dict]:
+    """Rows of ``benchmarks/long_sequences.py`` (``delay``, ``rule``, ``accuracy``, ``seeds``),
+    read from the committed ``notebooks/results/long_sequences.json`` (an hour's run: the
+    notebooks show it, they do not rerun it); empty when absent."""
+    import json
+    from .common import committed_results_dir
+    path = committed_results_dir() / "long_sequences.json" if path is None else path
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return []
+
+
+def longest_delay_learned(rows: list[dict], rule: str, threshold: float = 0.9) -> int | None:
+    """Longest delay whose mean accuracy over seeds reaches ``threshold`` for ``rule``."""
+    ok = [r["delay"] for r in rows if r["rule"] == rule and r["accuracy"] >= threshold]
+    return max(ok) if ok else None

@@ -13,7 +13,11 @@ __all__ = ["plot_bits", "plot_saturation", "plot_window", "plot_curves", "plot_a
 
 _COLORS = {"nearest": "tab:red", "stochastic": "tab:blue", "twin": "tab:green",
            "ref-fptt": "tab:purple", "ref-bptt": "tab:gray", "fixed": "tab:blue",
-           "bptt": "tab:gray", "fptt": "tab:purple"}
+           "bptt": "tab:gray", "fptt": "tab:purple", "fixed-readout": "tab:orange",
+           "twin-readout": "tab:olive"}
+#: Legend names of the float-line rows (:func:`fptt.study.fixed_vs_float.row_model`).
+_NAMES = {"twin": "float twin", "fixed-readout": "readout-only control (fixed)",
+          "twin-readout": "readout-only control (twin)"}
 
 
 def _ax(ax, **kw):
@@ -42,7 +46,8 @@ def plot_bits(bits_rows, float_rows=(), ax=None, title="", ylabel="test accuracy
     styles = ["--", ":", "-.", (0, (5, 1)), (0, (1, 3))]
     for i, ((model, window), (mu, sd, n)) in enumerate(
             group_mean(list(float_rows), ["model", "window"]).items()):
-        label = model + ("" if window in ("", None) else f" L={window}") + f" (n={n})"
+        label = (_NAMES.get(model, model) + ("" if window in ("", None) else f" L={window}")
+                 + f" (n={n})")
         color = _COLORS.get(model, "k")
         ax.axhline(mu, ls=styles[i % len(styles)], color=color, label=label)
         if sd and not math.isnan(sd):
@@ -83,9 +88,20 @@ def plot_saturation(sat_rows, ax=None, title=""):
     return ax
 
 
-def plot_window(window_rows, mem_rows, ax=None, title=""):
-    """Accuracy against window L (twin and fixed point), memory bits on a second axis."""
+def plot_window(window_rows, mem_rows, ax=None, title="", control_rows=()):
+    """Accuracy against window L (twin and fixed point), memory bits on a second axis.
+
+    ``control_rows``: float-line rows (:func:`fptt.study.fixed_vs_float.float_baselines`);
+    their readout-only controls are drawn as horizontal lines (mean over seeds), the
+    level a window that teaches the hidden layer nothing stays at.
+    """
     ax = _ax(ax, figsize=(7, 4.2))
+    for model in ("fixed-readout", "twin-readout"):
+        vals = [r["metric"] for r in control_rows if r["model"] == model]
+        if vals:
+            ax.axhline(float(np.mean(vals)), ls=":" if model == "twin-readout" else "--",
+                       color=_COLORS[model], label=f"{_NAMES[model]} (L = "
+                       f"{next(r['window'] for r in control_rows if r['model'] == model)})")
     for model in ("twin", "fixed"):
         g = group_mean([r for r in window_rows if r["model"] == model], ["window"])
         if not g:
@@ -94,13 +110,12 @@ def plot_window(window_rows, mem_rows, ax=None, title=""):
         ax.errorbar(Ls, [g[(L,)][0] for L in Ls], yerr=[g[(L,)][1] for L in Ls], marker="o",
                     capsize=3, color=_COLORS[model],
                     label="float twin" if model == "twin" else "fixed point (default)")
-    ax.set_xscale("log", base=2)
     ax.set_xlabel("window L (steps per FPTT update; buffer L deep)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     ax2 = ax.twinx()
     Ls = [r["window"] for r in mem_rows]
-    ax2.plot(Ls, [r["window_buffer_bits"] / 1024 for r in mem_rows], "s--", color="tab:orange",
+    ax2.plot(Ls, [r["window_buffer_bits"] / 1024 for r in mem_rows], "s--", color="tab:cyan",
              label="window buffer (kbit)")
     ax2.plot(Ls, [r["total_bits"] / 1024 for r in mem_rows], "^-", color="tab:brown",
              label="all on-chip memory (kbit)")

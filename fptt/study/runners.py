@@ -176,7 +176,8 @@ def train_reference(cfg: CoreConfig, task, model: str, seed: int,
                     desc: str = "") -> dict:
     """Train one seed of ``ref-fptt`` or ``ref-bptt`` (:func:`fptt.train.make_learner`) for
     ``settings.epochs`` epochs in the order of :func:`fptt.train.train`; returns
-    ``{"score": dict, "seconds": float}``."""
+    ``{"score": dict, "seconds": float, "weight_change": dict}`` (the last a
+    :func:`fptt.health.weight_change` from the initial weights)."""
     import time
     from ..golden.weights import init_weights
     settings = dataclasses.replace(settings, seed=seed)
@@ -194,4 +195,4 @@ def train_reference(cfg: CoreConfig, task, model: str, seed: int,
                             lambda it: progress(it, desc=desc or f"{model} seed {seed}"))
     seconds = time.perf_counter() - t0
     return {"score": evaluate(learner, task, test_seqs, settings.eval_batch, 0),
-            "seconds": seconds}
+            "seconds": seconds, "weight_change": weight_change(w, learner.weights(0))}
