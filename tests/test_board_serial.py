@@ -324,3 +324,18 @@ def test_board_core_host_view_equals_fixed_core(tmp_path):
         ga, ba = gold.state.arrays(), core.state.arrays()
         assert [k for k in ga if not np.array_equal(ga[k], ba[k])] == []
     assert server.result["bytes_in"] > 0
+
+
+def test_board_core_refuses_nan_before_sending():
+    """NaN inputs are refused with FixedCore's message, before a byte goes out."""
+    import numpy as np
+
+    from fptt.board.model import BoardCore
+    core = BoardCore(board=None, cfg=CFG)       # never reached: the check comes first
+    x = np.zeros((3, CFG.n_in))
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^input x holds nan \(NaN or infinite inputs have "
+                                         r"no fixed-point code\)$"):
+        core.run_sequence(x)
+    with pytest.raises(ValueError, match=r"^input target holds inf "):
+        core.step(np.zeros(CFG.n_in), np.full(CFG.n_out, np.inf))

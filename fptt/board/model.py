@@ -122,13 +122,17 @@ class BoardCore:
             target = np.asarray(target, np.float64).reshape(len(x), -1)
             has_target = np.ones(len(x), bool) if has_target is None else \
                 np.asarray(has_target, bool).reshape(len(x))
-        out = self.board.run(self._frames(x, target, has_target, learn))
-        return self._readouts(out)[None]
+        frames = self._frames(x, target, has_target, learn)
+        return self._readouts(self.board.run(frames))[None]
 
     def _frames(self, x, target, has_target, learn):
         from types import SimpleNamespace
 
+        from ..golden.fixed_core import check_inputs
         from .frames import sequence_frames
+        check_inputs("x", x)                # NaN has no code: refused as FixedCore does
+        if target is not None:
+            check_inputs("target", target)
         seq = SimpleNamespace(x=x, target=target, has_target=has_target)
         return sequence_frames(self.cfg, seq, learn=learn, targets=target is not None)
 
