@@ -99,7 +99,8 @@ class PtyPort:
 
 
 class SocketPort:
-    """A TCP port on ``host``; one host connection at a time (``socket://`` in pyserial).
+    """A TCP port on ``host``; one host connection at a time (``socket://`` in pyserial),
+    the newest replacing any before it.
 
     :attr:`ended` becomes true when a connected host closes its end.
     """
@@ -115,13 +116,19 @@ class SocketPort:
         return (self.conn or self.server).fileno()
 
     def read(self) -> bytes:
+        try:
+            conn, _ = self.server.accept()
+        except BlockingIOError:
+            pass
+        else:
+            # a new host replaces the previous one (which may not have closed its end)
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = conn
+            conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.conn is None:
-            try:
-                self.conn, _ = self.server.accept()
-            except BlockingIOError:
-                return b""
-            self.conn.setblocking(False)
-            self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return b""
         try:
             data = self.conn.recv(4096)
         except BlockingIOError:

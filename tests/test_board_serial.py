@@ -339,3 +339,71 @@ def test_board_core_refuses_nan_before_sending():
         core.run_sequence(x)
     with pytest.raises(ValueError, match=r"^input target holds inf "):
         core.step(np.zeros(CFG.n_in), np.full(CFG.n_out, np.inf))
+
+
+@pytest.mark.slow
+@needs_verilator
+def test_board_training_checkpoint_resumes(tmp_path):
+    """train(..., "board") stopped after one sequence and resumed from its checkpoint on
+    the simulated board ends as an uninterrupted golden run."""
+    from fptt.sim.serial_port import BoardServer
+    from fptt.tasks.cue import make_cue_task
+    from fptt.train import TrainingInterrupted, train
+    task = make_cue_task(CFG, seed=0, preset="short", n_train=2, n_test=1)
+    st = TrainSettings(epochs=1, seed=0)
+    ref = train(CFG, task, "fixed", st, eval_train=1)
+    ck = tmp_path / "board.npz"
+    with BoardServer(CFG, "socket", serve=True) as server:     # two host sessions
+        with pytest.raises(TrainingInterrupted):
+            train(CFG, task, "board", st, eval_train=1, board=server.url, checkpoint=ck,
+                  stop_after=lambda epoch, done: done == 1)
+        got = train(CFG, task, "board", st, eval_train=1, board=server.url, resume=ck)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(got) == strip(ref)
+
+
+def _read_until(port, n, timeout=2.0):
+    got, t0 = b"", time.time()
+    while len(got) < n and time.time() - t0 < timeout:
+        got += port.read()
+        time.sleep(0.001)
+    return got
+
+
+def test_virtual_ports_carry_bytes_both_ways():
+    """The simulator's ends (no simulator here): a pty whose slave pyserial opens, and a
+    TCP port where a new host replaces the previous one and a host leaving ends it."""
+    from fptt.board.driver import run_sync
+    from fptt.board.serial_link import SerialLink
+    from fptt.sim.serial_port import PtyPort, SocketPort
+    pty = PtyPort()
+    try:
+        assert pty.url.startswith("/dev/pts/") and pty.read() == b""
+        host = SerialLink(pty.url)
+        run_sync(host.send(b"\xa5\x0a\x0d\x11\x13"))        # raw both ways (no XON/XOFF)
+        assert _read_until(pty, 5) == b"\xa5\x0a\x0d\x11\x13"
+        pty.write(bytes(range(256)))
+        got = b""
+        while len(got) < 256:
+            got += run_sync(host.recv(1.0))
+        assert got == bytes(range(256))
+        host.close()
+        assert not pty.ended                                # a pty outlives its hosts
+    finally:
+        pty.close()
+    sock = SocketPort()
+    try:
+        first = SerialLink(sock.url)
+        run_sync(first.send(b"one"))
+        assert _read_until(sock, 3) == b"one"
+        second = SerialLink(sock.url)                       # the first never closed
+        run_sync(second.send(b"two"))
+        assert _read_until(sock, 3) == b"two"
+        sock.write(b"back")
+        assert run_sync(second.recv(1.0)) == b"back"
+        second.close()
+        _read_until(sock, 1, timeout=0.5)
+        assert sock.ended
+        first.close()
+    finally:
+        sock.close()
