@@ -60,7 +60,8 @@ from .memories import MATRIX, REGION_SHIFT, T_LANES, VECTOR, WORD, MemSpec, core
 
 __all__ = ["host_targets", "checkpoint_addresses", "REG_INDEX", "SAT_NAMES", "HostBusSignature",
            "HostPort", "RegSpec", "REG", "REGISTERS", "register_specs",
-           "frame_layout", "frame_input_ports", "frame_byte_input", "out_layout", "STATUS_BITS", "ID_VALUE", "DATA_WIDTH", "ADDR_WIDTH",
+           "frame_layout", "frame_input_ports", "frame_byte_input", "out_layout", "STATUS_BITS",
+           "ID_VALUE", "DATA_WIDTH", "ADDR_WIDTH",
            "divmod_const", "PROFILE_REGISTERS"]
 
 DATA_WIDTH = 32
