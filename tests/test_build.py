@@ -126,7 +126,7 @@ def fake_flow(monkeypatch):
                                   pnr_rc=0, yosys_rc=0, pack_rc=0)
 
     def prepare(cfg, board, *, freq_mhz=None, baud=3e6, timeout_bits=16):
-        plan = types.SimpleNamespace(files={"fptt_board.il": "# rtlil\n",
+        plan = types.SimpleNamespace(files={"fptt_board.debug.v": "// verilog\n",
                                             "fptt_board.pcf": "set_io uart_0__rx__io 6\n",
                                             "fptt_board.lpf": "LOCATE ...\n"})
         return plan, dict(freq_mhz=freq_mhz or board.freq_mhz, osc_mhz=board.osc_mhz, baud=baud,
