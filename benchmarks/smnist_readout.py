@@ -39,7 +39,8 @@ MODES = ("raw", "centred", "scaled")
 
 
 @njit(cache=True)
-def _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision, n_out):
+def _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision, n_out,
+                   carry):
     n, T, H = spikes.shape
     W = np.zeros((n_out, H))
     b = np.zeros(n_out)
@@ -47,9 +48,13 @@ def _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision
     c = np.zeros(n_out)
     d = np.zeros((window, n_out))
     ob = np.zeros(n_out)
+    e = np.zeros(H)     # Σ_k κ^k (s − m): what o carries of W from before the window
+    e0 = np.zeros(H)
     for i in range(n):
         o[:] = 0.0
+        e[:] = 0.0
         for t0 in range(0, T, window):
+            e0[:] = e
             for k in range(n_out):
                 c[k] = b[k]
                 for j in range(H):
@@ -57,6 +62,8 @@ def _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision
             steps = min(window, T - t0)
             targets = False
             for t in range(steps):
+                for j in range(H):
+                    e[j] = kappa * e[j] + spikes[i, t0 + t, j] - m[j]
                 on = t0 + t >= T - decision
                 targets = targets or on
                 for k in range(n_out):
@@ -77,6 +84,11 @@ def _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision
                     gb[k] += ob[k]
                     for j in range(H):
                         gW[k, j] += ob[k] * (spikes[i, t0 + t, j] - m[j])
+            if carry:   # the window's loss through the output state carried into it
+                for k in range(n_out):
+                    for j in range(H):
+                        gW[k, j] += kappa * ob[k] * e0[j]
+                    gb[k] += kappa * ob[k] * (1 - kappa ** t0) / (1 - kappa)
             for k in range(n_out):
                 b[k] -= eta * bias_step * gb[k]
                 for j in range(H):
@@ -111,7 +123,7 @@ def _filtered(spikes, m, kappa, decision):
 
 def readout_accuracy(spikes, labels, test_spikes, test_labels, mode: str, eta: float, *,
                      kappa: float, window: int, decision: int, bias_step: float = 1.0,
-                     n_out: int = 10) -> float:
+                     carry: bool = False, n_out: int = 10) -> float:
     """Test accuracy of the readout trained online on frozen ``spikes`` (module docstring)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -125,7 +137,8 @@ def readout_accuracy(spikes, labels, test_spikes, test_labels, mode: str, eta: f
         # variance must not turn into a step that diverges
         g = np.clip(g / np.median(g[g > 0]), 1 / 16, 16) * (g > 0)
     labels = np.asarray(labels, np.int64)
-    W, b = _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision, n_out)
+    W, b = _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision, n_out,
+                          carry)
     T = spikes.shape[1]
     # o_t = Σ_k κ^k (W (s − m) + c) from o = 0; with c = b − W m the m terms cancel:
     # Σ_{t∈D} o_t = Σ_{t∈D} [filtered (s − m)] Wᵀ + b Σ_{t∈D} (1 − κ^{t+1}) / (1 − κ)
@@ -162,6 +175,8 @@ def main(argv=None) -> int:
                    help="readout steps 2^-E")
     p.add_argument("--bias-step", type=float, default=1.0, help="the bias's step relative to η")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--carry", action="store_true",
+                   help="add the gradient through the readout state carried into the window")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
 
@@ -188,7 +203,8 @@ def main(argv=None) -> int:
             t1 = time.time()
             acc = readout_accuracy(s_tr, y_tr, s_te, y_te, mode, 2.0 ** -e,
                                    kappa=cfg.neuron.kappa, window=cfg.window,
-                                   decision=setup.n_decision, bias_step=args.bias_step)
+                                   decision=setup.n_decision, bias_step=args.bias_step,
+                                   carry=args.carry)
             rows.append(dict(mode=mode, eta_exp=-e, accuracy=acc))
             print(f"  {mode:8s} eta 2^-{e:<3d} {100 * acc:5.1f} %  ({time.time() - t1:.0f} s)",
                   flush=True)
