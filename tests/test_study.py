@@ -233,3 +233,17 @@ def test_cue_markdown_reports_control_and_weight_change(tmp_path, monkeypatch):
     assert "| fixed point, readout-only control (L = 35) | 65.2 ± 0.0 | 65.2 | 0 % | 0 % |" in text
     assert "control is at 65.2 %" in text and "| 8 | 60.0 ± 0.0 | 60.0 ± 0.0 | 6,208 | 100 |" in text
     assert "nearest: 16 bits; stochastic: 16 bits" in text
+
+
+def test_write_results_md_keeps_the_notes(tmp_path, monkeypatch):
+    """Regenerating RESULTS.md rewrites the tables and keeps the notes after the marker."""
+    from fptt.study.summary import NOTES_MARKER, write_results_md
+    monkeypatch.setenv("FPTT_RESULTS_DIR", str(tmp_path / "results"))
+    path = tmp_path / "RESULTS.md"
+    write_results_md(path)
+    assert path.read_text().startswith("## Results") and NOTES_MARKER not in path.read_text()
+    path.write_text("old tables\n" + NOTES_MARKER + "\n- a note\n")
+    write_results_md(path)
+    text = path.read_text()
+    assert "old tables" not in text and text.startswith("## Results")
+    assert text.endswith(NOTES_MARKER + "\n- a note\n")

@@ -159,7 +159,8 @@ def cue_markdown(h: dict) -> list[str]:
             cells.append(f"{_pct(m)} ± {_pct(sd)}")
         lines.append(f"| {rnd} | " + " | ".join(cells) + " |")
     lines += ["", "Every point with its per-seed accuracies and the relative L1 change of each "
-              "matrix (mean over seeds; ΔW_out is large because `W_out` starts near zero):", "",
+              "matrix (mean over seeds; ΔW_out is large because `W_out` starts near zero, and "
+              "undefined, –, where its initial weights all round to zero):", "",
               "| run | test accuracy | per seed | ΔW_in | ΔW_rec | ΔW_out |",
               "|---|---:|---|---:|---:|---:|"]
 
@@ -296,7 +297,18 @@ def smnist_onchip_markdown() -> list[str]:
     return lines
 
 
+#: Line of ``RESULTS.md`` after which the hand-written notes start; :func:`write_results_md`
+#: keeps them (they explain the figures; the tables above them are regenerated).
+NOTES_MARKER = "<!-- notes (kept by fptt.study.summary.write_results_md) -->"
+
+
 def write_results_md(path: str | Path | None = None) -> Path:
+    """Write the tables of :func:`results_markdown` to ``RESULTS.md``, keeping its notes."""
     path = Path(path) if path else results_dir().parent / "RESULTS.md"
-    path.write_text(results_markdown() + "\n")
+    notes = ""
+    if path.exists():
+        old = path.read_text()
+        if NOTES_MARKER in old:
+            notes = "\n" + old[old.index(NOTES_MARKER):]
+    path.write_text(results_markdown() + "\n" + notes)
     return path
