@@ -247,3 +247,67 @@ def test_write_results_md_keeps_the_notes(tmp_path, monkeypatch):
     text = path.read_text()
     assert "old tables" not in text and text.startswith("## Results")
     assert text.endswith(NOTES_MARKER + "\n- a note\n")
+
+
+def _tiny_mnist(tmp_path, n=24, side=8):
+    """t10k IDX files of ``n`` random ``side × side`` images (sequences of side² steps)."""
+    from fptt.tasks.idx import write_idx
+    from fptt.tasks.mnist import MnistTask
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n, side, side), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    return MnistTask(data_dir=tmp_path, split_at=n - 8, n_decision=4)
+
+
+def test_bptt_run_takes_its_optimiser_from_the_setup(tmp_path):
+    import dataclasses
+    from fptt.study import smnist
+    setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4,
+                                bptt=dict(lr=1e-2, decay=0.5, batch=8, loss="ce"))
+    task = _tiny_mnist(tmp_path)
+    lines = []
+    rec = smnist.bptt_run(setup, task, epochs=2, log=lines.append)
+    assert rec["batch"] == 8 and rec["loss"] == "ce"
+    # the curve is in training images seen, as the online runs' curves
+    assert [c[0] for c in rec["curve"]] == [16, 32]
+    assert rec["accuracy"] == [rec["curve"][-1][1]]
+    assert len(lines) == 2 and lines[0].startswith("ref-bptt pass 1: test ")
+    assert rec["weight_change"][0]["w_rec"] > 0
+
+
+def test_bptt_run_batch_and_loss_arguments_win(tmp_path):
+    import dataclasses
+    from fptt.study import smnist
+    setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4,
+                                bptt=dict(lr=1e-2, batch=8, loss="ce"))
+    rec = smnist.bptt_run(setup, _tiny_mnist(tmp_path), epochs=1, batch=16, loss="mse")
+    assert rec["batch"] == 16 and rec["loss"] == "mse"
+    assert [c[0] for c in rec["curve"]] == [16]
+
+
+def test_smnist_curves_plot_draws_each_record(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from fptt.study.plots import plot_smnist_curves
+    from fptt.study.smnist import plot_records
+    records = [
+        {"setup": "s", "task": "smnist", "model": "ref-bptt", "learn": "all",
+         "accuracy": [0.6], "curve": [(8000, 0.2, 10.0), (16000, 0.6, 20.0)]},
+        {"setup": "s", "task": "smnist", "model": "twin", "learn": "readout",
+         "accuracy": [0.1], "curve": [(2000, [0.12]), (4000, [0.1])]},
+        {"setup": "s", "task": "smnist", "model": "lsq-readout", "learn": "readout",
+         "accuracy": [0.55]},
+        {"setup": "s", "task": "psmnist", "model": "ref-bptt", "learn": "all",
+         "accuracy": [0.3], "curve": [(8000, 0.3, 10.0)]},
+    ]
+    ax = plot_smnist_curves(records, "smnist")
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert list(lines["ref-bptt (s)"].get_ydata()) == [0.2, 0.6]
+    assert list(lines["ref-bptt (s)"].get_xdata()) == [8000, 16000]
+    assert lines["twin (s, readout only)"].get_linestyle() == "--"
+    assert list(lines["least squares on the untrained network (s)"].get_ydata()) == [0.55, 0.55]
+    assert "psmnist" not in " ".join(lines)
+    out = tmp_path / "c.png"
+    assert plot_records(records, str(out)) == 0 and out.stat().st_size > 0
+    assert plot_records([], str(tmp_path / "none.png")) == 1
+    assert not (tmp_path / "none.png").exists()

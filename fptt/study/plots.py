@@ -9,7 +9,7 @@ import numpy as np
 from .summary import group_mean
 
 __all__ = ["plot_bits", "plot_saturation", "plot_window", "plot_curves", "plot_adding",
-           "plot_scaling", "plot_psmnist"]
+           "plot_scaling", "plot_psmnist", "plot_smnist_curves"]
 
 _COLORS = {"nearest": "tab:red", "stochastic": "tab:blue", "twin": "tab:green",
            "ref-fptt": "tab:purple", "ref-bptt": "tab:gray", "fixed": "tab:blue",
@@ -208,4 +208,36 @@ def plot_psmnist(rows, ax=None, chance=0.1):
     ax.set_xticks(range(len(ms)), [m.upper() for m in ms])
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1):
+    """Test accuracy against training images seen, one line per run of ``task`` in the
+    records of :mod:`fptt.study.smnist` (``results/smnist_onchip.json``): learning runs
+    solid, readout-only controls dashed, the least-squares readout of the untrained network
+    (no curve) a dotted horizontal line. Returns the axes; each line's label names its run.
+    """
+    ax = _ax(ax, figsize=(7, 4.2))
+    colors = {"fixed": "tab:blue", "twin": "tab:green", "ref-bptt": "tab:gray"}
+    for r in (r for r in records if r["task"] == task):
+        label = f"{r['model']} ({r['setup']}" + (", readout only)" if r["learn"] == "readout"
+                                                 else ")")
+        if r["model"] == "lsq-readout":
+            ax.axhline(r["accuracy"][0], ls=":", color="tab:brown",
+                       label=f"least squares on the untrained network ({r['setup']})")
+            continue
+        curve = r.get("curve") or []
+        if not curve:
+            continue
+        seen = [c[0] for c in curve]
+        acc = [float(np.mean(c[1])) for c in curve]
+        ax.plot(seen, acc, marker="o", ls="--" if r["learn"] == "readout" else "-",
+                color=colors.get(r["model"], "k"), label=label)
+    ax.axhline(chance, color="k", lw=0.8, label="chance")
+    ax.set_xlabel("training images seen (8,000 a pass)")
+    ax.set_ylabel("test accuracy (images 8,000-9,999)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(task.upper().replace("PSMNIST", "PS-MNIST").replace("SMNIST", "S-MNIST"))
     return ax
