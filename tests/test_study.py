@@ -259,14 +259,14 @@ def _tiny_mnist(tmp_path, n=24, side=8):
     return MnistTask(data_dir=tmp_path, split_at=n - 8, n_decision=4)
 
 
-def test_bptt_run_takes_its_optimiser_from_the_setup(tmp_path):
+def test_reference_run_takes_its_optimiser_from_the_setup(tmp_path):
     import dataclasses
     from fptt.study import smnist
     setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4,
                                 bptt=dict(lr=1e-2, decay=0.5, batch=8, loss="ce"))
     task = _tiny_mnist(tmp_path)
     lines = []
-    rec = smnist.bptt_run(setup, task, epochs=2, log=lines.append)
+    rec = smnist.reference_run(setup, task, epochs=2, log=lines.append)
     assert rec["batch"] == 8 and rec["loss"] == "ce"
     # the curve is in training images seen, as the online runs' curves
     assert [c[0] for c in rec["curve"]] == [16, 32]
@@ -275,12 +275,12 @@ def test_bptt_run_takes_its_optimiser_from_the_setup(tmp_path):
     assert rec["weight_change"][0]["w_rec"] > 0
 
 
-def test_bptt_run_batch_and_loss_arguments_win(tmp_path):
+def test_reference_run_batch_and_loss_arguments_win(tmp_path):
     import dataclasses
     from fptt.study import smnist
     setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4,
                                 bptt=dict(lr=1e-2, batch=8, loss="ce"))
-    rec = smnist.bptt_run(setup, _tiny_mnist(tmp_path), epochs=1, batch=16, loss="mse")
+    rec = smnist.reference_run(setup, _tiny_mnist(tmp_path), epochs=1, batch=16, loss="mse")
     assert rec["batch"] == 16 and rec["loss"] == "mse"
     assert [c[0] for c in rec["curve"]] == [16]
 
@@ -311,3 +311,19 @@ def test_smnist_curves_plot_draws_each_record(tmp_path):
     assert plot_records(records, str(out)) == 0 and out.stat().st_size > 0
     assert plot_records([], str(tmp_path / "none.png")) == 1
     assert not (tmp_path / "none.png").exists()
+
+
+def test_reference_run_fptt_uses_parts_and_the_aux_loss(tmp_path):
+    import dataclasses
+    from fptt.study import smnist
+    setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4,
+                                overrides=smnist.SETUPS["decision"].overrides + ("core.window=16",),
+                                fptt=dict(lr=1e-2, batch=8, loss="aux"))
+    lines = []
+    rec = smnist.reference_run(setup, _tiny_mnist(tmp_path), epochs=1, rule="fptt",
+                               log=lines.append)
+    assert rec["model"] == "ref-fptt" and rec["loss"] == "aux" and rec["batch"] == 8
+    assert lines[0].startswith("ref-fptt pass 1: test ")
+    assert rec["weight_change"][0]["w_in"] > 0
+    with pytest.raises(ValueError, match="rule must be 'bptt' or 'fptt', not 'sgd'"):
+        smnist.reference_run(setup, None, rule="sgd")

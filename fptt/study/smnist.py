@@ -9,8 +9,8 @@ schedule, decision steps, initial gains and the initial hidden bias.
 ``python -m fptt.study.smnist [--setup NAME] [--task smnist|psmnist] [--epochs N]``
 trains the fixed-point core, the float twin and both readout-only controls
 online at batch 1, scores the least-squares readout of the untrained network
-(:func:`fptt.study.diagnostics.readout_ceiling`), optionally ``ref-bptt``
-(``--bptt-epochs``), and writes ``results/smnist_onchip.json`` (one record per
+(:func:`fptt.study.diagnostics.readout_ceiling`), optionally ``ref-bptt`` and
+``ref-fptt`` (``--bptt-epochs``, ``--fptt-epochs``), and writes ``results/smnist_onchip.json`` (one record per
 run, merged with the records already there), from which
 :func:`fptt.study.summary.results_markdown` renders its section;
 ``--plot OUT.png`` draws the saved records' learning curves instead of training.
@@ -30,7 +30,7 @@ from ..train import TrainSettings, place_targets
 from .common import data_dir, read_json, results_dir, write_json
 
 __all__ = ["Setup", "SETUPS", "setup_config", "setup_weights", "make_mnist", "onchip_run",
-           "bptt_run", "ceiling_run", "plot_records", "main"]
+           "reference_run", "ceiling_run", "plot_records", "main"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 CONFIG = _ROOT / "configs" / "smnist.toml"
@@ -50,6 +50,7 @@ class Setup:
     bias_init: float = 0.0
     note: str = ""
     bptt: dict = field(default_factory=dict)
+    fptt: dict = field(default_factory=dict)
 
 
 #: The set-ups measured in issue 16.
@@ -84,7 +85,11 @@ SETUPS = {
                       schedule="final", n_decision=56,
                       gain_in=3.0, gain_rec=0.5, gain_out=0.1,
                       note="tau_out 200, cross-entropy on the last 56 steps, gains 3/0.5/0.1",
-                      bptt=dict(lr=5e-3, decay=0.85, batch=128, loss="ce")),
+                      bptt=dict(lr=5e-3, decay=0.85, batch=128, loss="ce"),
+                      # FPTT-K as published: 14 parts of 56 steps, the auxiliary loss at
+                      # every part's end (the decision at the end alone gives the first 13
+                      # parts no loss)
+                      fptt=dict(lr=5e-3, decay=0.85, batch=128, loss="aux")),
 }
 
 
@@ -132,20 +137,24 @@ def onchip_run(setup: Setup, model: str, learn: str = "all", task=None, epochs: 
             "weight_change": res["weight_change"], "seconds": res["seconds"]}
 
 
-def bptt_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, batch: int | None = None,
-             loss: str | None = None, log=None) -> dict:
-    """``ref-bptt`` (Adam, clip 1, float32) on the same network; test accuracy after each pass.
+def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule: str = "bptt",
+                  batch: int | None = None, loss: str | None = None, log=None) -> dict:
+    """``ref-bptt`` or ``ref-fptt`` (Adam, clip 1, float32) on the same network; test accuracy
+    after each pass.
 
-    The set-up's ``bptt`` dict sets the optimiser: ``lr`` (a float or one per parameter),
-    ``decay`` (the step is multiplied by it after every pass; default 1), ``batch``
-    (default 32) and ``loss`` (``"mse"`` or ``"ce"``; default ``"mse"``); ``batch`` and
-    ``loss`` given here win. ``log(line)`` gets one line a pass.
+    The set-up's ``bptt`` (or ``fptt``) dict sets the optimiser: ``lr`` (a float or one per
+    parameter), ``decay`` (the step is multiplied by it after every pass; default 1),
+    ``batch`` (default 32) and ``loss`` (``"mse"``, ``"ce"``, or for FPTT ``"aux"``;
+    default ``"mse"``); ``batch`` and ``loss`` given here win. ``ref-fptt`` cuts each
+    sequence into parts of ``cfg.window`` steps. ``log(line)`` gets one line a pass.
     """
     import torch
 
-    from ..golden.reference import BPTTTrainer
+    from ..golden.reference import BPTTTrainer, FPTTTrainer
     from ..health import weight_change
-    opts = setup.bptt
+    if rule not in ("bptt", "fptt"):
+        raise ValueError(f"rule must be 'bptt' or 'fptt', not {rule!r}")
+    opts = getattr(setup, rule)
     batch = batch or opts.get("batch", 32)
     loss = loss or opts.get("loss", "mse")
     cfg = setup_config(setup)
@@ -153,8 +162,14 @@ def bptt_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, batch: int
     # denormal floats in the decaying states slow float32 CPU arithmetic by about a quarter
     torch.set_flush_denormal(True)
     torch.manual_seed(seed)
-    tr = BPTTTrainer(cfg, w0, optimizer="adam", lr=opts.get("lr", 1e-3), clip=1.0,
-                     loss=loss, dtype=torch.float32)
+    common = dict(optimizer="adam", lr=opts.get("lr", 1e-3), clip=1.0, loss=loss,
+                  dtype=torch.float32)
+    if rule == "bptt":
+        tr = BPTTTrainer(cfg, w0, **common)
+        train_batch = tr.train_batch
+    else:
+        tr = FPTTTrainer(cfg, w0, **common)
+        train_batch = tr.train_sequence
     sched = torch.optim.lr_scheduler.ExponentialLR(tr.optimizer, opts.get("decay", 1.0))
     train = [place_targets(s, setup.schedule, cfg.window, task.n_out) for s in task.train_set()]
     x = np.stack([s.x for s in train]).astype(np.float32)
@@ -166,17 +181,19 @@ def bptt_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, batch: int
     curve, t0 = [], time.time()
     for ep in range(1, epochs + 1):
         order = rng.permutation(len(x))
-        losses = [tr.train_batch(x[idx], y[idx], has[idx])
+        losses = [train_batch(x[idx], y[idx], has[idx])
                   for idx in (order[i:i + batch] for i in range(0, len(x), batch))]
         sched.step()
+        if rule == "fptt":
+            tr.end_epoch()
         out = np.concatenate([tr.forward(xt[i:i + 500]) for i in range(0, len(xt), 500)])
         acc = task.score([task.predict(o, s) for o, s in zip(out, test)], test)["accuracy"]
         curve.append((ep * len(x), acc, round(time.time() - t0, 1)))  # images seen, as online
         if log is not None:
-            log(f"ref-bptt pass {ep}: test {100 * acc:.2f} %, train loss {np.mean(losses):.3f}, "
+            log(f"ref-{rule} pass {ep}: test {100 * acc:.2f} %, train loss {np.mean(losses):.3f}, "
                 f"{time.time() - t0:.0f} s")
-    return {"model": "ref-bptt", "learn": "all", "loss": loss, "epochs": epochs, "seeds": [seed],
-            "batch": batch, "accuracy": [curve[-1][1]], "curve": curve,
+    return {"model": f"ref-{rule}", "learn": "all", "loss": loss, "epochs": epochs,
+            "seeds": [seed], "batch": batch, "accuracy": [curve[-1][1]], "curve": curve,
             "weight_change": [weight_change(w0, tr.weights())], "seconds": time.time() - t0}
 
 
@@ -219,6 +236,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-test", type=int, default=2000)
     p.add_argument("--models", default="fixed,twin", help="golden models to train")
     p.add_argument("--bptt-epochs", type=int, default=0, help="also train ref-bptt")
+    p.add_argument("--fptt-epochs", type=int, default=0, help="also train ref-fptt")
     p.add_argument("--bptt-loss", choices=("mse", "ce"), default=None,
                    help="ref-bptt's loss (default: the set-up's, else mse)")
     p.add_argument("--no-ceiling", action="store_true")
@@ -248,8 +266,11 @@ def main(argv=None) -> int:
         for learn in ("all", "readout"):
             keep(onchip_run(setup, model, learn, task, args.epochs, range(args.seeds)))
     if args.bptt_epochs:
-        keep(bptt_run(setup, task, args.bptt_epochs, loss=args.bptt_loss,
-                      log=lambda line: print(line, flush=True)))
+        keep(reference_run(setup, task, args.bptt_epochs, rule="bptt", loss=args.bptt_loss,
+                           log=lambda line: print(line, flush=True)))
+    if args.fptt_epochs:
+        keep(reference_run(setup, task, args.fptt_epochs, rule="fptt",
+                           log=lambda line: print(line, flush=True)))
     print(f"wrote {path}")
     return 0
 
