@@ -271,7 +271,7 @@ def test_reference_run_takes_its_optimiser_from_the_setup(tmp_path):
     # the curve is in training images seen, as the online runs' curves
     assert [c[0] for c in rec["curve"]] == [16, 32]
     assert rec["accuracy"] == [rec["curve"][-1][1]]
-    assert len(lines) == 2 and lines[0].startswith("ref-bptt pass 1: test ")
+    assert len(lines) == 2 and lines[0].startswith("ref-bptt (all) pass 1: test ")
     assert rec["weight_change"][0]["w_rec"] > 0
 
 
@@ -283,6 +283,17 @@ def test_reference_run_batch_and_loss_arguments_win(tmp_path):
     rec = smnist.reference_run(setup, _tiny_mnist(tmp_path), epochs=1, batch=16, loss="mse")
     assert rec["batch"] == 16 and rec["loss"] == "mse"
     assert [c[0] for c in rec["curve"]] == [16]
+
+
+def test_reference_run_readout_only_control_freezes_the_hidden_layer(tmp_path):
+    import dataclasses
+    from fptt.study import smnist
+    setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4,
+                                bptt=dict(lr=1e-2, batch=8, loss="ce"))
+    rec = smnist.reference_run(setup, _tiny_mnist(tmp_path), epochs=1, learn="readout")
+    dw = rec["weight_change"][0]
+    assert rec["learn"] == "readout"
+    assert dw["w_in"] == 0 and dw["w_rec"] == 0 and dw["w_out"] > 0
 
 
 def test_smnist_curves_plot_draws_each_record(tmp_path):
@@ -323,7 +334,7 @@ def test_reference_run_fptt_uses_parts_and_the_aux_loss(tmp_path):
     rec = smnist.reference_run(setup, _tiny_mnist(tmp_path), epochs=1, rule="fptt",
                                log=lines.append)
     assert rec["model"] == "ref-fptt" and rec["loss"] == "aux" and rec["batch"] == 8
-    assert lines[0].startswith("ref-fptt pass 1: test ")
+    assert lines[0].startswith("ref-fptt (all) pass 1: test ")
     assert rec["weight_change"][0]["w_in"] > 0
     with pytest.raises(ValueError, match="rule must be 'bptt' or 'fptt', not 'sgd'"):
         smnist.reference_run(setup, None, rule="sgd")

@@ -138,7 +138,8 @@ def onchip_run(setup: Setup, model: str, learn: str = "all", task=None, epochs: 
 
 
 def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule: str = "bptt",
-                  batch: int | None = None, loss: str | None = None, log=None) -> dict:
+                  batch: int | None = None, loss: str | None = None, learn: str = "all",
+                  log=None) -> dict:
     """``ref-bptt`` or ``ref-fptt`` (Adam, clip 1, float32) on the same network; test accuracy
     after each pass.
 
@@ -146,12 +147,14 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     parameter), ``decay`` (the step is multiplied by it after every pass; default 1),
     ``batch`` (default 32) and ``loss`` (``"mse"``, ``"ce"``, or for FPTT ``"aux"``;
     default ``"mse"``); ``batch`` and ``loss`` given here win. ``ref-fptt`` cuts each
-    sequence into parts of ``cfg.window`` steps. ``log(line)`` gets one line a pass.
+    sequence into parts of ``cfg.window`` steps. ``learn="readout"`` freezes ``W_in``,
+    ``W_rec`` and ``b``: the same optimiser and loss on the readout alone, the control of
+    the run. ``log(line)`` gets one line a pass.
     """
     import torch
 
     from ..golden.reference import BPTTTrainer, FPTTTrainer
-    from ..health import weight_change
+    from ..health import frozen_params, weight_change
     if rule not in ("bptt", "fptt"):
         raise ValueError(f"rule must be 'bptt' or 'fptt', not {rule!r}")
     opts = getattr(setup, rule)
@@ -170,6 +173,8 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     else:
         tr = FPTTTrainer(cfg, w0, **common)
         train_batch = tr.train_sequence
+    for name in frozen_params(cfg, learn):   # no gradient: Adam leaves them as they are
+        getattr(tr.net, name).requires_grad_(False)
     sched = torch.optim.lr_scheduler.ExponentialLR(tr.optimizer, opts.get("decay", 1.0))
     train = [place_targets(s, setup.schedule, cfg.window, task.n_out) for s in task.train_set()]
     x = np.stack([s.x for s in train]).astype(np.float32)
@@ -190,9 +195,9 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
         acc = task.score([task.predict(o, s) for o, s in zip(out, test)], test)["accuracy"]
         curve.append((ep * len(x), acc, round(time.time() - t0, 1)))  # images seen, as online
         if log is not None:
-            log(f"ref-{rule} pass {ep}: test {100 * acc:.2f} %, train loss {np.mean(losses):.3f}, "
+            log(f"ref-{rule} ({learn}) pass {ep}: test {100 * acc:.2f} %, train loss {np.mean(losses):.3f}, "
                 f"{time.time() - t0:.0f} s")
-    return {"model": f"ref-{rule}", "learn": "all", "loss": loss, "epochs": epochs,
+    return {"model": f"ref-{rule}", "learn": learn, "loss": loss, "epochs": epochs,
             "seeds": [seed], "batch": batch, "accuracy": [curve[-1][1]], "curve": curve,
             "weight_change": [weight_change(w0, tr.weights())], "seconds": time.time() - t0}
 
@@ -237,6 +242,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="fixed,twin", help="golden models to train")
     p.add_argument("--bptt-epochs", type=int, default=0, help="also train ref-bptt")
     p.add_argument("--fptt-epochs", type=int, default=0, help="also train ref-fptt")
+    p.add_argument("--reference-learn", choices=("all", "readout"), default="all",
+                   help="ref-bptt/ref-fptt: all parameters, or the readout-only control")
     p.add_argument("--bptt-loss", choices=("mse", "ce"), default=None,
                    help="ref-bptt's loss (default: the set-up's, else mse)")
     p.add_argument("--no-ceiling", action="store_true")
@@ -267,10 +274,10 @@ def main(argv=None) -> int:
             keep(onchip_run(setup, model, learn, task, args.epochs, range(args.seeds)))
     if args.bptt_epochs:
         keep(reference_run(setup, task, args.bptt_epochs, rule="bptt", loss=args.bptt_loss,
-                           log=lambda line: print(line, flush=True)))
+                           learn=args.reference_learn, log=lambda line: print(line, flush=True)))
     if args.fptt_epochs:
         keep(reference_run(setup, task, args.fptt_epochs, rule="fptt",
-                           log=lambda line: print(line, flush=True)))
+                           learn=args.reference_learn, log=lambda line: print(line, flush=True)))
     print(f"wrote {path}")
     return 0
 
