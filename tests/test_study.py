@@ -254,7 +254,8 @@ def _tiny_mnist(tmp_path, n=24, side=8):
     from fptt.tasks.idx import write_idx
     from fptt.tasks.mnist import MnistTask
     rng = np.random.default_rng(0)
-    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n, side, side), dtype=np.uint8))
+    images = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", images)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
     return MnistTask(data_dir=tmp_path, split_at=n - 8, n_decision=4)
 

@@ -10,8 +10,9 @@ schedule, decision steps, initial gains and the initial hidden bias.
 trains the fixed-point core, the float twin and both readout-only controls
 online at batch 1, scores the least-squares readout of the untrained network
 (:func:`fptt.study.diagnostics.readout_ceiling`), optionally ``ref-bptt`` and
-``ref-fptt`` (``--bptt-epochs``, ``--fptt-epochs``), and writes ``results/smnist_onchip.json`` (one record per
-run, merged with the records already there), from which
+``ref-fptt`` (``--bptt-epochs``, ``--fptt-epochs``; ``--reference-learn readout``
+for their readout-only control), and writes ``results/smnist_onchip.json`` (one
+record per run, merged with the records already there), from which
 :func:`fptt.study.summary.results_markdown` renders its section;
 ``--plot OUT.png`` draws the saved records' learning curves instead of training.
 """
@@ -195,8 +196,8 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
         acc = task.score([task.predict(o, s) for o, s in zip(out, test)], test)["accuracy"]
         curve.append((ep * len(x), acc, round(time.time() - t0, 1)))  # images seen, as online
         if log is not None:
-            log(f"ref-{rule} ({learn}) pass {ep}: test {100 * acc:.2f} %, train loss {np.mean(losses):.3f}, "
-                f"{time.time() - t0:.0f} s")
+            log(f"ref-{rule} ({learn}) pass {ep}: test {100 * acc:.2f} %, "
+                f"train loss {np.mean(losses):.3f}, {time.time() - t0:.0f} s")
     return {"model": f"ref-{rule}", "learn": learn, "loss": loss, "epochs": epochs,
             "seeds": [seed], "batch": batch, "accuracy": [curve[-1][1]], "curve": curve,
             "weight_change": [weight_change(w0, tr.weights())], "seconds": time.time() - t0}
