@@ -28,7 +28,7 @@ import numpy as np
 
 from ..config import CoreConfig
 from ..train import TrainSettings, place_targets
-from .common import data_dir, read_json, results_dir, write_json
+from .common import data_dir, read_json, results_dir, set_threads, write_json
 
 __all__ = ["Setup", "SETUPS", "setup_config", "setup_weights", "make_mnist", "onchip_run",
            "reference_run", "ceiling_run", "plot_records", "main"]
@@ -245,6 +245,8 @@ def main(argv=None) -> int:
     p.add_argument("--fptt-epochs", type=int, default=0, help="also train ref-fptt")
     p.add_argument("--reference-learn", choices=("all", "readout"), default="all",
                    help="ref-bptt/ref-fptt: all parameters, or the readout-only control")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: several studies share this machine's cores)")
     p.add_argument("--bptt-loss", choices=("mse", "ce"), default=None,
                    help="ref-bptt's loss (default: the set-up's, else mse)")
     p.add_argument("--no-ceiling", action="store_true")
@@ -254,6 +256,7 @@ def main(argv=None) -> int:
     path = results_dir() / RESULTS
     if args.plot:
         return plot_records(read_json(path) if path.exists() else [], args.plot)
+    set_threads(args.threads)
     setup = SETUPS[args.setup]
     task = make_mnist(setup, args.task, args.n_train, args.n_test)
     records = read_json(path) if path.exists() else []
