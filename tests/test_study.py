@@ -267,13 +267,17 @@ def test_reference_run_takes_its_optimiser_from_the_setup(tmp_path):
                                 bptt=dict(lr=1e-2, decay=0.5, batch=8, loss="ce"))
     task = _tiny_mnist(tmp_path)
     lines = []
-    rec = smnist.reference_run(setup, task, epochs=2, log=lines.append)
+    passes = []
+    rec = smnist.reference_run(setup, task, epochs=2, log=lines.append, after_pass=passes.append)
     assert rec["batch"] == 8 and rec["loss"] == "ce"
     # the curve is in training images seen, as the online runs' curves
     assert [c[0] for c in rec["curve"]] == [16, 32]
     assert rec["accuracy"] == [rec["curve"][-1][1]]
     assert len(lines) == 2 and lines[0].startswith("ref-bptt (all) pass 1: test ")
     assert rec["weight_change"][0]["w_rec"] > 0
+    # each pass hands over the record so far: a run stopped early keeps its passes
+    assert [p["epochs"] for p in passes] == [1, 2] and passes[-1] == rec
+    assert passes[0]["curve"] == rec["curve"][:1]
 
 
 def test_reference_run_batch_and_loss_arguments_win(tmp_path):
@@ -339,3 +343,5 @@ def test_reference_run_fptt_uses_parts_and_the_aux_loss(tmp_path):
     assert rec["weight_change"][0]["w_in"] > 0
     with pytest.raises(ValueError, match="rule must be 'bptt' or 'fptt', not 'sgd'"):
         smnist.reference_run(setup, None, rule="sgd")
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1, not 0"):
+        smnist.reference_run(setup, None, epochs=0)

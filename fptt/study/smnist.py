@@ -140,7 +140,7 @@ def onchip_run(setup: Setup, model: str, learn: str = "all", task=None, epochs: 
 
 def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule: str = "bptt",
                   batch: int | None = None, loss: str | None = None, learn: str = "all",
-                  log=None) -> dict:
+                  log=None, after_pass=None) -> dict:
     """``ref-bptt`` or ``ref-fptt`` (Adam, clip 1, float32) on the same network; test accuracy
     after each pass.
 
@@ -150,7 +150,8 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     default ``"mse"``); ``batch`` and ``loss`` given here win. ``ref-fptt`` cuts each
     sequence into parts of ``cfg.window`` steps. ``learn="readout"`` freezes ``W_in``,
     ``W_rec`` and ``b``: the same optimiser and loss on the readout alone, the control of
-    the run. ``log(line)`` gets one line a pass.
+    the run. ``log(line)`` gets one line a pass, ``after_pass(record)`` the record so far
+    (so that a long run stopped early keeps its passes).
     """
     import torch
 
@@ -158,6 +159,8 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     from ..health import frozen_params, weight_change
     if rule not in ("bptt", "fptt"):
         raise ValueError(f"rule must be 'bptt' or 'fptt', not {rule!r}")
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be an integer >= 1, not {epochs!r}")
     opts = getattr(setup, rule)
     batch = batch or opts.get("batch", 32)
     loss = loss or opts.get("loss", "mse")
@@ -198,9 +201,13 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
         if log is not None:
             log(f"ref-{rule} ({learn}) pass {ep}: test {100 * acc:.2f} %, "
                 f"train loss {np.mean(losses):.3f}, {time.time() - t0:.0f} s")
-    return {"model": f"ref-{rule}", "learn": learn, "loss": loss, "epochs": epochs,
-            "seeds": [seed], "batch": batch, "accuracy": [curve[-1][1]], "curve": curve,
-            "weight_change": [weight_change(w0, tr.weights())], "seconds": time.time() - t0}
+        record = {"model": f"ref-{rule}", "learn": learn, "loss": loss, "epochs": ep,
+                  "seeds": [seed], "batch": batch, "accuracy": [acc], "curve": list(curve),
+                  "weight_change": [weight_change(w0, tr.weights())],
+                  "seconds": time.time() - t0}
+        if after_pass is not None:
+            after_pass(record)
+    return record
 
 
 def ceiling_run(setup: Setup, task, n_fit: int = 2000, seed: int = 0) -> dict:
@@ -277,11 +284,12 @@ def main(argv=None) -> int:
         for learn in ("all", "readout"):
             keep(onchip_run(setup, model, learn, task, args.epochs, range(args.seeds)))
     if args.bptt_epochs:
-        keep(reference_run(setup, task, args.bptt_epochs, rule="bptt", loss=args.bptt_loss,
-                           learn=args.reference_learn, log=lambda line: print(line, flush=True)))
+        reference_run(setup, task, args.bptt_epochs, rule="bptt", loss=args.bptt_loss,
+                      learn=args.reference_learn, log=lambda line: print(line, flush=True),
+                      after_pass=keep)
     if args.fptt_epochs:
-        keep(reference_run(setup, task, args.fptt_epochs, rule="fptt",
-                           learn=args.reference_learn, log=lambda line: print(line, flush=True)))
+        reference_run(setup, task, args.fptt_epochs, rule="fptt", learn=args.reference_learn,
+                      log=lambda line: print(line, flush=True), after_pass=keep)
     print(f"wrote {path}")
     return 0
 
