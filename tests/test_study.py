@@ -345,3 +345,14 @@ def test_reference_run_fptt_uses_parts_and_the_aux_loss(tmp_path):
         smnist.reference_run(setup, None, rule="sgd")
     with pytest.raises(ValueError, match="epochs must be an integer >= 1, not 0"):
         smnist.reference_run(setup, None, epochs=0)
+
+
+def test_ceiling_run_record_has_a_list_of_accuracies(tmp_path):
+    import dataclasses
+    from fptt.study import smnist
+    setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4)
+    rec = smnist.ceiling_run(setup, _tiny_mnist(tmp_path), n_fit=16)
+    # one accuracy per seed, as every other record (the summary and the plot index it)
+    assert isinstance(rec["accuracy"], list) and len(rec["accuracy"]) == 1
+    assert 0.0 <= rec["accuracy"][0] <= 1.0
+    assert rec["model"] == "lsq-readout" and rec["learn"] == "readout"

@@ -215,8 +215,9 @@ def ceiling_run(setup: Setup, task, n_fit: int = 2000, seed: int = 0) -> dict:
     from .diagnostics import readout_ceiling
     cfg = setup_config(setup)
     r = readout_ceiling(cfg, setup_weights(cfg, setup, seed), task, n_fit=n_fit)
-    return {"model": "lsq-readout", "learn": "readout", "accuracy": [r["accuracy"]],
-            "seeds": [seed], **r}
+    # the ceiling's own keys first: its scalar "accuracy" becomes the records' list of one
+    return {**r, "model": "lsq-readout", "learn": "readout", "accuracy": [r["accuracy"]],
+            "seeds": [seed]}
 
 
 def plot_records(records: list, out: str) -> int:
