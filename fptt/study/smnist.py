@@ -31,7 +31,7 @@ from ..train import TrainSettings, place_targets
 from .common import data_dir, read_json, results_dir, set_threads, write_json
 
 __all__ = ["Setup", "SETUPS", "setup_config", "setup_weights", "make_mnist", "onchip_run",
-           "reference_run", "ceiling_run", "plot_records", "main"]
+           "reference_run", "ceiling_run", "curves_figure", "plot_records", "main"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 CONFIG = _ROOT / "configs" / "smnist.toml"
@@ -220,21 +220,31 @@ def ceiling_run(setup: Setup, task, n_fit: int = 2000, seed: int = 0) -> dict:
             "seeds": [seed]}
 
 
-def plot_records(records: list, out: str) -> int:
-    """S-MNIST and PS-MNIST learning curves of ``records`` side by side, saved to ``out``."""
-    import matplotlib
-    matplotlib.use("Agg")
+def curves_figure(records: list):
+    """The S-MNIST and PS-MNIST learning curves of ``records`` side by side (a matplotlib
+    figure), or ``None`` when there is no record of either task."""
     import matplotlib.pyplot as plt
 
     from .plots import plot_smnist_curves
     tasks = [t for t in ("smnist", "psmnist") if any(r["task"] == t for r in records)]
     if not tasks:
-        print("no S-MNIST records to plot: run python -m fptt.study.smnist first")
-        return 1
+        return None
     fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 4.2), squeeze=False)
     for ax, t in zip(axes[0], tasks):
         plot_smnist_curves(records, t, ax)
     fig.tight_layout()
+    return fig
+
+
+def plot_records(records: list, out: str) -> int:
+    """:func:`curves_figure` of ``records`` saved to ``out``; 1 (and nothing written) when
+    there is no S-MNIST record."""
+    import matplotlib
+    matplotlib.use("Agg")
+    fig = curves_figure(records)
+    if fig is None:
+        print("no S-MNIST records to plot: run python -m fptt.study.smnist first")
+        return 1
     fig.savefig(out, dpi=120)
     print(f"wrote {out}")
     return 0
