@@ -356,3 +356,21 @@ def test_ceiling_run_record_has_a_list_of_accuracies(tmp_path):
     assert isinstance(rec["accuracy"], list) and len(rec["accuracy"]) == 1
     assert 0.0 <= rec["accuracy"][0] <= 1.0
     assert rec["model"] == "lsq-readout" and rec["learn"] == "readout"
+
+
+def test_smnist_markdown_names_batch_passes_and_stopped_runs(tmp_path, monkeypatch):
+    from fptt.study.common import RESULTS_ENV, write_json
+    from fptt.study.summary import smnist_onchip_markdown
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    write_json([
+        {"setup": "decision", "task": "smnist", "model": "ref-bptt", "learn": "all", "epochs": 12,
+         "batch": 128, "accuracy": [0.587], "curve": [(8000, 0.202, 1.0), (96000, 0.587, 9.0)],
+         "weight_change": [{"w_in": 0.0153, "w_rec": 0.332, "w_out": 1.78}], "seconds": 3865},
+        {"setup": "decision", "task": "psmnist", "model": "ref-bptt", "learn": "all", "epochs": 2,
+         "batch": 128, "accuracy": [0.222], "curve": [(8000, 0.1645, 1.0), (16000, 0.222, 2.0)],
+         "weight_change": [], "seconds": 974, "stopped": "stopped after 2 passes"},
+    ], tmp_path / "smnist_onchip.json")
+    rows = [ln for ln in smnist_onchip_markdown() if ln.startswith("| decision")]
+    assert rows[0] == ("| decision | smnist | ref-bptt (Adam), batch 128 | all | 12 | 58.7 | "
+                       "8000: 20.2, 96000: 58.7 | 1.53 % / 33.2 % / 178 % | 3865 |")
+    assert "| all | 2 (stopped) | 22.2 |" in rows[1] and rows[1].endswith("| – | 974 |")

@@ -293,7 +293,8 @@ def smnist_onchip_markdown() -> list[str]:
         extra = (f" (rate {r['rate']:.3f}, cond {r['cond_gram']:.1e})" if "cond_gram" in r
                  else f", batch {r['batch']}" if "batch" in r else "")
         lines.append(f"| {r['setup']} | {r['task']} | {names.get(r['model'], r['model'])}{extra} | "
-                     f"{r['learn']} | {r.get('epochs', '–')} | {acc} | {curve or '–'} | {dw} | "
+                     f"{r['learn']} | {r.get('epochs', '–')}{' (stopped)' if r.get('stopped') else ''}"
+                     f" | {acc} | {curve or '–'} | {dw} | "
                      f"{'–' if r.get('seconds') is None else round(r['seconds'])} |")
     lines.append("")
     return lines
