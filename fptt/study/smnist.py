@@ -284,6 +284,8 @@ def main(argv=None) -> int:
     def keep(rec):
         rec = {**common, **rec}
         key = lambda r: (r["setup"], r["task"], r["model"], r["learn"], r.get("loss"))  # noqa: E731
+        # re-read: another study may have saved records since this one started
+        records[:] = read_json(path) if path.exists() else []
         records[:] = [r for r in records if key(r) != key(rec)] + [rec]
         write_json(records, path)
         print(f"{rec['model']:12s} {rec['learn']:8s} acc {rec['accuracy']} "
