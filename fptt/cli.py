@@ -16,7 +16,8 @@ from pathlib import Path
 from .cli_args import add_config_args, fit_config_to_task, load_config
 from .config import ConfigError, CoreConfig
 
-__all__ = ["main", "build_parser", "load_config", "add_config_args"]
+__all__ = ["main", "build_parser", "load_config", "add_config_args", "train_settings",
+           "TRAIN_OPTIONS"]
 
 
 # ----------------------------------------------------------------------------- config
@@ -31,8 +32,14 @@ def _cmd_config(args) -> int:
 
 
 # ----------------------------------------------------------------------------- train
-def make_task_from_args(args):
+def make_task_from_args(args, settings=None):
+    """The task of ``fptt train``'s arguments; ``settings`` (:class:`fptt.train.TrainSettings`,
+    default: the defaults and ``args.seed``) give the seed of the generated tasks and the
+    decision steps of the MNIST tasks (``n_decision``; ignored by the others)."""
     from .tasks import make_task
+    from .train import TrainSettings
+    if settings is None:
+        settings = TrainSettings(seed=args.seed if args.seed is not None else 0)
     kw = {}
     if args.n_train is not None:
         kw["n_train"] = args.n_train
@@ -40,37 +47,63 @@ def make_task_from_args(args):
         kw["n_test"] = args.n_test
     if args.task in ("smnist", "psmnist"):
         kw["data_dir"] = args.data_dir
+        kw["n_decision"] = settings.n_decision
     elif args.data_dir is not None:
         raise ConfigError(f"--data-dir is for smnist/psmnist, not {args.task}")
+    elif getattr(args, "n_decision", None) is not None:
+        raise ConfigError(f"--n-decision is for smnist/psmnist, not {args.task}")
     if args.seq_len is not None:
         if args.task != "adding":
             raise ConfigError("--seq-len is for the adding task")
         kw["seq_len"] = args.seq_len
     if args.task in ("cue", "adding"):
-        kw["seed"] = args.seed
+        kw["seed"] = settings.seed
     return make_task(args.task, **kw)
 
 
 def _add_train_args(p):
     from .golden.compiled import ENGINES
     from .health import LEARN_MODES
-    from .train import MODELS, SCHEDULES
+    from .train import MODELS, REF_LOSSES, REF_OPTIMIZERS, SCHEDULES, TrainSettings
+    # the run's settings (TrainSettings): default None, so that an option not given takes
+    # the value of the configuration file's [train] table, else TrainSettings' default
     p.add_argument("--task", choices=["cue", "adding", "smnist", "psmnist"], default="cue")
     p.add_argument("--model", choices=MODELS, default="fixed")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, default=1,
-                   help="train this many seeds side by side (seed, seed+1, ...)")
-    p.add_argument("--schedule", choices=SCHEDULES, default="aux",
-                   help="where the targets go (classification tasks)")
-    p.add_argument("--learn", choices=LEARN_MODES, default="all",
-                   help="all: every parameter learns; readout: the readout-only control "
-                        "(W_in, W_rec and the hidden biases frozen; fixed and twin only)")
-    p.add_argument("--engine", choices=ENGINES, default="compiled",
+    p.add_argument("--epochs", type=int, help="passes over the training set (default 1)")
+    p.add_argument("--seed", type=int, help="first seed: weights and data order (default 0)")
+    p.add_argument("--seeds", type=int,
+                   help="train this many seeds side by side (seed, seed+1, ...; default 1)")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help="where the targets go (classification tasks; default aux)")
+    p.add_argument("--n-decision", type=int, metavar="N",
+                   help="decision steps at the end of each sequence (smnist/psmnist; default 1)")
+    p.add_argument("--learn", choices=LEARN_MODES,
+                   help="all (default): every parameter learns; readout: the readout-only "
+                        "control (W_in, W_rec and the hidden biases frozen; fixed and twin only)")
+    p.add_argument("--engine", choices=ENGINES,
                    help="golden models compiled with numba (default; bit-exact with the "
                         "specification) or the NumPy specification itself")
-    p.add_argument("--reset-to-mean", action="store_true",
+    p.add_argument("--reset-to-mean", action="store_true", default=None,
                    help="W <- W-bar at the end of every epoch, as the released FPTT scripts")
+    for name in ("in", "rec", "out"):
+        p.add_argument(f"--gain-{name}", type=float, metavar="G",
+                       help=f"initial W_{name}: N(0, G^2/fan_in) "
+                            f"(default {getattr(TrainSettings(), 'gain_' + name):g})")
+    p.add_argument("--bias-init", type=float, metavar="B",
+                   help="added to the initial hidden bias b, on the weight grid (default 0)")
+    p.add_argument("--ref-optimizer", choices=REF_OPTIMIZERS,
+                   help="ref-fptt/ref-bptt: the optimiser (default adam)")
+    p.add_argument("--ref-lr", type=float, metavar="LR",
+                   help="ref-fptt/ref-bptt: the step (default 1e-3)")
+    p.add_argument("--ref-decay", type=float, metavar="D",
+                   help="ref-fptt/ref-bptt: the step is multiplied by D after every epoch "
+                        "(default 1)")
+    p.add_argument("--ref-batch", type=int, metavar="N",
+                   help="ref-bptt: sequences per mini-batch (default 16)")
+    p.add_argument("--ref-loss", choices=REF_LOSSES,
+                   help="ref-fptt/ref-bptt: the loss (default mse; aux: ref-fptt only)")
+    p.add_argument("--ref-clip", type=float, metavar="C",
+                   help="ref-fptt/ref-bptt: gradient-norm clipping (default 1)")
     p.add_argument("--n-train", type=int, help="training sequences")
     p.add_argument("--n-test", type=int, help="test sequences")
     p.add_argument("--seq-len", type=int, help="sequence length (adding task)")
@@ -131,9 +164,15 @@ def _check_train_counts(args) -> None:
     """Counts of ``fptt train`` in their range, one line each (before any work)."""
     for flag, value, low in (("--n-train", args.n_train, 1), ("--n-test", args.n_test, 1),
                              ("--seq-len", args.seq_len, 1), ("--epochs", args.epochs, 1),
-                             ("--seeds", args.seeds, 1), ("--save-every", args.save_every, 0)):
+                             ("--seeds", args.seeds, 1), ("--save-every", args.save_every, 0),
+                             ("--n-decision", args.n_decision, 1),
+                             ("--ref-batch", args.ref_batch, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{flag} must be >= {low}, not {value}")
+    for flag, value in (("--ref-lr", args.ref_lr), ("--ref-decay", args.ref_decay),
+                        ("--ref-clip", args.ref_clip)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{flag} must be > 0, not {value:g}")
     if args.save_every and not args.checkpoint:
         raise ConfigError("--save-every needs --checkpoint FILE")
 
@@ -149,8 +188,21 @@ def _write_json(path, document) -> None:
     write_atomic(path, lambda fh: fh.write(text))
 
 
+#: fptt train's options that set a TrainSettings field of the same name
+TRAIN_OPTIONS = ("epochs", "seed", "seeds", "schedule", "n_decision", "learn", "engine",
+                 "reset_to_mean", "gain_in", "gain_rec", "gain_out", "bias_init",
+                 "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip")
+
+
+def train_settings(args):
+    """The :class:`fptt.train.TrainSettings` of ``fptt train``: the options given on the
+    command line, else the ``[train]`` table of ``--config``, else the defaults."""
+    from .train import TrainSettings
+    return TrainSettings.load(args.config, **{k: getattr(args, k) for k in TRAIN_OPTIONS})
+
+
 def _cmd_train(args) -> int:
-    from .train import TrainingInterrupted, TrainSettings, check_output_path, train
+    from .train import TrainingInterrupted, check_output_path, train
     _check_train_counts(args)
     for what, path in (("--json", args.json), ("--checkpoint", args.checkpoint)):
         if path:
@@ -158,19 +210,17 @@ def _cmd_train(args) -> int:
     if args.resume and not Path(args.resume).is_file():
         raise ConfigError(f"--resume {args.resume!r}: "
                           f"{'is a directory' if Path(args.resume).is_dir() else 'does not exist'}")
-    task = make_task_from_args(args)
+    settings = train_settings(args)
+    task = make_task_from_args(args, settings)
     cfg = fit_config_to_task(load_config(args), task)
-    settings = TrainSettings(epochs=args.epochs, seed=args.seed, seeds=args.seeds,
-                             schedule=args.schedule, learn=args.learn,
-                             reset_to_mean=args.reset_to_mean, engine=args.engine)
     if not args.force:
-        cfg.check_size(args.seeds, what="training")
+        cfg.check_size(settings.seeds, what="training")
     board = _board_port(args, cfg)
-    steps = sum(seq.steps for seq in task.train_set()) * args.epochs
-    est = cfg.step_seconds(args.seeds) * steps
+    steps = sum(seq.steps for seq in task.train_set()) * settings.epochs
+    est = cfg.step_seconds(settings.seeds) * steps
     if est > 600:
         print(f"note: this run is estimated at about {est / 3600:.1f} h of training "
-              f"({steps} steps of {args.seeds} core(s), {cfg.n_syn} parameters each)",
+              f"({steps} steps of {settings.seeds} core(s), {cfg.n_syn} parameters each)",
               file=sys.stderr)
     # where a run without --checkpoint saves itself on SIGINT
     fallback = None
@@ -210,7 +260,7 @@ def _cmd_train(args) -> int:
               file=sys.stderr, flush=True)
         return 130
     final = history[-1]
-    print(f"final: model={args.model} learn={args.learn} task={task.name} " + _fmt_metrics(
+    print(f"final: model={args.model} learn={settings.learn} task={task.name} " + _fmt_metrics(
         {k: v for k, v in final.items() if k.startswith(("train_", "test_"))}))
     print(format_weight_change(final))
     if args.json:
@@ -289,7 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=_cmd_config)
 
-    p = sub.add_parser("train", help="train a model on a task, print train/test metrics")
+    p = sub.add_parser("train", help="train a model on a task, print train/test metrics",
+                       description="Train a model on a task, print train/test metrics. A "
+                                   "setting not given takes the [train] table of --config, "
+                                   "else the default shown.")
     add_config_args(p)
     _add_train_args(p)
     p.set_defaults(func=_cmd_train)

@@ -67,6 +67,8 @@ __all__ = [
     "MATRICES",
     "BIASES",
     "PARAMS",
+    "HOST_SECTIONS",
+    "read_toml",
     "LearningRates",
 ]
 
@@ -81,6 +83,9 @@ BIASES = ("b", "b_out")
 #: Every learned parameter, in update (and checkpoint, and random draw) order: each
 #: bias follows the matrix whose extra presynaptic column it is.
 PARAMS = ("w_in", "w_rec", "b", "w_out", "b_out")
+#: Sections of a configuration file that are not the core's: the host side of a run
+#: (``[train]``, :meth:`fptt.train.TrainSettings.load`). :class:`CoreConfig` ignores them.
+HOST_SECTIONS = ("train",)
 #: Widest stored quantity; the golden model computes in 64-bit integers.
 MAX_WIDTH = 32
 #: Widest exact intermediate the int64 golden model may form.
@@ -623,7 +628,9 @@ class CoreConfig:
     def from_dict(cls, data: dict[str, Any]) -> "CoreConfig":
         data = dict(data)
         known = {"core", "neuron", "fptt", "formats"}
-        unknown = set(data) - known
+        # host-side sections of a configuration file (the [train] table of fptt train,
+        # :meth:`fptt.train.TrainSettings.load`): not part of the core, ignored here
+        unknown = set(data) - known - set(HOST_SECTIONS)
         if unknown:
             raise ConfigError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
         core = dict(data.get("core", {}))
@@ -685,19 +692,9 @@ class CoreConfig:
         if path is None:
             data = cls().to_dict()
         else:
-            path = Path(path)
-            if not path.exists():
-                raise ConfigError(f"configuration file {str(path)!r} does not exist")
-            if path.is_dir():
-                raise ConfigError(f"configuration file {str(path)!r} is a directory")
+            raw = read_toml(path)
             try:
-                text = path.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                raise ConfigError(f"configuration file {str(path)!r} cannot be read: "
-                                  f"{reason}") from None
-            try:
-                data = cls.from_toml(text).to_dict()
+                data = cls.from_dict(raw).to_dict()
             except ConfigError as exc:
                 raise ConfigError(f"configuration file {str(path)!r}: {exc}") from None
         for item in overrides:
@@ -726,6 +723,26 @@ class CoreConfig:
         for item in overrides:
             _apply_override(data, item)
         return CoreConfig.from_dict(data)
+
+
+def read_toml(path) -> dict[str, Any]:
+    """The tables of the TOML file ``path``; a one-line :class:`ConfigError` naming the file
+    when it is missing, a directory, unreadable or not TOML."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"configuration file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"configuration file {str(path)!r} is a directory")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"configuration file {str(path)!r} cannot be read: "
+                          f"{reason}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {str(path)!r}: invalid TOML: {exc}") from None
 
 
 def memory_limit() -> int:

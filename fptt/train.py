@@ -43,15 +43,23 @@ from .golden.compiled import ENGINES, make_core
 from .health import LEARN_MODES, bias_size, frozen_params, weight_change
 from .tasks.base import Sequence, Task, with_targets
 
-__all__ = ["MODELS", "SCHEDULES", "TrainSettings", "place_targets", "make_learner", "train",
-           "evaluate", "TrainingInterrupted", "check_output_path", "write_atomic",
-           "read_train_checkpoint"]
+__all__ = ["MODELS", "SCHEDULES", "REF_OPTIMIZERS", "REF_LOSSES", "REF_SURROGATES",
+           "TrainSettings", "read_train_table", "initial_weights", "place_targets",
+           "make_learner", "train", "evaluate", "TrainingInterrupted", "check_output_path",
+           "write_atomic", "read_train_checkpoint"]
 
 #: version of the training checkpoint (``train.meta``)
 CHECKPOINT_VERSION = 1
 
 MODELS = ("fixed", "twin", "ref-fptt", "ref-bptt", "board")
 SCHEDULES = ("final", "every", "aux")
+#: The PyTorch references' optimisers, losses and surrogates (those of
+#: :mod:`fptt.golden.reference`, named here so that reading a ``[train]`` table needs no torch).
+REF_OPTIMIZERS = ("sgd", "adam", "adamax")
+REF_LOSSES = ("mse", "ce", "aux")
+REF_SURROGATES = ("triangle", "mg-sfptt", "mg-srnn", "mg")
+#: ``ref_lr`` of a ``[train]`` table meaning "each parameter's ``fptt.lr``" (``None``)
+REF_LR_CONFIG = "fptt.lr"
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,15 @@ class TrainSettings:
     ``W_in``, ``W_rec``, ``b`` frozen; golden models only); ``engine`` runs the
     golden models compiled (:mod:`fptt.golden.compiled`, bit-exact with the NumPy
     specification, ~50× faster) or as the ``"spec"`` itself; ``gain_*`` scale the
-    initial weights (``N(0, gain²/fan_in)``); ``ref_*`` configure the PyTorch
-    references only.
+    initial weights (``N(0, gain²/fan_in)``) and ``bias_init`` is added to the
+    initial hidden bias ``b`` (rounded to the weight grid; :func:`initial_weights`);
+    ``n_decision`` is the number of decision steps of the MNIST tasks (the task
+    is built with it: :class:`fptt.tasks.MnistTask`; other tasks have their own);
+    ``ref_*`` configure the PyTorch references only, ``ref_decay`` multiplying
+    their step after every epoch (``ExponentialLR``).
+
+    A configuration file's ``[train]`` table holds these settings
+    (:meth:`from_table`, :meth:`load`); without one, the defaults here apply.
     """
 
     epochs: int = 1
@@ -76,9 +91,12 @@ class TrainSettings:
     gain_in: float = 3.0
     gain_rec: float = 0.5
     gain_out: float = 0.01
+    bias_init: float = 0.0
+    n_decision: int = 1
     eval_batch: int = 256
     ref_optimizer: str = "adam"
     ref_lr: float | None = 1e-3
+    ref_decay: float = 1.0
     ref_clip: float | None = 1.0
     ref_batch: int = 16
     ref_loss: str = "mse"
@@ -96,6 +114,130 @@ class TrainSettings:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.learn not in LEARN_MODES:
             raise ValueError(f"learn must be one of {', '.join(LEARN_MODES)}, not {self.learn!r}")
+        if self.n_decision < 1:
+            raise ValueError(f"n_decision must be >= 1, not {self.n_decision}")
+        if not self.ref_decay > 0:
+            raise ValueError(f"ref_decay must be > 0, not {self.ref_decay}")
+
+    @classmethod
+    def from_table(cls, table: dict, **given) -> "TrainSettings":
+        """Settings from a ``[train]`` table, keyword arguments that are not ``None`` winning.
+
+        Parameters
+        ----------
+        table : dict
+            The ``[train]`` table of a configuration file: any of this class's fields.
+            ``ref_lr = "fptt.lr"`` means each parameter's ``fptt.lr`` (``None``),
+            ``ref_clip = false`` no clipping (``None``).
+        **given
+            Settings given otherwise (the command line); ``None`` leaves the table's
+            value, else the default.
+
+        Returns
+        -------
+        TrainSettings
+
+        Raises
+        ------
+        fptt.config.ConfigError
+            One line naming the key: an unknown key, a value of the wrong type or out of
+            its range.
+        """
+        from .config import ConfigError, _check_keys
+        if not isinstance(table, dict):
+            raise ConfigError(f"[train] must be a table, not {table!r}")
+        _check_keys("train", table, [f.name for f in dataclasses.fields(cls)])
+        values = {key: _table_value(key, value) for key, value in table.items()}
+        values.update({k: v for k, v in given.items() if v is not None})
+        try:
+            return cls(**values)
+        except ConfigError:
+            raise
+        except ValueError as exc:       # a value given by the caller out of range
+            raise ConfigError(str(exc)) from None
+
+    @classmethod
+    def load(cls, path, **given) -> "TrainSettings":
+        """:meth:`from_table` of the ``[train]`` table of the TOML file ``path`` (none, or
+        ``path`` ``None``: the defaults, with ``given``); errors name the file."""
+        return cls.from_table(read_train_table(path), **given)
+
+
+_TABLE_INTS = {"epochs": 1, "seed": 0, "seeds": 1, "n_decision": 1, "eval_batch": 1,
+               "ref_batch": 1}
+_TABLE_REALS = ("gain_in", "gain_rec", "gain_out", "bias_init")
+_TABLE_POSITIVE = ("ref_decay", "ref_lr", "ref_clip")
+_TABLE_CHOICES = {"schedule": SCHEDULES, "learn": LEARN_MODES, "engine": ENGINES,
+                  "ref_optimizer": REF_OPTIMIZERS, "ref_loss": REF_LOSSES,
+                  "ref_surrogate": REF_SURROGATES}
+
+
+def _table_value(key: str, value):
+    """One ``[train]`` value checked and converted (``ConfigError`` naming ``train.key``)."""
+    from .config import ConfigError, _is_int, _is_real
+    if key in _TABLE_INTS:
+        low = _TABLE_INTS[key]
+        if not (_is_int(value) and value >= low):
+            raise ConfigError(f"train.{key} must be an integer >= {low}, not {value!r}")
+        return value
+    if key in _TABLE_REALS:
+        if not _is_real(value):
+            raise ConfigError(f"train.{key} must be a finite number, not {value!r}")
+        return float(value)
+    if key in _TABLE_POSITIVE:
+        if key == "ref_lr" and value == REF_LR_CONFIG:
+            return None
+        if key == "ref_clip" and value is False:
+            return None
+        if not (_is_real(value) and value > 0):
+            alt = {"ref_lr": f' or "{REF_LR_CONFIG}" (each parameter\'s fptt.lr)',
+                   "ref_clip": " or false (no clipping)"}.get(key, "")
+            raise ConfigError(f"train.{key} must be a number > 0{alt}, not {value!r}")
+        return float(value)
+    if key in _TABLE_CHOICES:
+        if value not in _TABLE_CHOICES[key]:
+            raise ConfigError(f"train.{key} must be one of {', '.join(_TABLE_CHOICES[key])}, "
+                              f"not {value!r}")
+        return value
+    if not isinstance(value, bool):         # reset_to_mean
+        raise ConfigError(f"train.{key} must be true or false, not {value!r}")
+    return value
+
+
+def read_train_table(path) -> dict:
+    """The ``[train]`` table of the configuration file ``path`` (``{}`` when it has none or
+    ``path`` is ``None``), each value checked (:meth:`TrainSettings.from_table`).
+
+    Raises
+    ------
+    fptt.config.ConfigError
+        One line naming the file and, for a bad value, the key.
+    """
+    from .config import ConfigError, read_toml
+    if path is None:
+        return {}
+    data = read_toml(path)
+    table = data.get("train", {})
+    try:
+        TrainSettings.from_table(table)
+    except ConfigError as exc:
+        raise ConfigError(f"configuration file {str(path)!r}: {exc}") from None
+    return dict(table)
+
+
+def initial_weights(cfg: CoreConfig, seed: int, settings: "TrainSettings") -> dict:
+    """The initial weights of one model: :func:`fptt.golden.weights.init_weights` with the
+    settings' gains, plus ``settings.bias_init`` on the hidden bias ``b`` (rounded to the
+    weight grid, ``formats.w``, so that every view starts from the same values)."""
+    from .golden.weights import init_weights
+    w = init_weights(cfg, seed, settings.gain_in, settings.gain_rec, settings.gain_out)
+    if settings.bias_init:
+        if "b" not in w:
+            raise ValueError(f"bias_init = {settings.bias_init} needs a core with biases "
+                             f"(core.biases = true)")
+        fmt = cfg.formats.w
+        w["b"] = w["b"] + fmt.quantize(settings.bias_init) * fmt.lsb
+    return w
 
 
 def place_targets(seq: Sequence, schedule: str, window: int, n_classes: int | None = None) -> Sequence:
@@ -194,7 +336,8 @@ class _ReferenceLearner:
 
     Defaults (``TrainSettings.ref_*``): Adam, step 1e-3, gradient-norm clipping
     1 (the released scripts), the MSE loss on the schedule's targets and the
-    triangle surrogate. ``ref_optimizer="sgd", ref_lr=None, ref_clip=None``:
+    triangle surrogate; ``ref_decay`` multiplies the step after every epoch.
+    ``ref_optimizer="sgd", ref_lr=None, ref_clip=None``:
     plain SGD with each parameter's ``cfg.fptt.lr``, ``ref-fptt`` then being
     the float twin's algorithm (on the cue task with ``CoreConfig()``, 3 seeds,
     3 epochs, it ends 11 points below Adam). ``ref_loss="aux"`` (``ref-fptt`` only) trains on
@@ -220,6 +363,7 @@ class _ReferenceLearner:
         self.n_models = len(weights)
         self.batch = settings.ref_batch
         self.reset_to_mean = settings.reset_to_mean
+        self.decay = settings.ref_decay
 
     def units(self, orders) -> int:
         """Steps of one epoch: sequences (``ref-fptt``) or mini-batches (``ref-bptt``)."""
@@ -246,6 +390,12 @@ class _ReferenceLearner:
         if self.kind == "ref-fptt":
             for trainer in self.trainers:
                 trainer.end_epoch(reset_to_mean=self.reset_to_mean)
+        if self.decay != 1.0:
+            # ExponentialLR's step, once per epoch; the step lives in the optimiser's state,
+            # so a checkpoint (and --resume) keeps it
+            for trainer in self.trainers:
+                for group in trainer.optimizer.param_groups:
+                    group["lr"] *= self.decay
         return True
 
     def weights(self, model: int = 0):
@@ -482,7 +632,6 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     """
     from .config import ConfigError
     from .golden.fixed_core import CheckpointError, checkpoint_arrays
-    from .golden.weights import init_weights
     if (task.n_in, task.n_out) != (cfg.n_in, cfg.n_out):
         raise ValueError(f"task {task.name} has n_in={task.n_in}, n_out={task.n_out}; the "
                          f"configuration has n_in={cfg.n_in}, n_out={cfg.n_out}")
@@ -492,8 +641,7 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     if resume is not None:
         meta, arrays = read_train_checkpoint(resume)
     seeds = range(settings.seed, settings.seed + settings.seeds)
-    weights = [init_weights(cfg, s, settings.gain_in, settings.gain_rec, settings.gain_out)
-               for s in seeds]
+    weights = [initial_weights(cfg, s, settings) for s in seeds]
     learner = make_learner(model, cfg, weights, settings, board)
     n_classes = task.n_out if task.kind == "classification" else None
     train_set = [place_targets(s, settings.schedule, cfg.window, n_classes)
@@ -511,7 +659,9 @@ def train(cfg: CoreConfig, task: Task, model: str, settings: TrainSettings = Tra
     if meta is not None:
         where = f"checkpoint {str(resume)!r}"
         mine = dict(settings_d, epochs=None)
-        theirs = dict(meta["settings"], epochs=None)
+        # settings added since the checkpoint was written had their default values then
+        defaults = json.loads(json.dumps(dataclasses.asdict(TrainSettings()), default=str))
+        theirs = {**defaults, **meta["settings"], "epochs": None}
         for what, a, b in (("model", meta["model"], model), ("task", meta["task"], task.name),
                            ("training data", meta["sequences"], fingerprint),
                            ("configuration", meta["config_toml"], cfg.to_toml())):

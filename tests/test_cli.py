@@ -1,5 +1,6 @@
 """The command line: configuration printing, training with JSON metrics, error reporting."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -132,3 +133,94 @@ def test_rtl_size_guard_figure_and_override():
     with pytest.raises(ConfigError, match=r"pass --yes to generate"):
         check_rtl_size(cfg, limit_bits=bits - 1, flag="--yes")
     check_rtl_size(cfg, limit_bits=bits)
+
+
+# ----------------------------------------------------------------------------- [train] table
+def _config_with_train(tmp_path, train_table: str):
+    path = tmp_path / "c.toml"
+    path.write_text(CoreConfig(n_in=2, n_hidden=8, n_out=1, window=5, window_max=8).to_toml()
+                    + "\n[train]\n" + train_table)
+    return path
+
+
+TINY = ["train", "--task", "adding", "--n-train", "4", "--n-test", "3", "--seq-len", "12",
+        "--quiet"]
+
+
+def test_train_takes_its_settings_from_the_config_and_options_win(tmp_path):
+    cfg = _config_with_train(tmp_path, 'epochs = 2\nschedule = "every"\ngain_out = 0.25\n'
+                                       'bias_init = 0.125\nseed = 3\n')
+    out = tmp_path / "m.json"
+    assert main(TINY + ["--config", str(cfg), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    s = data["settings"]
+    assert len(data["epochs"]) == 2
+    assert (s["epochs"], s["schedule"], s["gain_out"], s["bias_init"], s["seed"]) == \
+        (2, "every", 0.25, 0.125, 3)
+    assert (s["gain_in"], s["ref_lr"], s["n_decision"], s["ref_decay"]) == (3.0, 1e-3, 1, 1.0)
+    assert main(TINY + ["--config", str(cfg), "--json", str(out), "--epochs", "1",
+                        "--gain-out", "0.5", "--seed", "0", "--schedule", "final",
+                        "--ref-decay", "0.75", "--reset-to-mean"]) == 0
+    data = json.loads(out.read_text())
+    s = data["settings"]
+    assert len(data["epochs"]) == 1
+    assert (s["epochs"], s["schedule"], s["gain_out"], s["bias_init"], s["seed"]) == \
+        (1, "final", 0.5, 0.125, 0)
+    assert (s["ref_decay"], s["reset_to_mean"]) == (0.75, True)
+    # without --config: TrainSettings' defaults, as before the table
+    assert main(TINY + ["--json", str(out)]) == 0
+    assert json.loads(out.read_text())["settings"] == dataclasses.asdict(TrainSettings())
+
+
+def test_reference_models_follow_the_table(tmp_path):
+    import io
+
+    import torch
+    cfg = _config_with_train(tmp_path, 'epochs = 2\nref_lr = 0.01\nref_decay = 0.5\n'
+                                       'ref_batch = 2\nref_optimizer = "adamax"\n')
+    ck = tmp_path / "c.npz"
+    assert main(TINY + ["--config", str(cfg), "--model", "ref-bptt", "--checkpoint", str(ck)]) == 0
+    with np.load(ck) as data:
+        state = torch.load(io.BytesIO(data["train.ref.0"].tobytes()), weights_only=True)
+    groups = state["optimizer"]["param_groups"]
+    assert {g["lr"] for g in groups} == {0.0025}        # 0.01 · 0.5 · 0.5 after 2 epochs
+    assert "betas" in groups[0] and "amsgrad" not in groups[0]    # Adamax, not Adam
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--n-decision", "4"], "--n-decision is for smnist/psmnist, not adding"),
+    (["--n-decision", "0"], "--n-decision must be >= 1, not 0"),
+    (["--ref-batch", "0"], "--ref-batch must be >= 1, not 0"),
+    (["--ref-lr", "-1"], "--ref-lr must be > 0, not -1"),
+    (["--ref-decay", "0"], "--ref-decay must be > 0, not 0"),
+    (["--ref-clip", "0"], "--ref-clip must be > 0, not 0"),
+])
+def test_train_option_refusals(capsys, extra, message):
+    assert main(TINY + extra) == 2
+    err = capsys.readouterr().err
+    assert f"fptt train: error: {message}\n" in err
+
+
+def test_bad_train_table_is_one_line_naming_file_and_key(tmp_path, capsys):
+    cfg = _config_with_train(tmp_path, "gain_in = \"big\"\n")
+    assert main(TINY + ["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"fptt train: error: configuration file {str(cfg)!r}: train.gain_in must be "
+                   f"a finite number, not 'big'\n")
+
+
+def test_mnist_task_takes_n_decision_from_the_table(tmp_path):
+    from fptt.cli import build_parser, make_task_from_args, train_settings
+    from fptt.tasks.idx import write_idx
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte",
+              rng.integers(0, 256, (8010, 4, 4), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 8010, dtype=np.uint8))
+    cfg = _config_with_train(tmp_path, "n_decision = 5\n")
+    args = build_parser().parse_args(["train", "--task", "smnist", "--config", str(cfg),
+                                      "--data-dir", str(tmp_path), "--n-train", "3"])
+    task = make_task_from_args(args, train_settings(args))
+    assert task.n_decision == 5
+    assert list(np.flatnonzero(task.train_set()[0].decision)) == [11, 12, 13, 14, 15]
+    args.n_decision = 2
+    assert make_task_from_args(args, train_settings(args)).n_decision == 2

@@ -202,3 +202,29 @@ def test_size_guard_names_the_figure_and_the_flag():
     with pytest.raises(ConfigError, match=r"needs about 1\.3 GiB"):
         big.check_size(limit=2 ** 30)
     CoreConfig().check_size(limit=2 ** 30)      # the default core passes
+
+
+def test_train_table_is_the_host_side_and_ignored_by_the_core(tmp_path):
+    """A configuration file's [train] table (fptt.train.TrainSettings) is not part of the
+    core: CoreConfig reads the file as if it were not there; other sections still refuse."""
+    core = CoreConfig(n_hidden=12).to_toml()
+    path = tmp_path / "c.toml"
+    path.write_text(core + '\n[train]\nepochs = 3\nschedule = "final"\n')
+    assert CoreConfig.load(path) == CoreConfig(n_hidden=12)
+    assert CoreConfig.from_toml(core + "\n[train]\nnonsense = 1\n") == CoreConfig(n_hidden=12)
+    assert CoreConfig.load(path, ["n_hidden=20"]).n_hidden == 20
+    assert "[train]" not in CoreConfig.load(path).to_toml()
+    with pytest.raises(ConfigError, match=r"unknown configuration section\(s\): extra$"):
+        CoreConfig.from_toml("[train]\nepochs = 3\n[extra]\na = 1\n")
+    (tmp_path / "bad.toml").write_text("[core\n")
+    with pytest.raises(ConfigError, match=r"configuration file .*bad.toml': invalid TOML"):
+        CoreConfig.load(tmp_path / "bad.toml")
+
+
+def test_smnist_config_holds_the_decision_setup():
+    cfg = CoreConfig.load(Path(__file__).resolve().parents[1] / "configs" / "smnist.toml")
+    assert (cfg.n_in, cfg.n_hidden, cfg.n_out, cfg.window) == (1, 64, 10, 56)
+    assert cfg.neuron.tau_out == 200
+    assert cfg.formats.grad_w_out == Fmt(24, 10) and cfg.formats.grad_b_out == Fmt(24, 12)
+    assert cfg.formats.grad_w_in == Fmt(16, 15)
+    assert [cfg.fptt.lr.as_dict()[p] for p in PARAMS] == [2.0 ** -12] * 3 + [2.0 ** -20, 2.0 ** -26]

@@ -39,6 +39,7 @@ def _final_weights(path, model):
     ("twin", TrainSettings(epochs=2, seeds=1, engine="spec")),
     ("ref-fptt", TrainSettings(epochs=2, seeds=2, reset_to_mean=True)),
     ("ref-bptt", TrainSettings(epochs=2, seeds=2, ref_batch=3)),
+    ("ref-bptt", TrainSettings(epochs=2, seeds=1, ref_batch=3, ref_decay=0.5)),
 ])
 @pytest.mark.parametrize("stop", [(1, 2), (2, 1)])
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, model, settings, stop):
@@ -182,3 +183,144 @@ def test_sigint_saves_and_resume_matches_uninterrupted(tmp_path):
         FixedCore.load(tmp_path / "c.npz").state.arrays()
     for k in A:
         np.testing.assert_array_equal(A[k], B[k], err_msg=k)
+
+
+# ----------------------------------------------------------------------------- [train] table
+def test_train_table_gives_the_settings_and_given_values_win(tmp_path):
+    from fptt.train import read_train_table
+    table = {"epochs": 3, "schedule": "final", "n_decision": 7, "gain_in": 2, "gain_out": 0.25,
+             "bias_init": 0.0625, "ref_optimizer": "sgd", "ref_lr": "fptt.lr", "ref_clip": False,
+             "ref_decay": 0.5, "ref_batch": 4, "ref_loss": "ce", "reset_to_mean": True}
+    s = TrainSettings.from_table(table)
+    assert (s.epochs, s.schedule, s.n_decision, s.gain_in, s.gain_rec, s.gain_out) == \
+        (3, "final", 7, 2.0, 0.5, 0.25)
+    assert isinstance(s.gain_in, float) and s.bias_init == 0.0625
+    assert (s.ref_optimizer, s.ref_lr, s.ref_clip, s.ref_decay, s.ref_batch, s.ref_loss) == \
+        ("sgd", None, None, 0.5, 4, "ce")
+    assert s.reset_to_mean is True and s.learn == "all" and s.seed == 0
+    # given values win; None leaves the table's, then the default
+    s = TrainSettings.from_table(table, epochs=1, gain_out=None, learn="readout", seed=None)
+    assert (s.epochs, s.gain_out, s.learn, s.seed) == (1, 0.25, "readout", 0)
+    assert TrainSettings.from_table({}) == TrainSettings()
+    path = tmp_path / "c.toml"
+    path.write_text(CFG.to_toml() + '\n[train]\nepochs = 2\nref_lr = 5e-3\n')
+    assert read_train_table(path) == {"epochs": 2, "ref_lr": 5e-3}
+    assert TrainSettings.load(path, seeds=3) == TrainSettings(epochs=2, ref_lr=5e-3, seeds=3)
+    path.write_text(CFG.to_toml())      # no [train]: the defaults, as before the table
+    assert TrainSettings.load(path) == TrainSettings() == TrainSettings.load(None)
+
+
+@pytest.mark.parametrize("table, message", [
+    (3, "[train] must be a table, not 3"),
+    ({"epoch": 2}, "unknown key(s) in [train]: epoch; known: bias_init, engine, epochs"),
+    ({"epochs": 0}, "train.epochs must be an integer >= 1, not 0"),
+    ({"epochs": 1.5}, "train.epochs must be an integer >= 1, not 1.5"),
+    ({"seed": -1}, "train.seed must be an integer >= 0, not -1"),
+    ({"n_decision": True}, "train.n_decision must be an integer >= 1, not True"),
+    ({"gain_in": "3"}, "train.gain_in must be a finite number, not '3'"),
+    ({"bias_init": float("nan")}, "train.bias_init must be a finite number, not nan"),
+    ({"ref_lr": -1}, 'train.ref_lr must be a number > 0 or "fptt.lr" (each parameter\'s '
+                     'fptt.lr), not -1'),
+    ({"ref_clip": True}, "train.ref_clip must be a number > 0 or false (no clipping), not True"),
+    ({"ref_decay": 0}, "train.ref_decay must be a number > 0, not 0"),
+    ({"schedule": "last"}, "train.schedule must be one of final, every, aux, not 'last'"),
+    ({"ref_optimizer": "rmsprop"}, "train.ref_optimizer must be one of sgd, adam, adamax, "
+                                   "not 'rmsprop'"),
+    ({"ref_loss": "nll"}, "train.ref_loss must be one of mse, ce, aux, not 'nll'"),
+    ({"reset_to_mean": 1}, "train.reset_to_mean must be true or false, not 1"),
+])
+def test_train_table_refusals_name_the_key(table, message):
+    from fptt.config import ConfigError
+    with pytest.raises(ConfigError) as info:
+        TrainSettings.from_table(table)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_given_settings_out_of_range_and_file_errors(tmp_path):
+    from fptt.config import ConfigError
+    from fptt.train import read_train_table
+    with pytest.raises(ConfigError, match="^n_decision must be >= 1, not 0$"):
+        TrainSettings.from_table({}, n_decision=0)
+    with pytest.raises(ConfigError, match="^ref_decay must be > 0, not -0.5$"):
+        TrainSettings.from_table({}, ref_decay=-0.5)
+    path = tmp_path / "c.toml"
+    path.write_text(CFG.to_toml() + '\n[train]\nschedule = "last"\n')
+    with pytest.raises(ConfigError, match=r"^configuration file '.*c.toml': train.schedule "
+                                          r"must be one of final, every, aux, not 'last'$"):
+        read_train_table(path)
+    with pytest.raises(ConfigError, match="nope.toml' does not exist"):
+        TrainSettings.load(tmp_path / "nope.toml")
+
+
+def test_ref_names_are_the_references():
+    from fptt.golden.reference import SURROGATES
+    from fptt.golden.reference.common import OPTIMIZERS
+    from fptt.golden.reference.losses import LOSSES
+    from fptt.train import REF_LOSSES, REF_OPTIMIZERS, REF_SURROGATES
+    assert (REF_OPTIMIZERS, REF_LOSSES, REF_SURROGATES) == (OPTIMIZERS, LOSSES, SURROGATES)
+
+
+def test_initial_weights_take_gains_and_bias_init():
+    from fptt.golden.weights import init_weights
+    from fptt.train import initial_weights
+    cfg = CFG.replace(biases=True)
+    s = TrainSettings(gain_in=2.0, gain_out=0.5, bias_init=0.06)
+    w, plain = initial_weights(cfg, 3, s), init_weights(cfg, 3, 2.0, 0.5, 0.5)
+    np.testing.assert_array_equal(w["w_in"], plain["w_in"])
+    np.testing.assert_array_equal(w["w_out"], plain["w_out"])
+    # 0.06 on the weight grid (Q2.13): 492 / 8192
+    np.testing.assert_array_equal(w["b"] - plain["b"], np.full_like(plain["b"], 492 / 8192))
+    with pytest.raises(ValueError, match=r"^bias_init = 0.06 needs a core with biases "
+                                         r"\(core.biases = true\)$"):
+        initial_weights(CFG.replace(biases=False), 0, s)
+
+
+def test_golden_training_starts_from_bias_init(tmp_path):
+    cfg = CFG.replace(biases=True)
+    ck = tmp_path / "c.npz"
+    settings = TrainSettings(bias_init=0.5, gain_out=0.0, learn="readout")
+    train(cfg, _task(), "fixed", settings, checkpoint=ck)
+    core = FixedCore.load(ck)
+    # the hidden bias is frozen (readout-only control): it stays 0.5 plus init_weights' b
+    from fptt.golden.weights import init_weights
+    b0 = init_weights(cfg, 0, 3.0, 0.5, 0.0)["b"]
+    np.testing.assert_allclose(core.weights(0)["b"], b0 + 0.5, rtol=0, atol=2.0 ** -13)
+    assert np.all(core.weights(0)["b"] > 0.4)
+
+
+def test_reference_step_decays_once_per_epoch():
+    from fptt.train import make_learner
+    task = _task()
+    seqs = list(task.train_set())
+    for model in ("ref-bptt", "ref-fptt"):
+        settings = TrainSettings(ref_lr=1e-2, ref_decay=0.5, ref_batch=3)
+        learner = make_learner(model, CFG, [init_weights_of(CFG)], settings)
+        lrs = []
+        for _ in range(3):
+            learner.train_epoch([seqs], lambda it: it)
+            lrs.append([g["lr"] for g in learner.trainers[0].optimizer.param_groups])
+        assert [set(x) for x in lrs] == [{5e-3}, {2.5e-3}, {1.25e-3}], model
+
+
+def init_weights_of(cfg, seed=0):
+    from fptt.train import initial_weights
+    return initial_weights(cfg, seed, TrainSettings())
+
+
+def test_resume_of_a_checkpoint_without_the_new_settings(tmp_path):
+    """A checkpoint written before bias_init, n_decision and ref_decay existed resumes: those
+    settings had their defaults."""
+    import json as _json
+    task = _task()
+    ck = tmp_path / "c.npz"
+    train(CFG, task, "fixed", TrainSettings(epochs=1), checkpoint=ck)
+    with np.load(ck) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = _json.loads(str(arrays["train.meta"]))
+    for key in ("bias_init", "n_decision", "ref_decay"):
+        del meta["settings"][key]
+    arrays["train.meta"] = np.array(_json.dumps(meta))
+    np.savez(ck, **arrays)
+    assert len(train(CFG, task, "fixed", TrainSettings(epochs=2), resume=ck)) == 2
+    with pytest.raises(ValueError, match="other settings: bias_init=0.0"):
+        train(CFG, task, "fixed", TrainSettings(epochs=2, bias_init=0.25), resume=ck)
