@@ -1,5 +1,7 @@
 """The study engine: memory bits from the configuration, results files, headline helpers."""
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -374,3 +376,82 @@ def test_smnist_markdown_names_batch_passes_and_stopped_runs(tmp_path, monkeypat
     assert rows[0] == ("| decision | smnist | ref-bptt (Adam), batch 128 | all | 12 | 58.7 | "
                        "8000: 20.2, 96000: 58.7 | 1.53 % / 33.2 % / 178 % | 3865 |")
     assert "| all | 2 (stopped) | 22.2 |" in rows[1] and rows[1].endswith("| – | 974 |")
+
+
+def test_decision_setup_is_configs_smnist_toml():
+    """SETUPS["decision"] is read from configs/smnist.toml: core and [train] table, no
+    overrides; its FPTT reference is the BPTT one with the auxiliary loss."""
+    from fptt.study import smnist
+    from fptt.train import TrainSettings
+    d = smnist.SETUPS["decision"]
+    assert sorted(smnist.SETUPS) == ["decision", "reservoir"]
+    assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
+    assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init) == \
+        ("final", 56, 3.0, 0.5, 0.1, 0.0)
+    assert d.bptt == dict(optimizer="adam", lr=5e-3, decay=0.85, batch=128, loss="ce", clip=1.0)
+    assert d.fptt == dict(d.bptt, loss="aux")
+    # what fptt train --config configs/smnist.toml takes for the golden models
+    golden = ("epochs", "schedule", "n_decision", "gain_in", "gain_rec", "gain_out",
+              "bias_init")
+    cli, study = TrainSettings.load(smnist.CONFIG), smnist._settings(d)
+    assert {k: getattr(study, k) for k in golden} == {k: getattr(cli, k) for k in golden}
+    assert dataclasses.replace(study, **{k: getattr(cli, k) for k in (
+        "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip")}) == cli
+
+
+def test_setup_from_config_reads_the_train_table(tmp_path):
+    from fptt.study.smnist import Setup
+    path = tmp_path / "c.toml"
+    path.write_text(CoreConfig().to_toml() + '\n[train]\nbias_init = 0.06\ngain_rec = 1.5\n'
+                    'ref_lr = "fptt.lr"\nref_optimizer = "sgd"\nref_clip = false\n')
+    s = Setup.from_config(path, note="n")
+    assert (s.overrides, s.schedule, s.n_decision, s.gain_rec, s.bias_init, s.note) == \
+        ((), "aux", 1, 1.5, 0.06, "n")
+    assert s.bptt == dict(optimizer="sgd", lr=None, decay=1.0, batch=16, loss="mse", clip=None)
+
+
+def test_reservoir_setup_keeps_its_network():
+    """The reservoir set-up undoes the decision set-up's changes to configs/smnist.toml."""
+    from fptt.study import smnist
+    cfg = smnist.setup_config(smnist.SETUPS["reservoir"])
+    assert cfg.neuron.tau_out == 200
+    assert cfg.formats.grad_w_out == Fmt(16, 10) and cfg.formats.grad_b_out == Fmt(16, 15)
+    assert cfg.fptt.lr.as_dict() == {"w_in": 2.0 ** -10, "w_rec": 2.0 ** -10, "b": 2.0 ** -10,
+                                     "w_out": 2.0 ** -21, "b_out": 2.0 ** -21}
+    assert cfg.replace(neuron={"tau_out": 200}) == cfg
+
+
+def test_headline_command_reproduces_the_study(tmp_path):
+    """`fptt train --task smnist --config configs/smnist.toml --model fixed` and the study's
+    onchip_run(SETUPS["decision"], "fixed") end with the same accuracy and weights."""
+    from fptt.cli import main
+    from fptt.golden.fixed_core import FixedCore
+    from fptt.study import runners, smnist
+    from fptt.tasks import make_task
+    from fptt.tasks.idx import write_idx
+    rng = np.random.default_rng(1)
+    n = 8000 + 40       # images 0-7999 train, the rest test (8 × 8: 64 steps each)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n, 8, 8), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    out, ck = tmp_path / "m.json", tmp_path / "c.npz"
+    assert main(["train", "--task", "smnist", "--config", str(smnist.CONFIG), "--model", "fixed",
+                 "--data-dir", str(tmp_path), "--json", str(out), "--n-train", "120",
+                 "--n-test", "40", "--checkpoint", str(ck), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    setup = smnist.SETUPS["decision"]
+    task = make_task("smnist", data_dir=tmp_path, n_train=120, n_test=40,
+                     n_decision=setup.n_decision)
+    rec = smnist.onchip_run(setup, "fixed", task=task, eval_every=40)
+    last = doc["epochs"][-1]
+    assert doc["settings"]["n_decision"] == 56 and doc["settings"]["schedule"] == "final"
+    assert rec["accuracy"] == last["test_accuracy_seeds"]
+    assert rec["weight_change"][0] == {m: c["mean"] for m, c in last["weight_change"].items()}
+    assert rec["weight_change"][0]["w_rec"] > 0
+    # the weights, bit for bit: the run's checkpoint against the study's runner
+    cfg = smnist.setup_config(setup)
+    w0 = {m: smnist.setup_weights(cfg, setup, 0)[m][None] for m in cfg.params}
+    res = runners.train_golden(cfg, task, "fixed", [0], smnist._settings(setup), weights=w0)
+    core = FixedCore.load(ck)
+    assert core.cfg == cfg
+    for m in cfg.params:
+        np.testing.assert_array_equal(core.state.w[m], res["weights"][m], err_msg=m)
