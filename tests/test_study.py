@@ -378,6 +378,32 @@ def test_smnist_markdown_names_batch_passes_and_stopped_runs(tmp_path, monkeypat
     assert "| all | 2 (stopped) | 22.2 |" in rows[1] and rows[1].endswith("| – | 974 |")
 
 
+def test_smnist_main_keeps_one_reference_record_per_seed(tmp_path, monkeypatch):
+    """``--seed 1`` adds a record beside seed 0's instead of replacing it; the table and the
+    plot name the seed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from fptt.study import smnist
+    from fptt.study.common import RESULTS_ENV, read_json
+    from fptt.study.plots import plot_smnist_curves
+    from fptt.study.summary import smnist_onchip_markdown
+    (tmp_path / "data").mkdir()
+    task = _tiny_mnist(tmp_path / "data")
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    monkeypatch.setattr(smnist, "make_mnist", lambda *a, **k: task)
+    argv = ["--setup", "decision", "--models", "", "--no-ceiling", "--bptt-epochs", "1",
+            "--n-train", "16", "--n-test", "8"]
+    assert smnist.main(argv) == 0
+    assert smnist.main(argv + ["--seed", "1"]) == 0
+    assert smnist.main(argv + ["--seed", "1"]) == 0   # a rerun replaces its own seed's record
+    recs = read_json(tmp_path / smnist.RESULTS)
+    assert sorted(r["seeds"][0] for r in recs) == [0, 1]
+    rows = [ln for ln in smnist_onchip_markdown() if ln.startswith("| decision")]
+    assert [("seed 1" in r) for r in rows] == [False, True]
+    labels = [ln.get_label() for ln in plot_smnist_curves(recs, "smnist").get_lines()]
+    assert "ref-bptt (decision)" in labels and "ref-bptt (decision, seed 1)" in labels
+
+
 def test_decision_setup_is_configs_smnist_toml():
     """SETUPS["decision"] is read from configs/smnist.toml: core and [train] table, no
     overrides; its FPTT reference is the BPTT one with the auxiliary loss."""

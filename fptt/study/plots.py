@@ -220,8 +220,10 @@ def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1):
     ax = _ax(ax, figsize=(7, 4.2))
     colors = {"fixed": "tab:blue", "twin": "tab:green", "ref-bptt": "tab:gray"}
     for r in (r for r in records if r["task"] == task):
-        label = f"{r['model']} ({r['setup']}" + (", readout only)" if r["learn"] == "readout"
-                                                 else ")")
+        seeds = r.get("seeds", [0])
+        label = (f"{r['model']} ({r['setup']}" + ("" if seeds == [0] else
+                                                  f", seed {', '.join(map(str, seeds))}")
+                 + (", readout only)" if r["learn"] == "readout" else ")"))
         if r["model"] == "lsq-readout":
             ax.axhline(r["accuracy"][0], ls=":", color="tab:brown",
                        label=f"least squares on the untrained network ({r['setup']})")

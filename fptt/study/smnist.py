@@ -262,7 +262,9 @@ def main(argv=None) -> int:
     p.add_argument("--setup", choices=sorted(SETUPS), default="reservoir")
     p.add_argument("--task", choices=("smnist", "psmnist"), default="smnist")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--seeds", type=int, default=1, help="golden models: seeds trained side by side")
+    p.add_argument("--seed", type=int, default=0,
+                   help="first seed (the references train this one; a record per seed)")
     p.add_argument("--n-train", type=int, default=8000)
     p.add_argument("--n-test", type=int, default=2000)
     p.add_argument("--models", default="fixed,twin", help="golden models to train")
@@ -284,13 +286,14 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     setup = SETUPS[args.setup]
     task = make_mnist(setup, args.task, args.n_train, args.n_test)
-    records = read_json(path) if path.exists() else []
+    records = []
     common = {"setup": args.setup, "task": args.task, "n_train": args.n_train,
               "n_test": args.n_test, "note": setup.note}
 
     def keep(rec):
         rec = {**common, **rec}
-        key = lambda r: (r["setup"], r["task"], r["model"], r["learn"], r.get("loss"))  # noqa: E731
+        key = lambda r: (r["setup"], r["task"], r["model"], r["learn"], r.get("loss"),  # noqa: E731
+                         tuple(r.get("seeds", [0])))
         # re-read: another study may have saved records since this one started
         records[:] = read_json(path) if path.exists() else []
         records[:] = [r for r in records if key(r) != key(rec)] + [rec]
@@ -299,16 +302,18 @@ def main(argv=None) -> int:
               f"dW {rec.get('weight_change', '')}", flush=True)
 
     if not args.no_ceiling:
-        keep(ceiling_run(setup, task))
+        keep(ceiling_run(setup, task, seed=args.seed))
     for model in [m for m in args.models.split(",") if m]:
         for learn in ("all", "readout"):
-            keep(onchip_run(setup, model, learn, task, args.epochs, range(args.seeds)))
+            keep(onchip_run(setup, model, learn, task, args.epochs,
+                            range(args.seed, args.seed + args.seeds)))
     if args.bptt_epochs:
-        reference_run(setup, task, args.bptt_epochs, rule="bptt", loss=args.bptt_loss,
+        reference_run(setup, task, args.bptt_epochs, seed=args.seed, rule="bptt", loss=args.bptt_loss,
                       learn=args.reference_learn, log=lambda line: print(line, flush=True),
                       after_pass=keep)
     if args.fptt_epochs:
-        reference_run(setup, task, args.fptt_epochs, rule="fptt", learn=args.reference_learn,
+        reference_run(setup, task, args.fptt_epochs, seed=args.seed, rule="fptt",
+                      learn=args.reference_learn,
                       log=lambda line: print(line, flush=True), after_pass=keep)
     print(f"wrote {path}")
     return 0
