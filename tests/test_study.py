@@ -404,6 +404,30 @@ def test_smnist_main_keeps_one_reference_record_per_seed(tmp_path, monkeypatch):
     assert "ref-bptt (decision)" in labels and "ref-bptt (decision, seed 1)" in labels
 
 
+def test_smnist_main_set_overrides_are_recorded_and_checked(tmp_path, monkeypatch, capsys):
+    """``--set`` changes the set-up's core (here ref-fptt's parts), gets its own record and
+    is named in the table; a bad key stops the study before any run."""
+    from fptt.study import smnist
+    from fptt.study.common import RESULTS_ENV, read_json
+    from fptt.study.summary import smnist_onchip_markdown
+    (tmp_path / "data").mkdir()
+    task = _tiny_mnist(tmp_path / "data")
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    monkeypatch.setattr(smnist, "make_mnist", lambda *a, **k: task)
+    argv = ["--setup", "decision", "--models", "", "--no-ceiling", "--fptt-epochs", "1"]
+    assert smnist.main(argv + ["--set", "core.window=32"]) == 0
+    assert smnist.main(argv + ["--set", "core.window=16"]) == 0
+    recs = read_json(tmp_path / smnist.RESULTS)
+    assert sorted(r["set"] for r in recs) == [["core.window=16"], ["core.window=32"]]
+    rows = [ln for ln in smnist_onchip_markdown() if ln.startswith("| decision")]
+    assert "`core.window=32`" in rows[0] and "`core.window=16`" in rows[1]
+    with pytest.raises(SystemExit) as stop:
+        smnist.main(argv + ["--set", "core.nope=1"])
+    assert stop.value.code == 2
+    assert "--set: unknown configuration key 'core.nope'" in capsys.readouterr().err
+    assert len(read_json(tmp_path / smnist.RESULTS)) == 2
+
+
 def test_decision_setup_is_configs_smnist_toml():
     """SETUPS["decision"] is read from configs/smnist.toml: core and [train] table, no
     overrides; its FPTT reference is the BPTT one with the auxiliary loss."""

@@ -221,7 +221,8 @@ def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1):
     colors = {"fixed": "tab:blue", "twin": "tab:green", "ref-bptt": "tab:gray"}
     for r in (r for r in records if r["task"] == task):
         seeds = r.get("seeds", [0])
-        label = (f"{r['model']} ({r['setup']}" + ("" if seeds == [0] else
+        label = (f"{r['model']} ({r['setup']}" + "".join(f", {o}" for o in r.get("set", ()))
+                 + ("" if seeds == [0] else
                                                   f", seed {', '.join(map(str, seeds))}")
                  + (", readout only)" if r["learn"] == "readout" else ")"))
         if r["model"] == "lsq-readout":

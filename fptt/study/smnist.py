@@ -23,13 +23,14 @@ record per run, merged with the records already there), from which
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..config import CoreConfig
+from ..config import ConfigError, CoreConfig
 from ..train import TrainSettings, initial_weights, place_targets
 from .common import data_dir, read_json, results_dir, set_threads, write_json
 
@@ -276,6 +277,9 @@ def main(argv=None) -> int:
                    help="torch threads (default 1: several studies share this machine's cores)")
     p.add_argument("--bptt-loss", choices=("mse", "ce"), default=None,
                    help="ref-bptt's loss (default: the set-up's, else mse)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a core override on top of the set-up (repeatable, as `fptt --set`): "
+                        "e.g. core.window=196 for ref-fptt with 4 parts; the records name them")
     p.add_argument("--no-ceiling", action="store_true")
     p.add_argument("--plot", metavar="OUT.png",
                    help="only draw the learning curves of the saved records to OUT.png")
@@ -285,15 +289,23 @@ def main(argv=None) -> int:
         return plot_records(read_json(path) if path.exists() else [], args.plot)
     set_threads(args.threads)
     setup = SETUPS[args.setup]
+    if args.set:
+        setup = dataclasses.replace(setup, overrides=setup.overrides + tuple(args.set))
+        try:
+            setup_config(setup)   # a bad override fails here, before any run
+        except ConfigError as exc:
+            p.error(f"--set: {exc}")
     task = make_mnist(setup, args.task, args.n_train, args.n_test)
     records = []
     common = {"setup": args.setup, "task": args.task, "n_train": args.n_train,
               "n_test": args.n_test, "note": setup.note}
+    if args.set:
+        common["set"] = list(args.set)
 
     def keep(rec):
         rec = {**common, **rec}
         key = lambda r: (r["setup"], r["task"], r["model"], r["learn"], r.get("loss"),  # noqa: E731
-                         tuple(r.get("seeds", [0])))
+                         tuple(r.get("seeds", [0])), tuple(r.get("set", ())))
         # re-read: another study may have saved records since this one started
         records[:] = read_json(path) if path.exists() else []
         records[:] = [r for r in records if key(r) != key(rec)] + [rec]
