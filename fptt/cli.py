@@ -64,7 +64,7 @@ def make_task_from_args(args, settings=None):
 def _add_train_args(p):
     from .golden.compiled import ENGINES
     from .health import LEARN_MODES
-    from .train import MODELS, REF_LOSSES, REF_OPTIMIZERS, SCHEDULES, TrainSettings
+    from .train import INPUT_SIGNS, MODELS, REF_LOSSES, REF_OPTIMIZERS, SCHEDULES, TrainSettings
     # the run's settings (TrainSettings): default None, so that an option not given takes
     # the value of the configuration file's [train] table, else TrainSettings' default
     p.add_argument("--task", choices=["cue", "adding", "smnist", "psmnist"], default="cue")
@@ -89,6 +89,9 @@ def _add_train_args(p):
         p.add_argument(f"--gain-{name}", type=float, metavar="G",
                        help=f"initial W_{name}: N(0, G^2/fan_in) "
                             f"(default {getattr(TrainSettings(), 'gain_' + name):g})")
+    p.add_argument("--input-sign", choices=INPUT_SIGNS,
+                   help="initial W_in: any sign, or positive (|W_in|: every neuron excited by "
+                        "a positive input) (default any)")
     p.add_argument("--bias-init", type=float, metavar="B",
                    help="added to the initial hidden bias b, on the weight grid (default 0)")
     p.add_argument("--ref-optimizer", choices=REF_OPTIMIZERS,
@@ -191,7 +194,7 @@ def _write_json(path, document) -> None:
 #: fptt train's options that set a TrainSettings field of the same name
 TRAIN_OPTIONS = ("epochs", "seed", "seeds", "schedule", "n_decision", "learn", "engine",
                  "reset_to_mean", "gain_in", "gain_rec", "gain_out", "bias_init",
-                 "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip")
+                 "input_sign", "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip")
 
 
 def train_settings(args):

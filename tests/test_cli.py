@@ -160,13 +160,13 @@ def test_train_takes_its_settings_from_the_config_and_options_win(tmp_path):
     assert (s["gain_in"], s["ref_lr"], s["n_decision"], s["ref_decay"]) == (3.0, 1e-3, 1, 1.0)
     assert main(TINY + ["--config", str(cfg), "--json", str(out), "--epochs", "1",
                         "--gain-out", "0.5", "--seed", "0", "--schedule", "final",
-                        "--ref-decay", "0.75", "--reset-to-mean"]) == 0
+                        "--ref-decay", "0.75", "--reset-to-mean", "--input-sign", "positive"]) == 0
     data = json.loads(out.read_text())
     s = data["settings"]
     assert len(data["epochs"]) == 1
     assert (s["epochs"], s["schedule"], s["gain_out"], s["bias_init"], s["seed"]) == \
         (1, "final", 0.5, 0.125, 0)
-    assert (s["ref_decay"], s["reset_to_mean"]) == (0.75, True)
+    assert (s["ref_decay"], s["reset_to_mean"], s["input_sign"]) == (0.75, True, "positive")
     # without --config: TrainSettings' defaults, as before the table
     assert main(TINY + ["--json", str(out)]) == 0
     assert json.loads(out.read_text())["settings"] == dataclasses.asdict(TrainSettings())

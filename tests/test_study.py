@@ -434,15 +434,18 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.study import smnist
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
-    assert sorted(smnist.SETUPS) == ["decision", "reservoir"]
+    assert sorted(smnist.SETUPS) == ["decision", "decision-signed", "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
-    assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init) == \
-        ("final", 56, 3.0, 0.5, 0.1, 0.0)
+    assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
+            d.input_sign) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "positive")
+    # the set-up of the earlier records: the same but for the input weights' sign
+    assert dataclasses.replace(smnist.SETUPS["decision-signed"], input_sign="positive",
+                               note=d.note) == d
     assert d.bptt == dict(optimizer="adam", lr=5e-3, decay=0.85, batch=128, loss="ce", clip=1.0)
     assert d.fptt == dict(d.bptt, loss="aux")
     # what fptt train --config configs/smnist.toml takes for the golden models
     golden = ("epochs", "schedule", "n_decision", "gain_in", "gain_rec", "gain_out",
-              "bias_init")
+              "bias_init", "input_sign")
     cli, study = TrainSettings.load(smnist.CONFIG), smnist._settings(d)
     assert {k: getattr(study, k) for k in golden} == {k: getattr(cli, k) for k in golden}
     assert dataclasses.replace(study, **{k: getattr(cli, k) for k in (

@@ -228,6 +228,7 @@ def test_train_table_gives_the_settings_and_given_values_win(tmp_path):
                                    "not 'rmsprop'"),
     ({"ref_loss": "nll"}, "train.ref_loss must be one of mse, ce, aux, not 'nll'"),
     ({"reset_to_mean": 1}, "train.reset_to_mean must be true or false, not 1"),
+    ({"input_sign": "negative"}, "train.input_sign must be one of any, positive, not 'negative'"),
 ])
 def test_train_table_refusals_name_the_key(table, message):
     from fptt.config import ConfigError
@@ -273,6 +274,23 @@ def test_initial_weights_take_gains_and_bias_init():
     with pytest.raises(ValueError, match=r"^bias_init = 0.06 needs a core with biases "
                                          r"\(core.biases = true\)$"):
         initial_weights(CFG.replace(biases=False), 0, s)
+
+
+def test_positive_input_sign_takes_the_magnitude_of_w_in_saturated():
+    from fptt.golden.weights import init_weights
+    from fptt.train import initial_weights
+    cfg = CFG.replace(n_hidden=64)
+    plain = init_weights(cfg, 0, 3.0, 0.5, 0.01)
+    w = initial_weights(cfg, 0, TrainSettings(input_sign="positive"))
+    fmt = cfg.formats.w
+    # gain 3 on one input saturates some weights at the format's ends: -4 becomes max, not 4
+    assert plain["w_in"].min() == fmt.min * fmt.lsb
+    np.testing.assert_array_equal(w["w_in"], np.minimum(np.abs(plain["w_in"]), fmt.max * fmt.lsb))
+    assert w["w_in"].min() >= 0 and w["w_in"].max() == fmt.max * fmt.lsb
+    for name in ("w_rec", "w_out"):
+        np.testing.assert_array_equal(w[name], plain[name])
+    with pytest.raises(ValueError, match=r"^input_sign must be one of any, positive, not 'neg'$"):
+        TrainSettings(input_sign="neg")
 
 
 def test_golden_training_starts_from_bias_init(tmp_path):
