@@ -325,9 +325,19 @@ def test_smnist_curves_plot_draws_each_record(tmp_path):
     assert lines["twin (s, readout only)"].get_linestyle() == "--"
     assert list(lines["least squares on the untrained network (s)"].get_ydata()) == [0.55, 0.55]
     assert "psmnist" not in " ".join(lines)
+    # a run's control shares its colour; a set-up filter keeps only its records
+    other = dict(records[0], setup="t", set=["core.window=196"])
+    ax = plot_smnist_curves(records + [other, dict(other, learn="readout")], "smnist")
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert lines["ref-bptt (t, core.window=196)"].get_color() == \
+        lines["ref-bptt (t, core.window=196, readout only)"].get_color() != \
+        lines["ref-bptt (s)"].get_color()
+    ax = plot_smnist_curves(records + [other], "smnist", setup="s")
+    assert [ln.get_label() for ln in ax.get_lines() if "(t" in ln.get_label()] == []
     out = tmp_path / "c.png"
     assert plot_records(records, str(out)) == 0 and out.stat().st_size > 0
     assert plot_records([], str(tmp_path / "none.png")) == 1
+    assert plot_records(records, str(tmp_path / "none.png"), setup="t") == 1
     assert not (tmp_path / "none.png").exists()
 
 

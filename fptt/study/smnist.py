@@ -236,28 +236,29 @@ def ceiling_run(setup: Setup, task, n_fit: int = 2000, seed: int = 0) -> dict:
             "seeds": [seed]}
 
 
-def curves_figure(records: list):
-    """The S-MNIST and PS-MNIST learning curves of ``records`` side by side (a matplotlib
-    figure), or ``None`` when there is no record of either task."""
+def curves_figure(records: list, setup: str | None = None):
+    """The S-MNIST and PS-MNIST learning curves of ``records`` (those of ``setup`` if given)
+    side by side (a matplotlib figure), or ``None`` when there is no record of either task."""
     import matplotlib.pyplot as plt
 
     from .plots import plot_smnist_curves
+    records = [r for r in records if setup in (None, r["setup"])]
     tasks = [t for t in ("smnist", "psmnist") if any(r["task"] == t for r in records)]
     if not tasks:
         return None
-    fig, axes = plt.subplots(1, len(tasks), figsize=(7 * len(tasks), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(8 * len(tasks), 5.5), squeeze=False)
     for ax, t in zip(axes[0], tasks):
         plot_smnist_curves(records, t, ax)
     fig.tight_layout()
     return fig
 
 
-def plot_records(records: list, out: str) -> int:
-    """:func:`curves_figure` of ``records`` saved to ``out``; 1 (and nothing written) when
-    there is no S-MNIST record."""
+def plot_records(records: list, out: str, setup: str | None = None) -> int:
+    """:func:`curves_figure` of ``records`` (of ``setup`` if given) saved to ``out``; 1 (and
+    nothing written) when there is no S-MNIST record."""
     import matplotlib
     matplotlib.use("Agg")
-    fig = curves_figure(records)
+    fig = curves_figure(records, setup)
     if fig is None:
         print("no S-MNIST records to plot: run python -m fptt.study.smnist first")
         return 1
@@ -268,7 +269,8 @@ def plot_records(records: list, out: str) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m fptt.study.smnist", description=__doc__)
-    p.add_argument("--setup", choices=sorted(SETUPS), default="reservoir")
+    p.add_argument("--setup", choices=sorted(SETUPS), default="decision",
+                   help="the set-up to run (with --plot: whose records to draw)")
     p.add_argument("--task", choices=("smnist", "psmnist"), default="smnist")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seeds", type=int, default=1, help="golden models: seeds trained side by side")
@@ -290,11 +292,11 @@ def main(argv=None) -> int:
                         "e.g. core.window=196 for ref-fptt with 4 parts; the records name them")
     p.add_argument("--no-ceiling", action="store_true")
     p.add_argument("--plot", metavar="OUT.png",
-                   help="only draw the learning curves of the saved records to OUT.png")
+                   help="only draw the learning curves of the set-up's saved records to OUT.png")
     args = p.parse_args(argv)
     path = results_dir() / RESULTS
     if args.plot:
-        return plot_records(read_json(path) if path.exists() else [], args.plot)
+        return plot_records(read_json(path) if path.exists() else [], args.plot, args.setup)
     set_threads(args.threads)
     setup = SETUPS[args.setup]
     if args.set:
