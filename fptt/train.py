@@ -240,7 +240,8 @@ def initial_weights(cfg: CoreConfig, seed: int, settings: "TrainSettings") -> di
 
     A positive input weight matters when the input is non-negative (MNIST pixels): a neuron
     with ``W_in < 0`` and no tonic drive never reaches threshold, and the surrogate gradient
-    never reaches it either (on the S-MNIST ``decision`` set-up, 33 of 64 neurons).
+    never reaches it either (on the S-MNIST ``decision`` set-up, 33 of 64 neurons; with
+    ``|W_in|``, 7).
     """
     from .golden.weights import init_weights
     w = init_weights(cfg, seed, settings.gain_in, settings.gain_rec, settings.gain_out)

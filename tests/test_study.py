@@ -444,12 +444,12 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.study import smnist
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
-    assert sorted(smnist.SETUPS) == ["decision", "decision-signed", "reservoir"]
+    assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
-            d.input_sign) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "positive")
-    # the set-up of the earlier records: the same but for the input weights' sign
-    assert dataclasses.replace(smnist.SETUPS["decision-signed"], input_sign="positive",
+            d.input_sign) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any")
+    # the same but for the input weights' sign
+    assert dataclasses.replace(smnist.SETUPS["decision-positive"], input_sign="any",
                                note=d.note) == d
     assert d.bptt == dict(optimizer="adam", lr=5e-3, decay=0.85, batch=128, loss="ce", clip=1.0)
     assert d.fptt == dict(d.bptt, loss="aux")
