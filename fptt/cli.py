@@ -79,7 +79,8 @@ def _add_train_args(p):
                    help="decision steps at the end of each sequence (smnist/psmnist; default 1)")
     p.add_argument("--learn", choices=LEARN_MODES,
                    help="all (default): every parameter learns; readout: the readout-only "
-                        "control (W_in, W_rec and the hidden biases frozen; fixed and twin only)")
+                        "control (W_in, W_rec and the hidden biases frozen; fixed and twin only); "
+                        "hidden: the readout (W_out, b_out) frozen")
     p.add_argument("--engine", choices=ENGINES,
                    help="golden models compiled with numba (default; bit-exact with the "
                         "specification) or the NumPy specification itself")

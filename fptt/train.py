@@ -478,8 +478,10 @@ def make_learner(model: str, cfg: CoreConfig, weights: list[dict], settings: Tra
                               settings.engine)
     if model in ("ref-fptt", "ref-bptt"):
         if frozen:
-            raise ValueError(f"learn={settings.learn!r} (the readout-only control) is for the "
-                             f"golden models fixed and twin, not {model}")
+            what = ("the readout-only control" if settings.learn == "readout"
+                    else "the readout frozen")
+            raise ValueError(f"learn={settings.learn!r} ({what}) is for the golden models fixed "
+                             f"and twin, not {model}")
         return _ReferenceLearner(model, cfg, weights, settings)
     raise ValueError(f"unknown model {model!r}; known models: {', '.join(MODELS)}")
 

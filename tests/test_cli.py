@@ -106,6 +106,19 @@ def test_readout_only_control_is_for_the_golden_models(capsys):
                  "--n-train", "2", "--n-test", "2", "--quiet"]) == 2
     assert "learn='readout' (the readout-only control) is for the golden models fixed and " \
         "twin, not ref-fptt" in capsys.readouterr().err
+    assert main(["train", "--task", "cue", "--model", "ref-bptt", "--learn", "hidden",
+                 "--n-train", "2", "--n-test", "2", "--quiet"]) == 2
+    assert "learn='hidden' (the readout frozen) is for the golden models fixed and " \
+        "twin, not ref-bptt" in capsys.readouterr().err
+
+
+def test_hidden_mode_freezes_the_readout(tmp_path):
+    out = tmp_path / "h.json"
+    assert main(["train", "--task", "cue", "--model", "fixed", "--learn", "hidden",
+                 "--n-train", "8", "--n-test", "4", "--quiet", "--json", str(out)]) == 0
+    change = json.loads(out.read_text())["epochs"][-1]["weight_change"]
+    assert change["w_out"]["seeds"] == [0.0]
+    assert change["w_rec"]["seeds"][0] > 0
 
 
 @pytest.mark.parametrize("argv", [

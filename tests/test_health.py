@@ -28,8 +28,10 @@ def test_frozen_params_per_learn_mode():
     assert frozen_params(CFG, "all") == ()
     assert frozen_params(CFG, "readout") == ("w_in", "w_rec", "b")
     assert frozen_params(CFG.replace(biases=False, acc_width=0), "readout") == ("w_in", "w_rec")
-    with pytest.raises(ValueError, match="learn must be one of all, readout, not 'hidden'"):
-        frozen_params(CFG, "hidden")
+    assert frozen_params(CFG, "hidden") == ("w_out", "b_out")
+    assert frozen_params(CFG.replace(biases=False, acc_width=0), "hidden") == ("w_out",)
+    with pytest.raises(ValueError, match="learn must be one of all, readout, hidden, not 'none'"):
+        frozen_params(CFG, "none")
 
 
 @pytest.mark.parametrize("cls", [FixedCore, FloatTwin])
