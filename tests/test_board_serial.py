@@ -134,10 +134,11 @@ def test_board_learner_refusals():
     with pytest.raises(ValueError, match=r"^the board model trains one core: seeds must be 1, "
                                          r"not 2$"):
         BoardLearner(CFG, w * 2, TrainSettings(seeds=2), "/dev/null")
-    with pytest.raises(ValueError, match=r"^learn='readout' \(the readout-only control\) needs "
-                                         r"frozen parameters, which the core does not have: "
-                                         r"use the golden models fixed and twin$"):
-        BoardLearner(CFG, w, TrainSettings(learn="readout"), "/dev/null")
+    for learn in ("readout", "hidden"):
+        with pytest.raises(ValueError, match=rf"^learn='{learn}' needs frozen parameters, which "
+                                             r"the core does not have: use the golden models "
+                                             r"fixed and twin$"):
+            BoardLearner(CFG, w, TrainSettings(learn=learn), "/dev/null")
 
 
 def _fptt(*argv, timeout=60):

@@ -223,9 +223,8 @@ class BoardLearner:
             raise ValueError(f"the board model trains one core: seeds must be 1, "
                              f"not {len(weights)}")
         if settings.learn != "all":
-            raise ValueError(f"learn={settings.learn!r} (the readout-only control) needs "
-                             f"frozen parameters, which the core does not have: use the "
-                             f"golden models fixed and twin")
+            raise ValueError(f"learn={settings.learn!r} needs frozen parameters, which the "
+                             f"core does not have: use the golden models fixed and twin")
         self.cfg, self.reset_to_mean = cfg, settings.reset_to_mean
         self.n_models = 1
         from .serial_link import Board
