@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import CoreConfig
 
-__all__ = ["readout_features", "readout_ceiling", "online_readout"]
+__all__ = ["readout_features", "readout_ceiling", "least_squares_readout", "online_readout"]
 
 
 def readout_features(cfg: CoreConfig, weights: dict, xs: np.ndarray, decision: np.ndarray,
@@ -102,6 +102,32 @@ def readout_ceiling(cfg: CoreConfig, weights: dict, task, n_fit: int | None = No
     else:
         result["mse"] = float(np.mean((out[:, 0] - labels) ** 2))
     return result
+
+
+def least_squares_readout(cfg: CoreConfig, weights: dict, seqs, n_out: int,
+                          ridge: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
+    """``W_out [n_out, n_hidden]``, ``b_out [n_out, 1]``: the least-squares readout of
+    ``weights``' hidden layer on the classification sequences ``seqs``, as the core's readout.
+
+    The core's readout is ``o_t = κ o_{t-1} + W_out s_t + b_out``, so its sum over the
+    decision steps ``D`` is ``Σ_{t∈D} o_t = W_out F + b_out C`` with ``F`` the features of
+    :func:`readout_features` and ``C = Σ_{t∈D} (1 − κ^{t+1}) / (1 − κ)``. The fit solves
+    ``[F, C] [W_out, b_out]ᵀ ≈ |D| · onehot(y)`` (ridge relative to the largest eigenvalue
+    of the Gram matrix): on average the one-hot target on every decision step, which is the
+    core's MSE target there, and its argmax is the task's decision. Float values, not on
+    any grid.
+    """
+    seqs = list(seqs)
+    decision = np.asarray(seqs[0].decision, bool)
+    f, _ = readout_features(cfg, weights, np.stack([s.x for s in seqs]), decision)
+    kappa = cfg.neuron.kappa
+    c = float(sum((1 - kappa ** (t + 1)) / (1 - kappa) for t in np.flatnonzero(decision)))
+    a = np.c_[f, np.full(len(f), c)]
+    y = np.eye(n_out)[[int(s.label) for s in seqs]] * decision.sum()
+    gram = a.T @ a
+    sol = np.linalg.solve(gram + ridge * np.linalg.eigvalsh(gram)[-1] * np.eye(len(gram)),
+                          a.T @ y)
+    return sol[:-1].T, sol[-1][:, None]
 
 
 def online_readout(f_fit: np.ndarray, labels: np.ndarray, f_test: np.ndarray,

@@ -139,12 +139,16 @@ def _settings(setup: Setup, **kw) -> TrainSettings:
 
 
 def onchip_run(setup: Setup, model: str, learn: str = "all", task=None, epochs: int = 1,
-               seeds=(0,), eval_every: int = 2000) -> dict:
-    """``model`` (``fixed``/``twin``) online at batch 1: learning curve, final scores, ΔW."""
+               seeds=(0,), eval_every: int = 2000, weights=None) -> dict:
+    """``model`` (``fixed``/``twin``) online at batch 1: learning curve, final scores, ΔW.
+
+    ``weights(cfg, seed)`` gives the initial weights (default :func:`setup_weights`).
+    """
     from . import runners
     cfg = setup_config(setup)
     settings = _settings(setup, epochs=epochs, learn=learn)
-    w0 = {m: np.stack([setup_weights(cfg, setup, s)[m] for s in seeds]) for m in cfg.params}
+    weights = weights or (lambda c, seed: setup_weights(c, setup, seed))
+    w0 = {m: np.stack([weights(cfg, s)[m] for s in seeds]) for m in cfg.params}
     n = len(task.train_set())
     res = runners.train_golden(cfg, task, model, list(seeds), settings, weights=w0,
                                eval_at=range(eval_every, n * epochs + 1, eval_every))
