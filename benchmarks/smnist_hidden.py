@@ -9,7 +9,7 @@ learning from that readout's error cannot be judged. This script takes the reado
 of the question: it fits the least-squares readout of the *untrained* network
 (:func:`fptt.study.diagnostics.least_squares_readout`, float features of the first
 ``--n-fit`` training images), puts it on the weight grid as the initial ``W_out``,
-``b_out`` of every run, and trains the golden models online at batch 1, one pass
+``b_out`` of every run, and trains the golden models online at batch 1 (``--epochs`` passes)
 (:func:`fptt.study.smnist.onchip_run`), in the learning modes of
 :data:`fptt.health.LEARN_MODES`:
 
@@ -44,12 +44,14 @@ from fptt.train import SCHEDULES, TrainSettings, evaluate, make_learner
 MODES = ("start",) + LEARN_MODES
 
 
-def sound_readout_weights(cfg, setup, task, n_fit: int, seed: int = 0) -> dict:
+def sound_readout_weights(cfg, setup, task, n_fit: int, seed: int = 0,
+                          ridge: float = 1e-7) -> dict:
     """The set-up's initial weights with the least-squares readout of its untrained hidden
     layer (fit on the first ``n_fit`` training sequences) as ``W_out``, ``b_out``, rounded
     onto ``formats.w`` (saturated) so that every view starts from the same values."""
     w = dict(setup_weights(cfg, setup, seed))
-    w_out, b_out = least_squares_readout(cfg, w, list(task.train_set())[:n_fit], task.n_out)
+    w_out, b_out = least_squares_readout(cfg, w, list(task.train_set())[:n_fit], task.n_out,
+                                         ridge)
     fmt = cfg.formats.w
     grid = lambda v: np.clip(np.floor(v / fmt.lsb + 0.5), fmt.min, fmt.max) * fmt.lsb  # noqa: E731
     w["w_out"] = grid(w_out)
@@ -75,7 +77,11 @@ def main(argv=None) -> int:
     p.add_argument("--schedule", choices=SCHEDULES, help="target placement (default: the set-up's)")
     p.add_argument("--n-train", type=int, default=8000)
     p.add_argument("--n-test", type=int, default=2000)
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training images")
     p.add_argument("--n-fit", type=int, default=4000, help="images the least squares fit on")
+    p.add_argument("--ridge", type=float, default=1e-7,
+                   help="the fit's ridge, relative to the Gram matrix's largest eigenvalue: a "
+                        "larger one gives a readout less sensitive to small changes of the state")
     p.add_argument("--json", metavar="OUT", help="also write the rows as JSON")
     args = p.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
@@ -93,7 +99,7 @@ def main(argv=None) -> int:
     set_threads(1)
     task = make_mnist(setup, "smnist", args.n_train, args.n_test)
     t0 = time.time()
-    w0 = sound_readout_weights(cfg, setup, task, args.n_fit)
+    w0 = sound_readout_weights(cfg, setup, task, args.n_fit, ridge=args.ridge)
     print(f"least-squares readout fitted on {args.n_fit} images in {time.time() - t0:.0f} s",
           flush=True)
     rows = []
@@ -102,7 +108,7 @@ def main(argv=None) -> int:
             if mode == "start":
                 row = {"model": model, "mode": mode, "accuracy": start_accuracy(cfg, model, w0, task)}
             else:
-                r = onchip_run(setup, model, mode, task, 1, weights=lambda c, seed: w0)
+                r = onchip_run(setup, model, mode, task, args.epochs, weights=lambda c, seed: w0)
                 row = {"model": model, "mode": mode, "accuracy": r["accuracy"][0],
                        "curve": [(k, a[0]) for k, a in r["curve"]],
                        "weight_change": r["weight_change"][0], "seconds": r["seconds"]}
@@ -114,7 +120,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"setup": args.setup, "set": args.set, "schedule": setup.schedule,
-                       "n_fit": args.n_fit, "rows": rows}, fh, indent=2)
+                       "n_fit": args.n_fit, "ridge": args.ridge, "epochs": args.epochs, "rows": rows}, fh, indent=2)
     return 0
 
 
