@@ -195,7 +195,8 @@ def _write_json(path, document) -> None:
 #: fptt train's options that set a TrainSettings field of the same name
 TRAIN_OPTIONS = ("epochs", "seed", "seeds", "schedule", "n_decision", "learn", "engine",
                  "reset_to_mean", "gain_in", "gain_rec", "gain_out", "bias_init",
-                 "input_sign", "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip")
+                 "input_sign", "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss",
+                 "ref_clip")
 
 
 def train_settings(args):

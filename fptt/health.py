@@ -15,8 +15,8 @@ import numpy as np
 
 from .config import MATRICES, CoreConfig
 
-__all__ = ["LEARN_MODES", "HIDDEN_PARAMS", "READOUT_PARAMS", "frozen_params", "weight_change", "bias_size",
-           "percent"]
+__all__ = ["LEARN_MODES", "HIDDEN_PARAMS", "READOUT_PARAMS", "frozen_params", "weight_change",
+           "bias_size", "percent"]
 
 #: ``all``: every parameter learns; ``readout``: only ``W_out`` and ``b_out`` (the control);
 #: ``hidden``: only ``W_in``, ``W_rec`` and ``b`` (the readout frozen).

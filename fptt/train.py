@@ -69,8 +69,9 @@ class TrainSettings:
     """Host-side settings of a training run (the core itself is the :class:`CoreConfig`).
 
     ``seeds`` models train side by side (the golden models as one batch);
-    ``learn`` is ``"all"`` or ``"readout"`` (the control: the hidden layer's
-    ``W_in``, ``W_rec``, ``b`` frozen; golden models only); ``engine`` runs the
+    ``learn`` is ``"all"``, ``"readout"`` (the control: the hidden layer's
+    ``W_in``, ``W_rec``, ``b`` frozen) or ``"hidden"`` (the readout frozen; both
+    golden models only); ``engine`` runs the
     golden models compiled (:mod:`fptt.golden.compiled`, bit-exact with the NumPy
     specification, ~50× faster) or as the ``"spec"`` itself; ``gain_*`` scale the
     initial weights (``N(0, gain²/fan_in)``), ``input_sign = "positive"`` takes

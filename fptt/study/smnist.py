@@ -73,7 +73,8 @@ class Setup:
                     batch=s.ref_batch, loss=s.ref_loss, clip=s.ref_clip)
         return cls(overrides=(), schedule=s.schedule, n_decision=s.n_decision,
                    gain_in=s.gain_in, gain_rec=s.gain_rec, gain_out=s.gain_out,
-                   bias_init=s.bias_init, input_sign=s.input_sign, note=note, bptt=bptt, fptt=dict(bptt, loss="aux"))
+                   bias_init=s.bias_init, input_sign=s.input_sign, note=note, bptt=bptt,
+                   fptt=dict(bptt, loss="aux"))
 
 
 #: The set-ups measured in issue 16 (the records named "cli" in the results file were
