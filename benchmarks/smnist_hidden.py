@@ -32,9 +32,8 @@ import json
 import sys
 import time
 
-import numpy as np
-
 from fptt.config import ConfigError
+from fptt.golden.fixedpoint import to_codes
 from fptt.health import LEARN_MODES, percent
 from fptt.study.common import set_threads
 from fptt.study.diagnostics import least_squares_readout
@@ -53,10 +52,9 @@ def sound_readout_weights(cfg, setup, task, n_fit: int, seed: int = 0,
     w_out, b_out = least_squares_readout(cfg, w, list(task.train_set())[:n_fit], task.n_out,
                                          ridge)
     fmt = cfg.formats.w
-    grid = lambda v: np.clip(np.floor(v / fmt.lsb + 0.5), fmt.min, fmt.max) * fmt.lsb  # noqa: E731
-    w["w_out"] = grid(w_out)
+    w["w_out"] = to_codes(w_out, fmt) * fmt.lsb
     if "b_out" in w:
-        w["b_out"] = grid(b_out)
+        w["b_out"] = to_codes(b_out, fmt) * fmt.lsb
     return w
 
 
@@ -120,7 +118,8 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"setup": args.setup, "set": args.set, "schedule": setup.schedule,
-                       "n_fit": args.n_fit, "ridge": args.ridge, "epochs": args.epochs, "rows": rows}, fh, indent=2)
+                       "n_fit": args.n_fit, "ridge": args.ridge, "epochs": args.epochs,
+                       "rows": rows}, fh, indent=2)
     return 0
 
 

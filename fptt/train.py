@@ -244,12 +244,13 @@ def initial_weights(cfg: CoreConfig, seed: int, settings: "TrainSettings") -> di
     never reaches it either (on the S-MNIST ``decision`` set-up, 33 of 64 neurons; with
     ``|W_in|``, 7).
     """
+    from .golden.fixedpoint import to_codes
     from .golden.weights import init_weights
     w = init_weights(cfg, seed, settings.gain_in, settings.gain_rec, settings.gain_out)
     if settings.input_sign == "positive":
         fmt = cfg.formats.w
-        # |min| is one code above the format's range: saturate it to max
-        w["w_in"] = np.minimum(np.abs(w["w_in"]), fmt.max * fmt.lsb)
+        # |min| is one code above the format's range: to_codes saturates it to max
+        w["w_in"] = to_codes(np.abs(w["w_in"]), fmt) * fmt.lsb
     if settings.bias_init:
         if "b" not in w:
             raise ValueError(f"bias_init = {settings.bias_init} needs a core with biases "
