@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -220,8 +221,8 @@ def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1, setup=None):
     """
     ax = _ax(ax, figsize=(7, 4.2))
     fixed_colors = {"fixed": "tab:blue", "twin": "tab:green", "ref-bptt": "tab:gray"}
-    spare = iter(["tab:red", "tab:purple", "tab:orange", "tab:cyan", "tab:pink", "tab:olive",
-                  "k", "tab:brown"] * 4)
+    spare = itertools.cycle(["tab:red", "tab:purple", "tab:orange", "tab:cyan", "tab:pink",
+                             "tab:olive", "k", "tab:brown"])
     colors = {}
     for r in (r for r in records if r["task"] == task and setup in (None, r["setup"])):
         seeds = r.get("seeds", [0])
