@@ -42,6 +42,10 @@ from fptt.train import TrainSettings, train
 #: The accuracy at which a rule counts as still learning the task.
 LEARNS = 0.90
 
+#: The training of the first runs (2,000 sequences, one pass): rows trained otherwise say so
+#: in their rule label (:func:`rule_label`), so that runs of both sizes can be merged.
+BASE_TRAINING = (2000, 1)
+
 #: name -> (model, learn) of :func:`fptt.train.train`
 RULES = {"fixed": ("fixed", "all"), "fixed-readout": ("fixed", "readout"),
          "twin": ("twin", "all"), "twin-readout": ("twin", "readout"),
@@ -52,8 +56,9 @@ def run(delays, rules, seeds: int, n_train: int, n_test: int, epochs: int,
         overrides=()) -> list[dict]:
     """One row per (delay, rule): mean and per-seed test accuracy, ΔW per matrix, seconds.
 
-    With ``overrides`` (``KEY=VALUE`` of the core configuration) the rows' rule names
-    carry them, e.g. ``fixed (window=64)``, so that runs can be merged.
+    The rows' rule names carry the ``overrides`` (``KEY=VALUE`` of the core configuration)
+    and a training other than :data:`BASE_TRAINING` (:func:`rule_label`), so that runs can be
+    merged; each row also records ``n_train`` and ``epochs``.
     """
     cfg = CoreConfig().with_overrides(list(overrides))
     out = []
@@ -70,14 +75,24 @@ def run(delays, rules, seeds: int, n_train: int, n_test: int, epochs: int,
             else:
                 settings = TrainSettings(seeds=seeds, learn=learn, epochs=epochs)
                 h = train(cfg, task, model, settings)[-1]
-            label = f"{rule} ({', '.join(overrides)})" if overrides else rule
-            row = dict(delay=delay, steps=steps, rule=label, accuracy=h["test_accuracy"],
-                       seeds=h["test_accuracy_seeds"],
+            row = dict(delay=delay, steps=steps, rule=rule_label(rule, overrides, n_train, epochs),
+                       accuracy=h["test_accuracy"], seeds=h["test_accuracy_seeds"],
+                       n_train=n_train, epochs=epochs,
                        weight_change={m: c["mean"] for m, c in h["weight_change"].items()},
                        seconds=round(time.perf_counter() - t0, 1))
             print(format_row(row), flush=True)
             out.append(row)
     return out
+
+
+def rule_label(rule: str, overrides=(), n_train: int = BASE_TRAINING[0],
+               epochs: int = BASE_TRAINING[1]) -> str:
+    """``rule`` and what sets its run apart: the core overrides, and the training when it is
+    not :data:`BASE_TRAINING`, e.g. ``fixed (core.window=64)``, ``twin (8,000 × 3 passes)``."""
+    parts = list(overrides)
+    if (n_train, epochs) != BASE_TRAINING:
+        parts.append(f"{n_train:,} × {epochs} pass{'es' if epochs != 1 else ''}")
+    return f"{rule} ({', '.join(parts)})" if parts else rule
 
 
 def lsq_ceiling(cfg: CoreConfig, task, seed: int) -> float:
@@ -114,11 +129,14 @@ def plot(rows: list[dict], path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for rule in dict.fromkeys(r["rule"] for r in rows):
         rr = [r for r in rows if r["rule"] == rule]
-        line, = ax.plot([r["delay"] for r in rr], [100 * r["accuracy"] for r in rr], "o-",
-                        label=rule)
+        # the runs on BASE_TRAINING dashed, the longer-trained ones solid
+        base = (rr[0].get("n_train", BASE_TRAINING[0]),
+                rr[0].get("epochs", BASE_TRAINING[1])) == BASE_TRAINING
+        line, = ax.plot([r["delay"] for r in rr], [100 * r["accuracy"] for r in rr],
+                        "o--" if base else "o-", lw=0.8 if base else 1.5, label=rule)
         for r in rr:
             ax.plot([r["delay"]] * len(r["seeds"]), [100 * a for a in r["seeds"]], ".",
                     color=line.get_color(), alpha=0.4)
@@ -128,7 +146,7 @@ def plot(rows: list[dict], path: str) -> None:
            title="memory cue task: accuracy against delay")
     ax.set_xticks(delays, [str(d) for d in delays])
     ax.minorticks_off()
-    ax.legend()
+    ax.legend(fontsize="x-small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

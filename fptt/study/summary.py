@@ -256,9 +256,10 @@ def long_sequences_markdown() -> list[str]:
     acc = {(r["rule"], r["delay"]): r["accuracy"] for r in rows}
     seeds = max(len(r.get("seeds", [])) for r in rows)
     lines = ["**Long sequences** (memory cue task, delay from the last cue to the decision; "
-             f"`benchmarks/long_sequences.py`, 2,000 training sequences, one pass, {seeds} seeds; "
+             f"`benchmarks/long_sequences.py`, {seeds} seeds, 500 test sequences; "
              "`notebooks/results/long_sequences.json`) — test accuracy (%), and the longest delay "
-             "learned to ≥ 90 %:", "",
+             "learned to ≥ 90 %. Each rule trained on 2,000 sequences once unless its name "
+             "gives more (e.g. `8,000 × 3 passes`: 24,000 sequences seen):", "",
              "| rule | " + " | ".join(f"{d}" for d in delays) + " | longest ≥ 90 % |",
              "|---|" + "---:|" * (len(delays) + 1)]
     for rule in rules:
