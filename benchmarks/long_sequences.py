@@ -88,9 +88,13 @@ def run(delays, rules, seeds: int, n_train: int, n_test: int, epochs: int,
 def rule_label(rule: str, overrides=(), n_train: int = BASE_TRAINING[0],
                epochs: int = BASE_TRAINING[1]) -> str:
     """``rule`` and what sets its run apart: the core overrides, and the training when it is
-    not :data:`BASE_TRAINING`, e.g. ``fixed (core.window=64)``, ``twin (8,000 × 3 passes)``."""
+    not :data:`BASE_TRAINING`, e.g. ``fixed (core.window=64)``, ``twin (8,000 × 3 passes)``,
+    ``lsq (fit on 8,000)``."""
     parts = list(overrides)
-    if (n_train, epochs) != BASE_TRAINING:
+    if rule == "lsq":       # fitted, not trained: only the number of sequences counts
+        if n_train != BASE_TRAINING[0]:
+            parts.append(f"fit on {n_train:,}")
+    elif (n_train, epochs) != BASE_TRAINING:
         parts.append(f"{n_train:,} × {epochs} pass{'es' if epochs != 1 else ''}")
     return f"{rule} ({', '.join(parts)})" if parts else rule
 

@@ -17,6 +17,8 @@ def test_rule_label_names_overrides_and_a_training_other_than_the_base():
     assert bench.rule_label("fixed", ["core.window=64"], 2000, 2) == \
         "fixed (core.window=64, 2,000 × 2 passes)"
     assert bench.rule_label("ref-bptt", (), 500, 1) == "ref-bptt (500 × 1 pass)"
+    assert bench.rule_label("lsq", (), 8000, 3) == "lsq (fit on 8,000)"
+    assert bench.rule_label("lsq", (), 2000, 3) == "lsq"
 
 
 def test_rows_record_their_training_and_merge_by_label(tmp_path):
