@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/long_sequences.py [--delays 20 50 100 200 500]
         [--seeds 2] [--n-train 2000] [--n-test 500] [--epochs 1]
-        [--models fixed fixed-readout twin ref-bptt] [--json OUT] [--plot OUT.png]
+        [--models fixed fixed-readout twin ref-bptt] [--threads 1] [--json OUT] [--plot OUT.png]
 
 The memory cue task (:class:`fptt.tasks.cue.CueTask`: seven cues, then ``delay``
 silent steps, then the recall) on the default core (``tau_out = 5``: the
@@ -36,6 +36,7 @@ from pathlib import Path
 
 from fptt.config import CoreConfig
 from fptt.health import percent
+from fptt.study.common import set_threads
 from fptt.tasks.cue import CueTask
 from fptt.train import TrainSettings, train
 
@@ -166,6 +167,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="core configuration override (repeatable)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of ref-bptt (default 1: two threads beside another "
+                        "busy process ran it ten times slower on this 2-core machine)")
     p.add_argument("--json", help="write the rows as JSON")
     p.add_argument("--plot", help="write the accuracy-against-delay plot (PNG)")
     p.add_argument("--from-json", nargs="+", metavar="JSON",
@@ -178,6 +182,7 @@ def main(argv=None):
             print(format_row(r))
         summarise(rows, args)
         return
+    set_threads(args.threads)
     print("| delay | steps | rule | test acc % | per seed | ΔW_in | ΔW_rec | ΔW_out | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = run(args.delays, args.models, args.seeds, args.n_train, args.n_test, args.epochs,
