@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -130,28 +131,39 @@ def format_row(r: dict) -> str:
 
 
 def plot(rows: list[dict], path: str) -> None:
-    """Accuracy against delay, one line per rule, seeds as points."""
+    """Accuracy against delay, seeds as points: one panel per training size (one line per
+    rule, a colour per rule whatever its options; dotted where the core's window differs)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for rule in dict.fromkeys(r["rule"] for r in rows):
-        rr = [r for r in rows if r["rule"] == rule]
-        # the runs on BASE_TRAINING dashed, the longer-trained ones solid
-        base = (rr[0].get("n_train", BASE_TRAINING[0]),
-                rr[0].get("epochs", BASE_TRAINING[1])) == BASE_TRAINING
-        line, = ax.plot([r["delay"] for r in rr], [100 * r["accuracy"] for r in rr],
-                        "o--" if base else "o-", lw=0.8 if base else 1.5, label=rule)
-        for r in rr:
-            ax.plot([r["delay"]] * len(r["seeds"]), [100 * a for a in r["seeds"]], ".",
-                    color=line.get_color(), alpha=0.4)
-    ax.axhline(100 * LEARNS, color="grey", lw=0.8, ls=":")
+    sizes = list(dict.fromkeys((r.get("n_train", BASE_TRAINING[0]),
+                                r.get("epochs", BASE_TRAINING[1])) for r in rows))
+    fig, axes = plt.subplots(1, len(sizes), figsize=(1.5 + 5 * len(sizes), 4.6), sharey=True,
+                             squeeze=False)
+    colours = {name: f"C{i}" for i, name in enumerate(RULES)}
     delays = sorted({r["delay"] for r in rows})
-    ax.set(xscale="log", xlabel="delay (steps)", ylabel="test accuracy (%)",
-           title="memory cue task: accuracy against delay")
-    ax.set_xticks(delays, [str(d) for d in delays])
-    ax.minorticks_off()
-    ax.legend(fontsize="x-small")
+    for ax, size in zip(axes[0], sizes):
+        part = [r for r in rows if (r.get("n_train", BASE_TRAINING[0]),
+                                    r.get("epochs", BASE_TRAINING[1])) == size]
+        for rule in dict.fromkeys(r["rule"] for r in part):
+            rr = [r for r in part if r["rule"] == rule]
+            colour = colours.get(rule.split(" (")[0], "k")
+            # the panel's title gives the training: the legend keeps the rest of the label
+            label = re.sub(r"(, )?(\d[\d,]* × \d+ pass(es)?|fit on [\d,]+)", "", rule)
+            ax.plot([r["delay"] for r in rr], [100 * r["accuracy"] for r in rr],
+                    "o:" if "window" in rule else "o-", color=colour,
+                    label=label.replace(" ()", "").replace("(, ", "("))
+            for r in rr:
+                ax.plot([r["delay"]] * len(r["seeds"]), [100 * a for a in r["seeds"]], ".",
+                        color=colour, alpha=0.4)
+        ax.axhline(100 * LEARNS, color="grey", lw=0.8, ls=":")
+        ax.set(xscale="log", xlabel="delay (steps)",
+               title=f"{size[0]:,} training sequences × {size[1]} pass{'es' if size[1] != 1 else ''}")
+        ax.set_xticks(delays, [str(d) for d in delays])
+        ax.minorticks_off()
+        ax.legend(fontsize="x-small", loc="upper right")
+    axes[0][0].set_ylabel("test accuracy (%)")
+    fig.suptitle("memory cue task: accuracy against the delay (dotted: 64-step windows)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
