@@ -218,7 +218,7 @@ def test_long_sequence_rows_are_read_not_rerun():
                                   "fixed-readout": 0.5535})
     assert longest_delay_learned(rows, "ref-bptt (8,000 × 3 passes)") == 20
     assert longest_delay_learned(rows, "fixed (8,000 × 3 passes)", threshold=0.8) == 50
-    assert all(r["accuracy"] <= 0.51 for r in rows if r["delay"] >= 100 and "lsq" not in r["rule"])
+    assert all(r["accuracy"] <= 0.52 for r in rows if r["delay"] >= 100 and "lsq" not in r["rule"])
     assert load_long_sequences("/nonexistent/long.json") == []
 
 
