@@ -222,6 +222,14 @@ def test_long_sequence_rows_are_read_not_rerun():
     assert load_long_sequences("/nonexistent/long.json") == []
 
 
+def test_long_sequence_table_gives_the_seed_range_and_every_training_size():
+    from fptt.study.summary import long_sequences_markdown
+    lines = long_sequences_markdown()
+    assert "2–4 seeds" in lines[0] and "unless its name gives more" in lines[0]
+    row = next(line for line in lines if line.startswith("| fixed (8,000 × 3 passes) |"))
+    assert row.split(" | ")[1:] == ["82.3", "63.9", "–", "83.6", "50.0", "50.0", "50.0", "none |"]
+
+
 def test_cue_markdown_reports_control_and_weight_change(tmp_path, monkeypatch):
     """The results table: per-point accuracy with ΔW, the control's row, the window table."""
     from fptt.study.summary import cue_markdown, headline

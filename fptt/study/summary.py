@@ -254,7 +254,8 @@ def long_sequences_markdown() -> list[str]:
     rules = list(dict.fromkeys(r["rule"] for r in rows))
     delays = sorted({r["delay"] for r in rows})
     acc = {(r["rule"], r["delay"]): r["accuracy"] for r in rows}
-    seeds = max(len(r.get("seeds", [])) for r in rows)
+    n_seeds = sorted({len(r.get("seeds", [])) for r in rows})
+    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
     lines = ["**Long sequences** (memory cue task, delay from the last cue to the decision; "
              f"`benchmarks/long_sequences.py`, {seeds} seeds, 500 test sequences; "
              "`notebooks/results/long_sequences.json`) — test accuracy (%), and the longest delay "
