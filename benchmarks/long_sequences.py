@@ -97,8 +97,17 @@ def rule_label(rule: str, overrides=(), n_train: int = BASE_TRAINING[0],
         if n_train != BASE_TRAINING[0]:
             parts.append(f"fit on {n_train:,}")
     elif (n_train, epochs) != BASE_TRAINING:
-        parts.append(f"{n_train:,} × {epochs} pass{'es' if epochs != 1 else ''}")
+        parts.append(_passes(n_train, epochs))
     return f"{rule} ({', '.join(parts)})" if parts else rule
+
+
+def _passes(n_train: int, epochs: int) -> str:
+    return f"{n_train:,} × {epochs} pass{'es' if epochs != 1 else ''}"
+
+
+def _training(row: dict) -> tuple[int, int]:
+    """``(n_train, epochs)`` of a row (rows written before they recorded it: the base)."""
+    return row.get("n_train", BASE_TRAINING[0]), row.get("epochs", BASE_TRAINING[1])
 
 
 def lsq_ceiling(cfg: CoreConfig, task, seed: int) -> float:
@@ -136,15 +145,13 @@ def plot(rows: list[dict], path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    sizes = list(dict.fromkeys((r.get("n_train", BASE_TRAINING[0]),
-                                r.get("epochs", BASE_TRAINING[1])) for r in rows))
+    sizes = list(dict.fromkeys(_training(r) for r in rows))
     fig, axes = plt.subplots(1, len(sizes), figsize=(1.5 + 5 * len(sizes), 4.6), sharey=True,
                              squeeze=False)
     colours = {name: f"C{i}" for i, name in enumerate(RULES)}
     delays = sorted({r["delay"] for r in rows})
     for ax, size in zip(axes[0], sizes):
-        part = [r for r in rows if (r.get("n_train", BASE_TRAINING[0]),
-                                    r.get("epochs", BASE_TRAINING[1])) == size]
+        part = [r for r in rows if _training(r) == size]
         for rule in dict.fromkeys(r["rule"] for r in part):
             rr = [r for r in part if r["rule"] == rule]
             colour = colours.get(rule.split(" (")[0], "k")
@@ -158,7 +165,7 @@ def plot(rows: list[dict], path: str) -> None:
                         color=colour, alpha=0.4)
         ax.axhline(100 * LEARNS, color="grey", lw=0.8, ls=":")
         ax.set(xscale="log", xlabel="delay (steps)",
-               title=f"{size[0]:,} training sequences × {size[1]} pass{'es' if size[1] != 1 else ''}")
+               title=f"training: {_passes(*size)}")
         ax.set_xticks(delays, [str(d) for d in delays])
         ax.minorticks_off()
         ax.legend(fontsize="x-small", loc="upper right")
