@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
@@ -156,10 +155,11 @@ def plot(rows: list[dict], path: str) -> None:
             rr = [r for r in part if r["rule"] == rule]
             colour = colours.get(rule.split(" (")[0], "k")
             # the panel's title gives the training: the legend keeps the rest of the label
-            label = re.sub(r"(, )?(\d[\d,]* × \d+ pass(es)?|fit on [\d,]+)", "", rule)
+            label = rule
+            for text in (_passes(*size), f"fit on {size[0]:,}"):
+                label = label.replace(f", {text}", "").replace(f" ({text})", "")
             ax.plot([r["delay"] for r in rr], [100 * r["accuracy"] for r in rr],
-                    "o:" if "window" in rule else "o-", color=colour,
-                    label=label.replace(" ()", "").replace("(, ", "("))
+                    "o:" if "window" in rule else "o-", color=colour, label=label)
             for r in rr:
                 ax.plot([r["delay"]] * len(r["seeds"]), [100 * a for a in r["seeds"]], ".",
                         color=colour, alpha=0.4)
