@@ -37,6 +37,7 @@ from pathlib import Path
 from fptt.config import CoreConfig
 from fptt.health import percent
 from fptt.study.common import set_threads
+from fptt.study.fptt_vs_bptt import longest_delay_learned
 from fptt.tasks.cue import CueTask
 from fptt.train import TrainSettings, train
 
@@ -121,12 +122,8 @@ def lsq_ceiling(cfg: CoreConfig, task, seed: int) -> float:
 
 def longest_learned(rows: list[dict]) -> dict:
     """Per rule, the longest delay with mean accuracy ≥ :data:`LEARNS` (None: none)."""
-    best: dict = {}
-    for r in rows:
-        best.setdefault(r["rule"], None)
-        if r["accuracy"] >= LEARNS and (best[r["rule"]] is None or r["delay"] > best[r["rule"]]):
-            best[r["rule"]] = r["delay"]
-    return best
+    return {rule: longest_delay_learned(rows, rule, LEARNS)
+            for rule in dict.fromkeys(r["rule"] for r in rows)}
 
 
 def format_row(r: dict) -> str:
