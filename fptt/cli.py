@@ -108,6 +108,12 @@ def _add_train_args(p):
                    help="ref-fptt/ref-bptt: the loss (default mse; aux: ref-fptt only)")
     p.add_argument("--ref-clip", type=float, metavar="C",
                    help="ref-fptt/ref-bptt: gradient-norm clipping (default 1)")
+    p.add_argument("--ref-rate-reg", type=float, metavar="G",
+                   help="ref-fptt/ref-bptt: strength of the firing-rate penalty "
+                        "G * sum_j (rate_j - ref_rate)^2 added to the loss (default 0: none)")
+    p.add_argument("--ref-rate", type=float, metavar="R",
+                   help="ref-fptt/ref-bptt: the penalty's target rate, spikes per step "
+                        "(default 0.05)")
     p.add_argument("--n-train", type=int, help="training sequences")
     p.add_argument("--n-test", type=int, help="test sequences")
     p.add_argument("--seq-len", type=int, help="sequence length (adding task)")
@@ -177,6 +183,10 @@ def _check_train_counts(args) -> None:
                         ("--ref-clip", args.ref_clip)):
         if value is not None and not value > 0:
             raise ConfigError(f"{flag} must be > 0, not {value:g}")
+    if args.ref_rate_reg is not None and not args.ref_rate_reg >= 0:
+        raise ConfigError(f"--ref-rate-reg must be >= 0, not {args.ref_rate_reg:g}")
+    if args.ref_rate is not None and not 0 <= args.ref_rate <= 1:
+        raise ConfigError(f"--ref-rate must be in [0, 1] (spikes per step), not {args.ref_rate:g}")
     if args.save_every and not args.checkpoint:
         raise ConfigError("--save-every needs --checkpoint FILE")
 
@@ -196,7 +206,7 @@ def _write_json(path, document) -> None:
 TRAIN_OPTIONS = ("epochs", "seed", "seeds", "schedule", "n_decision", "learn", "engine",
                  "reset_to_mean", "gain_in", "gain_rec", "gain_out", "bias_init",
                  "input_sign", "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss",
-                 "ref_clip")
+                 "ref_clip", "ref_rate_reg", "ref_rate")
 
 
 def train_settings(args):

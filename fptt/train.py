@@ -80,7 +80,9 @@ class TrainSettings:
     ``n_decision`` is the number of decision steps of the MNIST tasks (the task
     is built with it: :class:`fptt.tasks.MnistTask`; other tasks have their own);
     ``ref_*`` configure the PyTorch references only, ``ref_decay`` multiplying
-    their step after every epoch (``ExponentialLR``).
+    their step after every epoch (``ExponentialLR``) and ``ref_rate_reg`` (γ, default 0:
+    none) adding the firing-rate penalty ``γ Σ_j (r̄_j - ref_rate)²`` to their loss
+    (:func:`fptt.golden.reference.losses.rate_penalty`; the core has no such term).
 
     A configuration file's ``[train]`` table holds these settings
     (:meth:`from_table`, :meth:`load`); without one, the defaults here apply.
@@ -106,6 +108,8 @@ class TrainSettings:
     ref_batch: int = 16
     ref_loss: str = "mse"
     ref_surrogate: str = "triangle"
+    ref_rate_reg: float = 0.0
+    ref_rate: float = 0.05
     reset_to_mean: bool = False
 
     def __post_init__(self):
@@ -126,6 +130,10 @@ class TrainSettings:
             raise ValueError(f"n_decision must be >= 1, not {self.n_decision}")
         if not self.ref_decay > 0:
             raise ValueError(f"ref_decay must be > 0, not {self.ref_decay}")
+        if not self.ref_rate_reg >= 0:
+            raise ValueError(f"ref_rate_reg must be >= 0, not {self.ref_rate_reg}")
+        if not 0 <= self.ref_rate <= 1:
+            raise ValueError(f"ref_rate must be in [0, 1] (spikes per step), not {self.ref_rate}")
 
     @classmethod
     def from_table(cls, table: dict, **given) -> "TrainSettings":
@@ -173,7 +181,7 @@ class TrainSettings:
 
 _TABLE_INTS = {"epochs": 1, "seed": 0, "seeds": 1, "n_decision": 1, "eval_batch": 1,
                "ref_batch": 1}
-_TABLE_REALS = ("gain_in", "gain_rec", "gain_out", "bias_init")
+_TABLE_REALS = ("gain_in", "gain_rec", "gain_out", "bias_init", "ref_rate_reg", "ref_rate")
 _TABLE_POSITIVE = ("ref_decay", "ref_lr", "ref_clip")
 _TABLE_CHOICES = {"schedule": SCHEDULES, "learn": LEARN_MODES, "engine": ENGINES,
                   "ref_optimizer": REF_OPTIMIZERS, "ref_loss": REF_LOSSES,
@@ -370,7 +378,8 @@ class _ReferenceLearner:
         from .golden.reference import BPTTTrainer, FPTTTrainer
         self.kind = kind
         kw = dict(optimizer=settings.ref_optimizer, lr=settings.ref_lr, clip=settings.ref_clip,
-                  surrogate=settings.ref_surrogate)
+                  surrogate=settings.ref_surrogate, rate_reg=settings.ref_rate_reg,
+                  target_rate=settings.ref_rate)
         if kind == "ref-fptt":
             # plain SGD is the twin's algorithm: the loss gradient clipped to its format's range
             clip_value = "format" if settings.ref_optimizer == "sgd" else None

@@ -173,9 +173,11 @@ def test_train_takes_its_settings_from_the_config_and_options_win(tmp_path):
     assert (s["gain_in"], s["ref_lr"], s["n_decision"], s["ref_decay"]) == (3.0, 1e-3, 1, 1.0)
     assert main(TINY + ["--config", str(cfg), "--json", str(out), "--epochs", "1",
                         "--gain-out", "0.5", "--seed", "0", "--schedule", "final",
-                        "--ref-decay", "0.75", "--reset-to-mean", "--input-sign", "positive"]) == 0
+                        "--ref-decay", "0.75", "--reset-to-mean", "--input-sign", "positive",
+                        "--ref-rate-reg", "20", "--ref-rate", "0.1"]) == 0
     data = json.loads(out.read_text())
     s = data["settings"]
+    assert (s["ref_rate_reg"], s["ref_rate"]) == (20.0, 0.1)
     assert len(data["epochs"]) == 1
     assert (s["epochs"], s["schedule"], s["gain_out"], s["bias_init"], s["seed"]) == \
         (1, "final", 0.5, 0.125, 0)
@@ -207,6 +209,8 @@ def test_reference_models_follow_the_table(tmp_path):
     (["--ref-lr", "-1"], "--ref-lr must be > 0, not -1"),
     (["--ref-decay", "0"], "--ref-decay must be > 0, not 0"),
     (["--ref-clip", "0"], "--ref-clip must be > 0, not 0"),
+    (["--ref-rate-reg", "-1"], "--ref-rate-reg must be >= 0, not -1"),
+    (["--ref-rate", "2"], "--ref-rate must be in [0, 1] (spikes per step), not 2"),
 ])
 def test_train_option_refusals(capsys, extra, message):
     assert main(TINY + extra) == 2

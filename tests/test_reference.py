@@ -451,3 +451,60 @@ def test_reference_learner_resets_to_mean_at_epoch_end():
         results[reset] = (lr.weights(), tr.lam)
     assert max(np.abs(v).max() for v in results[True][1].values()) > 0     # λ kept
     assert max_diff(results[False][0], results[True][0]) > 1e-6
+
+
+def test_rate_penalty_value_and_gradient():
+    """R = γ Σ_j (r̄_j - r*)², r̄_j over batch and steps; ∂R/∂s = 2γ(r̄_j - r*)/(B·T)."""
+    from fptt.golden.reference.losses import rate_penalty
+    s = torch.tensor([[[1., 0.], [1., 0.], [0., 0.], [1., 1.]],
+                      [[0., 0.], [1., 0.], [1., 0.], [1., 0.]]], dtype=torch.float64,
+                     requires_grad=True)                     # B = 2, T = 4: rates 6/8, 1/8
+    r = rate_penalty(s, 0.25, 3.0)
+    assert float(r.detach()) == pytest.approx(3.0 * ((0.75 - 0.25) ** 2 + (0.125 - 0.25) ** 2))
+    r.backward()
+    expect = np.broadcast_to([2 * 3.0 * 0.5 / 8, 2 * 3.0 * -0.125 / 8], (2, 4, 2))
+    assert np.allclose(s.grad.numpy(), expect)
+
+
+@pytest.mark.parametrize("trainer", [BPTTTrainer, FPTTTrainer])
+def test_rate_penalty_arguments_are_checked(trainer):
+    cfg = make_cfg(5, "lif")
+    w0 = make_weights(cfg, seed=3)
+    with pytest.raises(ValueError, match=r"^rate_reg must be >= 0, not -1\.0$"):
+        trainer(cfg, w0, rate_reg=-1.0)
+    with pytest.raises(ValueError, match=r"^target_rate must be in \[0, 1\] \(spikes per step\), "
+                                         r"not 1\.5$"):
+        trainer(cfg, w0, rate_reg=1.0, target_rate=1.5)
+
+
+@pytest.mark.parametrize("trainer", [BPTTTrainer, FPTTTrainer])
+def test_rate_penalty_is_added_to_the_loss(trainer):
+    """With γ > 0 the loss of a whole sequence (FPTT: one part) is the data loss plus
+    γ Σ_j (r̄_j - r*)² of its spikes, and the step it takes differs."""
+    from fptt.golden.reference.losses import rate_penalty
+    cfg = make_cfg(8, "alif")
+    w0 = make_weights(cfg, seed=4)
+    x, y, has = make_sequences(cfg, seed=4, n=1, T=20)[0]
+    kw = dict(loss="mse", optimizer="sgd", lr=0.01)
+    if trainer is FPTTTrainer:
+        kw["part_len"] = 20
+    plain, reg = trainer(cfg, w0, **kw), trainer(cfg, w0, rate_reg=2.0, target_rate=0.5, **kw)
+    with torch.no_grad():
+        _, _, spk = plain.net(x, return_spikes=True)
+    penalty = float(rate_penalty(spk, 0.5, 2.0))
+    assert penalty > 0.05
+    step = "train_batch" if trainer is BPTTTrainer else "train_sequence"
+    l0, l1 = getattr(plain, step)(x, y, has), getattr(reg, step)(x, y, has)
+    assert l1 == pytest.approx(l0 + penalty, rel=1e-12)
+    assert max_diff(plain.weights(), reg.weights()) > 1e-6
+
+
+def test_reference_learner_takes_the_rate_penalty_from_the_settings():
+    from fptt.train import TrainSettings, _ReferenceLearner
+    cfg = make_cfg(5, "alif")
+    w0 = make_weights(cfg, seed=9)
+    for kind in ("ref-fptt", "ref-bptt"):
+        tr = _ReferenceLearner(kind, cfg, [w0], TrainSettings(ref_rate_reg=20.0, ref_rate=0.1,
+                                                              ref_loss="ce")).trainers[0]
+        assert (tr.rate_reg, tr.target_rate) == (20.0, 0.1)
+        assert _ReferenceLearner(kind, cfg, [w0], TrainSettings()).trainers[0].rate_reg == 0.0

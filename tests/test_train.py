@@ -198,6 +198,9 @@ def test_train_table_gives_the_settings_and_given_values_win(tmp_path):
     assert (s.ref_optimizer, s.ref_lr, s.ref_clip, s.ref_decay, s.ref_batch, s.ref_loss) == \
         ("sgd", None, None, 0.5, 4, "ce")
     assert s.reset_to_mean is True and s.learn == "all" and s.seed == 0
+    assert (s.ref_rate_reg, s.ref_rate) == (0.0, 0.05)          # the penalty is off by default
+    s = TrainSettings.from_table({"ref_rate_reg": 50, "ref_rate": 0.1})
+    assert (s.ref_rate_reg, s.ref_rate) == (50.0, 0.1)
     # given values win; None leaves the table's, then the default
     s = TrainSettings.from_table(table, epochs=1, gain_out=None, learn="readout", seed=None)
     assert (s.epochs, s.gain_out, s.learn, s.seed) == (1, 0.25, "readout", 0)
@@ -223,6 +226,9 @@ def test_train_table_gives_the_settings_and_given_values_win(tmp_path):
                      'fptt.lr), not -1'),
     ({"ref_clip": True}, "train.ref_clip must be a number > 0 or false (no clipping), not True"),
     ({"ref_decay": 0}, "train.ref_decay must be a number > 0, not 0"),
+    ({"ref_rate_reg": "50"}, "train.ref_rate_reg must be a finite number, not '50'"),
+    ({"ref_rate_reg": -1}, "ref_rate_reg must be >= 0, not -1.0"),
+    ({"ref_rate": 1.5}, "ref_rate must be in [0, 1] (spikes per step), not 1.5"),
     ({"schedule": "last"}, "train.schedule must be one of final, every, aux, not 'last'"),
     ({"ref_optimizer": "rmsprop"}, "train.ref_optimizer must be one of sgd, adam, adamax, "
                                    "not 'rmsprop'"),

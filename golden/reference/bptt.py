@@ -8,6 +8,8 @@ one), then the exact (surrogate) gradient of the whole-sequence loss by autograd
 
 with ``ℓ_t`` the per-step MSE ``½‖o_t - y*_t‖²`` or the cross-entropy of
 ``softmax(o_t)`` (:mod:`.losses`); ``reduce_b`` is the batch mean (default) or sum.
+With ``rate_reg = γ > 0`` the firing-rate penalty ``γ Σ_j (r̄_j - r*)²`` of the
+batch's spikes is added (:func:`.losses.rate_penalty`).
 On a single window this gradient is the hardware's window gradient (DESIGN
 section 4), which ``tests/test_reference.py`` checks against
 :meth:`fptt.golden.twin.FloatTwin.window_gradients`.
@@ -20,7 +22,7 @@ import torch
 
 from ...config import CoreConfig
 from .common import as_batch, clip_gradients, make_optimizer, resolve_lr
-from .losses import sequence_loss
+from .losses import check_rate_penalty, rate_penalty, sequence_loss
 from .network import ALIFNetwork, ALIFState
 
 __all__ = ["BPTTTrainer"]
@@ -47,6 +49,10 @@ class BPTTTrainer:
     batch_reduction : {"mean", "sum"}
     optimizer_kwargs : dict, optional
         Passed to the ``torch.optim`` constructor.
+    rate_reg : float
+        ``γ`` of the firing-rate penalty (default 0: none).
+    target_rate : float
+        ``r*``, spikes per step (default 0.05).
 
     Attributes
     ----------
@@ -57,10 +63,13 @@ class BPTTTrainer:
     def __init__(self, cfg: CoreConfig, weights: dict, optimizer: str = "adam", lr=None,
                  clip: float | None = None, loss: str = "mse", *, dtype=torch.float64,
                  surrogate: str = "triangle", batch_reduction: str = "mean",
-                 optimizer_kwargs: dict | None = None):
+                 optimizer_kwargs: dict | None = None, rate_reg: float = 0.0,
+                 target_rate: float = 0.05):
         if loss not in ("mse", "ce"):
             raise ValueError(f"BPTT loss must be 'mse' or 'ce', not {loss!r}")
+        check_rate_penalty(rate_reg, target_rate)
         self.cfg, self.loss_kind, self.clip = cfg, loss, clip
+        self.rate_reg, self.target_rate = float(rate_reg), float(target_rate)
         self.batch_reduction = batch_reduction
         self.net = ALIFNetwork(cfg, weights, dtype=dtype, surrogate=surrogate)
         self.lr = resolve_lr(cfg, optimizer, lr)
@@ -71,10 +80,14 @@ class BPTTTrainer:
         return as_batch(x, target, has_target, self.cfg.n_out, self.net.dtype)
 
     def loss(self, x, target, has_target=None, state: ALIFState | None = None) -> torch.Tensor:
-        """The sequence loss (a graph), forward from ``state`` (default zero)."""
+        """The sequence loss (a graph), forward from ``state`` (default zero), with the
+        firing-rate penalty when ``rate_reg > 0``."""
         x, tgt, has = self._batch(x, target, has_target)
-        out, _ = self.net(x, state)
-        return sequence_loss(self.loss_kind, out, tgt, has, self.batch_reduction)
+        out, _, spikes = self.net(x, state, return_spikes=True)
+        loss = sequence_loss(self.loss_kind, out, tgt, has, self.batch_reduction)
+        if self.rate_reg:
+            loss = loss + rate_penalty(spikes, self.target_rate, self.rate_reg)
+        return loss
 
     def gradients(self, x, target, has_target=None,
                   state: ALIFState | None = None) -> dict[str, np.ndarray]:

@@ -25,7 +25,9 @@ The part loss ``ℓ_p`` is ``"mse"`` or ``"ce"`` summed over the part's target
 steps (:mod:`.losses`), or ``"aux"``, the auxiliary loss for terminal
 prediction on the readout at the part's last step,
 ``ℓ_p = β_p CE(y) + (1 - β_p) H(Q_p[y], ŷ)`` with ``β_p = p/P``
-(:func:`.losses.aux_loss`, :class:`.losses.ClassPrior`).
+(:func:`.losses.aux_loss`, :class:`.losses.ClassPrior`). With ``rate_reg > 0``,
+``ℓ_p`` also holds the firing-rate penalty of the part's spikes
+(:func:`.losses.rate_penalty`; the hardware has no such term).
 
 With plain SGD (step ``η_W`` per parameter, ``cfg.fptt.lr`` by default), no
 clipping, the triangle surrogate, the detached reset and the MSE loss on one
@@ -43,7 +45,8 @@ import torch.nn.functional as F
 
 from ...config import CoreConfig
 from .common import as_batch, clip_gradients, make_optimizer, resolve_lr
-from .losses import AUX_Q_SWITCH_EPOCH, LOSSES, ClassPrior, aux_beta, aux_loss, sequence_loss
+from .losses import (AUX_Q_SWITCH_EPOCH, LOSSES, ClassPrior, aux_beta, aux_loss,
+                     check_rate_penalty, rate_penalty, sequence_loss)
 from .network import ALIFNetwork, ALIFState
 
 __all__ = ["FPTTTrainer", "part_bounds"]
@@ -100,6 +103,11 @@ class FPTTTrainer:
     aux_q_init : {"zero", "uniform"}
         ``"aux"`` only: initial content of the memory (released: zero).
     optimizer_kwargs : dict, optional
+    rate_reg : float
+        ``γ`` of the firing-rate penalty added to every part's loss, with the part's
+        spikes (:func:`.losses.rate_penalty`; default 0: none).
+    target_rate : float
+        ``r*``, spikes per step (default 0.05).
 
     Attributes
     ----------
@@ -117,9 +125,12 @@ class FPTTTrainer:
                  clip_value: str | None = None,
                  dtype=torch.float64, surrogate: str = "triangle", batch_reduction: str = "mean",
                  aux_class_mean: bool = True, aux_q_switch_epoch: int = AUX_Q_SWITCH_EPOCH,
-                 aux_q_init: str = "zero", optimizer_kwargs: dict | None = None):
+                 aux_q_init: str = "zero", optimizer_kwargs: dict | None = None,
+                 rate_reg: float = 0.0, target_rate: float = 0.05):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
+        check_rate_penalty(rate_reg, target_rate)
+        self.rate_reg, self.target_rate = float(rate_reg), float(target_rate)
         self.cfg = cfg
         self.part_len = cfg.window if part_len is None else int(part_len)
         if self.part_len < 1:
@@ -234,7 +245,8 @@ class FPTTTrainer:
         total = 0.0
         for p, (start, end) in enumerate(bounds, start=1):
             self.optimizer.zero_grad(set_to_none=True)
-            out, new_state = self.net(x_t[:, start:end], state.detach())
+            out, new_state, spikes = self.net(x_t[:, start:end], state.detach(),
+                                              return_spikes=True)
             if labels is not None:
                 logits = out[:, -1]
                 q = self.prior.lookup(labels, p)
@@ -244,6 +256,8 @@ class FPTTTrainer:
             else:
                 part_loss = sequence_loss(self.loss_kind, out, tgt[:, start:end],
                                           has[:, start:end], self.batch_reduction)
+            if self.rate_reg:
+                part_loss = part_loss + rate_penalty(spikes, self.target_rate, self.rate_reg)
             if self.clip_value == "format":     # clip the loss gradient alone, as the twin
                 part_loss.backward()
                 self._clip_to_formats()

@@ -40,6 +40,16 @@ The released form, the default here (Kag & Saligrama's ``train.py``):
 
 ``ClassPrior(init="uniform", switch_epoch=1)`` and ``aux_class_mean=False`` give
 the form of the paper's equations (uniform memory read from the start, plain ``H``).
+
+Firing-rate penalty (:func:`rate_penalty`, off unless a trainer's ``rate_reg > 0``),
+on the spikes ``s [B, T, n_hidden]`` of the same forward pass, with each neuron's
+rate ``r̄_j`` the mean of its spikes over the batch and the steps (for FPTT: of the part)::
+
+    R = γ Σ_j (r̄_j - r*)²,      ∂R/∂s_b,t,j = 2γ (r̄_j - r*) / (B·T)
+
+It keeps every neuron near the rate ``r*``, where the surrogate gradient is
+non-zero: without it, BPTT on S-MNIST drives neurons into firing on every step
+or never (both without gradient) and the training loss jumps (README, S-MNIST).
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["LOSSES", "mse_loss", "ce_loss", "sequence_loss", "aux_beta", "aux_loss",
-           "ClassPrior", "AUX_Q_SWITCH_EPOCH", "Q_INITS"]
+           "rate_penalty", "check_rate_penalty", "ClassPrior", "AUX_Q_SWITCH_EPOCH", "Q_INITS"]
 
 #: Loss kinds of the trainers (``"aux"``: FPTT only).
 LOSSES = ("mse", "ce", "aux")
@@ -91,6 +101,21 @@ def sequence_loss(kind: str, out, target, has_target, batch_reduction: str = "me
     if kind == "ce":
         return ce_loss(out, target, has_target, batch_reduction)
     raise ValueError(f"per-step loss must be 'mse' or 'ce', not {kind!r}")
+
+
+def check_rate_penalty(rate_reg: float, target_rate: float) -> None:
+    """Refuse a strength ``γ < 0`` or a target rate ``r*`` outside ``[0, 1]`` (one line each)."""
+    if not rate_reg >= 0:
+        raise ValueError(f"rate_reg must be >= 0, not {rate_reg!r}")
+    if not 0 <= target_rate <= 1:
+        raise ValueError(f"target_rate must be in [0, 1] (spikes per step), not {target_rate!r}")
+
+
+def rate_penalty(spikes: torch.Tensor, target_rate: float, rate_reg: float) -> torch.Tensor:
+    """``γ Σ_j (r̄_j - r*)²`` with ``r̄_j`` the mean of ``spikes [B, T, n_hidden]`` over
+    the batch and the steps (module docstring); ``γ = rate_reg``, ``r* = target_rate``."""
+    rate = spikes.mean(dim=(0, 1))
+    return rate_reg * ((rate - target_rate) ** 2).sum()
 
 
 def aux_beta(p: int, n_parts: int) -> float:
