@@ -56,6 +56,10 @@ def make_task_from_args(args, settings=None):
         if args.task != "adding":
             raise ConfigError("--seq-len is for the adding task")
         kw["seq_len"] = args.seq_len
+    if getattr(args, "gated", False):
+        if args.task != "adding":
+            raise ConfigError("--gated is for the adding task")
+        kw["gated"] = True
     if args.task in ("cue", "adding"):
         kw["seed"] = settings.seed
     return make_task(args.task, **kw)
@@ -117,6 +121,9 @@ def _add_train_args(p):
     p.add_argument("--n-train", type=int, help="training sequences")
     p.add_argument("--n-test", type=int, help="test sequences")
     p.add_argument("--seq-len", type=int, help="sequence length (adding task)")
+    p.add_argument("--gated", action="store_true",
+                   help="adding task: the value channel carries the value only at the two "
+                        "marked steps")
     p.add_argument("--data-dir", help="MNIST IDX directory (else $FPTT_DATA_DIR)")
     p.add_argument("--json", metavar="OUT",
                    help="write the metrics as JSON, after every epoch (atomically)")

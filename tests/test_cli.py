@@ -241,3 +241,15 @@ def test_mnist_task_takes_n_decision_from_the_table(tmp_path):
     assert list(np.flatnonzero(task.train_set()[0].decision)) == [11, 12, 13, 14, 15]
     args.n_decision = 2
     assert make_task_from_args(args, train_settings(args)).n_decision == 2
+
+
+def test_gated_is_for_the_adding_task(capsys):
+    from fptt.cli import build_parser, make_task_from_args, train_settings
+    assert main(["train", "--task", "cue", "--gated", "--quiet"]) == 2
+    assert "fptt train: error: --gated is for the adding task\n" in capsys.readouterr().err
+    for extra, gated in (([], False), (["--gated"], True)):
+        args = build_parser().parse_args(TINY + extra)
+        task = make_task_from_args(args, train_settings(args))
+        assert task.gated is gated
+        assert bool(np.delete(task.train_set()[0].x[:, 0],
+                              np.flatnonzero(task.train_set()[0].x[:, 1])).any()) is not gated

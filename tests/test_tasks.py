@@ -338,7 +338,21 @@ def test_adding_is_deterministic_and_splits_differ():
     assert not (a.train_set()[7].x == AddingTask(seq_len=20, seed=2).train_set()[7].x).all()
 
 
+def test_gated_adding_carries_the_values_only_at_the_marks():
+    plain = AddingTask(seq_len=40, n_train=20, n_test=0, seed=3)
+    gated = AddingTask(seq_len=40, n_train=20, n_test=0, seed=3, gated=True)
+    for p, g in zip(plain.train_set(), gated.train_set()):
+        marks = np.flatnonzero(p.x[:, 1])
+        assert (g.x[:, 1] == p.x[:, 1]).all()
+        assert (g.x[marks, 0] == p.x[marks, 0]).all() and (g.x[marks, 0] > 0).all()
+        assert not np.delete(g.x[:, 0], marks).any() and np.delete(p.x[:, 0], marks).any()
+        assert g.label == p.label == pytest.approx(g.x[:, 0].sum())
+        assert (g.target == p.target).all() and (g.has_target == p.has_target).all()
+
+
 def test_adding_rejects_bad_options():
+    with raises(ValueError, "gated must be True or False, not 1"):
+        AddingTask(gated=1)
     with raises(ValueError, "seq_len must be an integer >= 2, got 1"):
         AddingTask(seq_len=1)
     with raises(ValueError, "n_test must be an integer >= 0, got -3"):

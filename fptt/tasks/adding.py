@@ -28,6 +28,15 @@ class AddingTask(SampledTask):
     only step with a target and the only decision step. Scored by MSE; the
     trivial predictor 1.0 scores :data:`TRIVIAL_MSE` = 1/6 ≈ 0.167.
 
+    ``gated=True`` gates the value channel by the marker, ``x_0,t = value_t · marker_t``:
+    the values arrive only at the two marked steps and nothing overwrites them
+    between (the same sequences, labels and targets otherwise). Measured with the
+    least-squares readout of the untrained 64-neuron network (τ_out 10, gains 3 / 0.5;
+    2,000 sequences fitted, 500 tested, seeds 0 / 1), test MSE against ``T``: gated
+    0.018 / 0.011 at 20, 0.071 / 0.050 at 50, 0.12 at 100, 0.15 at 200; the ungated
+    task 0.13 at 20 and 0.16–0.17 from 50 on. Gating makes the state carry the
+    sum for short sequences, not yet across a long one.
+
     Parameters
     ----------
     seq_len : int
@@ -37,6 +46,8 @@ class AddingTask(SampledTask):
     seed : int
         Seed; every sequence is a pure function of ``(seed, split, index)`` and
         the two splits draw from disjoint streams.
+    gated : bool
+        The value channel carries the value only at the marked steps (default False).
 
     Raises
     ------
@@ -49,7 +60,11 @@ class AddingTask(SampledTask):
     n_in = 2
     n_out = 1
 
-    def __init__(self, seq_len: int = 200, n_train: int = 1000, n_test: int = 200, seed: int = 0):
+    def __init__(self, seq_len: int = 200, n_train: int = 1000, n_test: int = 200, seed: int = 0,
+                 gated: bool = False):
+        if not isinstance(gated, bool):
+            raise ValueError(f"gated must be True or False, not {gated!r}")
+        self.gated = gated
         self.seq_len = check_count("seq_len", seq_len, 2)
         self.n_train = check_count("n_train", n_train, 0)
         self.n_test = check_count("n_test", n_test, 0)
@@ -64,6 +79,8 @@ class AddingTask(SampledTask):
         marks = np.array([rng.integers(0, half), rng.integers(half, steps)])
         x[marks, 1] = 1.0
         total = float(x[marks, 0].sum())
+        if self.gated:
+            x[:, 0] *= x[:, 1]
         last = np.zeros(steps, dtype=bool)
         last[-1] = True
         target = np.zeros((steps, 1))
