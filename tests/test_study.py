@@ -535,3 +535,15 @@ def test_headline_command_reproduces_the_study(tmp_path):
     assert core.cfg == cfg
     for m in cfg.params:
         np.testing.assert_array_equal(core.state.w[m], res["weights"][m], err_msg=m)
+
+
+def test_adding_sweep_of_the_gated_task_writes_its_own_files(tmp_path, monkeypatch):
+    from fptt.study.fptt_vs_bptt import adding_sweep
+    monkeypatch.setenv("FPTT_RESULTS_DIR", str(tmp_path))
+    sizes = dict(lengths=(12,), n_train=4, n_test=4, seeds=(0,))
+    rows = adding_sweep(sizes, methods=("bptt",), gated=True)
+    assert [(r["gated"], r["T"], r["method"]) for r in rows] == [(True, 12, "bptt")]
+    assert 0 < rows[0]["test_mse"] < 10
+    assert common.read_csv("adding_gated.csv")[0]["gated"] == 1     # CSV: booleans as 0/1
+    assert common.read_json("adding_gated.json")["sizes"]["lengths"] == [12]
+    assert not (tmp_path / "adding.csv").exists()

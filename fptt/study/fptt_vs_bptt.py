@@ -96,11 +96,12 @@ def _adding_batch(xs, labels, method: str, part_len: int):
 
 
 def adding_run(T: int, method: str, seed: int, n_train: int, n_test: int,
-               setup: RefSetup = RefSetup(), desc: str = "") -> dict:
-    """Train one seed of ``method`` on the adding problem of length ``T``; test MSE and time."""
+               setup: RefSetup = RefSetup(), desc: str = "", gated: bool = False) -> dict:
+    """Train one seed of ``method`` on the adding problem of length ``T`` (``gated``: the
+    values only at the marked steps, :class:`fptt.tasks.AddingTask`); test MSE and time."""
     from ..tasks import make_task
     set_threads(1)
-    task = make_task("adding", seq_len=T, n_train=n_train, n_test=n_test, seed=seed)
+    task = make_task("adding", seq_len=T, n_train=n_train, n_test=n_test, seed=seed, gated=gated)
     cfg = setup.config(task.n_in, task.n_out)
     part_len = max(1, T // setup.parts)
     tr = task.train_set()
@@ -122,7 +123,7 @@ def adding_run(T: int, method: str, seed: int, n_train: int, n_test: int,
     mse = float(np.mean((out - labels) ** 2))
     if not math.isfinite(mse):
         mse = float("inf")
-    return dict(task="adding", T=T, method=method, seed=seed, test_mse=mse,
+    return dict(task="adding", gated=gated, T=T, method=method, seed=seed, test_mse=mse,
                 n_train=n_train, n_test=len(te), batch=setup.batch,
                 updates=(-(-n_train // setup.batch)) * (1 if method == "bptt" else
                                                         len(range(0, T, part_len))),
@@ -130,16 +131,18 @@ def adding_run(T: int, method: str, seed: int, n_train: int, n_test: int,
 
 
 def adding_sweep(sizes: dict | None = None, setup: RefSetup = RefSetup(),
-                 methods=("bptt", "fptt")) -> list[dict]:
-    """Test MSE against ``T`` for BPTT and FPTT; writes ``adding.csv`` and ``adding.json``."""
+                 methods=("bptt", "fptt"), gated: bool = False) -> list[dict]:
+    """Test MSE against ``T`` for BPTT and FPTT; writes ``adding.csv`` and ``adding.json``
+    (``gated``: the gated task, ``adding_gated.csv`` and ``adding_gated.json``)."""
     sizes = sizes or adding_sizes()
+    name = "adding_gated" if gated else "adding"
     rows = []
     jobs = [(T, m, s) for T in sizes["lengths"] for m in methods for s in sizes["seeds"]]
-    for T, m, s in progress(jobs, desc="adding: T x method x seed"):
+    for T, m, s in progress(jobs, desc=f"{name}: T x method x seed"):
         rows.append(adding_run(T, m, s, sizes["n_train"], sizes["n_test"], setup,
-                               desc=f"{m} T={T} seed {s}"))
-        write_csv(rows, "adding.csv")
-    write_json(dict(sizes=sizes, setup=dataclasses.asdict(setup)), "adding.json")
+                               desc=f"{m} T={T} seed {s}", gated=gated))
+        write_csv(rows, f"{name}.csv")
+    write_json(dict(sizes=sizes, setup=dataclasses.asdict(setup)), f"{name}.json")
     return rows
 
 
