@@ -540,10 +540,27 @@ def test_headline_command_reproduces_the_study(tmp_path):
 def test_adding_sweep_of_the_gated_task_writes_its_own_files(tmp_path, monkeypatch):
     from fptt.study.fptt_vs_bptt import adding_sweep
     monkeypatch.setenv("FPTT_RESULTS_DIR", str(tmp_path))
-    sizes = dict(lengths=(12,), n_train=4, n_test=4, seeds=(0,))
-    rows = adding_sweep(sizes, methods=("bptt",), gated=True)
-    assert [(r["gated"], r["T"], r["method"]) for r in rows] == [(True, 12, "bptt")]
+    sizes = dict(lengths=(12,), n_train=40, n_test=20, seeds=(0,))
+    rows = adding_sweep(sizes, methods=("bptt", "lsq"), gated=True)
+    assert [(r["gated"], r["T"], r["method"]) for r in rows] == [(True, 12, "bptt"),
+                                                                  (True, 12, "lsq")]
     assert 0 < rows[0]["test_mse"] < 10
+    # the least-squares readout of the untrained network carries the sum at T = 12
+    assert 0 < rows[1]["test_mse"] < 0.05
     assert common.read_csv("adding_gated.csv")[0]["gated"] == 1     # CSV: booleans as 0/1
     assert common.read_json("adding_gated.json")["sizes"]["lengths"] == [12]
     assert not (tmp_path / "adding.csv").exists()
+
+
+def test_plot_adding_draws_the_least_squares_control():
+    import matplotlib
+    matplotlib.use("Agg")
+    from fptt.study.plots import plot_adding
+    rows = [dict(method=m, T=T, test_mse=v, seed=0)
+            for m, T, v in (("bptt", 20, 0.01), ("bptt", 50, 0.1), ("lsq", 20, 0.02),
+                            ("lsq", 50, 0.07))]
+    ax = plot_adding(rows)
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert list(lines["least-squares readout, untrained network"].get_ydata()) == [0.02, 0.07]
+    assert lines["least-squares readout, untrained network"].get_linestyle() == "--"
+    assert list(lines["BPTT"].get_ydata()) == [0.01, 0.1] and "FPTT" not in lines

@@ -30,6 +30,7 @@ from ..memory import memory_bits
 from .common import Timer, data_dir, pick, progress, set_threads, write_csv, write_json
 
 __all__ = ["RefSetup", "adding_sizes", "scaling_sizes", "psmnist_sizes", "adding_sweep",
+           "adding_ceiling_run",
            "scaling_sweep", "fit_order", "psmnist_compare", "SavedTensorMeter",
            "load_long_sequences", "longest_delay_learned"]
 
@@ -130,17 +131,37 @@ def adding_run(T: int, method: str, seed: int, n_train: int, n_test: int,
                 seconds=round(t.seconds, 2))
 
 
+def adding_ceiling_run(T: int, seed: int, n_train: int, n_test: int,
+                       setup: RefSetup = RefSetup(), gated: bool = False) -> dict:
+    """The least-squares readout of the untrained network (:func:`.diagnostics.readout_ceiling`,
+    fitted on ``n_train`` sequences): the best any readout-only control can do; an
+    :func:`adding_run` row with ``method = "lsq"``."""
+    from ..tasks import make_task
+    from .diagnostics import readout_ceiling
+    task = make_task("adding", seq_len=T, n_train=n_train, n_test=n_test, seed=seed, gated=gated)
+    cfg = setup.config(task.n_in, task.n_out)
+    with Timer() as t:
+        r = readout_ceiling(cfg, setup.weights(cfg, seed), task)
+    return dict(task="adding", gated=gated, T=T, method="lsq", seed=seed, test_mse=r["mse"],
+                n_train=n_train, n_test=n_test, batch=n_train, updates=0,
+                seconds=round(t.seconds, 2))
+
+
 def adding_sweep(sizes: dict | None = None, setup: RefSetup = RefSetup(),
                  methods=("bptt", "fptt"), gated: bool = False) -> list[dict]:
-    """Test MSE against ``T`` for BPTT and FPTT; writes ``adding.csv`` and ``adding.json``
-    (``gated``: the gated task, ``adding_gated.csv`` and ``adding_gated.json``)."""
+    """Test MSE against ``T`` for BPTT and FPTT (and ``"lsq"``, :func:`adding_ceiling_run`, if
+    in ``methods``); writes ``adding.csv`` and ``adding.json`` (``gated``: the gated task,
+    ``adding_gated.csv`` and ``adding_gated.json``)."""
     sizes = sizes or adding_sizes()
     name = "adding_gated" if gated else "adding"
     rows = []
     jobs = [(T, m, s) for T in sizes["lengths"] for m in methods for s in sizes["seeds"]]
     for T, m, s in progress(jobs, desc=f"{name}: T x method x seed"):
-        rows.append(adding_run(T, m, s, sizes["n_train"], sizes["n_test"], setup,
-                               desc=f"{m} T={T} seed {s}", gated=gated))
+        if m == "lsq":
+            rows.append(adding_ceiling_run(T, s, sizes["n_train"], sizes["n_test"], setup, gated))
+        else:
+            rows.append(adding_run(T, m, s, sizes["n_train"], sizes["n_test"], setup,
+                                   desc=f"{m} T={T} seed {s}", gated=gated))
         write_csv(rows, f"{name}.csv")
     write_json(dict(sizes=sizes, setup=dataclasses.asdict(setup)), f"{name}.json")
     return rows

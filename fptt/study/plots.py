@@ -15,7 +15,7 @@ __all__ = ["plot_bits", "plot_saturation", "plot_window", "plot_curves", "plot_a
 _COLORS = {"nearest": "tab:red", "stochastic": "tab:blue", "twin": "tab:green",
            "ref-fptt": "tab:purple", "ref-bptt": "tab:gray", "fixed": "tab:blue",
            "bptt": "tab:gray", "fptt": "tab:purple", "fixed-readout": "tab:orange",
-           "twin-readout": "tab:olive"}
+           "twin-readout": "tab:olive", "lsq": "tab:orange"}
 #: Legend names of the float-line rows (:func:`fptt.study.fixed_vs_float.row_model`).
 _NAMES = {"twin": "float twin", "fixed-readout": "readout-only control (fixed)",
           "twin-readout": "readout-only control (twin)"}
@@ -148,15 +148,19 @@ def plot_curves(curve_rows, ax=None, title="", widths=None):
 
 
 def plot_adding(rows, ax=None, trivial=1 / 6, solved=0.01):
-    """Test MSE against sequence length, BPTT and FPTT (mean, seeds as dots)."""
+    """Test MSE against sequence length, BPTT and FPTT (mean, seeds as dots), and where the
+    rows have them the least-squares readout of the untrained network (``method = "lsq"``,
+    dashed: the readout-only control)."""
     ax = _ax(ax, figsize=(6, 4))
-    for m in ("bptt", "fptt"):
+    names = {"bptt": "BPTT", "fptt": "FPTT", "lsq": "least-squares readout, untrained network"}
+    for m in ("bptt", "fptt", "lsq"):
         rr = [r for r in rows if r["method"] == m]
         if not rr:
             continue
         g = group_mean(rr, ["T"], "test_mse")
         Ts = sorted(k[0] for k in g)
-        ax.plot(Ts, [g[(T,)][0] for T in Ts], "o-", color=_COLORS[m], label=m.upper())
+        ax.plot(Ts, [g[(T,)][0] for T in Ts], "o--" if m == "lsq" else "o-", color=_COLORS[m],
+                label=names[m])
         ax.scatter([r["T"] for r in rr], [r["test_mse"] for r in rr], s=12, alpha=0.4,
                    color=_COLORS[m])
     ax.axhline(trivial, color="k", ls=":", label="trivial predictor (1/6)")
