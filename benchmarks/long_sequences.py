@@ -110,14 +110,15 @@ def _training(row: dict) -> tuple[int, int]:
     return row.get("n_train", BASE_TRAINING[0]), row.get("epochs", BASE_TRAINING[1])
 
 
-def lsq_ceiling(cfg: CoreConfig, task, seed: int) -> float:
-    """Test accuracy of the least-squares readout of the untrained network of ``seed``
-    (the initial weights :func:`fptt.train.train` gives that seed)."""
+def lsq_ceiling(cfg: CoreConfig, task, seed: int, score: str = "accuracy") -> float:
+    """The ``score`` (test ``accuracy``, or ``mse`` on a regression task) of the least-squares
+    readout of the untrained network of ``seed`` (the initial weights :func:`fptt.train.train`
+    gives that seed)."""
     from fptt.golden.weights import init_weights
     from fptt.study.diagnostics import readout_ceiling
     s = TrainSettings()
     w = init_weights(cfg, seed, s.gain_in, s.gain_rec, s.gain_out)
-    return readout_ceiling(cfg, w, task)["accuracy"]
+    return readout_ceiling(cfg, w, task)[score]
 
 
 def longest_learned(rows: list[dict]) -> dict:

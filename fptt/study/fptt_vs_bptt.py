@@ -29,7 +29,7 @@ from ..config import CoreConfig
 from ..memory import memory_bits
 from .common import Timer, data_dir, pick, progress, set_threads, write_csv, write_json
 
-__all__ = ["RefSetup", "adding_sizes", "scaling_sizes", "psmnist_sizes", "adding_sweep",
+__all__ = ["RefSetup", "adding_sizes", "adding_gated_sizes", "scaling_sizes", "psmnist_sizes", "adding_sweep",
            "adding_ceiling_run",
            "scaling_sweep", "fit_order", "psmnist_compare", "SavedTensorMeter",
            "load_long_sequences", "longest_delay_learned"]
@@ -61,6 +61,13 @@ class RefSetup:
 
 def adding_sizes() -> dict:
     return pick(dict(lengths=(100, 200, 500, 1000), n_train=1280, n_test=200, seeds=(0, 1)),
+                dict(lengths=(20, 40), n_train=32, n_test=16, seeds=(0,)))
+
+
+def adding_gated_sizes() -> dict:
+    """The gated adding problem (:class:`fptt.tasks.AddingTask` ``gated=True``): shorter
+    sequences, where the untrained state still carries the sum, and more of them."""
+    return pick(dict(lengths=(20, 50, 100, 200), n_train=16000, n_test=500, seeds=(0, 1)),
                 dict(lengths=(20, 40), n_train=32, n_test=16, seeds=(0,)))
 
 
