@@ -4,6 +4,7 @@
         [--n-train 16000] [--n-test 500] [--epochs 2]
         [--models lsq fixed fixed-readout twin twin-readout] [--set neuron.tau_out=10]
         [--json OUT] [--plot OUT.png]
+    .venv/bin/python benchmarks/adding_onchip.py --from-json A.json B.json --json ALL --plot P
 
 The adding problem with the value channel gated by the marker
 (:class:`fptt.tasks.AddingTask` ``gated=True``: the two values arrive only at
@@ -83,24 +84,32 @@ def longest_solved(rows: list[dict]) -> dict:
 
 
 def plot(rows: list[dict], path: str) -> None:
-    """Test MSE against the length, one line per rule (seeds as dots), log-log."""
+    """Test MSE against the length, log-log: a colour per rule (seeds as dots), dashed for
+    the controls, squares for the rows whose label names a window override."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, rule in enumerate(dict.fromkeys(r["rule"] for r in rows)):
-        rr = [r for r in rows if r["rule"] == rule]
-        colour = f"C{i}"
-        ax.plot([r["T"] for r in rr], [r["mse"] for r in rr],
-                "o--" if "readout" in rule or rule.startswith("lsq") else "o-", color=colour,
-                label=rule)
+    colours = {"fixed": "tab:blue", "fixed-readout": "tab:blue", "twin": "tab:green",
+               "twin-readout": "tab:green", "lsq": "tab:orange", "ref-fptt": "tab:purple",
+               "ref-bptt": "tab:gray"}
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for rule in dict.fromkeys(r["rule"] for r in rows):
+        rr = sorted((r for r in rows if r["rule"] == rule), key=lambda r: r["T"])
+        base = rule.split(" (")[0]
+        colour = colours.get(base, "k")
+        style = ("s" if "window" in rule else "o") + ("--" if base.endswith("readout")
+                                                      or base == "lsq" else "-")
+        ax.plot([r["T"] for r in rr], [r["mse"] for r in rr], style, color=colour, label=rule,
+                alpha=0.6 if base.endswith("readout") else 1.0,
+                markersize=9 if rr[0].get("epochs", 1) > 2 else 6)
         for r in rr:
             ax.plot([r["T"]] * len(r["seeds"]), r["seeds"], ".", color=colour, alpha=0.4)
     ax.axhline(TRIVIAL_MSE, color="k", ls=":", lw=0.8, label="always 1.0 (1/6)")
-    ax.axhline(SOLVED, color="tab:green", ls=":", lw=0.8, label=f"solved ({SOLVED})")
+    ax.axhline(SOLVED, color="tab:red", ls=":", lw=0.8, label=f"solved ({SOLVED})")
     lengths = sorted({r["T"] for r in rows})
     ax.set(xscale="log", yscale="log", xlabel="sequence length T", ylabel="test MSE",
-           title="gated adding problem on the core (dashed: readout only)")
+           title="gated adding problem on the core\n(dashed: readout only; squares: the "
+                 "window overridden; large: more passes)")
     ax.set_xticks(lengths, [str(T) for T in lengths])
     ax.minorticks_off()
     ax.legend(fontsize="x-small")
@@ -121,11 +130,19 @@ def main(argv=None):
                    help="core configuration override (repeatable)")
     p.add_argument("--json", help="write the rows as JSON")
     p.add_argument("--plot", help="write the MSE-against-length plot (PNG)")
+    p.add_argument("--from-json", nargs="+", metavar="JSON",
+                   help="run nothing: merge the rows of earlier --json files (table, plot)")
     args = p.parse_args(argv)
     print("| T | rule | test MSE | per seed | ΔW_in | ΔW_rec | ΔW_out | seconds |")
     print("|---|---|---|---|---|---|---|---|")
-    rows = run(args.lengths, args.models, args.seeds, args.n_train, args.n_test, args.epochs,
-               args.set)
+    if args.from_json:
+        rows = [r for path in args.from_json for r in json.loads(Path(path).read_text())]
+        rows.sort(key=lambda r: (r["rule"], r["T"]))
+        for r in rows:
+            print(format_row(r))
+    else:
+        rows = run(args.lengths, args.models, args.seeds, args.n_train, args.n_test,
+                   args.epochs, args.set)
     for rule, T in longest_solved(rows).items():
         print(f"{rule}: longest length solved (MSE < {SOLVED}): {T or 'none'}")
     if args.json:

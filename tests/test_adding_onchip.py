@@ -43,3 +43,10 @@ def test_main_writes_json(tmp_path, capsys):
     rows = json.loads(out.read_text())
     assert [(r["T"], r["rule"]) for r in rows] == [(8, "lsq (fit on 20)")]
     assert "lsq (fit on 20): longest length solved (MSE < 0.01):" in capsys.readouterr().out
+    # merged from files: the rows of both, nothing run
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([dict(rows[0], T=4, mse=0.001, seeds=[0.001])]))
+    merged = tmp_path / "all.json"
+    bench.main(["--from-json", str(out), str(other), "--json", str(merged)])
+    assert [r["T"] for r in json.loads(merged.read_text())] == [4, 8]
+    assert "lsq (fit on 20): longest length solved (MSE < 0.01): 4" in capsys.readouterr().out
