@@ -75,12 +75,9 @@ def format_row(r: dict) -> str:
 
 def longest_solved(rows: list[dict]) -> dict:
     """Per rule, the longest length with mean test MSE < :data:`SOLVED` (None: none)."""
-    best: dict = {}
-    for r in rows:
-        best.setdefault(r["rule"], None)
-        if r["mse"] < SOLVED and (best[r["rule"]] is None or r["T"] > best[r["rule"]]):
-            best[r["rule"]] = r["T"]
-    return best
+    return {rule: max((r["T"] for r in rows if r["rule"] == rule and r["mse"] < SOLVED),
+                      default=None)
+            for rule in dict.fromkeys(r["rule"] for r in rows)}
 
 
 def plot(rows: list[dict], path: str) -> None:

@@ -29,10 +29,9 @@ from ..config import CoreConfig
 from ..memory import memory_bits
 from .common import Timer, data_dir, pick, progress, set_threads, write_csv, write_json
 
-__all__ = ["RefSetup", "adding_sizes", "adding_gated_sizes", "scaling_sizes", "psmnist_sizes", "adding_sweep",
-           "adding_ceiling_run",
-           "scaling_sweep", "fit_order", "psmnist_compare", "SavedTensorMeter",
-           "load_long_sequences", "longest_delay_learned"]
+__all__ = ["RefSetup", "adding_sizes", "adding_gated_sizes", "scaling_sizes", "psmnist_sizes",
+           "adding_sweep", "adding_ceiling_run", "scaling_sweep", "fit_order", "psmnist_compare",
+           "SavedTensorMeter", "load_long_sequences", "longest_delay_learned"]
 
 
 @dataclass(frozen=True)
