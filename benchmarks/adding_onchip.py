@@ -22,17 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from long_sequences import RULES, lsq_ceiling, rule_label  # noqa: E402
+from long_sequences import RULES, rule_row  # noqa: E402
 
 from fptt.config import CoreConfig  # noqa: E402
 from fptt.health import percent  # noqa: E402
 from fptt.tasks import TRIVIAL_MSE, AddingTask  # noqa: E402
-from fptt.train import TrainSettings, train  # noqa: E402
 
 #: Test MSE below which a length counts as solved.
 SOLVED = 0.01
@@ -47,19 +45,8 @@ def run(lengths, rules, seeds: int, n_train: int, n_test: int, epochs: int,
         task = AddingTask(seq_len=T, n_train=n_train, n_test=n_test, seed=0, gated=True)
         cfg = base.replace(n_in=task.n_in, n_out=task.n_out)
         for rule in rules:
-            model, learn = RULES[rule]
-            t0 = time.perf_counter()
-            if model == "lsq":
-                mse = [lsq_ceiling(cfg, task, s, score="mse") for s in range(seeds)]
-                h = {"test_mse": sum(mse) / len(mse), "test_mse_seeds": mse, "weight_change": {}}
-            else:
-                h = train(cfg, task, model, TrainSettings(seeds=seeds, learn=learn,
-                                                          epochs=epochs))[-1]
-            row = dict(T=T, rule=rule_label(rule, overrides, n_train, epochs),
-                       mse=h["test_mse"], seeds=[float(v) for v in h["test_mse_seeds"]],
-                       n_train=n_train, epochs=epochs,
-                       weight_change={m: c["mean"] for m, c in h["weight_change"].items()},
-                       seconds=round(time.perf_counter() - t0, 1))
+            row = dict(T=T, **rule_row(cfg, task, rule, seeds, n_train, epochs, overrides,
+                                       score="mse"))
             print(format_row(row), flush=True)
             out.append(row)
     return out

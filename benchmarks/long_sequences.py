@@ -68,23 +68,30 @@ def run(delays, rules, seeds: int, n_train: int, n_test: int, epochs: int,
         task = CueTask(n_in=cfg.n_in, delay=delay, n_train=n_train, n_test=n_test, seed=0)
         steps = task.train_set()[0].steps
         for rule in rules:
-            model, learn = RULES[rule]
-            t0 = time.perf_counter()
-            if model == "lsq":
-                acc = [lsq_ceiling(cfg, task, s) for s in range(seeds)]
-                h = {"test_accuracy": sum(acc) / len(acc), "test_accuracy_seeds": acc,
-                     "weight_change": {}}
-            else:
-                settings = TrainSettings(seeds=seeds, learn=learn, epochs=epochs)
-                h = train(cfg, task, model, settings)[-1]
-            row = dict(delay=delay, steps=steps, rule=rule_label(rule, overrides, n_train, epochs),
-                       accuracy=h["test_accuracy"], seeds=h["test_accuracy_seeds"],
-                       n_train=n_train, epochs=epochs,
-                       weight_change={m: c["mean"] for m, c in h["weight_change"].items()},
-                       seconds=round(time.perf_counter() - t0, 1))
+            row = dict(delay=delay, steps=steps,
+                       **rule_row(cfg, task, rule, seeds, n_train, epochs, overrides))
             print(format_row(row), flush=True)
             out.append(row)
     return out
+
+
+def rule_row(cfg: CoreConfig, task, rule: str, seeds: int, n_train: int, epochs: int,
+             overrides=(), score: str = "accuracy") -> dict:
+    """Train ``rule`` (:data:`RULES`; ``lsq`` is fitted) on ``task`` for ``seeds`` seeds side by
+    side: its label (:func:`rule_label`), the mean and per-seed test ``score`` (``accuracy``,
+    or ``mse`` on a regression task), the training, ΔW per matrix and the seconds taken."""
+    model, learn = RULES[rule]
+    t0 = time.perf_counter()
+    if model == "lsq":
+        values = [lsq_ceiling(cfg, task, s, score) for s in range(seeds)]
+        change = {}
+    else:
+        h = train(cfg, task, model, TrainSettings(seeds=seeds, learn=learn, epochs=epochs))[-1]
+        values = [float(v) for v in h[f"test_{score}_seeds"]]
+        change = {m: c["mean"] for m, c in h["weight_change"].items()}
+    return {"rule": rule_label(rule, overrides, n_train, epochs), score: sum(values) / len(values),
+            "seeds": values, "n_train": n_train, "epochs": epochs, "weight_change": change,
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def rule_label(rule: str, overrides=(), n_train: int = BASE_TRAINING[0],
