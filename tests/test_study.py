@@ -461,22 +461,29 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.study import smnist
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
-    assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "reservoir"]
+    assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "decision-rate",
+                                     "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
             d.input_sign) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any")
     # the same but for the input weights' sign
     assert dataclasses.replace(smnist.SETUPS["decision-positive"], input_sign="any",
                                note=d.note) == d
-    assert d.bptt == dict(optimizer="adam", lr=5e-3, decay=0.85, batch=128, loss="ce", clip=1.0)
+    assert d.bptt == dict(optimizer="adam", lr=5e-3, decay=0.85, batch=128, loss="ce", clip=1.0,
+                          rate_reg=0.0, rate=0.05)
     assert d.fptt == dict(d.bptt, loss="aux")
+    # the same but for the references' firing-rate penalty
+    r = smnist.SETUPS["decision-rate"]
+    assert (r.bptt, r.fptt) == (dict(d.bptt, rate_reg=50.0), dict(d.fptt, rate_reg=50.0))
+    assert dataclasses.replace(r, bptt=d.bptt, fptt=d.fptt, note=d.note) == d
     # what fptt train --config configs/smnist.toml takes for the golden models
     golden = ("epochs", "schedule", "n_decision", "gain_in", "gain_rec", "gain_out",
               "bias_init", "input_sign")
     cli, study = TrainSettings.load(smnist.CONFIG), smnist._settings(d)
     assert {k: getattr(study, k) for k in golden} == {k: getattr(cli, k) for k in golden}
     assert dataclasses.replace(study, **{k: getattr(cli, k) for k in (
-        "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip")}) == cli
+        "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip",
+        "ref_rate_reg", "ref_rate")}) == cli
 
 
 def test_setup_from_config_reads_the_train_table(tmp_path):
@@ -487,7 +494,8 @@ def test_setup_from_config_reads_the_train_table(tmp_path):
     s = Setup.from_config(path, note="n")
     assert (s.overrides, s.schedule, s.n_decision, s.gain_rec, s.bias_init, s.note) == \
         ((), "aux", 1, 1.5, 0.06, "n")
-    assert s.bptt == dict(optimizer="sgd", lr=None, decay=1.0, batch=16, loss="mse", clip=None)
+    assert s.bptt == dict(optimizer="sgd", lr=None, decay=1.0, batch=16, loss="mse", clip=None,
+                          rate_reg=0.0, rate=0.05)
 
 
 def test_reservoir_setup_keeps_its_network():
