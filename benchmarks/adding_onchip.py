@@ -76,7 +76,7 @@ def plot(rows: list[dict], path: str) -> None:
     colours = {"fixed": "tab:blue", "fixed-readout": "tab:blue", "twin": "tab:green",
                "twin-readout": "tab:green", "lsq": "tab:orange", "ref-fptt": "tab:purple",
                "ref-bptt": "tab:gray"}
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig, ax = plt.subplots(figsize=(12, 5.5))
     for rule in dict.fromkeys(r["rule"] for r in rows):
         rr = sorted((r for r in rows if r["rule"] == rule), key=lambda r: r["T"])
         base = rule.split(" (")[0]
@@ -96,9 +96,9 @@ def plot(rows: list[dict], path: str) -> None:
                  "window overridden; large: more passes)")
     ax.set_xticks(lengths, [str(T) for T in lengths])
     ax.minorticks_off()
-    ax.legend(fontsize="x-small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    # outside the axes: the lines cross the whole plot
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
 def main(argv=None):
