@@ -83,10 +83,11 @@ class BPTTTrainer:
         """The sequence loss (a graph), forward from ``state`` (default zero), with the
         firing-rate penalty when ``rate_reg > 0``."""
         x, tgt, has = self._batch(x, target, has_target)
-        out, _, spikes = self.net(x, state, return_spikes=True)
+        # the spikes are stacked only for the penalty
+        out, _, *spikes = self.net(x, state, return_spikes=bool(self.rate_reg))
         loss = sequence_loss(self.loss_kind, out, tgt, has, self.batch_reduction)
-        if self.rate_reg:
-            loss = loss + rate_penalty(spikes, self.target_rate, self.rate_reg)
+        if spikes:
+            loss = loss + rate_penalty(spikes[0], self.target_rate, self.rate_reg)
         return loss
 
     def gradients(self, x, target, has_target=None,

@@ -245,8 +245,9 @@ class FPTTTrainer:
         total = 0.0
         for p, (start, end) in enumerate(bounds, start=1):
             self.optimizer.zero_grad(set_to_none=True)
-            out, new_state, spikes = self.net(x_t[:, start:end], state.detach(),
-                                              return_spikes=True)
+            # the spikes are stacked only for the penalty
+            out, new_state, *spikes = self.net(x_t[:, start:end], state.detach(),
+                                               return_spikes=bool(self.rate_reg))
             if labels is not None:
                 logits = out[:, -1]
                 q = self.prior.lookup(labels, p)
@@ -256,8 +257,8 @@ class FPTTTrainer:
             else:
                 part_loss = sequence_loss(self.loss_kind, out, tgt[:, start:end],
                                           has[:, start:end], self.batch_reduction)
-            if self.rate_reg:
-                part_loss = part_loss + rate_penalty(spikes, self.target_rate, self.rate_reg)
+            if spikes:
+                part_loss = part_loss + rate_penalty(spikes[0], self.target_rate, self.rate_reg)
             if self.clip_value == "format":     # clip the loss gradient alone, as the twin
                 part_loss.backward()
                 self._clip_to_formats()
