@@ -35,7 +35,8 @@ def _cmd_config(args) -> int:
 def make_task_from_args(args, settings=None):
     """The task of ``fptt train``'s arguments; ``settings`` (:class:`fptt.train.TrainSettings`,
     default: the defaults and ``args.seed``) give the seed of the generated tasks and the
-    decision steps of the MNIST tasks (``n_decision``; ignored by the others)."""
+    decision steps and input channels of the MNIST tasks (``n_decision``,
+    ``input_channels``; ignored by the others)."""
     from .tasks import make_task
     from .train import TrainSettings
     if settings is None:
@@ -48,10 +49,13 @@ def make_task_from_args(args, settings=None):
     if args.task in ("smnist", "psmnist"):
         kw["data_dir"] = args.data_dir
         kw["n_decision"] = settings.n_decision
+        kw["n_in"] = settings.input_channels
     elif args.data_dir is not None:
         raise ConfigError(f"--data-dir is for smnist/psmnist, not {args.task}")
     elif getattr(args, "n_decision", None) is not None:
         raise ConfigError(f"--n-decision is for smnist/psmnist, not {args.task}")
+    elif getattr(args, "input_channels", None) is not None:
+        raise ConfigError(f"--input-channels is for smnist/psmnist, not {args.task}")
     if args.seq_len is not None:
         if args.task != "adding":
             raise ConfigError("--seq-len is for the adding task")
@@ -81,6 +85,9 @@ def _add_train_args(p):
                    help="where the targets go (classification tasks; default aux)")
     p.add_argument("--n-decision", type=int, metavar="N",
                    help="decision steps at the end of each sequence (smnist/psmnist; default 1)")
+    p.add_argument("--input-channels", type=int, metavar="K",
+                   help="smnist/psmnist: 1 (default) gives the pixel as one input value, K >= 2 "
+                        "its Gaussian population code on K input channels (n_in = K)")
     p.add_argument("--learn", choices=LEARN_MODES,
                    help="all (default): every parameter learns; readout: the readout-only "
                         "control (W_in, W_rec and the hidden biases frozen; fixed and twin only); "
@@ -183,6 +190,7 @@ def _check_train_counts(args) -> None:
                              ("--seq-len", args.seq_len, 1), ("--epochs", args.epochs, 1),
                              ("--seeds", args.seeds, 1), ("--save-every", args.save_every, 0),
                              ("--n-decision", args.n_decision, 1),
+                             ("--input-channels", args.input_channels, 1),
                              ("--ref-batch", args.ref_batch, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{flag} must be >= {low}, not {value}")
@@ -210,7 +218,8 @@ def _write_json(path, document) -> None:
 
 
 #: fptt train's options that set a TrainSettings field of the same name
-TRAIN_OPTIONS = ("epochs", "seed", "seeds", "schedule", "n_decision", "learn", "engine",
+TRAIN_OPTIONS = ("epochs", "seed", "seeds", "schedule", "n_decision", "input_channels",
+                 "learn", "engine",
                  "reset_to_mean", "gain_in", "gain_rec", "gain_out", "bias_init",
                  "input_sign", "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss",
                  "ref_clip", "ref_rate_reg", "ref_rate")

@@ -77,8 +77,11 @@ class TrainSettings:
     initial weights (``N(0, gain²/fan_in)``), ``input_sign = "positive"`` takes
     ``|W_in|`` (every neuron excited by a positive input) and ``bias_init`` is added to
     the initial hidden bias ``b`` (rounded to the weight grid; :func:`initial_weights`);
-    ``n_decision`` is the number of decision steps of the MNIST tasks (the task
-    is built with it: :class:`fptt.tasks.MnistTask`; other tasks have their own);
+    ``n_decision`` is the number of decision steps of the MNIST tasks and
+    ``input_channels`` their input channels (1: the pixel as one value; ``K >= 2``: its
+    population code on ``K`` channels, :func:`fptt.tasks.mnist.population_code`; the
+    configuration takes ``n_in = K`` from the task); both build the task
+    (:class:`fptt.tasks.MnistTask`) and other tasks ignore them;
     ``ref_*`` configure the PyTorch references only, ``ref_decay`` multiplying
     their step after every epoch (``ExponentialLR``) and ``ref_rate_reg`` (γ, default 0:
     none) adding the firing-rate penalty ``γ Σ_j (r̄_j - ref_rate)²`` to their loss
@@ -100,6 +103,7 @@ class TrainSettings:
     bias_init: float = 0.0
     input_sign: str = "any"
     n_decision: int = 1
+    input_channels: int = 1
     eval_batch: int = 256
     ref_optimizer: str = "adam"
     ref_lr: float | None = 1e-3
@@ -128,6 +132,8 @@ class TrainSettings:
                              f"not {self.input_sign!r}")
         if self.n_decision < 1:
             raise ValueError(f"n_decision must be >= 1, not {self.n_decision}")
+        if self.input_channels < 1:
+            raise ValueError(f"input_channels must be >= 1, not {self.input_channels}")
         if not self.ref_decay > 0:
             raise ValueError(f"ref_decay must be > 0, not {self.ref_decay}")
         if not self.ref_rate_reg >= 0:
@@ -179,8 +185,8 @@ class TrainSettings:
         return cls.from_table(read_train_table(path), **given)
 
 
-_TABLE_INTS = {"epochs": 1, "seed": 0, "seeds": 1, "n_decision": 1, "eval_batch": 1,
-               "ref_batch": 1}
+_TABLE_INTS = {"epochs": 1, "seed": 0, "seeds": 1, "n_decision": 1, "input_channels": 1,
+               "eval_batch": 1, "ref_batch": 1}
 _TABLE_REALS = ("gain_in", "gain_rec", "gain_out", "bias_init", "ref_rate_reg", "ref_rate")
 _TABLE_POSITIVE = ("ref_decay", "ref_lr", "ref_clip")
 _TABLE_CHOICES = {"schedule": SCHEDULES, "learn": LEARN_MODES, "engine": ENGINES,

@@ -205,6 +205,8 @@ def test_reference_models_follow_the_table(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--n-decision", "4"], "--n-decision is for smnist/psmnist, not adding"),
     (["--n-decision", "0"], "--n-decision must be >= 1, not 0"),
+    (["--input-channels", "4"], "--input-channels is for smnist/psmnist, not adding"),
+    (["--input-channels", "0"], "--input-channels must be >= 1, not 0"),
     (["--ref-batch", "0"], "--ref-batch must be >= 1, not 0"),
     (["--ref-lr", "-1"], "--ref-lr must be > 0, not -1"),
     (["--ref-decay", "0"], "--ref-decay must be > 0, not 0"),
@@ -241,6 +243,25 @@ def test_mnist_task_takes_n_decision_from_the_table(tmp_path):
     assert list(np.flatnonzero(task.train_set()[0].decision)) == [11, 12, 13, 14, 15]
     args.n_decision = 2
     assert make_task_from_args(args, train_settings(args)).n_decision == 2
+
+
+def test_mnist_population_input_from_the_table_and_the_option(tmp_path):
+    """``input_channels`` builds the population-coded task; the configuration takes its n_in."""
+    from fptt.cli import build_parser, make_task_from_args, train_settings
+    from fptt.cli_args import fit_config_to_task, load_config
+    from fptt.tasks.idx import write_idx
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte",
+              rng.integers(0, 256, (8010, 4, 4), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 8010, dtype=np.uint8))
+    cfg = _config_with_train(tmp_path, "input_channels = 6\n")
+    args = build_parser().parse_args(["train", "--task", "psmnist", "--config", str(cfg),
+                                      "--data-dir", str(tmp_path), "--n-train", "3"])
+    task = make_task_from_args(args, train_settings(args))
+    assert task.n_in == 6 and task.train_set()[0].x.shape == (16, 6)
+    assert fit_config_to_task(load_config(args), task, quiet=True).n_in == 6
+    args.input_channels = 1
+    assert make_task_from_args(args, train_settings(args)).train_set()[0].x.shape == (16, 1)
 
 
 def test_gated_is_for_the_adding_task(capsys):

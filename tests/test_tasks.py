@@ -28,7 +28,7 @@ from fptt.tasks import (
 from fptt.tasks.base import sample_rng
 from fptt.tasks.cue import LEFT, RIGHT
 from fptt.tasks.idx import IMAGES_MAGIC, LABELS_MAGIC, find_idx, read_idx, write_idx
-from fptt.tasks.mnist import DATA_DIR_ENV, load_mnist, resolve_data_dir
+from fptt.tasks.mnist import DATA_DIR_ENV, load_mnist, population_code, resolve_data_dir
 
 MODULES = ["fptt.tasks", "fptt.tasks.base", "fptt.tasks.cue", "fptt.tasks.adding",
            "fptt.tasks.idx", "fptt.tasks.mnist"]
@@ -460,6 +460,33 @@ def test_smnist_sequences(mnist_dir):
     assert task.train_set()[0].label == 0
 
 
+def test_population_code_values():
+    # K = 5: levels 0, 1/4, 1/2, 3/4, 1, sigma = 1/4
+    x = population_code(np.array([0.0, 0.5, 0.125]), 5)
+    assert x.shape == (3, 5)
+    assert x[0].tolist() == pytest.approx([1.0, np.exp(-0.5), np.exp(-2.0), np.exp(-4.5),
+                                           np.exp(-8.0)])
+    assert x[1].tolist() == pytest.approx([np.exp(-2.0), np.exp(-0.5), 1.0, np.exp(-0.5),
+                                           np.exp(-2.0)])
+    # half-way between two levels: both at exp(-1/8), the strongest
+    assert x[2, 0] == x[2, 1] == pytest.approx(np.exp(-0.125))
+    assert x[2].argmax() in (0, 1) and x[2, 2:].max() < x[2, 1]
+    assert population_code(np.zeros((2, 3)), 4).shape == (2, 3, 4)
+
+
+def test_smnist_population_input(mnist_dir):
+    task = MnistTask(data_dir=mnist_dir, split_at=15, n_in=8)
+    plain = MnistTask(data_dir=mnist_dir, split_at=15)
+    assert (task.n_in, plain.n_in) == (8, 1)
+    seq, ref = task.test_set()[1], plain.test_set()[1]
+    assert seq.x.shape == (16, 8)
+    assert np.array_equal(seq.x, population_code(ref.x[:, 0], 8))
+    # the strongest channel is the nearest level: round(7 * pixel / 255)
+    assert seq.x.argmax(axis=1).tolist() == np.rint(7 * ref.x[:, 0]).astype(int).tolist()
+    assert seq.label == ref.label and (seq.target == ref.target).all()
+    assert MnistTask(data_dir=mnist_dir, split_at=15, n_in=8, permuted=True).n_in == 8
+
+
 def test_mnist_every_schedule_and_subsets(mnist_dir):
     task = MnistTask(data_dir=mnist_dir, split_at=15, n_train=4, n_test=2, schedule="every")
     assert (len(task.train_set()), len(task.test_set())) == (4, 2)
@@ -549,6 +576,8 @@ def test_mnist_inconsistent_files(tmp_path):
         ({"split_at": 15, "n_decision": 0}, "n_decision must be an integer >= 1, got 0"),
         ({"split_at": 15, "schedule": "x"},
          "unknown target schedule 'x'; expected one of ('final', 'every')"),
+        ({"split_at": 15, "n_in": 0}, "n_in must be an integer >= 1, got 0"),
+        ({"split_at": 15, "n_in": 2.0}, "n_in must be an integer >= 1, got 2.0"),
     ],
 )
 def test_mnist_rejects_bad_options(mnist_dir, kwargs, message):

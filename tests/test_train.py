@@ -220,6 +220,7 @@ def test_train_table_gives_the_settings_and_given_values_win(tmp_path):
     ({"epochs": 1.5}, "train.epochs must be an integer >= 1, not 1.5"),
     ({"seed": -1}, "train.seed must be an integer >= 0, not -1"),
     ({"n_decision": True}, "train.n_decision must be an integer >= 1, not True"),
+    ({"input_channels": 0}, "train.input_channels must be an integer >= 1, not 0"),
     ({"gain_in": "3"}, "train.gain_in must be a finite number, not '3'"),
     ({"bias_init": float("nan")}, "train.bias_init must be a finite number, not nan"),
     ({"ref_lr": -1}, 'train.ref_lr must be a number > 0 or "fptt.lr" (each parameter\'s '
@@ -248,6 +249,8 @@ def test_given_settings_out_of_range_and_file_errors(tmp_path):
     from fptt.train import read_train_table
     with pytest.raises(ConfigError, match="^n_decision must be >= 1, not 0$"):
         TrainSettings.from_table({}, n_decision=0)
+    with pytest.raises(ConfigError, match="^input_channels must be >= 1, not 0$"):
+        TrainSettings.from_table({}, input_channels=0)
     with pytest.raises(ConfigError, match="^ref_decay must be > 0, not -0.5$"):
         TrainSettings.from_table({}, ref_decay=-0.5)
     path = tmp_path / "c.toml"

@@ -21,6 +21,7 @@ __all__ = [
     "MnistTask",
     "load_mnist",
     "pixel_permutation",
+    "population_code",
     "resolve_data_dir",
 ]
 
@@ -104,11 +105,45 @@ def pixel_permutation(perm_seed: int, n_pixels: int = 784) -> np.ndarray:
     return np.random.default_rng(perm_seed).permutation(n_pixels)
 
 
+def population_code(values: np.ndarray, n_channels: int) -> np.ndarray:
+    """Gaussian population code of values in [0, 1] on ``n_channels`` input channels.
+
+    Channel ``k = 0 .. K-1`` (``K = n_channels``) is tuned to the level ``μ_k = k / (K-1)``
+    with the width of one level step, ``σ = 1 / (K-1)``::
+
+        x_k = exp(-(v - μ_k)² / (2 σ²))
+
+    so a blank pixel drives channel 0 alone (with 1) and full ink channel ``K-1`` alone,
+    every level in between one or two neighbouring channels: each neuron can weigh every
+    grey level, blank included, on its own (the pixel as one current gives a neuron one
+    weight for all levels and nothing at all on blank steps). This is the receptive-field
+    code of the released SRNN/sFPTT S-MNIST code (Yin et al.), the host's work: the core
+    sees ``K`` ordinary input channels.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Values in [0, 1], any shape ``S``.
+    n_channels : int
+        ``K >= 2``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``S + (K,)``, float64 in [0, 1].
+    """
+    mu = np.linspace(0.0, 1.0, n_channels)
+    sigma = 1.0 / (n_channels - 1)
+    return np.exp(-((np.asarray(values, dtype=np.float64)[..., None] - mu) ** 2)
+                  / (2.0 * sigma * sigma))
+
+
 class MnistTask(Task):
     """S-MNIST / PS-MNIST: classify a digit shown one pixel per step.
 
     Each image is scanned row by row, one pixel per step (784 steps for MNIST),
-    as the value ``pixel / 255`` in [0, 1] on a single input channel. PS-MNIST
+    as the value ``pixel / 255`` in [0, 1] on a single input channel (``n_in = 1``)
+    or as its :func:`population_code` on ``n_in >= 2`` channels. PS-MNIST
     first reorders the pixels by :func:`pixel_permutation` of ``perm_seed``, the
     same order for every image. The prediction is the argmax of the readout summed
     over the last ``n_decision`` steps; with schedule ``"final"`` those steps carry
@@ -135,6 +170,9 @@ class MnistTask(Task):
         Decision steps at the end of each sequence (default 1).
     schedule : {"final", "every"}
         Where the one-hot targets go.
+    n_in : int
+        Input channels: 1 (default), the pixel as one value; ``K >= 2``, its Gaussian
+        :func:`population_code` on ``K`` channels.
 
     Raises
     ------
@@ -144,7 +182,6 @@ class MnistTask(Task):
     """
 
     kind = "classification"
-    n_in = 1
     n_out = _N_CLASSES
 
     def __init__(
@@ -158,6 +195,7 @@ class MnistTask(Task):
         perm_seed: int = 0,
         n_decision: int = 1,
         schedule: str = "final",
+        n_in: int = 1,
     ):
         if split not in MNIST_SPLITS:
             raise ValueError(f"unknown MNIST split {split!r}; expected one of {MNIST_SPLITS}")
@@ -167,6 +205,7 @@ class MnistTask(Task):
         self.split = split
         self.schedule = check_schedule(schedule)
         self.perm_seed = perm_seed
+        self.n_in = check_count("n_in", n_in, 1)
 
         if split == "t10k":
             split_at = check_count("split_at", split_at, 1)
@@ -215,8 +254,9 @@ class MnistTask(Task):
         pixels = images[index].reshape(-1)[self.permutation]
         decision = np.zeros(self.seq_len, dtype=bool)
         decision[-self.n_decision :] = True
+        values = pixels / 255.0
         seq = Sequence(
-            x=(pixels / 255.0)[:, None],
+            x=values[:, None] if self.n_in == 1 else population_code(values, self.n_in),
             target=np.zeros((self.seq_len, self.n_out)),
             has_target=np.zeros(self.seq_len, dtype=bool),
             decision=decision,
