@@ -462,10 +462,10 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
     assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "decision-rate",
-                                     "reservoir"]
+                                     "population", "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
-            d.input_sign) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any")
+            d.input_sign, d.input_channels) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any", 1)
     # the same but for the input weights' sign
     assert dataclasses.replace(smnist.SETUPS["decision-positive"], input_sign="any",
                                note=d.note) == d
@@ -478,12 +478,36 @@ def test_decision_setup_is_configs_smnist_toml():
     assert dataclasses.replace(r, bptt=d.bptt, fptt=d.fptt, note=d.note) == d
     # what fptt train --config configs/smnist.toml takes for the golden models
     golden = ("epochs", "schedule", "n_decision", "gain_in", "gain_rec", "gain_out",
-              "bias_init", "input_sign")
+              "bias_init", "input_sign", "input_channels")
     cli, study = TrainSettings.load(smnist.CONFIG), smnist._settings(d)
     assert {k: getattr(study, k) for k in golden} == {k: getattr(cli, k) for k in golden}
     assert dataclasses.replace(study, **{k: getattr(cli, k) for k in (
         "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip",
         "ref_rate_reg", "ref_rate")}) == cli
+
+
+def test_population_setup_is_decision_with_sixteen_input_channels(tmp_path, monkeypatch):
+    """The population set-up: the decision network with n_in = 16 population-coded channels,
+    the same gain per channel (3·√16), a tenth of the references' step on the readout."""
+    from fptt.study import smnist
+    from fptt.tasks.idx import write_idx
+    d, p = smnist.SETUPS["decision"], smnist.SETUPS["population"]
+    assert (p.input_channels, p.gain_in, smnist.setup_config(p).n_in) == (16, 12.0, 16)
+    assert smnist.setup_config(p) == smnist.setup_config(d).replace(n_in=16)
+    lr = p.bptt["lr"]
+    assert lr["w_out"] == lr["b_out"] == lr["w_rec"] / 10 == 5e-4
+    assert p.fptt == dict(p.bptt, loss="aux")
+    assert dataclasses.replace(p, overrides=(), gain_in=3.0, input_channels=1, bptt=d.bptt,
+                               fptt=d.fptt, note=d.note) == d
+    assert smnist._settings(p).input_channels == 16
+    # the task the study builds for it has 16 channels
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte",
+              rng.integers(0, 256, (8004, 4, 4), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 8004, dtype=np.uint8))
+    monkeypatch.setenv("FPTT_DATA_DIR", str(tmp_path))
+    task = smnist.make_mnist(dataclasses.replace(p, n_decision=2), n_train=4, n_test=2)
+    assert task.n_in == 16 and task.train_set()[0].x.shape == (16, 16)
 
 
 def test_setup_from_config_reads_the_train_table(tmp_path):

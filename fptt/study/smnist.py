@@ -1,7 +1,7 @@
 """S-MNIST / PS-MNIST in the on-chip regime (issue 16): set-ups, runs, the readout ceiling.
 
-Every run is one pixel per step on one input channel (``x = pixel/255`` in
-``formats.x``), images 0-7,999 of the t10k files train and 8,000-9,999 test.
+Every run is one pixel per step, on one input channel (``x = pixel/255`` in
+``formats.x``) or as its population code on ``input_channels`` channels, images 0-7,999 of the t10k files train and 8,000-9,999 test.
 A set-up (:data:`SETUPS`) is the core configuration (``configs/smnist.toml``
 plus ``CoreConfig`` overrides: no new hardware) and the host side: target
 schedule, decision steps, initial gains and the initial hidden bias, and the
@@ -54,6 +54,7 @@ class Setup:
     gain_out: float = 0.01
     bias_init: float = 0.0
     input_sign: str = "any"
+    input_channels: int = 1
     note: str = ""
     bptt: dict = field(default_factory=dict)
     fptt: dict = field(default_factory=dict)
@@ -75,7 +76,8 @@ class Setup:
                     rate_reg=s.ref_rate_reg, rate=s.ref_rate)
         return cls(overrides=(), schedule=s.schedule, n_decision=s.n_decision,
                    gain_in=s.gain_in, gain_rec=s.gain_rec, gain_out=s.gain_out,
-                   bias_init=s.bias_init, input_sign=s.input_sign, note=note, bptt=bptt,
+                   bias_init=s.bias_init, input_sign=s.input_sign,
+                   input_channels=s.input_channels, note=note, bptt=bptt,
                    fptt=dict(bptt, loss="aux"))
 
 
@@ -123,6 +125,20 @@ SETUPS["decision-rate"] = dataclasses.replace(
     note="tau_out 200, cross-entropy on the last 56 steps, gains 3/0.5/0.1, references with "
          "the firing-rate penalty 50 sum_j (r_j - 0.05)^2")
 
+# the decision set-up with the pixel's Gaussian population code on 16 input channels (session 9;
+# fptt.tasks.mnist.population_code, the receptive-field code of the released SRNN/sFPTT S-MNIST
+# code): each neuron weighs every grey level, blank included, on its own. Initial W_in
+# N(0, 12^2/16): the one-channel set-up's gain 3 per channel. The references' readout step is a
+# tenth of the hidden one (5e-4): with the readout's gain of 200 (tau_out 200), Adam's step on
+# W_out at 5e-3 moves the logits by about 1 a batch.
+_POP_LR = {"w_in": 5e-3, "w_rec": 5e-3, "b": 5e-3, "w_out": 5e-4, "b_out": 5e-4}
+SETUPS["population"] = dataclasses.replace(
+    SETUPS["decision"], overrides=("core.n_in=16",), gain_in=12.0, input_channels=16,
+    bptt=dict(SETUPS["decision"].bptt, lr=_POP_LR),
+    fptt=dict(SETUPS["decision"].fptt, lr=_POP_LR),
+    note="decision set-up with the pixel's population code on 16 channels (gain_in 12), "
+         "references' readout step 5e-4")
+
 
 def setup_config(setup: Setup, extra=()) -> CoreConfig:
     return CoreConfig.load(CONFIG, list(setup.overrides) + list(extra))
@@ -140,7 +156,7 @@ def make_mnist(setup: Setup, task: str = "smnist", n_train: int = 8000, n_test: 
     if d is None:
         raise FileNotFoundError("set FPTT_DATA_DIR to the MNIST t10k directory")
     return make_task(task, data_dir=d, n_train=n_train, n_test=n_test,
-                     n_decision=setup.n_decision)
+                     n_decision=setup.n_decision, n_in=setup.input_channels)
 
 
 def _settings(setup: Setup, **kw) -> TrainSettings:
@@ -148,7 +164,8 @@ def _settings(setup: Setup, **kw) -> TrainSettings:
     return TrainSettings(schedule=setup.schedule, n_decision=setup.n_decision,
                          gain_in=setup.gain_in, gain_rec=setup.gain_rec,
                          gain_out=setup.gain_out, bias_init=setup.bias_init,
-                         input_sign=setup.input_sign, **kw)
+                         input_sign=setup.input_sign, input_channels=setup.input_channels,
+                         **kw)
 
 
 def onchip_run(setup: Setup, model: str, learn: str = "all", task=None, epochs: int = 1,
