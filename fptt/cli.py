@@ -125,6 +125,9 @@ def _add_train_args(p):
     p.add_argument("--ref-rate", type=float, metavar="R",
                    help="ref-fptt/ref-bptt: the penalty's target rate, spikes per step "
                         "(default 0.05)")
+    p.add_argument("--ref-beta2", type=float, metavar="B",
+                   help="ref-fptt/ref-bptt with Adam or Adamax: the second-moment decay "
+                        "(default 0.999, torch's)")
     p.add_argument("--n-train", type=int, help="training sequences")
     p.add_argument("--n-test", type=int, help="test sequences")
     p.add_argument("--seq-len", type=int, help="sequence length (adding task)")
@@ -200,6 +203,8 @@ def _check_train_counts(args) -> None:
             raise ConfigError(f"{flag} must be > 0, not {value:g}")
     if args.ref_rate_reg is not None and not args.ref_rate_reg >= 0:
         raise ConfigError(f"--ref-rate-reg must be >= 0, not {args.ref_rate_reg:g}")
+    if args.ref_beta2 is not None and not 0 < args.ref_beta2 < 1:
+        raise ConfigError(f"--ref-beta2 must be in (0, 1), not {args.ref_beta2:g}")
     if args.ref_rate is not None and not 0 <= args.ref_rate <= 1:
         raise ConfigError(f"--ref-rate must be in [0, 1] (spikes per step), not {args.ref_rate:g}")
     if args.save_every and not args.checkpoint:
@@ -222,7 +227,7 @@ TRAIN_OPTIONS = ("epochs", "seed", "seeds", "schedule", "n_decision", "input_cha
                  "learn", "engine",
                  "reset_to_mean", "gain_in", "gain_rec", "gain_out", "bias_init",
                  "input_sign", "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss",
-                 "ref_clip", "ref_rate_reg", "ref_rate")
+                 "ref_clip", "ref_rate_reg", "ref_rate", "ref_beta2")
 
 
 def train_settings(args):

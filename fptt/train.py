@@ -83,7 +83,8 @@ class TrainSettings:
     configuration takes ``n_in = K`` from the task); both build the task
     (:class:`fptt.tasks.MnistTask`) and other tasks ignore them;
     ``ref_*`` configure the PyTorch references only, ``ref_decay`` multiplying
-    their step after every epoch (``ExponentialLR``) and ``ref_rate_reg`` (γ, default 0:
+    their step after every epoch (``ExponentialLR``), ``ref_beta2`` being Adam's (Adamax's)
+    second-moment decay β₂ (torch's default 0.999; ignored by SGD), and ``ref_rate_reg`` (γ, default 0:
     none) adding the firing-rate penalty ``γ Σ_j (r̄_j - ref_rate)²`` to their loss
     (:func:`fptt.golden.reference.losses.rate_penalty`; the core has no such term).
 
@@ -114,6 +115,7 @@ class TrainSettings:
     ref_surrogate: str = "triangle"
     ref_rate_reg: float = 0.0
     ref_rate: float = 0.05
+    ref_beta2: float = 0.999
     reset_to_mean: bool = False
 
     def __post_init__(self):
@@ -140,6 +142,8 @@ class TrainSettings:
             raise ValueError(f"ref_rate_reg must be >= 0, not {self.ref_rate_reg}")
         if not 0 <= self.ref_rate <= 1:
             raise ValueError(f"ref_rate must be in [0, 1] (spikes per step), not {self.ref_rate}")
+        if not 0 < self.ref_beta2 < 1:
+            raise ValueError(f"ref_beta2 must be in (0, 1), not {self.ref_beta2}")
 
     @classmethod
     def from_table(cls, table: dict, **given) -> "TrainSettings":
@@ -187,7 +191,8 @@ class TrainSettings:
 
 _TABLE_INTS = {"epochs": 1, "seed": 0, "seeds": 1, "n_decision": 1, "input_channels": 1,
                "eval_batch": 1, "ref_batch": 1}
-_TABLE_REALS = ("gain_in", "gain_rec", "gain_out", "bias_init", "ref_rate_reg", "ref_rate")
+_TABLE_REALS = ("gain_in", "gain_rec", "gain_out", "bias_init", "ref_rate_reg", "ref_rate",
+                "ref_beta2")
 _TABLE_POSITIVE = ("ref_decay", "ref_lr", "ref_clip")
 _TABLE_CHOICES = {"schedule": SCHEDULES, "learn": LEARN_MODES, "engine": ENGINES,
                   "ref_optimizer": REF_OPTIMIZERS, "ref_loss": REF_LOSSES,
@@ -272,6 +277,17 @@ def initial_weights(cfg: CoreConfig, seed: int, settings: "TrainSettings") -> di
         fmt = cfg.formats.w
         w["b"] = w["b"] + fmt.quantize(settings.bias_init) * fmt.lsb
     return w
+
+
+def optimizer_kwargs(optimizer: str, beta2: float) -> dict:
+    """The references' ``torch.optim`` keyword arguments: ``betas = (0.9, β₂)`` for Adam and
+    Adamax (0.9 is torch's default β₁), none for SGD.
+
+    β₂ sets how many steps Adam's estimate of the squared gradient remembers (about
+    ``1/(1-β₂)``): at 0.999 about 1,000 batches, 16 passes of S-MNIST at batch 128, so that
+    a gradient that grows suddenly is divided by a stale, small estimate and the step jumps.
+    """
+    return {} if optimizer.lower() == "sgd" else {"betas": (0.9, float(beta2))}
 
 
 def place_targets(seq: Sequence, schedule: str, window: int, n_classes: int | None = None) -> Sequence:
@@ -385,7 +401,8 @@ class _ReferenceLearner:
         self.kind = kind
         kw = dict(optimizer=settings.ref_optimizer, lr=settings.ref_lr, clip=settings.ref_clip,
                   surrogate=settings.ref_surrogate, rate_reg=settings.ref_rate_reg,
-                  target_rate=settings.ref_rate)
+                  target_rate=settings.ref_rate,
+                  optimizer_kwargs=optimizer_kwargs(settings.ref_optimizer, settings.ref_beta2))
         if kind == "ref-fptt":
             # plain SGD is the twin's algorithm: the loss gradient clipped to its format's range
             clip_value = "format" if settings.ref_optimizer == "sgd" else None

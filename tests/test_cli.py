@@ -192,7 +192,8 @@ def test_reference_models_follow_the_table(tmp_path):
 
     import torch
     cfg = _config_with_train(tmp_path, 'epochs = 2\nref_lr = 0.01\nref_decay = 0.5\n'
-                                       'ref_batch = 2\nref_optimizer = "adamax"\n')
+                                       'ref_batch = 2\nref_optimizer = "adamax"\n'
+                                       'ref_beta2 = 0.99\n')
     ck = tmp_path / "c.npz"
     assert main(TINY + ["--config", str(cfg), "--model", "ref-bptt", "--checkpoint", str(ck)]) == 0
     with np.load(ck) as data:
@@ -200,6 +201,7 @@ def test_reference_models_follow_the_table(tmp_path):
     groups = state["optimizer"]["param_groups"]
     assert {g["lr"] for g in groups} == {0.0025}        # 0.01 · 0.5 · 0.5 after 2 epochs
     assert "betas" in groups[0] and "amsgrad" not in groups[0]    # Adamax, not Adam
+    assert {tuple(g["betas"]) for g in groups} == {(0.9, 0.99)}
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -213,6 +215,7 @@ def test_reference_models_follow_the_table(tmp_path):
     (["--ref-clip", "0"], "--ref-clip must be > 0, not 0"),
     (["--ref-rate-reg", "-1"], "--ref-rate-reg must be >= 0, not -1"),
     (["--ref-rate", "2"], "--ref-rate must be in [0, 1] (spikes per step), not 2"),
+    (["--ref-beta2", "1"], "--ref-beta2 must be in (0, 1), not 1"),
 ])
 def test_train_option_refusals(capsys, extra, message):
     assert main(TINY + extra) == 2

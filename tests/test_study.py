@@ -299,6 +299,27 @@ def test_reference_run_takes_its_optimiser_from_the_setup(tmp_path):
     assert passes[0]["curve"] == rec["curve"][:1]
 
 
+def test_reference_run_takes_adams_beta2_from_the_setup(tmp_path, monkeypatch):
+    import dataclasses
+
+    import fptt.golden.reference as reference
+    from fptt.study import smnist
+    seen = []
+
+    class Recording(reference.BPTTTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append([tuple(g["betas"]) for g in self.optimizer.param_groups])
+
+    monkeypatch.setattr(reference, "BPTTTrainer", Recording)
+    setup = dataclasses.replace(smnist.SETUPS["decision"], n_decision=4,
+                                bptt=dict(lr=1e-2, batch=8, loss="ce", beta2=0.99))
+    smnist.reference_run(setup, _tiny_mnist(tmp_path), epochs=1)
+    smnist.reference_run(dataclasses.replace(setup, bptt=dict(setup.bptt, beta2=0.999)),
+                         _tiny_mnist(tmp_path), epochs=1)
+    assert [set(b) for b in seen] == [{(0.9, 0.99)}, {(0.9, 0.999)}]
+
+
 def test_reference_run_batch_and_loss_arguments_win(tmp_path):
     import dataclasses
     from fptt.study import smnist
@@ -470,7 +491,7 @@ def test_decision_setup_is_configs_smnist_toml():
     assert dataclasses.replace(smnist.SETUPS["decision-positive"], input_sign="any",
                                note=d.note) == d
     assert d.bptt == dict(optimizer="adam", lr=5e-3, decay=0.85, batch=128, loss="ce", clip=1.0,
-                          rate_reg=0.0, rate=0.05)
+                          rate_reg=0.0, rate=0.05, beta2=0.999)
     assert d.fptt == dict(d.bptt, loss="aux")
     # the same but for the references' firing-rate penalty
     r = smnist.SETUPS["decision-rate"]
@@ -483,7 +504,7 @@ def test_decision_setup_is_configs_smnist_toml():
     assert {k: getattr(study, k) for k in golden} == {k: getattr(cli, k) for k in golden}
     assert dataclasses.replace(study, **{k: getattr(cli, k) for k in (
         "ref_optimizer", "ref_lr", "ref_decay", "ref_batch", "ref_loss", "ref_clip",
-        "ref_rate_reg", "ref_rate")}) == cli
+        "ref_rate_reg", "ref_rate", "ref_beta2")}) == cli
 
 
 def test_population_setup_is_decision_with_sixteen_input_channels(tmp_path, monkeypatch):
@@ -519,7 +540,7 @@ def test_setup_from_config_reads_the_train_table(tmp_path):
     assert (s.overrides, s.schedule, s.n_decision, s.gain_rec, s.bias_init, s.note) == \
         ((), "aux", 1, 1.5, 0.06, "n")
     assert s.bptt == dict(optimizer="sgd", lr=None, decay=1.0, batch=16, loss="mse", clip=None,
-                          rate_reg=0.0, rate=0.05)
+                          rate_reg=0.0, rate=0.05, beta2=0.999)
 
 
 def test_reservoir_setup_keeps_its_network():

@@ -230,6 +230,8 @@ def test_train_table_gives_the_settings_and_given_values_win(tmp_path):
     ({"ref_rate_reg": "50"}, "train.ref_rate_reg must be a finite number, not '50'"),
     ({"ref_rate_reg": -1}, "ref_rate_reg must be >= 0, not -1.0"),
     ({"ref_rate": 1.5}, "ref_rate must be in [0, 1] (spikes per step), not 1.5"),
+    ({"ref_beta2": 0}, "ref_beta2 must be in (0, 1), not 0.0"),
+    ({"ref_beta2": "0.99"}, "train.ref_beta2 must be a finite number, not '0.99'"),
     ({"schedule": "last"}, "train.schedule must be one of final, every, aux, not 'last'"),
     ({"ref_optimizer": "rmsprop"}, "train.ref_optimizer must be one of sgd, adam, adamax, "
                                    "not 'rmsprop'"),
@@ -242,6 +244,13 @@ def test_train_table_refusals_name_the_key(table, message):
     with pytest.raises(ConfigError) as info:
         TrainSettings.from_table(table)
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_optimizer_kwargs_set_adams_second_moment_decay():
+    from fptt.train import optimizer_kwargs
+    assert optimizer_kwargs("adam", 0.99) == {"betas": (0.9, 0.99)}
+    assert optimizer_kwargs("Adamax", 0.999) == {"betas": (0.9, 0.999)}
+    assert optimizer_kwargs("sgd", 0.99) == {}
 
 
 def test_given_settings_out_of_range_and_file_errors(tmp_path):

@@ -66,14 +66,14 @@ class Setup:
 
         ``bptt`` is the references' optimiser of the table (``ref_optimizer``, ``ref_lr``,
         ``ref_decay``, ``ref_batch``, ``ref_loss``, ``ref_clip``, ``ref_rate_reg``,
-        ``ref_rate``); ``fptt`` is the same
+        ``ref_rate``, ``ref_beta2``); ``fptt`` is the same
         with the auxiliary loss (FPTT-K as published: the loss at every part's end, where a
         decision at the end alone would give every part but the last no loss).
         """
         s = TrainSettings.load(path)
         bptt = dict(optimizer=s.ref_optimizer, lr=s.ref_lr, decay=s.ref_decay,
                     batch=s.ref_batch, loss=s.ref_loss, clip=s.ref_clip,
-                    rate_reg=s.ref_rate_reg, rate=s.ref_rate)
+                    rate_reg=s.ref_rate_reg, rate=s.ref_rate, beta2=s.ref_beta2)
         return cls(overrides=(), schedule=s.schedule, n_decision=s.n_decision,
                    gain_in=s.gain_in, gain_rec=s.gain_rec, gain_out=s.gain_out,
                    bias_init=s.bias_init, input_sign=s.input_sign,
@@ -197,8 +197,8 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     Adam), ``lr`` (a float or one per parameter), ``clip`` (gradient-norm clipping,
     default 1), ``decay`` (the step is multiplied by it after every pass; default 1),
     ``batch`` (default 32), ``loss`` (``"mse"``, ``"ce"``, or for FPTT ``"aux"``;
-    default ``"mse"``) and the firing-rate penalty ``rate_reg`` and ``rate`` (default
-    none); ``batch`` and ``loss`` given here win. ``ref-fptt`` cuts each
+    default ``"mse"``), Adam's ``beta2`` (default 0.999) and the firing-rate penalty
+    ``rate_reg`` and ``rate`` (default none); ``batch`` and ``loss`` given here win. ``ref-fptt`` cuts each
     sequence into parts of ``cfg.window`` steps. ``learn="readout"`` freezes ``W_in``,
     ``W_rec`` and ``b``: the same optimiser and loss on the readout alone, the control of
     the run. ``log(line)`` gets one line a pass, ``after_pass(record)`` the record so far
@@ -208,6 +208,7 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
 
     from ..golden.reference import BPTTTrainer, FPTTTrainer
     from ..health import frozen_params, weight_change
+    from ..train import optimizer_kwargs
     if rule not in ("bptt", "fptt"):
         raise ValueError(f"rule must be 'bptt' or 'fptt', not {rule!r}")
     if not (isinstance(epochs, int) and epochs >= 1):
@@ -222,7 +223,9 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     torch.manual_seed(seed)
     common = dict(optimizer=opts.get("optimizer", "adam"), lr=opts.get("lr", 1e-3),
                   clip=opts.get("clip", 1.0), loss=loss, dtype=torch.float32,
-                  rate_reg=opts.get("rate_reg", 0.0), target_rate=opts.get("rate", 0.05))
+                  rate_reg=opts.get("rate_reg", 0.0), target_rate=opts.get("rate", 0.05),
+                  optimizer_kwargs=optimizer_kwargs(opts.get("optimizer", "adam"),
+                                                    opts.get("beta2", 0.999)))
     if rule == "bptt":
         tr = BPTTTrainer(cfg, w0, **common)
         train_batch = tr.train_batch
