@@ -341,6 +341,14 @@ def test_reference_run_readout_only_control_freezes_the_hidden_layer(tmp_path):
     assert dw["w_in"] == 0 and dw["w_rec"] == 0 and dw["w_out"] > 0
 
 
+def test_smnist_curve_labels_shorten_the_overrides():
+    from fptt.study.plots import _override_label
+    assert _override_label("fptt.lr.w_out=2.384185791015625e-07") == "w_out=2^-22"
+    assert _override_label("core.window=196") == "window=196"
+    assert _override_label("core.window=64") == "window=64"          # 2^6, but a size
+    assert _override_label("core.rounding=nearest") == "rounding=nearest"
+
+
 def test_smnist_curves_plot_draws_each_record(tmp_path):
     import matplotlib
     matplotlib.use("Agg")
@@ -367,8 +375,8 @@ def test_smnist_curves_plot_draws_each_record(tmp_path):
     other = dict(records[0], setup="t", set=["core.window=196"])
     ax = plot_smnist_curves(records + [other, dict(other, learn="readout")], "smnist")
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
-    assert lines["ref-bptt (t, core.window=196)"].get_color() == \
-        lines["ref-bptt (t, core.window=196, readout only)"].get_color() != \
+    assert lines["ref-bptt (t, window=196)"].get_color() == \
+        lines["ref-bptt (t, window=196, readout only)"].get_color() != \
         lines["ref-bptt (s)"].get_color()
     ax = plot_smnist_curves(records + [other], "smnist", setup="s")
     assert [ln.get_label() for ln in ax.get_lines() if "(t" in ln.get_label()] == []

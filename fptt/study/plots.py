@@ -216,6 +216,20 @@ def plot_psmnist(rows, ax=None, chance=0.1):
     return ax
 
 
+def _override_label(override: str) -> str:
+    """A ``--set KEY=VALUE`` override as a legend entry: the key's last part, and a value
+    that is a power of two below 1/8 (a step) as ``2^e`` (``fptt.lr.w_out=2.384185791015625e-07`` →
+    ``w_out=2^-22``)."""
+    key, _, value = override.partition("=")
+    try:
+        e = np.log2(float(value))
+    except ValueError:
+        e = None
+    if e is not None and np.isfinite(e) and e == round(e) and e <= -4:   # a step, not a size
+        value = f"2^{int(e)}"
+    return f"{key.split('.')[-1]}={value}"
+
+
 def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1, setup=None):
     """Test accuracy against training images seen, one line per run of ``task`` in the
     records of :mod:`fptt.study.smnist` (``results/smnist_onchip.json``; only those of
@@ -230,12 +244,15 @@ def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1, setup=None):
     colors = {}
     for r in (r for r in records if r["task"] == task and setup in (None, r["setup"])):
         seeds = r.get("seeds", [0])
-        run = (f"{r['model']} ({r['setup']}" + "".join(f", {o}" for o in r.get("set", ()))
+        run = (f"{r['model']} ({r['setup']}" + "".join(f", {_override_label(o)}"
+                                                        for o in r.get("set", ()))
                + ("" if seeds == [0] else f", seed {', '.join(map(str, seeds))}"))
         label = run + (", readout only)" if r["learn"] == "readout" else ")")
         if r["model"] == "lsq-readout":
             ax.axhline(r["accuracy"][0], ls=":", color="tab:brown",
-                       label=f"least squares on the untrained network ({r['setup']})")
+                       label=f"least squares on the untrained network ({r['setup']}"
+                             + ("" if seeds == [0] else f", seed {', '.join(map(str, seeds))}")
+                             + ")")
             continue
         curve = r.get("curve") or []
         if not curve:
