@@ -472,6 +472,8 @@ def test_population_code_values():
     assert x[2, 0] == x[2, 1] == pytest.approx(np.exp(-0.125))
     assert x[2].argmax() in (0, 1) and x[2, 2:].max() < x[2, 1]
     assert population_code(np.zeros((2, 3)), 4).shape == (2, 3, 4)
+    with raises(ValueError, "n_channels must be an integer >= 2, got 1"):
+        population_code(np.zeros(3), 1)
 
 
 def test_smnist_population_input(mnist_dir):

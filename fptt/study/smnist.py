@@ -1,7 +1,8 @@
 """S-MNIST / PS-MNIST in the on-chip regime (issue 16): set-ups, runs, the readout ceiling.
 
 Every run is one pixel per step, on one input channel (``x = pixel/255`` in
-``formats.x``) or as its population code on ``input_channels`` channels, images 0-7,999 of the t10k files train and 8,000-9,999 test.
+``formats.x``) or as its population code on ``input_channels`` channels; images
+0-7,999 of the t10k files train and 8,000-9,999 test.
 A set-up (:data:`SETUPS`) is the core configuration (``configs/smnist.toml``
 plus ``CoreConfig`` overrides: no new hardware) and the host side: target
 schedule, decision steps, initial gains and the initial hidden bias, and the
@@ -198,8 +199,8 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     default 1), ``decay`` (the step is multiplied by it after every pass; default 1),
     ``batch`` (default 32), ``loss`` (``"mse"``, ``"ce"``, or for FPTT ``"aux"``;
     default ``"mse"``), Adam's ``beta2`` (default 0.999) and the firing-rate penalty
-    ``rate_reg`` and ``rate`` (default none); ``batch`` and ``loss`` given here win. ``ref-fptt`` cuts each
-    sequence into parts of ``cfg.window`` steps. ``learn="readout"`` freezes ``W_in``,
+    ``rate_reg`` and ``rate`` (default none); ``batch`` and ``loss`` given here win.
+    ``ref-fptt`` cuts each sequence into parts of ``cfg.window`` steps. ``learn="readout"`` freezes ``W_in``,
     ``W_rec`` and ``b``: the same optimiser and loss on the readout alone, the control of
     the run. ``log(line)`` gets one line a pass, ``after_pass(record)`` the record so far
     (so that a long run stopped early keeps its passes).

@@ -131,7 +131,13 @@ def population_code(values: np.ndarray, n_channels: int) -> np.ndarray:
     -------
     numpy.ndarray
         ``S + (K,)``, float64 in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``n_channels`` is not an integer >= 2.
     """
+    n_channels = check_count("n_channels", n_channels, 2)
     mu = np.linspace(0.0, 1.0, n_channels)
     sigma = 1.0 / (n_channels - 1)
     return np.exp(-((np.asarray(values, dtype=np.float64)[..., None] - mu) ** 2)
