@@ -85,7 +85,8 @@ class TrainSettings:
     ``ref_*`` configure the PyTorch references only, ``ref_decay`` multiplying
     their step after every epoch (``ExponentialLR``), ``ref_beta2`` being Adam's (Adamax's)
     second-moment decay β₂ (torch's default 0.999; ignored by SGD; :func:`optimizer_kwargs`),
-    and ``ref_rate_reg`` (γ, default 0: none) adding the firing-rate penalty ``γ Σ_j (r̄_j - ref_rate)²`` to their loss
+    and ``ref_rate_reg`` (γ, default 0: none) adding the firing-rate penalty
+    ``γ Σ_j (r̄_j - ref_rate)²`` to their loss
     (:func:`fptt.golden.reference.losses.rate_penalty`; the core has no such term).
 
     A configuration file's ``[train]`` table holds these settings
