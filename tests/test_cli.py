@@ -267,6 +267,23 @@ def test_mnist_population_input_from_the_table_and_the_option(tmp_path):
     assert make_task_from_args(args, train_settings(args)).train_set()[0].x.shape == (16, 1)
 
 
+def test_train_runs_the_core_on_population_coded_mnist(tmp_path):
+    """fptt train with --input-channels: the fixed-point core takes the K channels end to end
+    and the JSON document records n_in = K."""
+    from fptt.tasks.idx import write_idx
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte",
+              rng.integers(0, 256, (8003, 4, 4), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 8003, dtype=np.uint8))
+    out = tmp_path / "r.json"
+    assert main(["train", "--task", "smnist", "--data-dir", str(tmp_path), "--input-channels",
+                 "4", "--n-train", "3", "--n-test", "2", "--quiet", "--set", "n_hidden=8",
+                 "--set", "window=8", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["config"]["core"]["n_in"] == 4 and doc["settings"]["input_channels"] == 4
+    assert doc["epochs"][-1]["weight_change"]["w_in"]["mean"] > 0
+
+
 def test_gated_is_for_the_adding_task(capsys):
     from fptt.cli import build_parser, make_task_from_args, train_settings
     assert main(["train", "--task", "cue", "--gated", "--quiet"]) == 2
