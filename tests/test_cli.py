@@ -231,16 +231,26 @@ def test_bad_train_table_is_one_line_naming_file_and_key(tmp_path, capsys):
                    f"a finite number, not 'big'\n")
 
 
-def test_mnist_task_takes_n_decision_from_the_table(tmp_path):
-    from fptt.cli import build_parser, make_task_from_args, train_settings
+def _fake_t10k(path, n):
+    """t10k IDX files of ``n`` random 4×4 images in ``path`` (the first 8,000 train)."""
     from fptt.tasks.idx import write_idx
     rng = np.random.default_rng(0)
-    write_idx(tmp_path / "t10k-images-idx3-ubyte",
-              rng.integers(0, 256, (8010, 4, 4), dtype=np.uint8))
-    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 8010, dtype=np.uint8))
-    cfg = _config_with_train(tmp_path, "n_decision = 5\n")
-    args = build_parser().parse_args(["train", "--task", "smnist", "--config", str(cfg),
+    write_idx(path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n, 4, 4), dtype=np.uint8))
+    write_idx(path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+
+
+def _mnist_train_args(tmp_path, task: str, train_table: str):
+    """``fptt train --task TASK`` arguments on a fake t10k with ``train_table`` as [train]."""
+    from fptt.cli import build_parser
+    _fake_t10k(tmp_path, 8010)
+    cfg = _config_with_train(tmp_path, train_table)
+    return build_parser().parse_args(["train", "--task", task, "--config", str(cfg),
                                       "--data-dir", str(tmp_path), "--n-train", "3"])
+
+
+def test_mnist_task_takes_n_decision_from_the_table(tmp_path):
+    from fptt.cli import make_task_from_args, train_settings
+    args = _mnist_train_args(tmp_path, "smnist", "n_decision = 5\n")
     task = make_task_from_args(args, train_settings(args))
     assert task.n_decision == 5
     assert list(np.flatnonzero(task.train_set()[0].decision)) == [11, 12, 13, 14, 15]
@@ -250,16 +260,9 @@ def test_mnist_task_takes_n_decision_from_the_table(tmp_path):
 
 def test_mnist_population_input_from_the_table_and_the_option(tmp_path):
     """``input_channels`` builds the population-coded task; the configuration takes its n_in."""
-    from fptt.cli import build_parser, make_task_from_args, train_settings
+    from fptt.cli import make_task_from_args, train_settings
     from fptt.cli_args import fit_config_to_task, load_config
-    from fptt.tasks.idx import write_idx
-    rng = np.random.default_rng(0)
-    write_idx(tmp_path / "t10k-images-idx3-ubyte",
-              rng.integers(0, 256, (8010, 4, 4), dtype=np.uint8))
-    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 8010, dtype=np.uint8))
-    cfg = _config_with_train(tmp_path, "input_channels = 6\n")
-    args = build_parser().parse_args(["train", "--task", "psmnist", "--config", str(cfg),
-                                      "--data-dir", str(tmp_path), "--n-train", "3"])
+    args = _mnist_train_args(tmp_path, "psmnist", "input_channels = 6\n")
     task = make_task_from_args(args, train_settings(args))
     assert task.n_in == 6 and task.train_set()[0].x.shape == (16, 6)
     assert fit_config_to_task(load_config(args), task, quiet=True).n_in == 6
@@ -270,11 +273,7 @@ def test_mnist_population_input_from_the_table_and_the_option(tmp_path):
 def test_train_runs_the_core_on_population_coded_mnist(tmp_path):
     """fptt train with --input-channels: the fixed-point core takes the K channels end to end
     and the JSON document records n_in = K."""
-    from fptt.tasks.idx import write_idx
-    rng = np.random.default_rng(0)
-    write_idx(tmp_path / "t10k-images-idx3-ubyte",
-              rng.integers(0, 256, (8003, 4, 4), dtype=np.uint8))
-    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, 8003, dtype=np.uint8))
+    _fake_t10k(tmp_path, 8003)
     out = tmp_path / "r.json"
     assert main(["train", "--task", "smnist", "--data-dir", str(tmp_path), "--input-channels",
                  "4", "--n-train", "3", "--n-test", "2", "--quiet", "--set", "n_hidden=8",
