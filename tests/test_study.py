@@ -625,3 +625,26 @@ def test_plot_adding_draws_the_least_squares_control():
     assert list(lines["least-squares readout, untrained network"].get_ydata()) == [0.02, 0.07]
     assert lines["least-squares readout, untrained network"].get_linestyle() == "--"
     assert list(lines["BPTT"].get_ydata()) == [0.01, 0.1] and "FPTT" not in lines
+
+
+def test_gradient_support_counts_the_steps_inside_the_surrogate():
+    """With no drive every membrane sits at v = -θ0 = -1: outside a triangle of width 0.5
+    (no gradient anywhere, every neuron silent), inside one of width 2 (gradient everywhere)."""
+    pytest.importorskip("torch")
+    import dataclasses
+
+    from fptt.study.diagnostics import gradient_support
+    cfg = CoreConfig(n_in=1, n_out=2, n_hidden=3)
+    zeros = {m: np.zeros(shape) for m, shape in cfg.param_shapes.items()}
+    xs = np.ones((4, 10, 1))
+    narrow = gradient_support(cfg, zeros, xs)
+    assert narrow["support"] == 0.0 and narrow["rate"] == 0.0 and narrow["silent"] == 3
+    assert narrow["per_neuron"].shape == (3,)
+    assert narrow["v_percentiles"] == pytest.approx([-1.0, -1.0, -1.0], abs=0.02)
+    wide = dataclasses.replace(cfg, neuron=dataclasses.replace(cfg.neuron, surrogate_width=2.0))
+    assert gradient_support(wide, zeros, xs)["support"] == 1.0
+    # a neuron driven hard spikes and leaves the support; the others stay where they were
+    driven = {**zeros, "w_in": np.array([[0.0], [0.0], [4.0]])}
+    res = gradient_support(cfg, driven, xs)
+    assert res["silent"] == 2 and res["rate"] > 0
+    assert res["per_neuron"][:2].tolist() == [0.0, 0.0]

@@ -17,6 +17,11 @@ Measured on S-MNIST (issue 16, ``notebooks/RESULTS.md``): the untrained 64-neuro
 core holds 64-72 % in its state, but its features are nearly collinear (one input
 channel, one shared set of time constants; condition number 10^7-10^8 even after
 centring), and every gradient readout tried stays near chance.
+
+A gradient reaches a hidden neuron only on the steps where the surrogate
+``ψ(v) = h·max(0, 1 - |v|/w)`` of ``v = u - B`` is not zero, ``|v| < w``
+(:func:`gradient_support`); a network whose membranes sit far above or below
+threshold is trained on a few per cent of its steps whatever the rule.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import numpy as np
 
 from ..config import CoreConfig
 
-__all__ = ["readout_features", "readout_ceiling", "least_squares_readout", "online_readout"]
+__all__ = ["readout_features", "readout_ceiling", "gradient_support", "least_squares_readout",
+           "online_readout"]
 
 
 def readout_features(cfg: CoreConfig, weights: dict, xs: np.ndarray, decision: np.ndarray,
@@ -102,6 +108,54 @@ def readout_ceiling(cfg: CoreConfig, weights: dict, task, n_fit: int | None = No
     else:
         result["mse"] = float(np.mean((out[:, 0] - labels) ** 2))
     return result
+
+
+def gradient_support(cfg: CoreConfig, weights: dict, xs: np.ndarray, batch: int = 500) -> dict:
+    """Where the hidden layer can get a gradient: the steps with ``|v| < w``.
+
+    The triangle surrogate ``ψ(v) = h·max(0, 1 - |v|/w)`` (``w`` =
+    ``cfg.neuron.surrogate_width``) is the only path from a loss to the hidden
+    weights, in BPTT, FPTT and the core alike, so the fraction of (sequence, step,
+    neuron) with ``|v_t| < w``, ``v_t = u_t - B_t``, bounds what any rule can
+    learn in the hidden layer. ``xs [N, T, n_in]``; the network is the float one of
+    every view (:class:`fptt.golden.reference.network.ALIFNetwork`, float32).
+
+    Returns
+    -------
+    dict
+        ``support`` (the fraction over all steps and neurons), ``per_neuron``
+        (``[n_hidden]``, each neuron's fraction), ``v_percentiles`` (10th, 50th,
+        90th percentile of ``v``), ``rate`` (mean spike rate) and ``silent``
+        (neurons that never spike).
+    """
+    import torch
+
+    from ..golden.reference.network import ALIFNetwork
+    net = ALIFNetwork(cfg, weights, dtype=torch.float32)
+    width = cfg.neuron.surrogate_width
+    inside = np.zeros(cfg.n_hidden)
+    spikes = np.zeros(cfg.n_hidden)
+    hist_edges = np.linspace(-64.0, 64.0, 4097)   # v beyond ±64 lands in the end bins
+    hist = np.zeros(len(hist_edges) - 1)
+    steps = 0
+    with torch.no_grad():
+        for i in range(0, len(xs), batch):
+            x = torch.as_tensor(np.asarray(xs[i:i + batch], np.float32))
+            state = net.zero_state(x.shape[0])
+            for t in range(x.shape[1]):
+                _, state = net.step(x[:, t], state)
+                v = (state.u - (net.theta0 + net.beta_a * state.a)).numpy()
+                inside += (np.abs(v) < width).sum(axis=0)
+                spikes += state.s.numpy().sum(axis=0)
+                hist += np.histogram(np.clip(v, -64.0, 64.0), hist_edges)[0]
+                steps += x.shape[0]
+    cdf = np.cumsum(hist) / hist.sum()
+    centres = (hist_edges[:-1] + hist_edges[1:]) / 2
+    return {"support": float(inside.sum() / (steps * cfg.n_hidden)),
+            "per_neuron": inside / steps,
+            "v_percentiles": [float(centres[np.searchsorted(cdf, q)]) for q in (0.1, 0.5, 0.9)],
+            "rate": float(spikes.sum() / (steps * cfg.n_hidden)),
+            "silent": int((spikes == 0).sum())}
 
 
 def least_squares_readout(cfg: CoreConfig, weights: dict, seqs, n_out: int,
