@@ -508,3 +508,31 @@ def test_reference_learner_takes_the_rate_penalty_from_the_settings():
                                                               ref_loss="ce")).trainers[0]
         assert (tr.rate_reg, tr.target_rate) == (20.0, 0.1)
         assert _ReferenceLearner(kind, cfg, [w0], TrainSettings()).trainers[0].rate_reg == 0.0
+
+
+def test_trainers_record_the_gradient_norm_before_clipping():
+    """``grad_norms`` holds ‖∇‖₂ of each update before the clip: the norm of the gradients the
+    same batch gives, however small the clip; without a clip the gradients are left as they are."""
+    from fptt.golden.reference import clip_gradients
+    cfg = make_cfg(6, "alif")
+    w0 = make_weights(cfg, 2)
+    rng = np.random.default_rng(3)
+    x, target = rng.random((4, 12, cfg.n_in)), rng.random((4, 12, cfg.n_out))
+    bptt = BPTTTrainer(cfg, w0, lr=1e-3, clip=1e-6)
+    norm = np.sqrt(sum((g ** 2).sum() for g in bptt.gradients(x, target).values()))
+    assert norm > 1e-3          # the clip is active: the record is not the clipped norm
+    bptt.train_batch(x, target)
+    bptt.train_batch(x, target)
+    assert len(bptt.grad_norms) == 2 and bptt.grad_norms[0] == pytest.approx(norm, rel=1e-9)
+    assert bptt.grad_norms[1] != bptt.grad_norms[0]     # the weights moved in between
+    fptt = FPTTTrainer(cfg, w0, lr=1e-3, clip=1.0)
+    fptt.train_sequence(x[0], target[0])
+    assert len(fptt.grad_norms) == fptt.updates == 2 and min(fptt.grad_norms) > 0
+    # clip None: the norm, and the gradients untouched
+    p = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+    p.grad = torch.tensor([3.0, 4.0])
+    assert clip_gradients([p], None) == pytest.approx(5.0)
+    assert p.grad.tolist() == [3.0, 4.0]
+    assert clip_gradients([p], 1.0) == pytest.approx(5.0)
+    assert p.grad.tolist() == pytest.approx([0.6, 0.8])
+    assert clip_gradients([torch.nn.Parameter(torch.zeros(2))], 1.0) == 0.0   # no gradient yet

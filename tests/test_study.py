@@ -297,6 +297,9 @@ def test_reference_run_takes_its_optimiser_from_the_setup(tmp_path):
     # each pass hands over the record so far: a run stopped early keeps its passes
     assert [p["epochs"] for p in passes] == [1, 2] and passes[-1] == rec
     assert passes[0]["curve"] == rec["curve"][:1]
+    # per pass, the median and the largest gradient norm before clipping (8 + 8 images a pass)
+    assert len(rec["grad_norm"]) == 2
+    assert all(0 < med <= top for med, top in rec["grad_norm"])
 
 
 def test_reference_run_takes_adams_beta2_from_the_setup(tmp_path, monkeypatch):

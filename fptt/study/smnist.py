@@ -200,7 +200,9 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     ``batch`` (default 32), ``loss`` (``"mse"``, ``"ce"``, or for FPTT ``"aux"``;
     default ``"mse"``), Adam's ``beta2`` (default 0.999) and the firing-rate penalty
     ``rate_reg`` and ``rate`` (default none); ``batch`` and ``loss`` given here win.
-    ``ref-fptt`` cuts each sequence into parts of ``cfg.window`` steps. ``learn="readout"`` freezes ``W_in``,
+    ``ref-fptt`` cuts each sequence into parts of ``cfg.window`` steps. The record's
+    ``grad_norm`` holds, per pass, the median and the largest gradient norm before
+    clipping (an exploding gradient through time shows there first). ``learn="readout"`` freezes ``W_in``,
     ``W_rec`` and ``b``: the same optimiser and loss on the readout alone, the control of
     the run. ``log(line)`` gets one line a pass, ``after_pass(record)`` the record so far
     (so that a long run stopped early keeps its passes).
@@ -244,10 +246,14 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
     xt = np.stack([s.x for s in test])
     rng = np.random.default_rng(seed)
     curve, t0 = [], time.time()
+    grad_norms = []     # per pass: median and largest gradient norm before clipping
     for ep in range(1, epochs + 1):
         order = rng.permutation(len(x))
+        first = len(tr.grad_norms)
         losses = [train_batch(x[idx], y[idx], has[idx])
                   for idx in (order[i:i + batch] for i in range(0, len(x), batch))]
+        norms = tr.grad_norms[first:]
+        grad_norms.append([float(np.median(norms)), float(np.max(norms))])
         sched.step()
         if rule == "fptt":
             tr.end_epoch()
@@ -256,9 +262,11 @@ def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule:
         curve.append((ep * len(x), acc, round(time.time() - t0, 1)))  # images seen, as online
         if log is not None:
             log(f"ref-{rule} ({learn}) pass {ep}: test {100 * acc:.2f} %, "
-                f"train loss {np.mean(losses):.3f}, {time.time() - t0:.0f} s")
+                f"train loss {np.mean(losses):.3f}, gradient norm {grad_norms[-1][0]:.3g} "
+                f"(max {grad_norms[-1][1]:.3g}), {time.time() - t0:.0f} s")
         record = {"model": f"ref-{rule}", "learn": learn, "loss": loss, "epochs": ep,
                   "seeds": [seed], "batch": batch, "accuracy": [acc], "curve": list(curve),
+                  "grad_norm": [list(g) for g in grad_norms],
                   "weight_change": [weight_change(w0, tr.weights())],
                   "seconds": time.time() - t0}
         if after_pass is not None:

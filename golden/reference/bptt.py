@@ -58,6 +58,8 @@ class BPTTTrainer:
     ----------
     net : ALIFNetwork
     optimizer : torch.optim.Optimizer
+    grad_norms : list of float
+        The gradient norm before clipping of every :meth:`train_batch`, in order.
     """
 
     def __init__(self, cfg: CoreConfig, weights: dict, optimizer: str = "adam", lr=None,
@@ -75,6 +77,7 @@ class BPTTTrainer:
         self.lr = resolve_lr(cfg, optimizer, lr)
         self.optimizer = make_optimizer(optimizer, dict(self.net.named_parameters()), self.lr,
                                         **(optimizer_kwargs or {}))
+        self.grad_norms: list[float] = []   # ‖∇‖₂ before clipping, one per train_batch
 
     def _batch(self, x, target, has_target):
         return as_batch(x, target, has_target, self.cfg.n_out, self.net.dtype)
@@ -114,7 +117,7 @@ class BPTTTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(x, target, has_target)
         loss.backward()
-        clip_gradients(self.net.parameters(), self.clip)
+        self.grad_norms.append(clip_gradients(self.net.parameters(), self.clip))
         self.optimizer.step()
         return float(loss.detach())
 

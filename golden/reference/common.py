@@ -59,11 +59,19 @@ def make_optimizer(name: str, params, lr, **kwargs) -> torch.optim.Optimizer:
     raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {name!r}")
 
 
-def clip_gradients(params, clip: float | None) -> None:
-    """``torch.nn.utils.clip_grad_norm_(params, clip)`` over all parameters together; no-op for
-    ``None`` or ``clip <= 0``."""
-    if clip is not None and clip > 0:
-        torch.nn.utils.clip_grad_norm_(list(params), clip)
+def clip_gradients(params, clip: float | None) -> float:
+    """``torch.nn.utils.clip_grad_norm_(params, clip)`` over all parameters together (no
+    clipping for ``None`` or ``clip <= 0``); returns the norm ``‖∇‖₂`` before clipping.
+
+    The norm is what shows an exploding gradient through time: with the readout's
+    gradient at a few thousand, a hidden-layer gradient of 10⁶ and more means the
+    backward recurrence has left its stable region (README, S-MNIST).
+    """
+    params = [p for p in params if p.grad is not None]
+    if not params:
+        return 0.0
+    max_norm = clip if clip is not None and clip > 0 else float("inf")
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
 
 
 def as_batch(x, target, has_target, n_out: int, dtype: torch.dtype):

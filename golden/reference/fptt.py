@@ -115,6 +115,8 @@ class FPTTTrainer:
     optimizer : torch.optim.Optimizer
     updates : int
         Optimiser steps taken (parts processed).
+    grad_norms : list of float
+        The gradient norm before clipping of every update, in order.
     prior : ClassPrior or None
         ``Q`` of the auxiliary loss (created for the number of parts of the first sequence).
     """
@@ -153,6 +155,7 @@ class FPTTTrainer:
         self._lam = {m: torch.zeros_like(self._wbar[m]) for m in self.params}
         self.prior: ClassPrior | None = None
         self.updates = 0
+        self.grad_norms: list[float] = []   # ‖∇‖₂ before clipping, one per update
         self.epoch = 1
         self.state: ALIFState | None = None
 
@@ -265,7 +268,7 @@ class FPTTTrainer:
                 self.regulariser().backward()
             else:
                 (part_loss + self.regulariser()).backward()
-            clip_gradients(self.net.parameters(), self.clip)
+            self.grad_norms.append(clip_gradients(self.net.parameters(), self.clip))
             self.optimizer.step()
             self._post_step()
             self.updates += 1
