@@ -494,7 +494,7 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
     assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "decision-rate",
-                                     "population", "reservoir"]
+                                     "population", "population-h8", "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
             d.input_sign, d.input_channels) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any", 1)
@@ -651,3 +651,19 @@ def test_gradient_support_counts_the_steps_inside_the_surrogate():
     res = gradient_support(cfg, driven, xs)
     assert res["silent"] == 2 and res["rate"] > 0
     assert res["per_neuron"][:2].tolist() == [0.0, 0.0]
+
+
+def test_population_h8_setup_is_population_with_a_flatter_surrogate():
+    """population-h8: the population set-up with ψ's height 1/8 in every view and the
+    references' step decaying by 0.93 a pass; nothing else differs."""
+    from fptt.study import smnist
+    p, h = smnist.SETUPS["population"], smnist.SETUPS["population-h8"]
+    cfg = smnist.setup_config(h)
+    assert cfg.neuron.surrogate_height == 0.125
+    assert cfg == smnist.setup_config(p).replace(
+        neuron=dataclasses.replace(smnist.setup_config(p).neuron, surrogate_height=0.125))
+    assert (h.bptt["decay"], h.fptt["decay"]) == (0.93, 0.93)
+    assert dataclasses.replace(h, overrides=p.overrides, bptt=p.bptt, fptt=p.fptt,
+                               note=p.note) == p
+    # on the core ψ peaks at 8 LSBs of formats.psi (Q2.6): 9 levels, 0 to 2^-3
+    assert cfg.surrogate_height_q == 8
