@@ -345,11 +345,11 @@ def test_reference_run_readout_only_control_freezes_the_hidden_layer(tmp_path):
 
 
 def test_smnist_curve_labels_shorten_the_overrides():
-    from fptt.study.plots import _override_label
-    assert _override_label("fptt.lr.w_out=2.384185791015625e-07") == "w_out=2^-22"
-    assert _override_label("core.window=196") == "window=196"
-    assert _override_label("core.window=64") == "window=64"          # 2^6, but a size
-    assert _override_label("core.rounding=nearest") == "rounding=nearest"
+    from fptt.study.plots import override_label
+    assert override_label("fptt.lr.w_out=2.384185791015625e-07") == "w_out=2^-22"
+    assert override_label("core.window=196") == "window=196"
+    assert override_label("core.window=64") == "window=64"          # 2^6, but a size
+    assert override_label("core.rounding=nearest") == "rounding=nearest"
 
 
 def test_smnist_curves_plot_draws_each_record(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 from .summary import group_mean
 
 __all__ = ["plot_bits", "plot_saturation", "plot_window", "plot_curves", "plot_adding",
-           "plot_scaling", "plot_psmnist", "plot_smnist_curves"]
+           "plot_scaling", "plot_psmnist", "plot_smnist_curves", "override_label"]
 
 _COLORS = {"nearest": "tab:red", "stochastic": "tab:blue", "twin": "tab:green",
            "ref-fptt": "tab:purple", "ref-bptt": "tab:gray", "fixed": "tab:blue",
@@ -216,7 +216,7 @@ def plot_psmnist(rows, ax=None, chance=0.1):
     return ax
 
 
-def _override_label(override: str) -> str:
+def override_label(override: str) -> str:
     """A ``--set KEY=VALUE`` override as a legend entry: the key's last part, and a value
     that is a power of two below 1/8 (a step) as ``2^e`` (``fptt.lr.w_out=2.384185791015625e-07`` →
     ``w_out=2^-22``)."""
@@ -244,7 +244,7 @@ def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1, setup=None):
     colors = {}
     for r in (r for r in records if r["task"] == task and setup in (None, r["setup"])):
         seeds = r.get("seeds", [0])
-        run = (f"{r['model']} ({r['setup']}" + "".join(f", {_override_label(o)}"
+        run = (f"{r['model']} ({r['setup']}" + "".join(f", {override_label(o)}"
                                                         for o in r.get("set", ()))
                + ("" if seeds == [0] else f", seed {', '.join(map(str, seeds))}"))
         label = run + (", readout only)" if r["learn"] == "readout" else ")")
