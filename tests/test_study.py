@@ -494,7 +494,8 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
     assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "decision-rate",
-                                     "population", "population-h8", "reservoir"]
+                                     "population", "population-h8", "population-h8-long",
+                                     "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
             d.input_sign, d.input_channels) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any", 1)
@@ -667,3 +668,9 @@ def test_population_h8_setup_is_population_with_a_flatter_surrogate():
                                note=p.note) == p
     # on the core ψ peaks at 8 LSBs of formats.psi (Q2.6): 9 levels, 0 to 2^-3
     assert cfg.surrogate_height_q == 8
+    # the long variant: the same network, the references in batches of 64, x 0.95 a pass
+    long = smnist.SETUPS["population-h8-long"]
+    assert smnist.setup_config(long) == cfg
+    assert long.bptt == dict(h.bptt, batch=64, decay=0.95)
+    assert long.fptt == dict(h.fptt, batch=64, decay=0.95)
+    assert dataclasses.replace(long, bptt=h.bptt, fptt=h.fptt, note=h.note) == h
