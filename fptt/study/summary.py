@@ -238,10 +238,11 @@ def results_markdown() -> str:
     lines += long_sequences_markdown()
     lines += smnist_onchip_markdown()
     lines += ["**S-MNIST / PS-MNIST**: `ref-bptt`, and `ref-fptt` with parts of 196 steps, learn "
-              "the `decision` set-up's hidden layer in float (table above, when its records are "
-              "there: each above its readout-only control); the float twin and the fixed-point "
-              "core, online at batch 1, do not yet (issue 16 open). What limits them, measured: "
-              "the README's S-MNIST section.", ""]
+              "the `decision` set-up's hidden layer in float, and `ref-bptt` the `population-h8` "
+              "set-up's best (table above, when its records are there: each above its "
+              "readout-only control); the float twin and the fixed-point core, online at batch 1, "
+              "do not yet (issue 16 open). What limits them, measured: the README's S-MNIST "
+              "section.", ""]
     return "\n".join(lines)
 
 
