@@ -82,7 +82,9 @@ class TrainSettings:
     population code on ``K`` channels, :func:`fptt.tasks.mnist.population_code`; the
     configuration takes ``n_in = K`` from the task); both build the task
     (:class:`fptt.tasks.MnistTask`) and other tasks ignore them;
-    ``ref_*`` configure the PyTorch references only, ``ref_decay`` multiplying
+    ``ref_*`` configure the PyTorch references only, ``ref_lr`` being one step, ``None``
+    (each parameter's ``fptt.lr``) or a dict of one step per parameter (an Adam readout step
+    a tenth of the hidden one, as the S-MNIST ``population`` set-ups), ``ref_decay`` multiplying
     their step after every epoch (``ExponentialLR``), ``ref_beta2`` being Adam's (Adamax's)
     second-moment decay β₂ (torch's default 0.999; ignored by SGD; :func:`optimizer_kwargs`),
     and ``ref_rate_reg`` (γ, default 0: none) adding the firing-rate penalty
@@ -108,7 +110,7 @@ class TrainSettings:
     input_channels: int = 1
     eval_batch: int = 256
     ref_optimizer: str = "adam"
-    ref_lr: float | None = 1e-3
+    ref_lr: float | dict | None = 1e-3
     ref_decay: float = 1.0
     ref_clip: float | None = 1.0
     ref_batch: int = 16
@@ -154,7 +156,8 @@ class TrainSettings:
         ----------
         table : dict
             The ``[train]`` table of a configuration file: any of this class's fields.
-            ``ref_lr = "fptt.lr"`` means each parameter's ``fptt.lr`` (``None``),
+            ``ref_lr = "fptt.lr"`` means each parameter's ``fptt.lr`` (``None``), a table
+            ``ref_lr = { w_in = 5e-3, ..., w_out = 5e-4 }`` one step per parameter,
             ``ref_clip = false`` no clipping (``None``).
         **given
             Settings given otherwise (the command line); ``None`` leaves the table's
@@ -215,10 +218,13 @@ def _table_value(key: str, value):
     if key in _TABLE_POSITIVE:
         if key == "ref_lr" and value == REF_LR_CONFIG:
             return None
+        if key == "ref_lr" and isinstance(value, dict):
+            return _lr_table(value)
         if key == "ref_clip" and value is False:
             return None
         if not (_is_real(value) and value > 0):
-            alt = {"ref_lr": f' or "{REF_LR_CONFIG}" (each parameter\'s fptt.lr)',
+            alt = {"ref_lr": f', "{REF_LR_CONFIG}" (each parameter\'s fptt.lr) or a table of '
+                             'one per parameter',
                    "ref_clip": " or false (no clipping)"}.get(key, "")
             raise ConfigError(f"train.{key} must be a number > 0{alt}, not {value!r}")
         return float(value)
@@ -230,6 +236,21 @@ def _table_value(key: str, value):
     if not isinstance(value, bool):         # reset_to_mean
         raise ConfigError(f"train.{key} must be true or false, not {value!r}")
     return value
+
+
+def _lr_table(table: dict) -> dict:
+    """``[train] ref_lr`` as a table: one step > 0 per parameter (:data:`fptt.config.PARAMS`;
+    a configuration without biases ignores ``b`` and ``b_out``, one missing a step of its
+    parameters is refused when the reference is built)."""
+    from .config import PARAMS, ConfigError, _is_real
+    unknown = sorted(set(table) - set(PARAMS))
+    if unknown:
+        raise ConfigError(f"train.ref_lr has no parameter {', '.join(unknown)}; "
+                          f"known: {', '.join(PARAMS)}")
+    for name, value in table.items():
+        if not (_is_real(value) and value > 0):
+            raise ConfigError(f"train.ref_lr.{name} must be a number > 0, not {value!r}")
+    return {name: float(table[name]) for name in PARAMS if name in table}
 
 
 def read_train_table(path) -> dict:

@@ -223,8 +223,11 @@ def test_train_table_gives_the_settings_and_given_values_win(tmp_path):
     ({"input_channels": 0}, "train.input_channels must be an integer >= 1, not 0"),
     ({"gain_in": "3"}, "train.gain_in must be a finite number, not '3'"),
     ({"bias_init": float("nan")}, "train.bias_init must be a finite number, not nan"),
-    ({"ref_lr": -1}, 'train.ref_lr must be a number > 0 or "fptt.lr" (each parameter\'s '
-                     'fptt.lr), not -1'),
+    ({"ref_lr": -1}, 'train.ref_lr must be a number > 0, "fptt.lr" (each parameter\'s '
+                     'fptt.lr) or a table of one per parameter, not -1'),
+    ({"ref_lr": {"w_in": 1e-3, "w_hid": 1e-3}},
+     "train.ref_lr has no parameter w_hid; known: w_in, w_rec, b, w_out, b_out"),
+    ({"ref_lr": {"w_in": 1e-3, "w_out": 0}}, "train.ref_lr.w_out must be a number > 0, not 0"),
     ({"ref_clip": True}, "train.ref_clip must be a number > 0 or false (no clipping), not True"),
     ({"ref_decay": 0}, "train.ref_decay must be a number > 0, not 0"),
     ({"ref_rate_reg": "50"}, "train.ref_rate_reg must be a finite number, not '50'"),
@@ -336,6 +339,25 @@ def test_reference_step_decays_once_per_epoch():
             learner.train_epoch([seqs], lambda it: it)
             lrs.append([g["lr"] for g in learner.trainers[0].optimizer.param_groups])
         assert [set(x) for x in lrs] == [{5e-3}, {2.5e-3}, {1.25e-3}], model
+
+
+def test_reference_steps_per_parameter_from_the_train_table(tmp_path):
+    """``ref_lr`` as a table: one Adam step per parameter group, as the S-MNIST population
+    set-ups take; a table missing a parameter the configuration learns is refused."""
+    from fptt.train import make_learner
+    path = tmp_path / "c.toml"
+    path.write_text(CFG.to_toml() + "\n[train]\nref_lr = { w_in = 5e-3, w_rec = 5e-3, "
+                    "b = 5e-3, w_out = 5e-4, b_out = 5e-4 }\n")
+    settings = TrainSettings.load(path)
+    assert settings.ref_lr == {"w_in": 5e-3, "w_rec": 5e-3, "b": 5e-3, "w_out": 5e-4,
+                               "b_out": 5e-4}
+    for model in ("ref-bptt", "ref-fptt"):
+        learner = make_learner(model, CFG, [init_weights_of(CFG)], settings)
+        groups = learner.trainers[0].optimizer.param_groups
+        assert sorted(g["lr"] for g in groups) == [5e-4, 5e-4, 5e-3, 5e-3, 5e-3], model
+    partial = TrainSettings.from_table({"ref_lr": {"w_in": 1e-3, "w_rec": 1e-3, "w_out": 1e-3}})
+    with pytest.raises(ValueError, match="lr has no step for b, b_out"):
+        make_learner("ref-bptt", CFG, [init_weights_of(CFG)], partial)
 
 
 def init_weights_of(cfg, seed=0):
