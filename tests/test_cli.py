@@ -204,6 +204,27 @@ def test_reference_models_follow_the_table(tmp_path):
     assert {tuple(g["betas"]) for g in groups} == {(0.9, 0.99)}
 
 
+def test_reference_steps_per_parameter_from_the_table(tmp_path):
+    """A table of steps in [train] ref_lr reaches the optimiser's groups, the JSON and the
+    checkpoint (from which the run resumes)."""
+    import io
+
+    import torch
+    cfg = _config_with_train(tmp_path, "ref_lr = { w_in = 0.02, w_rec = 0.02, b = 0.02, "
+                                       "w_out = 0.002, b_out = 0.002 }\nref_batch = 2\n")
+    ck, out = tmp_path / "c.npz", tmp_path / "r.json"
+    args = TINY + ["--config", str(cfg), "--model", "ref-bptt", "--checkpoint", str(ck)]
+    assert main(args + ["--json", str(out)]) == 0
+    steps = {"w_in": 0.02, "w_rec": 0.02, "b": 0.02, "w_out": 0.002, "b_out": 0.002}
+    assert json.loads(out.read_text())["settings"]["ref_lr"] == steps
+    with np.load(ck) as data:
+        state = torch.load(io.BytesIO(data["train.ref.0"].tobytes()), weights_only=True)
+    assert sorted(g["lr"] for g in state["optimizer"]["param_groups"]) == \
+        [0.002, 0.002, 0.02, 0.02, 0.02]
+    assert main(TINY + ["--config", str(cfg), "--model", "ref-bptt", "--epochs", "2",
+                        "--resume", str(ck)]) == 0
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--n-decision", "4"], "--n-decision is for smnist/psmnist, not adding"),
     (["--n-decision", "0"], "--n-decision must be >= 1, not 0"),
