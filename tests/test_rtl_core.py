@@ -295,6 +295,16 @@ def test_learning_300_steps_bit_exact(lanes, window, rounding):
     assert sum(o["spikes"] for o in outs) > 100
 
 
+def test_flat_surrogate_bit_exact():
+    """ψ's height 1/8 (the S-MNIST population-h8 network: 9 levels of formats.psi): the RTL
+    backward follows the golden model, and the hidden layer still learns."""
+    cfg = small_cfg(window=4, rounding="stochastic", neuron=dict(surrogate_height=0.125))
+    assert cfg.surrogate_height_q == 8
+    st, outs, _ = check_run(cfg, 150, seed=1, inference_every=6)
+    start = start_state(cfg)
+    assert (st.w["w_rec"] != start.w["w_rec"]).any(), "the hidden layer did not learn"
+
+
 def test_dual_port_weights_bit_exact_and_one_cycle_per_synapse():
     # block RAM for w, W̄, λ: the update sweep reads one synapse per cycle, same results
     cfg = small_cfg(window=3, rounding="stochastic", single_port_weights=False)
