@@ -144,7 +144,7 @@ def gradient_support(cfg: CoreConfig, weights: dict, xs: np.ndarray, batch: int 
             state = net.zero_state(x.shape[0])
             for t in range(x.shape[1]):
                 _, state = net.step(x[:, t], state)
-                v = (state.u - (net.theta0 + net.beta_a * state.a)).numpy()
+                v = (state.u - net.threshold(state.a)).numpy()
                 inside += (np.abs(v) < width).sum(axis=0)
                 spikes += state.s.numpy().sum(axis=0)
                 hist += np.histogram(np.clip(v, -64.0, 64.0), hist_edges)[0]

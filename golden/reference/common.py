@@ -70,8 +70,10 @@ def clip_gradients(params, clip: float | None) -> float:
     params = [p for p in params if p.grad is not None]
     if not params:
         return 0.0
-    max_norm = clip if clip is not None and clip > 0 else float("inf")
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+    if clip is not None and clip > 0:
+        torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
+    return float(norm)
 
 
 def as_batch(x, target, has_target, n_out: int, dtype: torch.dtype):

@@ -129,6 +129,10 @@ class ALIFNetwork(nn.Module):
         return {m: getattr(self, m).detach().to(torch.float64).numpy().copy() for m in self.params}
 
     # ------------------------------------------------------------------ dynamics
+    def threshold(self, a: torch.Tensor) -> torch.Tensor:
+        """The adaptive threshold ``B = θ0 + β_a·a`` of the adaptation ``a``."""
+        return self.theta0 + self.beta_a * a
+
     def step(self, x_t: torch.Tensor, state: ALIFState) -> tuple[torch.Tensor, ALIFState]:
         """One time step (module docstring) for ``x_t [B, n_in]``.
 
@@ -143,7 +147,7 @@ class ALIFNetwork(nn.Module):
         if self.cfg.biases:
             current = current + self.b[:, 0]
         a = self.rho * a + (1.0 - self.rho) * s_prev
-        thr = self.theta0 + self.beta_a * a
+        thr = self.threshold(a)
         u = self.alpha * u + self.c * current - (thr * s_prev).detach()
         s = spike(u - thr, self.surrogate, self.surrogate_height, self.surrogate_width)
         o = self.kappa * o + s @ self.w_out.T
