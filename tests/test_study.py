@@ -668,9 +668,43 @@ def test_population_h8_setup_is_population_with_a_flatter_surrogate():
                                note=p.note) == p
     # on the core ψ peaks at 8 LSBs of formats.psi (Q2.6): 9 levels, 0 to 2^-3
     assert cfg.surrogate_height_q == 8
-    # the long variant: the same network, the references in batches of 64, x 0.95 a pass
+    # the long variant, configs/smnist-population.toml: the same network, the references in
+    # batches of 64, x 0.95 a pass
     long = smnist.SETUPS["population-h8-long"]
+    assert (long.config, long.overrides) == (smnist.POPULATION_CONFIG, ())
     assert smnist.setup_config(long) == cfg
     assert long.bptt == dict(h.bptt, batch=64, decay=0.95)
     assert long.fptt == dict(h.fptt, batch=64, decay=0.95)
-    assert dataclasses.replace(long, bptt=h.bptt, fptt=h.fptt, note=h.note) == h
+    assert dataclasses.replace(long, bptt=h.bptt, fptt=h.fptt, note=h.note, config=h.config,
+                               overrides=h.overrides) == h
+
+
+def test_population_config_runs_through_fptt_train(tmp_path):
+    """``fptt train --config configs/smnist-population.toml`` takes the set-up
+    ``population-h8-long`` from the file alone: the golden models' host side as the study's,
+    and a ref-bptt pass with the file's 16 population-coded channels, per-parameter steps and
+    batch of 64."""
+    from fptt.cli import main
+    from fptt.study import smnist
+    from fptt.tasks.idx import write_idx
+    from fptt.train import TrainSettings
+    cli = TrainSettings.load(smnist.POPULATION_CONFIG)
+    golden = ("epochs", "schedule", "n_decision", "gain_in", "gain_rec", "gain_out",
+              "bias_init", "input_sign", "input_channels")
+    study = smnist._settings(smnist.SETUPS["population-h8-long"])
+    assert {k: getattr(study, k) for k in golden} == {k: getattr(cli, k) for k in golden}
+    assert (cli.input_channels, cli.gain_in, cli.ref_batch, cli.ref_decay) == (16, 12.0, 64, 0.95)
+    assert cli.ref_lr == {"w_in": 5e-3, "w_rec": 5e-3, "b": 5e-3, "w_out": 5e-4, "b_out": 5e-4}
+    rng = np.random.default_rng(2)
+    n = 8000 + 16       # images 0-7999 train, the rest test (8 × 8: 64 steps each)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n, 8, 8), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    out = tmp_path / "r.json"
+    assert main(["train", "--task", "smnist", "--config", str(smnist.POPULATION_CONFIG),
+                 "--model", "ref-bptt", "--data-dir", str(tmp_path), "--json", str(out),
+                 "--n-train", "128", "--n-test", "16", "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert (doc["settings"]["input_channels"], doc["settings"]["ref_batch"]) == (16, 64)
+    assert doc["settings"]["ref_lr"]["w_out"] == 5e-4
+    change = doc["epochs"][-1]["weight_change"]
+    assert all(change[m]["mean"] > 0 for m in ("w_in", "w_rec", "w_out"))
