@@ -381,6 +381,10 @@ def test_smnist_curves_plot_draws_each_record(tmp_path):
     assert lines["ref-bptt (t, window=196)"].get_color() == \
         lines["ref-bptt (t, window=196, readout only)"].get_color() != \
         lines["ref-bptt (s)"].get_color()
+    # two set-ups' plain runs of one model get two colours
+    ax = plot_smnist_curves(records + [dict(records[0], setup="u")], "smnist")
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert lines["ref-bptt (s)"].get_color() != lines["ref-bptt (u)"].get_color()
     ax = plot_smnist_curves(records + [other], "smnist", setup="s")
     assert [ln.get_label() for ln in ax.get_lines() if "(t" in ln.get_label()] == []
     out = tmp_path / "c.png"

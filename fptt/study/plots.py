@@ -257,9 +257,11 @@ def plot_smnist_curves(records, task="smnist", ax=None, chance=0.1, setup=None):
         curve = r.get("curve") or []
         if not curve:
             continue
-        if run not in colors:   # a run and its control share a colour
-            colors[run] = (fixed_colors[r["model"]] if r["model"] in fixed_colors
-                           and not r.get("set") and seeds == [0] else next(spare))
+        if run not in colors:   # a run and its control share a colour; the model's own colour
+            # goes to its first plain run, every other run (another set-up too) gets its own
+            own = fixed_colors.get(r["model"])
+            colors[run] = (own if own and own not in colors.values() and not r.get("set")
+                           and seeds == [0] else next(spare))
         seen = [c[0] for c in curve]
         acc = [float(np.mean(c[1])) for c in curve]
         ax.plot(seen, acc, marker="o", ms=3, ls="--" if r["learn"] == "readout" else "-",
