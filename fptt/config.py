@@ -159,14 +159,19 @@ class Fmt:
 
 @dataclass(frozen=True)
 class NeuronConfig:
-    """ALIF neuron constants, shared by all neurons of the core.
+    """ALIF neuron constants, shared by all neurons of the core but the membrane's time constant.
 
     ``α = exp(-1/tau_mem)``, ``ρ = exp(-1/tau_adp)``, ``κ = exp(-1/tau_out)``,
     threshold ``B = theta0 + beta_a·a``; ``beta_a = 0`` gives LIF.
     The surrogate is ``ψ(v) = surrogate_height · max(0, 1 - |v| / surrogate_width)``.
+    ``tau_mem_spread = r >= 1`` spreads the membrane time constants over the neurons,
+    log-spaced from ``tau_mem`` to ``r·tau_mem``: neuron ``j`` of ``n`` has
+    ``τ_j = tau_mem · r^(j/(n-1))`` and ``α_j = exp(-1/τ_j)``
+    (:attr:`CoreConfig.tau_mem_neurons`); ``r = 1`` (default) gives every neuron ``tau_mem``.
     """
 
     tau_mem: float = 20.0
+    tau_mem_spread: float = 1.0
     tau_adp: float = 200.0
     tau_out: float = 5.0
     beta_a: float = 1.8
@@ -177,6 +182,7 @@ class NeuronConfig:
 
     @property
     def alpha(self) -> float:
+        """``exp(-1/tau_mem)``: every neuron's ``α`` when ``tau_mem_spread = 1``, else neuron 0's."""
         return math.exp(-1.0 / self.tau_mem)
 
     @property
@@ -385,9 +391,16 @@ class CoreConfig:
                     f"{fmt.width - 1}")
 
         n = self.neuron
-        for name in ("tau_mem", "tau_adp", "tau_out", "beta_a", "theta0", "surrogate_height",
-                     "surrogate_width"):
+        for name in ("tau_mem", "tau_mem_spread", "tau_adp", "tau_out", "beta_a", "theta0",
+                     "surrogate_height", "surrogate_width"):
             _check_real(f"neuron.{name}", getattr(n, name))
+        if not n.tau_mem_spread >= 1:
+            raise ConfigError(f"neuron.tau_mem_spread must be >= 1 (the ratio of the longest "
+                              f"membrane time constant to tau_mem), not {n.tau_mem_spread!r}")
+        if self.per_neuron_tau and n.input_scale != "one":
+            raise ConfigError(f"neuron.tau_mem_spread = {n.tau_mem_spread!r} needs "
+                              f"neuron.input_scale = \"one\": the input scale 1 - alpha would "
+                              f"differ per neuron too")
         for name in ("tau_mem", "tau_adp", "tau_out"):
             value = getattr(n, name)
             if not value > 0:
@@ -424,7 +437,7 @@ class CoreConfig:
                 f"formats.const = {f.const} cannot hold the neuron constant "
                 f"{max(self.const_q, key=self.const_q.get)} = {const_max * f.const.lsb:g}: "
                 f"needs max >= {const_max} codes")
-        for name in ("alpha", "rho", "kappa", "c"):
+        for name in ("alpha", "rho", "kappa", "c"):   # alpha: the smallest α_j, neuron 0's
             if self.const_q[name] <= 0:
                 raise ConfigError(
                     f"neuron constant {name} rounds to 0 in formats.const = {f.const}: "
@@ -543,6 +556,33 @@ class CoreConfig:
         c = one if n.input_scale == "one" else one - alpha
         return dict(alpha=alpha, rho=rho, one_minus_rho=one - rho,
                     kappa=round(n.kappa * one), c=c, beta_a=round(n.beta_a * one))
+
+    @property
+    def per_neuron_tau(self) -> bool:
+        """Whether the neurons' membrane time constants differ (``neuron.tau_mem_spread > 1``)."""
+        return self.neuron.tau_mem_spread != 1
+
+    @property
+    def tau_mem_neurons(self) -> tuple[float, ...]:
+        """``τ_j = tau_mem · r^(j/(n_hidden-1))`` of every hidden neuron ``j`` (``r`` =
+        ``neuron.tau_mem_spread``; all ``tau_mem`` when ``r = 1``)."""
+        n, h = self.neuron, self.n_hidden
+        if not self.per_neuron_tau or h == 1:
+            return (float(n.tau_mem),) * h
+        return tuple(n.tau_mem * n.tau_mem_spread ** (j / (h - 1)) for j in range(h))
+
+    @property
+    def alpha_neurons(self) -> tuple[float, ...]:
+        """``α_j = exp(-1/τ_j)`` of every hidden neuron (:attr:`tau_mem_neurons`), the floats
+        the float views use."""
+        return tuple(math.exp(-1.0 / t) for t in self.tau_mem_neurons)
+
+    @property
+    def alpha_q(self) -> tuple[int, ...]:
+        """``α_j`` of every hidden neuron as a code of ``formats.const`` (``const_q["alpha"]``
+        for all when :attr:`per_neuron_tau` is false)."""
+        one = 1 << self.formats.const.frac
+        return tuple(round(a * one) for a in self.alpha_neurons)
 
     @property
     def adaptive(self) -> bool:

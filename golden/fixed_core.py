@@ -63,7 +63,7 @@ from .lfsr import UpdateDraws, lane_seeds
 __all__ = [
     "MATRICES", "PARAMS", "FixedState", "FixedCore", "CheckpointError", "validate_arrays",
     "load_npz", "read_checkpoint", "check_inputs", "check_frozen", "init_state", "reset_to_mean", "step", "forward", "close_window",
-    "accumulate", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
+    "accumulate", "membrane_alpha", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
 
@@ -377,12 +377,22 @@ def accumulate(cfg: CoreConfig, w_in, w_rec, x, s_prev, b=None):
     return _matvec(w_in, x) + align(rec, 0, cfg.formats.x.frac)
 
 
+def membrane_alpha(cfg: CoreConfig):
+    """The membrane decay ``α`` in ``formats.const``: one code for every neuron, or with
+    per-neuron time constants (``cfg.per_neuron_tau``) the codes ``α_j`` ``[n_hidden]``,
+    which broadcast over the neuron axis (the last) of the states."""
+    if cfg.per_neuron_tau:
+        return np.asarray(cfg.alpha_q, dtype=np.int64)
+    return cfg.const_q["alpha"]
+
+
 def neuron_update(cfg: CoreConfig, u, a, s_prev, acc, sat=None):
-    """ALIF step of one neuron: returns ``(u_t, a_t, s_t, B_t)``.
+    """ALIF step of the neurons (the last axis): returns ``(u_t, a_t, s_t, B_t)``.
 
     ``a_t = ρ a + (1-ρ) s_{t-1}``, ``B_t = θ0 + β_a a_t``,
     ``u_t = α u + c·acc - B_t s_{t-1}``, ``s_t = [u_t >= B_t]``; LIF
-    (not ``cfg.adaptive``, ``β_a = 0``): ``a_t = 0``, ``B_t = θ0``.
+    (not ``cfg.adaptive``, ``β_a = 0``): ``a_t = 0``, ``B_t = θ0``. ``α`` is
+    :func:`membrane_alpha` (per neuron with ``neuron.tau_mem_spread > 1``).
     """
     f, k = cfg.formats, cfg.const_q
     fc = f.const.frac
@@ -394,7 +404,8 @@ def neuron_update(cfg: CoreConfig, u, a, s_prev, acc, sat=None):
                               dtype=np.int64), f.a, sat, "a")
     thr = saturate(_requant([(cfg.theta_q, f.u.frac), (k["beta_a"] * a, fc + f.a.frac)], f.u.frac),
                    f.u, sat, "threshold")
-    u = saturate(_requant([(k["alpha"] * u, fc + f.u.frac), (k["c"] * acc, fc + cfg.acc_fmt.frac),
+    u = saturate(_requant([(membrane_alpha(cfg) * u, fc + f.u.frac),
+                           (k["c"] * acc, fc + cfg.acc_fmt.frac),
                            (-thr * s_prev, f.u.frac)], f.u.frac), f.u, sat, "u")
     return u, a, (u >= thr).astype(np.int64), thr
 
@@ -434,7 +445,8 @@ def backward_neuron(cfg: CoreConfig, wt_obar, wt_ibar, psi, ubar_next, abar_next
     """Backward step of one neuron from the exact sums ``W_outᵀ ō_t`` and ``W_recᵀ ī_{t+1}``.
 
     ``s̄ = W_outᵀō + W_recᵀī' + (1-ρ) ā'``, ``v̄ = ψ s̄``, ``ū = v̄ + α ū'``,
-    ``ā = -β_a v̄ + ρ ā'``, ``ī = c ū``. Returns ``(ibar, ubar, abar)``. LIF (not
+    ``ā = -β_a v̄ + ρ ā'``, ``ī = c ū`` (``α`` per neuron: :func:`membrane_alpha`). Returns
+    ``(ibar, ubar, abar)``. LIF (not
     ``cfg.adaptive``): ``ā' = ā = 0`` (``ā'`` is not read).
     """
     f, k, fc = cfg.formats, cfg.const_q, cfg.formats.const.frac
@@ -445,7 +457,8 @@ def backward_neuron(cfg: CoreConfig, wt_obar, wt_ibar, psi, ubar_next, abar_next
                     f.sbar, sat, "sbar")
     vbar = saturate(_requant([(psi * sbar, f.psi.frac + f.sbar.frac)], f.vbar.frac),
                     f.vbar, sat, "vbar")
-    ubar = saturate(_requant([(vbar, f.vbar.frac), (k["alpha"] * ubar_next, fc + f.ubar.frac)],
+    ubar = saturate(_requant([(vbar, f.vbar.frac),
+                              (membrane_alpha(cfg) * ubar_next, fc + f.ubar.frac)],
                              f.ubar.frac), f.ubar, sat, "ubar")
     abar = saturate(_requant([(-k["beta_a"] * vbar, fc + f.vbar.frac),
                               (k["rho"] * abar_next, fc + f.abar.frac)], f.abar.frac),

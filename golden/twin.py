@@ -62,7 +62,9 @@ class FloatTwin:
         B = w["w_in"].shape[0]
         self.batch = B
         n = cfg.neuron
-        self.alpha, self.rho, self.kappa, self.c = n.alpha, n.rho, n.kappa, n.c
+        # α per neuron ([n_hidden], broadcast over the last axis) with neuron.tau_mem_spread > 1
+        self.alpha = np.asarray(cfg.alpha_neurons) if cfg.per_neuron_tau else n.alpha
+        self.rho, self.kappa, self.c = n.rho, n.kappa, n.c
         self.beta, self.theta = n.beta_a, n.theta0
         z = lambda *shape: np.zeros((B,) + shape)  # noqa: E731
         self.u, self.a, self.s, self.o = z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_hidden), z(cfg.n_out)

@@ -94,6 +94,7 @@ from .constmul import const_mul_add
 from .fixed import (CombPart, delay, exact_sum, fmt_shape, round_pre, rounding_offset,
                     saturate_bits, stage, sum_width)
 from .host import divmod_const
+from .neuron import check_shared_tau
 
 __all__ = ["BackwardReadoutUnit", "BackwardNeuronUnit", "wt_obar_width", "wt_ibar_width",
            "backward_readout_stage", "backward_neuron_stage"]
@@ -168,6 +169,7 @@ class BackwardNeuronUnit(wiring.Component):
     LATENCY = 8
 
     def __init__(self, cfg: CoreConfig):
+        check_shared_tau(cfg)
         self.cfg = cfg
         f = cfg.formats
         self.wt_obar_width = wt_obar_width(cfg)

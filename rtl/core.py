@@ -94,7 +94,7 @@ from .host import (HostBusSignature, HostPort, frame_byte_input, frame_input_por
                    host_targets, out_layout)
 from .lfsr import LaneLFSR
 from .memories import CoreMemories, groups, memory_image, param_geometry
-from .neuron import NeuronUnit, neuron_stage
+from .neuron import NeuronUnit, check_shared_tau, neuron_stage
 from .profile import saturation_counters
 from .readout import ReadoutUnit, readout_stage
 from .registers import host_access
@@ -122,6 +122,7 @@ class FpttCore(wiring.Component):
         core's own frame registers, and ``i_frame`` (no payload) hands it over
         (:func:`fptt.rtl.host.frame_byte_input`); else ``i_frame`` carries the whole
         frame in parallel."""
+        check_shared_tau(cfg)
         self.cfg = cfg
         self.frame_bytes = frame_bytes
         self.specs, self.targets = host_targets(cfg)

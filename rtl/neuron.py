@@ -76,7 +76,7 @@ from ..config import CoreConfig, Fmt
 from .accumulator import popcount
 from .fixed import CombPart, delay, exact_sum, fmt_shape, issue_port, saturate_bits, stage
 
-__all__ = ["NeuronUnit", "neuron_stage"]
+__all__ = ["NeuronUnit", "neuron_stage", "check_shared_tau"]
 
 
 def _round_sum(value, d: int, const=0, sel=None, const_sel=0) -> Value:
@@ -89,6 +89,17 @@ def _round_sum(value, d: int, const=0, sel=None, const_sel=0) -> Value:
     c = const + rc if sel is None else Mux(sel, const_sel + rc, const + rc)
     total = value + c
     return total.shift_right(d) if d > 0 else total.shift_left(-d)
+
+
+def check_shared_tau(cfg: CoreConfig) -> None:
+    """``ValueError`` unless every neuron has the same membrane time constant: the RTL's ``α``
+    is one constant multiplier (per-neuron ``α_j``, ``neuron.tau_mem_spread > 1``, are in the
+    golden models and the references only)."""
+    if cfg.per_neuron_tau:
+        raise ValueError(
+            f"neuron.tau_mem_spread = {cfg.neuron.tau_mem_spread!r}: per-neuron membrane time "
+            f"constants are in the golden models only, the RTL multiplies by one constant alpha; "
+            f"set neuron.tau_mem_spread = 1 to build the hardware")
 
 
 class NeuronUnit(wiring.Component):
@@ -106,6 +117,7 @@ class NeuronUnit(wiring.Component):
         return 7 if cfg.adaptive else 5
 
     def __init__(self, cfg: CoreConfig):
+        check_shared_tau(cfg)
         self.cfg = cfg
         #: Cycles from ``inp.valid`` to ``out.valid`` (:meth:`latency`).
         self.LATENCY = self.latency(cfg)

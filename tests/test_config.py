@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fptt.config import PARAMS, ConfigError, CoreConfig, Fmt, LearningRates
@@ -88,6 +89,11 @@ def test_derived_accumulator_format():
     (["neuron.beta_a=5"], "formats.const = Q3.13 cannot hold the neuron constant beta_a = 5"),
     (["neuron.tau_mem=0.3", "formats.const.frac=2", "formats.const.width=8"],
      "neuron constant alpha rounds to 0 in formats.const = Q6.2"),
+    (["neuron.tau_mem_spread=0.5"], "neuron.tau_mem_spread must be >= 1 (the ratio of the "
+                                    "longest membrane time constant to tau_mem), not 0.5"),
+    (["neuron.tau_mem_spread=4", "neuron.input_scale='1-alpha'"],
+     "neuron.tau_mem_spread = 4 needs neuron.input_scale = \"one\": the input scale 1 - alpha "
+     "would differ per neuron too"),
     (["neuron.theta0=64"], "neuron.theta0 = 64 does not fit formats.u = Q6.10"),
     (["neuron.surrogate_height=2"], "neuron.surrogate_height = 2 does not fit formats.psi = Q2.6"),
     (["n_hidden=32", "formats.w.width=12", "formats.w.frac=8", "acc_width=16"],
@@ -154,6 +160,7 @@ def test_adaptive_follows_the_quantised_beta():
     ("neuron.beta_a=\"x\"", "neuron.beta_a must be a finite number, not 'x'"),
     ("theta0=inf", "neuron.theta0 must be a finite number, not inf"),
     ("neuron.tau_adp=nan", "neuron.tau_adp must be a finite number, not nan"),
+    ("neuron.tau_mem_spread=inf", "neuron.tau_mem_spread must be a finite number, not inf"),
     ("formats.w.width=12.7", "formats.w.width must be an integer, not 12.7"),
     ("formats.w.width=\"abc\"", "formats.w.width must be an integer, not 'abc'"),
     ("formats.u.frac=true", "formats.u.frac must be an integer, not True"),
@@ -228,3 +235,22 @@ def test_smnist_config_holds_the_decision_setup():
     assert cfg.formats.grad_w_out == Fmt(24, 10) and cfg.formats.grad_b_out == Fmt(24, 12)
     assert cfg.formats.grad_w_in == Fmt(16, 15)
     assert [cfg.fptt.lr.as_dict()[p] for p in PARAMS] == [2.0 ** -12] * 3 + [2.0 ** -20, 2.0 ** -26]
+
+
+def test_per_neuron_membrane_time_constants():
+    """``tau_mem_spread = r``: τ_j log-spaced from tau_mem (neuron 0) to r·tau_mem (the last
+    neuron), α_j = exp(-1/τ_j) and its code; r = 1 gives every neuron tau_mem's α."""
+    cfg = CoreConfig.load(None, ["n_hidden=5", "neuron.tau_mem=5", "neuron.tau_mem_spread=16"])
+    assert cfg.per_neuron_tau
+    np.testing.assert_allclose(cfg.tau_mem_neurons, [5, 10, 20, 40, 80])
+    np.testing.assert_allclose(cfg.alpha_neurons, np.exp(-1 / np.array([5, 10, 20, 40, 80])))
+    one = 1 << cfg.formats.const.frac
+    assert cfg.alpha_q == tuple(round(a * one) for a in cfg.alpha_neurons)
+    assert cfg.alpha_q[0] == cfg.const_q["alpha"] < cfg.alpha_q[-1]
+    assert CoreConfig.from_toml(cfg.to_toml()) == cfg
+    shared = cfg.replace(neuron={"tau_mem_spread": 1.0})
+    assert not shared.per_neuron_tau
+    assert shared.alpha_q == (shared.const_q["alpha"],) * 5
+    assert shared.tau_mem_neurons == (5.0,) * 5
+    assert CoreConfig.load(None, ["n_hidden=1", "neuron.tau_mem_spread=4"]).tau_mem_neurons \
+        == (20.0,)

@@ -176,3 +176,24 @@ def test_float_twin_clips_each_gradient_to_its_format_range():
     for m, (w, wbar, lam) in before.items():
         gc = np.clip(g[m], -2.0, 2.0 - 2.0 ** -4)
         np.testing.assert_allclose(twin.w[m], w - getattr(cfg.fptt.lr, m) * (gc + a * (w - wbar) - lam))
+
+
+def test_per_neuron_membrane_decay():
+    """With ``neuron.tau_mem_spread > 1`` neuron ``j`` decays by its own ``α_j`` in the
+    fixed-point core and in the twin: no input, no spike, ``u_t = α_j u_{t-1}``."""
+    from fptt.golden.fixed_core import neuron_update
+    cfg = CoreConfig.load(None, ["n_hidden=4", "neuron.tau_mem=2", "neuron.tau_mem_spread=8",
+                                 "neuron.beta_a=0"])
+    u0 = 1000
+    u = np.full((1, 4), u0, dtype=np.int64)
+    zero = np.zeros((1, 4), dtype=np.int64)
+    u1, _, s, _ = neuron_update(cfg, u, zero, zero, zero)
+    fc = cfg.formats.const.frac
+    expect = np.array(cfg.alpha_q) * u0 / (1 << fc)
+    assert np.abs(u1[0] - expect).max() <= 0.5 and s.sum() == 0
+    assert list(u1[0]) == sorted(set(u1[0]))        # four different decays, slowest last
+    w = {m: np.zeros(cfg.param_shapes[m]) for m in cfg.params}
+    twin = FloatTwin(cfg, w)
+    twin.u[:] = 0.5
+    twin.step(np.zeros(cfg.n_in), learn=False)
+    np.testing.assert_allclose(twin.u[0], 0.5 * np.array(cfg.alpha_neurons))

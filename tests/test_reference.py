@@ -22,10 +22,14 @@ from fptt.golden.weights import init_weights
 TOL = 1e-10
 
 #: Neuron variants: LIF, and ALIF with a short adaptation time so that the
-#: adaptation (and its gradient path) matters within a 30-step sequence.
+#: adaptation (and its gradient path) matters within a 30-step sequence, also with
+#: per-neuron membrane time constants.
 NEURONS = {
     "lif": {"beta_a": 0.0, "tau_out": 5.0},
     "alif": {"beta_a": 1.8, "tau_adp": 5.0, "tau_out": 5.0},
+    # per-neuron membrane time constants, log-spaced from 2 to 32 steps
+    "alif-tau": {"beta_a": 1.8, "tau_adp": 5.0, "tau_out": 5.0, "tau_mem": 2.0,
+                 "tau_mem_spread": 16.0},
 }
 
 

@@ -613,3 +613,16 @@ def test_saturate_bits_and_preadded_rounding_match_golden():
     check(got_r[:, 0], want, "round_pre (offset pre-added)")
     check(got_r[:, 1], FP.round_shift(-93 * uv + (1 << 6) + (qv << 3), 7), "round_pre (plain)")
     check(got_r[:, 2], qv << 2, "round_pre (d <= 0)")
+
+
+def test_rtl_refuses_per_neuron_time_constants():
+    """The RTL's α is one constant multiplier: a configuration with per-neuron membrane time
+    constants is refused where the hardware is built, naming the key and the way out."""
+    from fptt.rtl.core import FpttCore
+    cfg = CoreConfig.load(None, ["neuron.tau_mem_spread=20"])
+    msg = ("neuron.tau_mem_spread = 20: per-neuron membrane time constants are in the golden "
+           "models only, the RTL multiplies by one constant alpha; set neuron.tau_mem_spread = 1 "
+           "to build the hardware")
+    for block in (FpttCore, NeuronUnit, BackwardNeuronUnit):
+        with pytest.raises(ValueError, match=msg.replace(".", r"\.")):
+            block(cfg)

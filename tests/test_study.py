@@ -683,6 +683,17 @@ def test_population_h8_setup_is_population_with_a_flatter_surrogate():
                                overrides=h.overrides) == h
 
 
+def test_population_tau_setup_is_population_h8_long_with_per_neuron_time_constants():
+    from fptt.study import smnist
+    long, tau = smnist.SETUPS["population-h8-long"], smnist.SETUPS["population-tau"]
+    cfg = smnist.setup_config(tau)
+    base = smnist.setup_config(long)
+    assert cfg == base.replace(
+        neuron=dataclasses.replace(base.neuron, tau_mem=5.0, tau_mem_spread=20.0))
+    assert (cfg.tau_mem_neurons[0], cfg.tau_mem_neurons[-1]) == (5.0, pytest.approx(100.0))
+    assert dataclasses.replace(tau, overrides=(), note=long.note) == long
+
+
 def test_population_config_runs_through_fptt_train(tmp_path):
     """``fptt train --config configs/smnist-population.toml`` takes the set-up
     ``population-h8-long`` from the file alone: the golden models' host side as the study's,

@@ -45,6 +45,7 @@ K_NAMES = (
  K_SB_S1, K_SB_S2, K_SB_S3, K_SB_D, K_VB_S1, K_VB_D, K_UB_S1, K_UB_S2, K_UB_D,
  K_AB_S1, K_AB_S2, K_AB_D, K_IB_S1, K_IB_D, K_ANY_UNFROZEN) = range(len(K_NAMES))
 NK = len(K_NAMES)
+K_ALPHA_J = NK      # K[K_ALPHA_J + j]: α_j of neuron j (all K[K_ALPHA] when shared)
 
 # ---------------------------------------------------------------- per-parameter row of UP
 UP_NAMES = ("present", "frozen", "g_d", "g_lo", "g_hi",
@@ -116,7 +117,7 @@ def _forward(K, LO, HI, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, a
     for j in range(H):
         acc[j] += psi[j] << fx
     adaptive = K[K_ADAPTIVE] != 0
-    alpha, rho, omr, c, beta, theta = K[K_ALPHA], K[K_RHO], K[K_OMR], K[K_C], K[K_BETA], K[K_THETA]
+    rho, omr, c, beta, theta = K[K_RHO], K[K_OMR], K[K_C], K[K_BETA], K[K_THETA]
     a_s1, a_s2, a_d = K[K_A_S1], K[K_A_S2], K[K_A_D]
     t_s1, t_s2, t_d = K[K_T_S1], K[K_T_S2], K[K_T_D]
     u_s1, u_s2, u_s3, u_d = K[K_U_S1], K[K_U_S2], K[K_U_S3], K[K_U_D]
@@ -145,7 +146,7 @@ def _forward(K, LO, HI, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, a
         elif thr > hi_u:
             thr = hi_u
             hit_t += 1
-        un = _rn(((alpha * u[j]) << u_s1) + ((c * acc[j]) << u_s2) + ((-thr * sp) << u_s3), u_d)
+        un = _rn(((K[K_ALPHA_J + j] * u[j]) << u_s1) + ((c * acc[j]) << u_s2) + ((-thr * sp) << u_s3), u_d)
         if un < lo_u:
             un = lo_u
             hit_u += 1
@@ -210,7 +211,7 @@ def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s,
     for k in range(O):
         obar_n[k] = 0
         gBo[k] = 0
-    alpha, rho, omr, kappa, c, beta = K[K_ALPHA], K[K_RHO], K[K_OMR], K[K_KAPPA], K[K_C], K[K_BETA]
+    rho, omr, kappa, c, beta = K[K_RHO], K[K_OMR], K[K_KAPPA], K[K_C], K[K_BETA]
     for q in (Q_OBAR, Q_SBAR, Q_VBAR, Q_UBAR, Q_ABAR, Q_IBAR):
         _mark(seen, nseen, b, q)
     h_ob = 0
@@ -260,7 +261,8 @@ def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s,
             elif vb > HI[Q_VBAR]:
                 vb = HI[Q_VBAR]
                 h_vb += 1
-            ub = _rn((vb << K[K_UB_S1]) + ((alpha * ubar_n[j]) << K[K_UB_S2]), K[K_UB_D])
+            ub = _rn((vb << K[K_UB_S1]) + ((K[K_ALPHA_J + j] * ubar_n[j]) << K[K_UB_S2]),
+                     K[K_UB_D])
             if ub < LO[Q_UBAR]:
                 ub = LO[Q_UBAR]
                 h_ub += 1

@@ -3,7 +3,8 @@
 float64, the same expressions in the same evaluation order as
 :mod:`fptt.golden.twin`; only the matrix-vector sums may add in another order
 (a difference of a few ulp, none when the weights sit on a dyadic grid).
-Constants arrive as ``C`` (float64, indices below) and ``I`` (int64).
+Constants arrive as ``C`` (float64, indices below; the membrane decays ``α_j`` of the
+``n_hidden`` neurons follow the named ones, from ``C_ALPHA_J``) and ``I`` (int64).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT, start_sequence, store_
 C_NAMES = ("alpha", "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha")
 (C_ALPHA, C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA) = \
     range(len(C_NAMES))
+C_ALPHA_J = len(C_NAMES)     # C[C_ALPHA_J + j]: α_j of neuron j (all C[C_ALPHA] when shared)
 I_NAMES = ("n_in", "n_hidden", "n_out", "window", "biases", "adaptive")
 (I_NIN, I_H, I_O, I_WINDOW, I_BIASES, I_ADAPTIVE) = range(len(I_NAMES))
 
@@ -42,14 +44,14 @@ def _forward(C, I, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, cur, p
         cur[j] = cur[j] + psi[j]
         if biases:
             cur[j] = cur[j] + bias[j]
-    alpha, rho, omr, c = C[C_ALPHA], C[C_RHO], C[C_OMR], C[C_C]
+    rho, omr, c = C[C_RHO], C[C_OMR], C[C_C]
     beta, theta, sh, sw = C[C_BETA], C[C_THETA], C[C_SURH], C[C_SURW]
     adaptive = I[I_ADAPTIVE] != 0
     for j in range(H):
         if adaptive:
             a[j] = rho * a[j] + omr * s_prev[j]
         thr = theta + beta * a[j]
-        u[j] = alpha * u[j] + c * cur[j] - thr * s_prev[j]
+        u[j] = C[C_ALPHA_J + j] * u[j] + c * cur[j] - thr * s_prev[j]
         s[j] = 1.0 if u[j] >= thr else 0.0
         psi[j] = sh * max(0.0, 1 - abs(u[j] - thr) / sw)
     kappa = C[C_KAPPA]
@@ -69,7 +71,7 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, 
                   buf_delta):
     nin, H, O = I[I_NIN], I[I_H], I[I_O]
     biases = I[I_BIASES] != 0
-    alpha, rho, omr, kappa, c, beta = C[C_ALPHA], C[C_RHO], C[C_OMR], C[C_KAPPA], C[C_C], C[C_BETA]
+    rho, omr, kappa, c, beta = C[C_RHO], C[C_OMR], C[C_KAPPA], C[C_C], C[C_BETA]
     w_out, w_rec = W[3], W[1]
     obar_n = np.zeros(O)
     obar = np.zeros(O)
@@ -98,7 +100,7 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, 
         for j in range(H):
             sbar = wto[j] + wti[j] + omr * abar_n[j]
             vbar = buf_psi[b, t, j] * sbar
-            ubar = vbar + alpha * ubar_n[j]
+            ubar = vbar + C[C_ALPHA_J + j] * ubar_n[j]
             abar = -beta * vbar + rho * abar_n[j]
             ibar_n[j] = c * ubar
             ubar_n[j] = ubar

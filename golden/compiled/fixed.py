@@ -38,7 +38,7 @@ def pack_constants(cfg: CoreConfig, frozen=()):
     f, k = cfg.formats, cfg.const_q
     fc = f.const.frac
     facc = cfg.acc_fmt.frac
-    K = np.zeros(kr.NK, np.int64)
+    K = np.zeros(kr.NK + cfg.n_hidden, np.int64)   # the named constants, then every α_j
     v = dict(
         n_in=cfg.n_in, n_hidden=cfg.n_hidden, n_out=cfg.n_out, window=cfg.window, lanes=cfg.lanes,
         stochastic=int(cfg.rounding == "stochastic"), adaptive=int(cfg.adaptive),
@@ -67,6 +67,7 @@ def pack_constants(cfg: CoreConfig, frozen=()):
         v[f"{site}_d"] = sh[-1]
     for i, name in enumerate(kr.K_NAMES):
         K[i] = v[name]
+    K[kr.K_ALPHA_J:] = cfg.alpha_q
 
     LO = np.zeros(kr.NQ, np.int64)
     HI = np.zeros(kr.NQ, np.int64)

@@ -20,7 +20,7 @@ one-column parameters, the weights of an always-active presynaptic unit as in
 the hardware; without ``cfg.biases`` the network has the three matrices only.
 
 The constants are the unquantised floats of :class:`fptt.config.NeuronConfig`
-(``α = exp(-1/τ_mem)``, ``ρ = exp(-1/τ_adp)``, ``κ = exp(-1/τ_out)``, ``c``,
+(``α = exp(-1/τ_mem)``, per neuron ``α_j`` with ``tau_mem_spread > 1``, ``ρ = exp(-1/τ_adp)``, ``κ = exp(-1/τ_out)``, ``c``,
 ``β_a``, ``θ0``), so with the triangle surrogate this network is, step for
 step, the float twin's (:class:`fptt.golden.twin.FloatTwin`).
 """
@@ -77,7 +77,9 @@ class ALIFNetwork(nn.Module):
     params : tuple of str
         The learned parameters, ``cfg.params`` (update and checkpoint order).
     w_in, w_rec, w_out, b, b_out : torch.nn.Parameter
-    alpha, rho, kappa, c, beta_a, theta0 : float
+    alpha : float or torch.Tensor
+        ``α``, or ``α_j`` ``[n_hidden]`` with ``neuron.tau_mem_spread > 1``.
+    rho, kappa, c, beta_a, theta0 : float
     """
 
     def __init__(self, cfg: CoreConfig, weights: dict | None = None, *,
@@ -92,7 +94,10 @@ class ALIFNetwork(nn.Module):
         for name in self.params:
             setattr(self, name, nn.Parameter(torch.tensor(self._array(name, weights), dtype=dtype)))
         n = cfg.neuron
-        self.alpha, self.rho, self.kappa, self.c = n.alpha, n.rho, n.kappa, n.c
+        # α per neuron ([n_hidden], broadcast over the last axis) with neuron.tau_mem_spread > 1
+        self.alpha = (torch.tensor(cfg.alpha_neurons, dtype=dtype) if cfg.per_neuron_tau
+                      else n.alpha)
+        self.rho, self.kappa, self.c = n.rho, n.kappa, n.c
         self.beta_a, self.theta0 = float(n.beta_a), float(n.theta0)
         self.surrogate_height, self.surrogate_width = n.surrogate_height, n.surrogate_width
 
