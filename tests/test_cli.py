@@ -314,3 +314,14 @@ def test_gated_is_for_the_adding_task(capsys):
         assert task.gated is gated
         assert bool(np.delete(task.train_set()[0].x[:, 0],
                               np.flatnonzero(task.train_set()[0].x[:, 1])).any()) is not gated
+
+
+def test_verilog_refuses_per_neuron_time_constants(tmp_path, capsys):
+    """The golden models take per-neuron membrane time constants, the RTL does not: building
+    the hardware from such a configuration is one line naming the key, and writes nothing."""
+    out = tmp_path / "core.v"
+    assert main(["verilog", "--set", "neuron.tau_mem_spread=20", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "fptt verilog: error: neuron.tau_mem_spread = 20: per-neuron membrane time " \
+           "constants are in the golden models only" in err
+    assert "Traceback" not in err and not out.exists()
