@@ -182,7 +182,8 @@ class NeuronConfig:
 
     @property
     def alpha(self) -> float:
-        """``exp(-1/tau_mem)``: every neuron's ``α`` when ``tau_mem_spread = 1``, else neuron 0's."""
+        """``exp(-1/tau_mem)``: every neuron's ``α`` when ``tau_mem_spread = 1``, else neuron
+        0's."""
         return math.exp(-1.0 / self.tau_mem)
 
     @property

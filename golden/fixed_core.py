@@ -63,7 +63,8 @@ from .lfsr import UpdateDraws, lane_seeds
 __all__ = [
     "MATRICES", "PARAMS", "FixedState", "FixedCore", "CheckpointError", "validate_arrays",
     "load_npz", "read_checkpoint", "check_inputs", "check_frozen", "init_state", "reset_to_mean", "step", "forward", "close_window",
-    "accumulate", "membrane_alpha", "neuron_update", "surrogate", "readout", "output_error", "backward_readout",
+    "accumulate", "membrane_alpha", "neuron_update", "surrogate", "readout", "output_error",
+    "backward_readout",
     "backward_neuron", "gradient", "gradient_fracs", "fptt_update",
 ]
 

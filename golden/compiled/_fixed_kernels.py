@@ -146,7 +146,8 @@ def _forward(K, LO, HI, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, a
         elif thr > hi_u:
             thr = hi_u
             hit_t += 1
-        un = _rn(((K[K_ALPHA_J + j] * u[j]) << u_s1) + ((c * acc[j]) << u_s2) + ((-thr * sp) << u_s3), u_d)
+        un = _rn(((K[K_ALPHA_J + j] * u[j]) << u_s1) + ((c * acc[j]) << u_s2)
+                 + ((-thr * sp) << u_s3), u_d)
         if un < lo_u:
             un = lo_u
             hit_u += 1

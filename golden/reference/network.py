@@ -20,7 +20,8 @@ one-column parameters, the weights of an always-active presynaptic unit as in
 the hardware; without ``cfg.biases`` the network has the three matrices only.
 
 The constants are the unquantised floats of :class:`fptt.config.NeuronConfig`
-(``α = exp(-1/τ_mem)``, per neuron ``α_j`` with ``tau_mem_spread > 1``, ``ρ = exp(-1/τ_adp)``, ``κ = exp(-1/τ_out)``, ``c``,
+(``α = exp(-1/τ_mem)``, per neuron ``α_j`` with ``tau_mem_spread > 1``,
+``ρ = exp(-1/τ_adp)``, ``κ = exp(-1/τ_out)``, ``c``,
 ``β_a``, ``θ0``), so with the triangle surrogate this network is, step for
 step, the float twin's (:class:`fptt.golden.twin.FloatTwin`).
 """
