@@ -499,7 +499,7 @@ def test_decision_setup_is_configs_smnist_toml():
     d = smnist.SETUPS["decision"]
     assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "decision-rate",
                                      "population", "population-h8", "population-h8-long",
-                                     "reservoir"]
+                                     "population-tau", "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
             d.input_sign, d.input_channels) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any", 1)
