@@ -32,20 +32,20 @@ NQ = 15
 # ---------------------------------------------------------------- constants vector K
 K_NAMES = (
     "n_in", "n_hidden", "n_out", "window", "lanes", "stochastic", "adaptive", "biases",
-    "alpha", "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_sh", "fx",
+    "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_sh", "fx",
     "a_s1", "a_s2", "a_d", "t_s1", "t_s2", "t_d", "u_s1", "u_s2", "u_s3", "u_d",
     "o_s1", "o_s2", "o_d", "d_s1", "d_d", "ob_s1", "ob_s2", "ob_d",
     "sb_s1", "sb_s2", "sb_s3", "sb_d", "vb_s1", "vb_d", "ub_s1", "ub_s2", "ub_d",
     "ab_s1", "ab_s2", "ab_d", "ib_s1", "ib_d", "any_unfrozen",
 )
 (K_NIN, K_H, K_O, K_WINDOW, K_LANES, K_STOCH, K_ADAPTIVE, K_BIASES,
- K_ALPHA, K_RHO, K_OMR, K_KAPPA, K_C, K_BETA, K_THETA, K_SURH, K_SURSH, K_FX,
+ K_RHO, K_OMR, K_KAPPA, K_C, K_BETA, K_THETA, K_SURH, K_SURSH, K_FX,
  K_A_S1, K_A_S2, K_A_D, K_T_S1, K_T_S2, K_T_D, K_U_S1, K_U_S2, K_U_S3, K_U_D,
  K_O_S1, K_O_S2, K_O_D, K_D_S1, K_D_D, K_OB_S1, K_OB_S2, K_OB_D,
  K_SB_S1, K_SB_S2, K_SB_S3, K_SB_D, K_VB_S1, K_VB_D, K_UB_S1, K_UB_S2, K_UB_D,
  K_AB_S1, K_AB_S2, K_AB_D, K_IB_S1, K_IB_D, K_ANY_UNFROZEN) = range(len(K_NAMES))
 NK = len(K_NAMES)
-K_ALPHA_J = NK      # K[K_ALPHA_J + j]: α_j of neuron j (all K[K_ALPHA] when shared)
+K_ALPHA_J = NK      # K[K_ALPHA_J + j]: the membrane decay α_j of neuron j (formats.const)
 
 # ---------------------------------------------------------------- per-parameter row of UP
 UP_NAMES = ("present", "frozen", "g_d", "g_lo", "g_hi",

@@ -14,10 +14,9 @@ from numba import njit, prange
 
 from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT, start_sequence, store_step
 
-C_NAMES = ("alpha", "rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha")
-(C_ALPHA, C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA) = \
-    range(len(C_NAMES))
-C_ALPHA_J = len(C_NAMES)     # C[C_ALPHA_J + j]: α_j of neuron j (all C[C_ALPHA] when shared)
+C_NAMES = ("rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha")
+(C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA) = range(len(C_NAMES))
+C_ALPHA_J = len(C_NAMES)     # C[C_ALPHA_J + j]: the membrane decay α_j of neuron j
 I_NAMES = ("n_in", "n_hidden", "n_out", "window", "biases", "adaptive")
 (I_NIN, I_H, I_O, I_WINDOW, I_BIASES, I_ADAPTIVE) = range(len(I_NAMES))
 

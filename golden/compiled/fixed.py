@@ -42,7 +42,7 @@ def pack_constants(cfg: CoreConfig, frozen=()):
     v = dict(
         n_in=cfg.n_in, n_hidden=cfg.n_hidden, n_out=cfg.n_out, window=cfg.window, lanes=cfg.lanes,
         stochastic=int(cfg.rounding == "stochastic"), adaptive=int(cfg.adaptive),
-        biases=int(cfg.biases), alpha=k["alpha"], rho=k["rho"], omr=k["one_minus_rho"],
+        biases=int(cfg.biases), rho=k["rho"], omr=k["one_minus_rho"],
         kappa=k["kappa"], c=k["c"], beta=k["beta_a"], theta=cfg.theta_q,
         sur_h=cfg.surrogate_height_q, sur_sh=cfg.surrogate_shift, fx=f.x.frac,
         any_unfrozen=int(any(p not in frozen for p in cfg.params)),

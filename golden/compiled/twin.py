@@ -22,7 +22,7 @@ __all__ = ["CompiledTwin", "infer_twin"]
 def _constants(cfg: CoreConfig, frozen=()):
     n = cfg.neuron
     # the named constants, then α_j of every neuron (kr.C_ALPHA_J)
-    C = np.array([n.alpha, n.rho, 1 - n.rho, n.kappa, n.c, n.beta_a, n.theta0,
+    C = np.array([n.rho, 1 - n.rho, n.kappa, n.c, n.beta_a, n.theta0,
                   n.surrogate_height, n.surrogate_width, cfg.fptt.alpha]
                  + list(cfg.alpha_neurons), np.float64)
     I = np.array([cfg.n_in, cfg.n_hidden, cfg.n_out, cfg.window, int(cfg.biases),  # noqa: E741
