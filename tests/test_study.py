@@ -498,8 +498,8 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
     assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "decision-rate",
-                                     "population", "population-h8", "population-h8-long",
-                                     "population-tau", "reservoir"]
+                                     "population", "population-h8", "population-h8-100",
+                                     "population-h8-long", "population-tau", "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
             d.input_sign, d.input_channels) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any", 1)
@@ -692,6 +692,14 @@ def test_population_tau_setup_is_population_h8_long_with_per_neuron_time_constan
         neuron=dataclasses.replace(base.neuron, tau_mem=5.0, tau_mem_spread=20.0))
     assert (cfg.tau_mem_neurons[0], cfg.tau_mem_neurons[-1]) == (5.0, pytest.approx(100.0))
     assert dataclasses.replace(tau, overrides=(), note=long.note) == long
+
+
+def test_population_h8_100_setup_is_population_h8_long_with_a_slower_decay():
+    from fptt.study import smnist
+    long, slow = smnist.SETUPS["population-h8-long"], smnist.SETUPS["population-h8-100"]
+    assert (slow.bptt["decay"], slow.fptt["decay"]) == (0.97, 0.97)
+    assert dataclasses.replace(slow, bptt=dict(slow.bptt, decay=0.95),
+                               fptt=dict(slow.fptt, decay=0.95), note=long.note) == long
 
 
 def test_population_config_runs_through_fptt_train(tmp_path):
