@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/smnist_readout.py [--setup reservoir] [--set KEY=VALUE ...]
         [--n-train 2000] [--n-test 1000] [--decision 56] [--etas 14 16 18 20 22]
-        [--bias-step 1.0] [--modes raw centred scaled] [--json OUT]
+        [--bias-step 1.0] [--modes raw centred scaled] [--carry] [--passes 1] [--json OUT]
 
 The readout-only control of the on-chip runs takes minutes per setting; this
 script measures the same question in seconds. It runs the *untrained* network
@@ -38,10 +38,12 @@ from numba import njit
 MODES = ("raw", "centred", "scaled")
 
 
-@njit(cache=True)
-def _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision, n_out,
+# not cached: a cache written when this file runs as a script cannot be loaded when the tests
+# import it by path (numba then fails to import the module '<dynamic>')
+@njit
+def _train_readout(spikes, labels, order, m, g, eta, bias_step, kappa, window, decision, n_out,
                    carry):
-    n, T, H = spikes.shape
+    _, T, H = spikes.shape
     W = np.zeros((n_out, H))
     b = np.zeros(n_out)
     o = np.zeros(n_out)
@@ -50,7 +52,7 @@ def _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision
     ob = np.zeros(n_out)
     e = np.zeros(H)     # Σ_k κ^k (s − m): what o carries of W from before the window
     e0 = np.zeros(H)
-    for i in range(n):
+    for i in order:
         o[:] = 0.0
         e[:] = 0.0
         for t0 in range(0, T, window):
@@ -123,8 +125,10 @@ def _filtered(spikes, m, kappa, decision):
 
 def readout_accuracy(spikes, labels, test_spikes, test_labels, mode: str, eta: float, *,
                      kappa: float, window: int, decision: int, bias_step: float = 1.0,
-                     carry: bool = False, n_out: int = 10) -> float:
-    """Test accuracy of the readout trained online on frozen ``spikes`` (module docstring)."""
+                     carry: bool = False, n_out: int = 10, passes: int = 1) -> float:
+    """Test accuracy of the readout trained online on frozen ``spikes`` (module docstring):
+    ``passes`` passes over them, the first in their order, each later one in a new random
+    order (seed 0), the step unchanged."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     H = spikes.shape[2]
@@ -137,7 +141,10 @@ def readout_accuracy(spikes, labels, test_spikes, test_labels, mode: str, eta: f
         # variance must not turn into a step that diverges
         g = np.clip(g / np.median(g[g > 0]), 1 / 16, 16) * (g > 0)
     labels = np.asarray(labels, np.int64)
-    W, b = _train_readout(spikes, labels, m, g, eta, bias_step, kappa, window, decision, n_out,
+    rng = np.random.default_rng(0)
+    n = len(spikes)
+    order = np.concatenate([np.arange(n)] + [rng.permutation(n) for _ in range(passes - 1)])
+    W, b = _train_readout(spikes, labels, order, m, g, eta, bias_step, kappa, window, decision, n_out,
                           carry)
     T = spikes.shape[1]
     # o_t = Σ_k κ^k (W (s − m) + c) from o = 0; with c = b − W m the m terms cancel:
@@ -177,8 +184,12 @@ def main(argv=None) -> int:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--carry", action="store_true",
                    help="add the gradient through the readout state carried into the window")
+    p.add_argument("--passes", type=int, default=1,
+                   help="passes over the training images (later ones shuffled)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    if args.passes < 1:
+        p.error(f"--passes must be >= 1, not {args.passes}")
 
     import dataclasses
     setup = smnist.SETUPS[args.setup]
@@ -204,8 +215,9 @@ def main(argv=None) -> int:
             acc = readout_accuracy(s_tr, y_tr, s_te, y_te, mode, 2.0 ** -e,
                                    kappa=cfg.neuron.kappa, window=cfg.window,
                                    decision=setup.n_decision, bias_step=args.bias_step,
-                                   carry=args.carry)
-            rows.append(dict(mode=mode, eta_exp=-e, accuracy=acc))
+                                   carry=args.carry, passes=args.passes)
+            rows.append(dict(mode=mode, eta_exp=-e, passes=args.passes, carry=args.carry,
+                             accuracy=acc))
             print(f"  {mode:8s} eta 2^-{e:<3d} {100 * acc:5.1f} %  ({time.time() - t1:.0f} s)",
                   flush=True)
     if args.json:

@@ -38,3 +38,21 @@ def test_unknown_mode_is_named():
     s = np.zeros((2, 4, 3), np.uint8)
     with pytest.raises(ValueError, match="mode must be one of raw, centred, scaled, not 'adam'"):
         bench.readout_accuracy(s, [0, 1], s, [0, 1], "adam", 1.0, kappa=0.5, window=2, decision=2)
+
+
+def test_more_passes_train_further():
+    """100 images, a small step: one pass leaves the readout half trained, eight finish it."""
+    rng = np.random.default_rng(0)
+    s, y = _spikes(100, rng)
+    st, yt = _spikes(200, rng)
+    kw = dict(kappa=0.8, window=10, decision=10)
+    one = bench.readout_accuracy(s, y, st, yt, "centred", 2.0 ** -14, **kw)
+    assert one < 0.6
+    assert one == bench.readout_accuracy(s, y, st, yt, "centred", 2.0 ** -14, passes=1, **kw)
+    assert bench.readout_accuracy(s, y, st, yt, "centred", 2.0 ** -14, passes=8, **kw) > 0.95
+
+
+def test_passes_below_one_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--passes", "0"])
+    assert "--passes must be >= 1, not 0" in capsys.readouterr().err
