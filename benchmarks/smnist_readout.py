@@ -144,8 +144,8 @@ def readout_accuracy(spikes, labels, test_spikes, test_labels, mode: str, eta: f
     rng = np.random.default_rng(0)
     n = len(spikes)
     order = np.concatenate([np.arange(n)] + [rng.permutation(n) for _ in range(passes - 1)])
-    W, b = _train_readout(spikes, labels, order, m, g, eta, bias_step, kappa, window, decision, n_out,
-                          carry)
+    W, b = _train_readout(spikes, labels, order, m, g, eta, bias_step, kappa, window, decision,
+                          n_out, carry)
     T = spikes.shape[1]
     # o_t = Σ_k κ^k (W (s − m) + c) from o = 0; with c = b − W m the m terms cancel:
     # Σ_{t∈D} o_t = Σ_{t∈D} [filtered (s − m)] Wᵀ + b Σ_{t∈D} (1 − κ^{t+1}) / (1 − κ)
