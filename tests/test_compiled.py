@@ -3,8 +3,8 @@
 Property tests over random accepted configurations (sizes, formats, windows,
 lanes, rounding, LIF/ALIF, biases, per-parameter learning rates, input scale,
 per-neuron membrane time constants, frozen parameters), random inputs (spikes and signed
-multi-bit values), random schedules (sos/eos/learn, targets present or not) and batches of independent
-cores: every state array of :meth:`FixedState.arrays` (weights, W̄, λ, neuron
+multi-bit values), random schedules (sos/eos/learn, targets present or not) and batches of
+independent cores: every state array of :meth:`FixedState.arrays` (weights, W̄, λ, neuron
 state, window buffers, LFSR states, step/window counts, saturation counters)
 and every readout must be equal; checkpoints written by one load in the other.
 The float twin is checked to a few ulp.

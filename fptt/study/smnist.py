@@ -5,8 +5,7 @@ Every run is one pixel per step, on one input channel (``x = pixel/255`` in
 0-7,999 of the t10k files train and 8,000-9,999 test.
 A set-up (:data:`SETUPS`) is the core configuration (a configuration file, by
 default ``configs/smnist.toml``, plus ``CoreConfig`` overrides: no new hardware) and the host
-side: target
-schedule, decision steps, initial gains and the initial hidden bias, and the
+side: target schedule, decision steps, initial gains and the initial hidden bias, and the
 references' optimiser. The headline set-up, ``decision``, is ``configs/smnist.toml``
 itself, its ``[train]`` table included (:meth:`Setup.from_config`): what
 ``fptt train --task smnist --config configs/smnist.toml`` runs; the network BPTT learns best,
