@@ -70,6 +70,9 @@ __all__ = [
     "HOST_SECTIONS",
     "read_toml",
     "LearningRates",
+    "READOUT_RULES",
+    "ERROR_RULES",
+    "HIDDEN_STEPS",
 ]
 
 #: Rounding rules for the FPTT weight update (see :mod:`fptt.golden.fixedpoint`).
@@ -80,6 +83,18 @@ INPUT_SCALES = ("one", "1-alpha")
 MATRICES = ("w_in", "w_rec", "w_out")
 #: The biases: weights of an always-active presynaptic unit (hidden layer, readout).
 BIASES = ("b", "b_out")
+#: The readout's gradient: ``"window"`` (DESIGN section 4: the window's own backward, the
+#: state before the window a constant) or ``"trace"`` (carried across windows and centred:
+#: :func:`fptt.golden.fixed_core.readout_trace`).
+READOUT_RULES = ("window", "trace")
+#: The output error on a step with a target: ``"mse"`` ``δ = o - y*`` (the gradient of
+#: ``½‖o - y*‖²``) or ``"softmax"`` ``δ = softmax(o) - y*`` (of cross-entropy).
+ERROR_RULES = ("mse", "softmax")
+#: The hidden parameters' (``w_in``, ``w_rec``, ``b``) step: ``"sgd"`` the window gradient,
+#: or ``"rms"`` the gradient normalised per synapse by its running second moment.
+HIDDEN_STEPS = ("sgd", "rms")
+#: The hidden layer's parameters (those the RMS-normalised step applies to).
+HIDDEN_PARAMS = ("w_in", "w_rec", "b")
 #: Every learned parameter, in update (and checkpoint, and random draw) order: each
 #: bias follows the matrix whose extra presynaptic column it is.
 PARAMS = ("w_in", "w_rec", "b", "w_out", "b_out")
@@ -90,6 +105,9 @@ HOST_SECTIONS = ("train",)
 MAX_WIDTH = 32
 #: Widest exact intermediate the int64 golden model may form.
 MAX_INTERMEDIATE = 62
+#: Largest fractional bits of ``formats.v`` (the second moment's update forms squares of
+#: gradients at ``frac_v + rms_shift`` fractional bits, below 1).
+V_MAX_FRAC = 48
 
 
 class ConfigError(ValueError):
@@ -228,10 +246,30 @@ class FpttConfig:
 
     ``lr`` is a :class:`LearningRates` (one ``η`` per parameter); a number is
     accepted as shorthand for all of them, a dict for some of them.
+
+    The learning rule's three options (the defaults are DESIGN section 4; the others are
+    in the golden models only, the RTL refuses them):
+
+    readout : {"window", "trace"}
+        ``"trace"``: the readout's gradient carried across windows through a per-neuron
+        trace of the spikes, centred by a running mean ``m`` (step ``2**-mean_shift``), with
+        ``b_out`` corrected by ``-ΔW_out·m`` after each update
+        (:func:`fptt.golden.fixed_core.readout_trace`).
+    error : {"mse", "softmax"}
+        The output error on a step with a target (:data:`ERROR_RULES`).
+    hidden_step : {"sgd", "rms"}
+        ``"rms"``: the hidden parameters' gradient divided per synapse by the square root of
+        its running second moment ``v`` (step ``2**-rms_shift``; RMSprop at batch 1)
+        before the FPTT step (:func:`fptt.golden.fixed_core.rms_normalise`).
     """
 
     alpha: float = 0.125
     lr: LearningRates = field(default_factory=LearningRates)
+    readout: str = "window"
+    mean_shift: int = 12
+    error: str = "mse"
+    hidden_step: str = "sgd"
+    rms_shift: int = 10
 
     def __post_init__(self):
         lr = self.lr
@@ -275,6 +313,16 @@ class Formats:
     grad_w_out: Fmt = Fmt(16, 10)
     grad_b_out: Fmt = Fmt(16, 15)
     const: Fmt = Fmt(16, 13)
+    # fptt.readout = "trace" only: the readout's feature trace (|ĉ| <= 1/(1-κ)) and the
+    # running spike mean m in [0, 1] (rounded to nearest, m stops moving within
+    # 2**(mean_shift - 1) lsb of s: 23 bits keep that below 2**-11)
+    trace: Fmt = Fmt(16, 7)
+    mean: Fmt = Fmt(24, 23)
+    # fptt.hidden_step = "rms" only: the second moment v of the hidden gradients. Its frac
+    # may exceed width - 1 (v >= 0 holds squares of gradients far below 1): 40 puts the
+    # value below which v's running mean stops moving (about 2**-31) near the square of
+    # the gradient's lsb (2**-30).
+    v: Fmt = Fmt(32, 40)
 
     def names(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self))
@@ -386,10 +434,11 @@ class CoreConfig:
             if not 2 <= fmt.width <= MAX_WIDTH:
                 raise ConfigError(
                     f"formats.{name}.width must satisfy 2 <= width <= {MAX_WIDTH}, not {fmt.width}")
-            if not 0 <= fmt.frac <= fmt.width - 1:
+            top = fmt.width - 1 if name != "v" else V_MAX_FRAC
+            if not 0 <= fmt.frac <= top:
+                bound = f"width - 1 = {top}" if name != "v" else f"{top}"
                 raise ConfigError(
-                    f"formats.{name}.frac = {fmt.frac} must satisfy 0 <= frac <= width - 1 = "
-                    f"{fmt.width - 1}")
+                    f"formats.{name}.frac = {fmt.frac} must satisfy 0 <= frac <= {bound}")
 
         n = self.neuron
         for name in ("tau_mem", "tau_mem_spread", "tau_adp", "tau_out", "beta_a", "theta0",
@@ -427,6 +476,18 @@ class CoreConfig:
                 raise ConfigError(
                     f"fptt.{name} = {value!r} must be a power of two 2**-k with k >= 0 "
                     f"(applied as a shift)")
+
+        for name, allowed in (("readout", READOUT_RULES), ("error", ERROR_RULES),
+                              ("hidden_step", HIDDEN_STEPS)):
+            value = getattr(self.fptt, name)
+            if not isinstance(value, str) or value not in allowed:
+                raise ConfigError(f"fptt.{name} must be one of {', '.join(allowed)}, "
+                                  f"not {value!r}")
+        for name in ("mean_shift", "rms_shift"):
+            value = getattr(self.fptt, name)
+            if not _is_int(value) or not 1 <= value <= 24:
+                raise ConfigError(f"fptt.{name} must be an integer 1 <= {name} <= 24 (a step "
+                                  f"2**-{name}), not {value!r}")
 
         f = self.formats
         if f.x.max < (1 << f.x.frac):

@@ -55,8 +55,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..config import BIASES, MATRICES, PARAMS, CoreConfig
+from ..config import BIASES, HIDDEN_PARAMS, MATRICES, PARAMS, CoreConfig
 from .sequence import run_sequence
+from .fixed_rules import readout_trace, rms_moment, rms_normalise, softmax_error, update_mean
 from .fixedpoint import SaturationCounter, align, round_shift, saturate, to_codes
 from .lfsr import UpdateDraws, lane_seeds
 
@@ -114,6 +115,15 @@ def validate_arrays(cfg: CoreConfig, arrays: dict, source=None) -> int:
         "buf_delta": ((B, Wm, O), f.delta), "lfsr": ((B, cfg.lanes), (1, 2 ** 32 - 1)),
         "steps": ((B,), (0, None)), "windows": ((B,), (0, None)),
     })
+    if cfg.fptt.readout == "trace":
+        spec.update({"tr": ((B, H), f.trace), "tr1": ((B,), f.trace), "mean": ((B, H), f.mean),
+                     "gacc.w_out": ((B, O, H), (-2 ** 62, None))})
+        if cfg.biases:
+            spec["gacc.b_out"] = ((B, O, 1), (-2 ** 62, None))
+    if cfg.fptt.hidden_step == "rms":
+        for m in HIDDEN_PARAMS:
+            if m in cfg.params:
+                spec[f"v.{m}"] = ((B,) + cfg.param_shapes[m], (0, f.v.max))
     sat = sorted(k for k in arrays if k.startswith(("sat_", "writes_")))
     for k in sat:
         spec[k] = ((B,), (0, None))
@@ -247,6 +257,15 @@ class FixedState:
     steps: np.ndarray      # [B] steps run
     windows: np.ndarray    # [B] windows closed (updates applied)
     sat: SaturationCounter = field(default=None)
+    # fptt.readout = "trace" (fixed_rules.readout_trace): the traces ĉ [B, H] and ĥ [B],
+    # the running spike mean m [B, H] and the window's exact readout gradients (frac
+    # f_delta + f_trace) gacc = {"w_out": [B, O, H], "b_out": [B, O, 1]}
+    tr: np.ndarray = None
+    tr1: np.ndarray = None
+    mean: np.ndarray = None
+    gacc: dict = None
+    # fptt.hidden_step = "rms": the second moments, param -> [B, post, pre] (hidden params)
+    v: dict = None
 
     @property
     def batch(self) -> int:
@@ -257,6 +276,8 @@ class FixedState:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if value is None:
+                continue
             if isinstance(value, dict):
                 out.update({f"{f.name}.{k}": v.copy() for k, v in value.items()})
             elif isinstance(value, np.ndarray):
@@ -273,9 +294,14 @@ class FixedState:
             validate_arrays(cfg, arrays, source)
         kw = {}
         for f in fields(cls):
-            if f.name in ("w", "wbar", "lam"):
-                kw[f.name] = {m: np.array(arrays[f"{f.name}.{m}"]) for m in PARAMS
-                              if f"{f.name}.{m}" in arrays}
+            if f.name in ("w", "wbar", "lam", "gacc", "v"):
+                d = {m: np.array(arrays[f"{f.name}.{m}"]) for m in PARAMS
+                     if f"{f.name}.{m}" in arrays}
+                if d or f.name in ("w", "wbar", "lam"):
+                    kw[f.name] = d
+            elif f.name in ("tr", "tr1", "mean"):
+                if f.name in arrays:
+                    kw[f.name] = np.array(arrays[f.name])
             elif f.name == "lfsr":
                 kw[f.name] = np.array(arrays[f.name], dtype=np.uint64)
             elif f.name != "sat":
@@ -341,13 +367,19 @@ def init_state(cfg: CoreConfig, weights: dict, batch: int | None = None) -> Fixe
         raise ValueError(f"lfsr_seed = {cfg.lfsr_seed} gives a lane state outside "
                          f"[1, 2**32): {seeds.tolist()}")
     z = lambda *shape: np.zeros((B,) + shape, dtype=np.int64)  # noqa: E731
+    extra = {}
+    if cfg.fptt.readout == "trace":
+        extra.update(tr=z(cfg.n_hidden), tr1=z(), mean=z(cfg.n_hidden),
+                     gacc={m: np.zeros_like(w[m]) for m in ("w_out", "b_out") if m in w})
+    if cfg.fptt.hidden_step == "rms":
+        extra["v"] = {m: np.zeros_like(w[m]) for m in HIDDEN_PARAMS if m in w}
     return FixedState(
         w=w, wbar=wbar, lam=lam,
         u=z(cfg.n_hidden), a=z(cfg.n_hidden), s=z(cfg.n_hidden), o=z(cfg.n_out),
         count=z(), buf_x=z(cfg.window_max, cfg.n_in), buf_s=z(cfg.window_max + 1, cfg.n_hidden),
         buf_psi=z(cfg.window_max, cfg.n_hidden), buf_delta=z(cfg.window_max, cfg.n_out),
         lfsr=np.broadcast_to(seeds, (B, cfg.lanes)).copy(),
-        steps=z(), windows=z(), sat=SaturationCounter(B),
+        steps=z(), windows=z(), sat=SaturationCounter(B), **extra,
     )
 
 
@@ -427,10 +459,14 @@ def readout(cfg: CoreConfig, o, w_out_s, sat=None):
 
 
 def output_error(cfg: CoreConfig, o, target, has_target, sat=None):
-    """``δ = o - y*`` where ``has_target`` (else 0), in ``formats.delta``."""
+    """``δ = o - y*`` where ``has_target`` (else 0), in ``formats.delta``; with
+    ``fptt.error = "softmax"`` ``δ = softmax(o) - y*`` (:func:`fixed_rules.softmax_error`)."""
     f = cfg.formats
-    err = saturate(_requant([(o - np.asarray(target, dtype=np.int64), f.o.frac)], f.delta.frac),
-                   f.delta, sat, "delta")
+    if cfg.fptt.error == "softmax":
+        err = softmax_error(cfg, o, target, sat)
+    else:
+        err = saturate(_requant([(o - np.asarray(target, dtype=np.int64), f.o.frac)],
+                                f.delta.frac), f.delta, sat, "delta")
     return np.where(np.asarray(has_target, dtype=bool)[..., None], err, 0)
 
 
@@ -483,6 +519,8 @@ def gradient_fracs(cfg: CoreConfig) -> dict[str, int]:
     f = cfg.formats
     fracs = {"w_in": f.ibar.frac + f.x.frac, "w_rec": f.ibar.frac, "b": f.ibar.frac,
              "w_out": f.obar.frac, "b_out": f.obar.frac}
+    if cfg.fptt.readout == "trace":     # Σ δ_t ĉ_t, Σ δ_t ĥ_t (fixed_rules.readout_trace)
+        fracs["w_out"] = fracs["b_out"] = f.delta.frac + f.trace.frac
     return {p: fracs[p] for p in cfg.params}
 
 
@@ -564,10 +602,35 @@ def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = Non
             sums["b"] += ibar[:, :, None]
             sums["b_out"] += obar[:, :, None]
         obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
+    if cfg.fptt.readout == "trace":     # the readout's gradient formed in the forward pass
+        for m in st.gacc:
+            sums[m] = st.gacc[m]
     grads = {m: gradient(cfg, m, sums[m], sat) for m in cfg.params}
+    w_out = st.w["w_out"]
     _fptt_update(cfg, st, grads, draws_cache, frozen)
+    if cfg.fptt.readout == "trace":
+        _correct_bias(cfg, st, st.w["w_out"] - w_out, frozen)
+        _clear_window(st)
     st.count[:] = 0
     st.windows += 1
+
+
+def _clear_window(st: FixedState):
+    """Empty the trace rule's gradient sums (the window they belong to closed or was dropped)."""
+    if st.gacc is not None:
+        for m in st.gacc:
+            st.gacc[m][...] = 0
+
+
+def _correct_bias(cfg: CoreConfig, st: FixedState, dw_out, frozen: tuple = ()):
+    """``b_out ← b_out - ΔW_out·m`` (nearest, ``formats.w``): the readout keeps the output
+    of the uncentred one (:mod:`fptt.golden.fixed_rules`)."""
+    if "b_out" not in st.w or "b_out" in frozen:
+        return
+    f = cfg.formats
+    corr = _matvec(dw_out, st.mean)[..., None]          # frac f_w + f_mean
+    st.w["b_out"] = saturate(_requant([(st.w["b_out"], f.w.frac), (-corr, f.w.frac + f.mean.frac)],
+                                      f.w.frac), f.w, st.sat, "w")
 
 
 def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict | None,
@@ -584,8 +647,12 @@ def _fptt_update(cfg: CoreConfig, st: FixedState, grads: dict, draws_cache: dict
         if m in frozen:
             continue
         r = (None, None, None) if draws is None else tuple(draws[m][:, j] for j in range(3))
+        g = grads[m]
+        if st.v is not None and m in st.v:      # fptt.hidden_step = "rms"
+            st.v[m] = rms_moment(cfg, m, st.v[m], g, st.sat)
+            g = rms_normalise(cfg, m, g, st.v[m], st.sat)
         st.w[m], st.lam[m], st.wbar[m] = fptt_update(cfg, m, st.w[m], st.wbar[m], st.lam[m],
-                                                     grads[m], r, st.sat)
+                                                     g, r, st.sat)
 
 
 def reset_to_mean(cfg: CoreConfig, st: FixedState):
@@ -620,18 +687,28 @@ def step(cfg: CoreConfig, st: FixedState, x, target=None, has_target=None, *,
     o : int array [B, n_out]
         The readout of this step (before any update this step triggers).
     """
+    trace = cfg.fptt.readout == "trace"
     if sos:
-        for name in ("u", "a", "s", "o", "count"):
+        for name in ("u", "a", "s", "o", "count") + (("tr", "tr1") if trace else ()):
             getattr(st, name)[...] = 0
+        _clear_window(st)
     if has_target is not None and np.ndim(has_target) == 0:
         has_target = np.full(st.batch, bool(has_target))
     s_prev = st.s
     o, s, psi, delta = forward(cfg, st, x, target, has_target)
     o = o.copy()    # st.o is reset in place at the next sos; the caller keeps this step's
     st.steps += 1
+    if trace:
+        st.tr, st.tr1 = readout_trace(cfg, st.tr, st.tr1, s, st.mean, st.sat)
     if not learn:
         st.count[:] = 0
+        _clear_window(st)
         return o
+    if trace:
+        st.mean = update_mean(cfg, st.mean, s, st.sat)
+        st.gacc["w_out"] += delta[:, :, None] * st.tr[:, None, :]
+        if "b_out" in st.gacc:
+            st.gacc["b_out"] += delta[:, :, None] * st.tr1[:, None, None]
     t = int(st.count[0])
     if t == 0:
         st.buf_s[:, 0] = s_prev

@@ -14,14 +14,17 @@ Forward::
     u_t = α u_{t-1} + c I_t - B_t s_{t-1};   s_t = [u_t >= B_t]
     o_t = κ o_{t-1} + W_out s_t + b_out;   ψ_t = h·max(0, 1 - |u_t - B_t|/w)
 
-Backward and FPTT step: see :mod:`fptt.golden.fixed_core`.
+Backward and FPTT step: see :mod:`fptt.golden.fixed_core`. The learning rule's options
+(``fptt.readout = "trace"``, ``fptt.error = "softmax"``, ``fptt.hidden_step = "rms"``) as
+:mod:`fptt.golden.fixed_rules` states them, exactly: ``e**`` for the softmax and ``1/√v``
+(``v = 0``: ``±∞``, then the gradient format's clip) for the tables.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..config import BIASES, CoreConfig
+from ..config import BIASES, HIDDEN_PARAMS, CoreConfig
 from .fixed_core import check_frozen
 from .sequence import run_sequence
 
@@ -74,6 +77,13 @@ class FloatTwin:
         self.buf_psi = z(cfg.window_max, cfg.n_hidden)
         self.buf_delta = z(cfg.window_max, cfg.n_out)
         self.windows = 0
+        f = cfg.fptt
+        self.trace = f.readout == "trace"
+        if self.trace:      # ĉ, ĥ, the running mean m, the window's Σ δ ĉ, Σ δ ĥ
+            self.tr, self.tr1, self.mean = z(cfg.n_hidden), np.zeros(B), z(cfg.n_hidden)
+            self.gacc = {m: np.zeros_like(w[m]) for m in ("w_out", "b_out") if m in w}
+        self.v = ({m: np.zeros_like(w[m]) for m in HIDDEN_PARAMS if m in w}
+                  if f.hidden_step == "rms" else None)
 
     def _forward(self, x):
         n = self.cfg.neuron
@@ -97,9 +107,10 @@ class FloatTwin:
         """One step of every core; returns the readout ``[B, n_out]``."""
         cfg = self.cfg
         if sos:
-            for name in ("u", "a", "s", "o"):
+            for name in ("u", "a", "s", "o") + (("tr", "tr1") if self.trace else ()):
                 getattr(self, name)[...] = 0
             self.count = 0
+            self._clear_window()
         x = np.asarray(x, dtype=np.float64).reshape(self.batch, cfg.n_in)
         s_prev = self.s
         psi = self._forward(x)
@@ -109,10 +120,19 @@ class FloatTwin:
         else:
             has = np.ones(self.batch, bool) if has_target is None else np.asarray(has_target, bool)
             target = np.asarray(target, dtype=np.float64).reshape(self.batch, cfg.n_out)
-            delta = np.where(has.reshape(-1, 1), o - target, 0.0)
+            delta = np.where(has.reshape(-1, 1), self._error(o, target), 0.0)
+        if self.trace:
+            self.tr = self.kappa * self.tr + (self.s - self.mean)
+            self.tr1 = self.kappa * self.tr1 + 1.0
         if not learn:
             self.count = 0
+            self._clear_window()
             return o
+        if self.trace:
+            self.mean = self.mean + 2.0 ** -cfg.fptt.mean_shift * (self.s - self.mean)
+            self.gacc["w_out"] += delta[:, :, None] * self.tr[:, None, :]
+            if "b_out" in self.gacc:
+                self.gacc["b_out"] += delta[:, :, None] * self.tr1[:, None, None]
         t = self.count
         if t == 0:
             self.buf_s[:, 0] = s_prev
@@ -123,8 +143,22 @@ class FloatTwin:
             self.close_window()
         return o
 
+    def _error(self, o, target):
+        """``δ = o - y*``, or ``softmax(o) - y*`` with ``fptt.error = "softmax"``."""
+        if self.cfg.fptt.error == "softmax":
+            e = np.exp(o - o.max(axis=-1, keepdims=True))
+            return e / e.sum(axis=-1, keepdims=True) - target
+        return o - target
+
+    def _clear_window(self):
+        if self.trace:
+            for m in self.gacc:
+                self.gacc[m][...] = 0.0
+
     def window_gradients(self) -> dict[str, np.ndarray]:
-        """Exact gradient of the buffered window's loss ``Σ_t ½‖o_t - y*_t‖²``."""
+        """Exact gradient of the buffered window's loss ``Σ_t ½‖o_t - y*_t‖²`` (with
+        ``fptt.error = "softmax"`` of its cross-entropy); with ``fptt.readout = "trace"``
+        the readout's is the window's ``Σ δ_t ĉ_tᵀ``, ``Σ δ_t ĥ_t`` instead."""
         n, B, cfg = self.count, self.batch, self.cfg
         obar_n = np.zeros((B, cfg.n_out))
         ibar_n, ubar_n, abar_n = (np.zeros((B, cfg.n_hidden)) for _ in range(3))
@@ -145,6 +179,9 @@ class FloatTwin:
                 g["b"] += ibar[:, :, None]
                 g["b_out"] += obar[:, :, None]
             obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
+        if self.trace:
+            for m in self.gacc:
+                g[m] = self.gacc[m].copy()
         return g
 
     def close_window(self):
@@ -153,16 +190,28 @@ class FloatTwin:
             return
         alpha = self.cfg.fptt.alpha
         grads = self.window_gradients()
+        w_out = self.w["w_out"].copy()
         for m in self.cfg.params:
             if m in self.frozen:
                 continue
             eta = getattr(self.cfg.fptt.lr, m)
             g = np.clip(grads[m], *self.grad_range[m])
+            if self.v is not None and m in self.v:      # RMS-normalised hidden step
+                self.v[m] = self.v[m] + 2.0 ** -self.cfg.fptt.rms_shift * (g * g - self.v[m])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    g = np.where(self.v[m] > 0, g / np.sqrt(self.v[m]),
+                                 np.where(g == 0, 0.0, np.sign(g) * np.inf))
+                g = np.clip(g, *self.grad_range[m])
             w, wbar, lam = self.w[m], self.wbar[m], self.lam[m]
             w_new = w - eta * (g + alpha * (w - wbar) - lam)
             lam_new = lam - alpha * (w_new - wbar)
             self.wbar[m] = 0.5 * (wbar + w_new) - lam_new / (2 * alpha)
             self.w[m], self.lam[m] = w_new, lam_new
+        if self.trace:
+            if "b_out" in self.w and "b_out" not in self.frozen:   # keep the uncentred output
+                self.w["b_out"] = self.w["b_out"] - np.einsum(
+                    "bkj,bj->bk", self.w["w_out"] - w_out, self.mean)[..., None]
+            self._clear_window()
         self.count = 0
         self.windows += 1
 
