@@ -5,6 +5,10 @@ float64, the same expressions in the same evaluation order as
 (a difference of a few ulp, none when the weights sit on a dyadic grid).
 Constants arrive as ``C`` (float64, indices below; the membrane decays ``α_j`` of the
 ``n_hidden`` neurons follow the named ones, from ``C_ALPHA_J``) and ``I`` (int64).
+The learning rule's options (:mod:`fptt.golden.fixed_rules`) keep their state in ``R``:
+``(tr [B, H], tr1 [B], mean [B, H], gacc_out [B, O, H], gacc_bout [B, O, 1])`` and
+``V``: the second moments of ``(w_in, w_rec, b)``; arrays that an option left off hold
+zeros the kernels do not read.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ from numba import njit, prange
 
 from ._fixed_kernels import F_EOS, F_LEARN, F_SOS, F_TGT, start_sequence, store_step
 
-C_NAMES = ("rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha")
-(C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA) = range(len(C_NAMES))
+C_NAMES = ("rho", "omr", "kappa", "c", "beta", "theta", "sur_h", "sur_w", "fptt_alpha",
+           "mean_step", "rms_step")
+(C_RHO, C_OMR, C_KAPPA, C_C, C_BETA, C_THETA, C_SURH, C_SURW, C_FALPHA,
+ C_MEAN_STEP, C_RMS_STEP) = range(len(C_NAMES))
 C_ALPHA_J = len(C_NAMES)     # C[C_ALPHA_J + j]: the membrane decay α_j of neuron j
-I_NAMES = ("n_in", "n_hidden", "n_out", "window", "biases", "adaptive")
-(I_NIN, I_H, I_O, I_WINDOW, I_BIASES, I_ADAPTIVE) = range(len(I_NAMES))
+I_NAMES = ("n_in", "n_hidden", "n_out", "window", "biases", "adaptive", "trace", "softmax",
+           "rms")
+(I_NIN, I_H, I_O, I_WINDOW, I_BIASES, I_ADAPTIVE, I_TRACE, I_SOFTMAX,
+ I_RMS) = range(len(I_NAMES))
 
 
 @njit(cache=True)
@@ -66,7 +74,7 @@ def _forward(C, I, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, cur, p
 
 
 @njit(cache=True)
-def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, buf_psi,
+def _close_window(b, C, I, LR, FROZEN, W, WB, LM, R, V, WinT, WrecT, n, buf_x, buf_s, buf_psi,
                   buf_delta):
     nin, H, O = I[I_NIN], I[I_H], I[I_O]
     biases = I[I_BIASES] != 0
@@ -119,16 +127,33 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, 
             if biases:
                 gBo[k] += ok
             obar_n[k] = ok
+    trace = I[I_TRACE] != 0
+    if trace:       # the readout's gradient was formed in the forward pass
+        for k in range(O):
+            for j in range(H):
+                gOut[k, j] = R[3][b, k, j]
+            gBo[k] = R[4][b, k, 0]
+    w_out_old = w_out[b].copy()
     fa = C[C_FALPHA]
-    _update(b, LR[0, 0], LR[0, 1], LR[0, 2], FROZEN[0], fa, W[0], WB[0], LM[0], gIn)
-    _update(b, LR[1, 0], LR[1, 1], LR[1, 2], FROZEN[1], fa, W[1], WB[1], LM[1], gRec)
+    rs = C[C_RMS_STEP] if I[I_RMS] != 0 else -1.0      # < 0: plain SGD
+    _update(b, LR[0, 0], LR[0, 1], LR[0, 2], FROZEN[0], fa, W[0], WB[0], LM[0], gIn, rs, V[0])
+    _update(b, LR[1, 0], LR[1, 1], LR[1, 2], FROZEN[1], fa, W[1], WB[1], LM[1], gRec, rs, V[1])
     if biases:
         _update(b, LR[2, 0], LR[2, 1], LR[2, 2], FROZEN[2], fa, W[2], WB[2], LM[2],
-                gB.reshape((H, 1)))
-    _update(b, LR[3, 0], LR[3, 1], LR[3, 2], FROZEN[3], fa, W[3], WB[3], LM[3], gOut)
+                gB.reshape((H, 1)), rs, V[2])
+    _update(b, LR[3, 0], LR[3, 1], LR[3, 2], FROZEN[3], fa, W[3], WB[3], LM[3], gOut, -1.0,
+            V[0])
     if biases:
         _update(b, LR[4, 0], LR[4, 1], LR[4, 2], FROZEN[4], fa, W[4], WB[4], LM[4],
-                gBo.reshape((O, 1)))
+                gBo.reshape((O, 1)), -1.0, V[0])
+    if trace:
+        if biases and not FROZEN[4]:    # b_out ← b_out - ΔW_out·m: the uncentred output kept
+            for k in range(O):
+                corr = 0.0
+                for j in range(H):
+                    corr += (w_out[b, k, j] - w_out_old[k, j]) * R[2][b, j]
+                W[4][b, k, 0] = W[4][b, k, 0] - corr
+        _clear_window(b, R)
     if not FROZEN[0]:
         for i in range(nin):
             for j in range(H):
@@ -140,7 +165,15 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, 
 
 
 @njit(cache=True)
-def _update(b, eta, g_lo, g_hi, frozen, alpha, Wp, WBp, LMp, g):
+def _clear_window(b, R):
+    R[3][b] = 0.0
+    R[4][b] = 0.0
+
+
+@njit(cache=True)
+def _update(b, eta, g_lo, g_hi, frozen, alpha, Wp, WBp, LMp, g, rms_step, Vp):
+    """The FPTT step; with ``rms_step >= 0`` the gradient is first divided by the square
+    root of its running second moment ``Vp`` (updated here)."""
     if frozen:
         return
     for post in range(Wp.shape[1]):
@@ -149,6 +182,16 @@ def _update(b, eta, g_lo, g_hi, frozen, alpha, Wp, WBp, LMp, g):
             wbar = WBp[b, post, pre]
             lam = LMp[b, post, pre]
             gc = min(max(g[post, pre], g_lo), g_hi)     # the gradient format's range
+            if rms_step >= 0:
+                v = Vp[b, post, pre] + rms_step * (gc * gc - Vp[b, post, pre])
+                Vp[b, post, pre] = v
+                if v > 0:
+                    gc = gc / np.sqrt(v)
+                elif gc > 0:
+                    gc = np.inf
+                elif gc < 0:
+                    gc = -np.inf
+                gc = min(max(gc, g_lo), g_hi)
             w_new = w - eta * (gc + alpha * (w - wbar) - lam)
             lam_new = lam - alpha * (w_new - wbar)
             WBp[b, post, pre] = 0.5 * (wbar + w_new) - lam_new / (2 * alpha)
@@ -157,8 +200,8 @@ def _update(b, eta, g_lo, g_hi, frozen, alpha, Wp, WBp, LMp, g):
 
 
 @njit(cache=True)
-def _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s, buf_psi,
-              buf_delta, X, TG, HT, flags, out):
+def _run_core(b, C, I, LR, FROZEN, W, WB, LM, R, V, u, a, s, o, count, windows, buf_x, buf_s,
+              buf_psi, buf_delta, X, TG, HT, flags, out):
     H, O = I[I_H], I[I_O]
     window = I[I_WINDOW]
     WinT = W[0][b].T.copy()
@@ -168,49 +211,81 @@ def _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x,
     psi = np.zeros(H)
     delta = np.zeros(O)
     ub, ab, sb, ob = u[b], a[b], s[b], o[b]
+    trace, softmax = I[I_TRACE] != 0, I[I_SOFTMAX] != 0
+    tr, mean, gacc_out, gacc_bout = R[0][b], R[2][b], R[3][b], R[4][b]
+    kappa = C[C_KAPPA]
     for t in range(flags.shape[0]):
         fl = flags[t]
         if fl & F_SOS:
             start_sequence(ub, ab, sb, ob)
             count[b] = 0
+            if trace:
+                tr[:] = 0.0
+                R[1][b] = 0.0
+                _clear_window(b, R)
         xr = X[b, t]
         _forward(C, I, WinT, WrecT, W[2][b, :, 0], W[3][b], W[4][b, :, 0], xr, ub, ab, sb, ob,
                  s_prev, cur, psi)
+        has = (fl & F_TGT) != 0 and HT[b, t]
+        if has and softmax:     # δ = softmax(o) - y*
+            top = ob[0]
+            for k in range(1, O):
+                top = max(top, ob[k])
+            tot = 0.0
+            for k in range(O):
+                delta[k] = np.exp(ob[k] - top)
+                tot += delta[k]
+            for k in range(O):
+                delta[k] = delta[k] / tot - TG[b, t, k]
         for k in range(O):
             out[b, t, k] = ob[k]
-            if (fl & F_TGT) and HT[b, t]:
-                delta[k] = ob[k] - TG[b, t, k]
-            else:
+            if not has:
                 delta[k] = 0.0
+            elif not softmax:
+                delta[k] = ob[k] - TG[b, t, k]
+        if trace:       # ĉ = κ ĉ + (s - m), ĥ = κ ĥ + 1
+            for j in range(H):
+                tr[j] = kappa * tr[j] + (sb[j] - mean[j])
+            R[1][b] = kappa * R[1][b] + 1.0
         if not (fl & F_LEARN):
             count[b] = 0
+            if trace:
+                _clear_window(b, R)
             continue
+        if trace:
+            ms = C[C_MEAN_STEP]
+            for j in range(H):
+                mean[j] = mean[j] + ms * (sb[j] - mean[j])
+            for k in range(O):
+                for j in range(H):
+                    gacc_out[k, j] += delta[k] * tr[j]
+                gacc_bout[k, 0] += delta[k] * R[1][b]
         store_step(b, count[b], xr, s_prev, sb, psi, delta, buf_x, buf_s, buf_psi, buf_delta)
         count[b] += 1
         if count[b] >= window or (fl & F_EOS):
-            _close_window(b, C, I, LR, FROZEN, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
-                          buf_psi, buf_delta)
+            _close_window(b, C, I, LR, FROZEN, W, WB, LM, R, V, WinT, WrecT, count[b], buf_x,
+                          buf_s, buf_psi, buf_delta)
             count[b] = 0
             windows[b] += 1
 
 
 @njit(cache=True)
-def run_twin(C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s, buf_psi,
-             buf_delta, X, TG, HT, flags, out):
+def run_twin(C, I, LR, FROZEN, W, WB, LM, R, V, u, a, s, o, count, windows, buf_x, buf_s,
+             buf_psi, buf_delta, X, TG, HT, flags, out):
     """Every core of the batch through the schedule ``flags [T]`` (in place)."""
     for b in range(u.shape[0]):
-        _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s,
-                  buf_psi, buf_delta, X, TG, HT, flags, out)
+        _run_core(b, C, I, LR, FROZEN, W, WB, LM, R, V, u, a, s, o, count, windows, buf_x,
+                  buf_s, buf_psi, buf_delta, X, TG, HT, flags, out)
 
 
 @njit(cache=True, parallel=True)
-def run_twin_parallel(C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s,
-                      buf_psi, buf_delta, X, TG, HT, flags, out):
+def run_twin_parallel(C, I, LR, FROZEN, W, WB, LM, R, V, u, a, s, o, count, windows, buf_x,
+                      buf_s, buf_psi, buf_delta, X, TG, HT, flags, out):
     """:func:`run_twin` with the cores of the batch on parallel threads (each writes only
     its own ``b``)."""
     for b in prange(u.shape[0]):
-        _run_core(b, C, I, LR, FROZEN, W, WB, LM, u, a, s, o, count, windows, buf_x, buf_s,
-                  buf_psi, buf_delta, X, TG, HT, flags, out)
+        _run_core(b, C, I, LR, FROZEN, W, WB, LM, R, V, u, a, s, o, count, windows, buf_x,
+                  buf_s, buf_psi, buf_delta, X, TG, HT, flags, out)
 
 
 @njit(cache=True, parallel=True)

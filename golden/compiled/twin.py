@@ -22,11 +22,14 @@ __all__ = ["CompiledTwin", "infer_twin"]
 def _constants(cfg: CoreConfig, frozen=()):
     n = cfg.neuron
     # the named constants, then α_j of every neuron (kr.C_ALPHA_J)
+    f = cfg.fptt
     C = np.array([n.rho, 1 - n.rho, n.kappa, n.c, n.beta_a, n.theta0,
-                  n.surrogate_height, n.surrogate_width, cfg.fptt.alpha]
+                  n.surrogate_height, n.surrogate_width, f.alpha,
+                  2.0 ** -f.mean_shift, 2.0 ** -f.rms_shift]
                  + list(cfg.alpha_neurons), np.float64)
     I = np.array([cfg.n_in, cfg.n_hidden, cfg.n_out, cfg.window, int(cfg.biases),  # noqa: E741
-                  int(n.beta_a != 0)], np.int64)
+                  int(n.beta_a != 0), int(f.readout == "trace"), int(f.error == "softmax"),
+                  int(f.hidden_step == "rms")], np.int64)
     # per parameter: η and the range of its gradient format (the twin clips there, as the
     # hardware saturates); rows in PARAMS order, absent biases padded
     fmt = {p: cfg.formats.grad(p) for p in PARAMS}
@@ -63,8 +66,15 @@ class CompiledTwin:
         for name in ("alpha", "rho", "kappa", "c", "beta", "theta"):
             setattr(self, name, getattr(spec, name))
         self.w, self.wbar, self.lam = spec.w, spec.wbar, spec.lam
-        for name in ("u", "a", "s", "o", "buf_x", "buf_s", "buf_psi", "buf_delta"):
+        for name in ("u", "a", "s", "o", "buf_x", "buf_s", "buf_psi", "buf_delta", "trace"):
             setattr(self, name, getattr(spec, name))
+        B, H, O = self.batch, cfg.n_hidden, cfg.n_out
+        # the learning rule's state (FloatTwin's attributes when its option is on)
+        if self.trace:
+            self.tr, self.tr1, self.mean, self.gacc = spec.tr, spec.tr1, spec.mean, spec.gacc
+        self.v = spec.v
+        self._rule_zeros = dict(tr=np.zeros((B, H)), tr1=np.zeros(B), mean=np.zeros((B, H)),
+                                gacc_out=np.zeros((B, O, H)), gacc_bout=np.zeros((B, O, 1)))
         self._count = np.zeros(self.batch, np.int64)
         self._windows = np.zeros(self.batch, np.int64)
         self._C, self._I, self._LR, self._FROZEN = _constants(cfg, self.frozen)
@@ -83,6 +93,21 @@ class CompiledTwin:
         self._W = tuple(pick(self.w, m) for m in PARAMS)
         self._WB = tuple(pick(self.wbar, m) for m in PARAMS)
         self._LM = tuple(pick(self.lam, m) for m in PARAMS)
+        z = self._rule_zeros
+        if self.trace:
+            for name in ("tr", "tr1", "mean"):
+                setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=np.float64))
+            for m in list(self.gacc):
+                self.gacc[m] = np.ascontiguousarray(self.gacc[m], dtype=np.float64)
+            self._R = (self.tr, self.tr1, self.mean, self.gacc["w_out"],
+                       self.gacc.get("b_out", z["gacc_bout"]))
+        else:
+            self._R = (z["tr"], z["tr1"], z["mean"], z["gacc_out"], z["gacc_bout"])
+        if self.v is not None:
+            for m in list(self.v):
+                self.v[m] = np.ascontiguousarray(self.v[m], dtype=np.float64)
+        self._V = tuple(self.v[m] if self.v is not None and m in self.v else pick(self.w, m) * 0
+                        for m in ("w_in", "w_rec", "b"))
 
     @property
     def count(self) -> int:
@@ -113,8 +138,8 @@ class CompiledTwin:
             HT = _fit(has_target, (B, T), np.bool_)
         out = np.zeros((B, T, cfg.n_out))
         run = kr.run_twin if B == 1 else kr.run_twin_parallel    # one thread per core
-        run(self._C, self._I, self._LR, self._FROZEN, self._W, self._WB, self._LM,
-            self.u, self.a, self.s, self.o, self._count, self._windows, self.buf_x,
+        run(self._C, self._I, self._LR, self._FROZEN, self._W, self._WB, self._LM, self._R,
+            self._V, self.u, self.a, self.s, self.o, self._count, self._windows, self.buf_x,
             self.buf_s, self.buf_psi, self.buf_delta, X, TG, HT,
             np.ascontiguousarray(flags, np.int64), out)
         return out
@@ -165,6 +190,9 @@ class CompiledTwin:
     def window_gradients(self) -> dict[str, np.ndarray]:
         """Exact gradient of the buffered window's loss (the spec's code)."""
         return FloatTwin.window_gradients(self)
+
+    _error = FloatTwin._error
+    _clear_window = FloatTwin._clear_window
 
     def close_window(self):
         """Backward and FPTT step now (the spec's code; rarely called from the host)."""
