@@ -100,7 +100,22 @@ from .readout import ReadoutUnit, readout_stage
 from .registers import host_access
 from .regulariser import RegulariserUnit, update_stage
 
-__all__ = ["FpttCore", "CoreContext"]
+__all__ = ["FpttCore", "CoreContext", "check_learning_rule"]
+
+
+def check_learning_rule(cfg: CoreConfig) -> None:
+    """``ValueError`` unless the configuration's learning rule is DESIGN section 4's, the one
+    the RTL builds: ``fptt.readout = "window"``, ``fptt.error = "mse"``,
+    ``fptt.hidden_step = "sgd"`` (the others are in the golden models only:
+    :mod:`fptt.golden.fixed_rules`)."""
+    default = {"readout": "window", "error": "mse", "hidden_step": "sgd"}
+    other = [f"fptt.{k} = {getattr(cfg.fptt, k)!r}" for k, v in default.items()
+             if getattr(cfg.fptt, k) != v]
+    if other:
+        raise ValueError(
+            f"{', '.join(other)}: the learning rule's options are in the golden models only, "
+            f"the RTL builds readout = 'window', error = 'mse', hidden_step = 'sgd'; set those "
+            f"to build the hardware")
 
 
 class CoreContext(SimpleNamespace):
@@ -123,6 +138,7 @@ class FpttCore(wiring.Component):
         (:func:`fptt.rtl.host.frame_byte_input`); else ``i_frame`` carries the whole
         frame in parallel."""
         check_shared_tau(cfg)
+        check_learning_rule(cfg)
         self.cfg = cfg
         self.frame_bytes = frame_bytes
         self.specs, self.targets = host_targets(cfg)
