@@ -43,6 +43,10 @@ FPTT step of every parameter P (η_P = 2**-e_P, α = 2**-k; rounding by ``cfg.ro
     λ'  = λ - α(w' - w̄)                                        -> lam
     w̄'  = ½(w̄ + w') - 2**(k-1) λ'                              -> wbar
 
+The learning rule's options (``cfg.fptt.readout = "trace"``, ``.error = "softmax"``,
+``.hidden_step = "rms"``; golden models only) change where the readout's gradient comes
+from, the error ``δ`` and the hidden parameters' ``g``: :mod:`fptt.golden.fixed_rules`.
+
 Schedule: ``sos`` resets u, a, s, o and discards a partial window; a step with
 ``learn`` is appended to the window buffer, a step without it discards the
 partial window; the window closes (backward + update, after the step's output)

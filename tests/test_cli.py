@@ -325,3 +325,14 @@ def test_verilog_refuses_per_neuron_time_constants(tmp_path, capsys):
     assert "fptt verilog: error: neuron.tau_mem_spread = 20: per-neuron membrane time " \
            "constants are in the golden models only" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_verilog_refuses_the_learning_rule_options(tmp_path, capsys):
+    """The learning rule's options are in the golden models only: building the hardware with
+    one is one line naming it, and writes nothing."""
+    out = tmp_path / "core.v"
+    assert main(["verilog", "--set", 'fptt.hidden_step="rms"', "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "fptt verilog: error: fptt.hidden_step = 'rms': the learning rule's options are in " \
+           "the golden models only" in err
+    assert "Traceback" not in err and not out.exists()

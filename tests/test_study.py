@@ -498,8 +498,9 @@ def test_decision_setup_is_configs_smnist_toml():
     from fptt.train import TrainSettings
     d = smnist.SETUPS["decision"]
     assert sorted(smnist.SETUPS) == ["decision", "decision-positive", "decision-rate",
-                                     "population", "population-h8", "population-h8-100",
-                                     "population-h8-long", "population-tau", "reservoir"]
+                                     "onchip-rule", "population", "population-h8",
+                                     "population-h8-100", "population-h8-long", "population-tau",
+                                     "reservoir"]
     assert d.overrides == () and smnist.setup_config(d) == CoreConfig.load(smnist.CONFIG)
     assert (d.schedule, d.n_decision, d.gain_in, d.gain_rec, d.gain_out, d.bias_init,
             d.input_sign, d.input_channels) == ("final", 56, 3.0, 0.5, 0.1, 0.0, "any", 1)
@@ -700,6 +701,41 @@ def test_population_h8_100_setup_is_population_h8_long_with_a_slower_decay():
     assert (slow.bptt["decay"], slow.fptt["decay"]) == (0.97, 0.97)
     assert dataclasses.replace(slow, bptt=dict(slow.bptt, decay=0.95),
                                fptt=dict(slow.fptt, decay=0.95), note=long.note) == long
+
+
+def test_onchip_config_is_the_population_network_under_the_rule_options(tmp_path):
+    """configs/smnist-onchip.toml is configs/smnist-population.toml but for the learning
+    rule's options, K = 4 windows, the golden models' steps, the readout's initial gain and 16
+    passes; ``fptt train --config`` runs it on the fixed-point core, learning the hidden
+    layer."""
+    from fptt.cli import main
+    from fptt.study import smnist
+    from fptt.tasks.idx import write_idx
+    from fptt.train import TrainSettings
+    pop, chip = CoreConfig.load(smnist.POPULATION_CONFIG), CoreConfig.load(smnist.ONCHIP_CONFIG)
+    assert (chip.fptt.readout, chip.fptt.error, chip.fptt.hidden_step) == ("trace", "softmax",
+                                                                          "rms")
+    assert (chip.window, chip.window_max) == (196, 196)
+    assert chip.fptt.lr.as_dict() == dict(w_in=2.0 ** -14, w_rec=2.0 ** -14, b=2.0 ** -14,
+                                          w_out=2.0 ** -22, b_out=2.0 ** -22)
+    assert chip.replace(window=56, window_max=64, fptt=dict(
+        lr=pop.fptt.lr, readout="window", error="mse", hidden_step="sgd")) == pop
+    a, b = TrainSettings.load(smnist.POPULATION_CONFIG), TrainSettings.load(smnist.ONCHIP_CONFIG)
+    assert (b.gain_out, b.epochs) == (0.001, 16)
+    assert dataclasses.replace(b, gain_out=a.gain_out, epochs=a.epochs) == a
+    assert smnist.setup_config(smnist.SETUPS["onchip-rule"]) == chip
+    rng = np.random.default_rng(3)
+    n = 8000 + 8
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n, 8, 8), dtype=np.uint8))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    out = tmp_path / "r.json"
+    assert main(["train", "--task", "smnist", "--config", str(smnist.ONCHIP_CONFIG),
+                 "--model", "fixed", "--epochs", "1", "--data-dir", str(tmp_path), "--json",
+                 str(out), "--n-train", "12", "--n-test", "8", "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["config"]["fptt"]["hidden_step"] == "rms"
+    change = doc["epochs"][-1]["weight_change"]
+    assert change["w_rec"]["mean"] > 0 and change["w_out"]["mean"] > 0
 
 
 def test_population_config_runs_through_fptt_train(tmp_path):

@@ -188,6 +188,16 @@ SETUPS["population-h8-100"] = dataclasses.replace(
     note="population-h8-long with the references' step x 0.97 a pass (for 100 passes)")
 
 
+# The population network learned on chip under the learning rule's options (session 13):
+# configs/smnist-onchip.toml as it stands (readout trace, softmax error, RMS-normalised hidden
+# step; K = 4; gain_out 0.001). The golden models only: the RTL refuses the options.
+ONCHIP_CONFIG = _ROOT / "configs" / "smnist-onchip.toml"
+SETUPS["onchip-rule"] = Setup.from_config(
+    ONCHIP_CONFIG,
+    note="population-h8-long learned on chip with the readout trace, the softmax error and "
+         "the RMS-normalised hidden step, K = 4")
+
+
 def setup_config(setup: Setup, extra=()) -> CoreConfig:
     """The set-up's core: its ``config`` file with its ``overrides``, then ``extra``."""
     return CoreConfig.load(setup.config, list(setup.overrides) + list(extra))
