@@ -529,6 +529,36 @@ class CoreConfig:
                     f"the FPTT update of {name} needs a {bits}-bit intermediate, above the "
                     f"{MAX_INTERMEDIATE}-bit bound: reduce the fractional bits of w, wbar, lam "
                     f"or grad, or raise fptt.lr / fptt.alpha")
+        for name, bits in self.rule_intermediate_bits.items():
+            if bits > MAX_INTERMEDIATE:
+                raise ConfigError(
+                    f"{name} needs a {bits}-bit intermediate, above the {MAX_INTERMEDIATE}-bit "
+                    f"bound: narrow or reduce the fractional bits of its formats, or lower "
+                    f"its fptt shift")
+
+    @property
+    def rule_intermediate_bits(self) -> dict[str, int]:
+        """Widths of the exact intermediates of the learning rule's options that are on
+        (:mod:`fptt.golden.fixed_rules`): sign, integer and fractional bits of each sum."""
+        f, out = self.formats, {}
+        if self.fptt.readout == "trace":
+            fc, ft, fm = f.const.frac, f.trace.frac, f.mean.frac
+            top = max(fc + ft, fm)
+            out["the readout trace (fptt.readout)"] = top + max(
+                f.const.width - fc + f.trace.width - ft, 2) + 1
+            out["the readout's gradient sum (fptt.readout)"] = (
+                f.delta.width + f.trace.width + self.window_max.bit_length())
+            out["the running mean (fptt.readout)"] = f.mean.width + self.fptt.mean_shift + 1
+        if self.fptt.hidden_step == "rms":
+            fv = f.v.frac
+            for p in ("w_in", "w_rec", "b"):
+                if p not in self.params:
+                    continue
+                g = f.grad(p)
+                top = max(fv, 2 * g.frac) + self.fptt.rms_shift
+                out[f"the second moment of {p} (fptt.hidden_step)"] = top + max(
+                    f.v.width - 1 - fv, 2 * (g.width - 1 - g.frac)) + 2
+        return out
 
     # ------------------------------------------------------------------ sizes
     def state_bytes(self, batch: int = 1) -> int:

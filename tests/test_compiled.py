@@ -2,11 +2,14 @@
 
 Property tests over random accepted configurations (sizes, formats, windows,
 lanes, rounding, LIF/ALIF, biases, per-parameter learning rates, input scale,
-per-neuron membrane time constants, frozen parameters), random inputs (spikes and signed
-multi-bit values), random schedules (sos/eos/learn, targets present or not) and batches of
-independent cores: every state array of :meth:`FixedState.arrays` (weights, W̄, λ, neuron
-state, window buffers, LFSR states, step/window counts, saturation counters)
-and every readout must be equal; checkpoints written by one load in the other.
+per-neuron membrane time constants, frozen parameters, the learning rule's options:
+readout trace, softmax error, RMS-normalised hidden step, with their formats), random
+inputs (spikes and signed multi-bit values), random schedules (sos/eos/learn, targets
+present or not) and batches of independent cores: every state array of
+:meth:`FixedState.arrays` (weights, W̄, λ, neuron state, window buffers, LFSR states,
+step/window counts, the options' traces, spike means, readout gradient sums and second
+moments, saturation counters) and every readout must be equal; checkpoints written by
+one load in the other.
 The float twin is checked to a few ulp.
 """
 
@@ -20,7 +23,7 @@ pytest.importorskip("numba")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 from hypothesis import reject  # noqa: E402
 
-from fptt.config import PARAMS, ConfigError, CoreConfig  # noqa: E402
+from fptt.config import PARAMS, V_MAX_FRAC, ConfigError, CoreConfig  # noqa: E402
 from fptt.golden import compiled  # noqa: E402
 from fptt.golden.compiled import CompiledFixedCore, CompiledTwin, make_core  # noqa: E402
 from fptt.golden.compiled import _fixed_kernels as kr  # noqa: E402
@@ -41,10 +44,17 @@ FORMAT_NAMES = ("x", "w", "wbar", "lam", "u", "a", "o", "psi", "delta", "obar", 
 def configs(draw):
     """A random configuration the constructor accepts (small, to keep the spec quick)."""
     window_max = draw(st.integers(1, 6))
+    rule = draw(st.integers(0, 7))      # the learning rule's options, one bit each
     fmts = {}
-    for name in draw(st.lists(st.sampled_from(FORMAT_NAMES), max_size=6, unique=True)):
+    names = draw(st.lists(st.sampled_from(FORMAT_NAMES), max_size=6, unique=True))
+    # the options' own formats, mostly where the option is on
+    names += [n for n, bit in (("trace", 1), ("mean", 1), ("v", 4))
+              if draw(st.integers(0, 3)) < (3 if rule & bit else 1)]
+    for name in names:
         width = draw(st.integers(4, 20))
-        fmts[name] = {"width": width, "frac": draw(st.integers(0, width - 2))}
+        # v's frac may exceed its width (it holds squares of gradients far below 1)
+        top = V_MAX_FRAC if name == "v" else width - 2
+        fmts[name] = {"width": width, "frac": draw(st.integers(0, top))}
     lr = {p: 2.0 ** -draw(st.integers(0, 12)) for p in PARAMS}
     kw = dict(
         n_in=draw(st.integers(1, 5)), n_hidden=draw(st.integers(1, 7)),
@@ -59,7 +69,10 @@ def configs(draw):
                   tau_mem=draw(st.sampled_from([2.0, 20.0])),
                   tau_mem_spread=draw(st.sampled_from([1.0, 1.0, 16.0])),
                   surrogate_width=draw(st.sampled_from([0.25, 0.5, 1.0])))
-    fptt = dict(lr=lr, alpha=2.0 ** -draw(st.integers(0, 4)))
+    fptt = dict(lr=lr, alpha=2.0 ** -draw(st.integers(0, 4)),
+                readout=("window", "trace")[rule & 1], error=("mse", "softmax")[rule >> 1 & 1],
+                hidden_step=("sgd", "rms")[rule >> 2 & 1],
+                mean_shift=draw(st.integers(1, 14)), rms_shift=draw(st.integers(1, 12)))
     try:
         cfg = CoreConfig(**kw).replace(neuron=neuron, fptt=fptt, formats=fmts)
         cfg = cfg.replace(acc_width=cfg.acc_bits_needed)
@@ -131,7 +144,7 @@ def _assert_same_state(a, b):
         assert A[name].dtype == C[name].dtype, name
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(configs(), st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
 def test_compiled_fixed_core_is_bit_exact(tmp_path_factory, cfg_frozen, B, seed):
     cfg, frozen = cfg_frozen
@@ -190,19 +203,27 @@ def test_compiled_twin_matches_float_twin(cfg_frozen, B, seed):
                                        atol=1e-12, err_msg=f"{d}.{m}")
 
 
-def test_every_saturation_counter_is_exercised():
-    """Narrow formats: every quantity saturates somewhere, and the counts agree."""
+@pytest.mark.parametrize("options", [False, True], ids=["default-rule", "rule-options"])
+def test_every_saturation_counter_is_exercised(options):
+    """Narrow formats: every quantity saturates somewhere, and the counts agree; with the
+    learning rule's options on (readout trace, softmax error, RMS step) also the trace, the
+    spike mean and the second moment."""
     narrow = {q: {"width": 6, "frac": 3} for q in ("a", "u", "o", "delta", "obar", "sbar", "vbar",
                                                   "ubar", "abar", "ibar", "grad")}
     narrow.update(lam={"width": 8, "frac": 7}, wbar={"width": 8, "frac": 6},
                   w={"width": 8, "frac": 6}, sbar={"width": 8, "frac": 3},
                   vbar={"width": 6, "frac": 3}, ubar={"width": 7, "frac": 3},
                   ibar={"width": 6, "frac": 3})
+    fptt = {"lr": 2.0 ** -2, "alpha": 0.5}
+    if options:
+        narrow.update(trace={"width": 5, "frac": 2}, mean={"width": 4, "frac": 3},
+                      v={"width": 8, "frac": 12})
+        fptt.update(readout="trace", error="softmax", hidden_step="rms", mean_shift=1,
+                    rms_shift=2)
     neuron = {"beta_a": 1.8, "theta0": 3.5, "tau_adp": 5.0, "surrogate_height": 1.0,
               "surrogate_width": 4.0}
     cfg = CoreConfig(n_in=5, n_hidden=8, n_out=3, window=6, window_max=8, lanes=3,
-                     acc_width=0).replace(formats=narrow, neuron=neuron,
-                                          fptt={"lr": 2.0 ** -2, "alpha": 0.5})
+                     acc_width=0).replace(formats=narrow, neuron=neuron, fptt=fptt)
     cfg = cfg.replace(acc_width=cfg.acc_bits_needed)
     rng = np.random.default_rng(7)
     w = {m: v * 3 for m, v in _weights(cfg, rng, 2).items()}
@@ -215,6 +236,8 @@ def test_every_saturation_counter_is_exercised():
     _assert_same_state(spec, fast)
     sat = spec.state.sat.counts
     assert {q for q in sat if sat[q].sum() > 0} >= set(narrow) - {"a"} | {"threshold"}
+    # every quantity the kernels count is written (the options' only with them on)
+    assert set(sat) == set(kr.Q_NAMES) - (set() if options else {"trace", "mean", "v"})
 
 
 SMALL = CoreConfig(n_in=4, n_hidden=9, n_out=3, window=5, window_max=8, lanes=2,
@@ -352,3 +375,59 @@ def test_compiled_per_neuron_time_constants():
                                    t_fast.run_sequence(x, tg, has), rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(t_spec.w["w_rec"], t_fast.w["w_rec"], rtol=1e-9, atol=1e-12)
     assert not np.array_equal(out["per-neuron"], out["shared"])
+
+
+def test_compiled_learning_rule_options():
+    """The three learning-rule options on together (readout trace with its ``b_out``
+    correction, softmax error, RMS-normalised hidden step), stochastic rounding, targets on
+    most steps: the compiled core equals the specification bit for bit, the options' own
+    state included (traces, spike means, the readout's gradient sums of a window left open,
+    second moments), and a core adopting the spec's state continues identically."""
+    cfg = CoreConfig(n_in=3, n_hidden=6, n_out=3, window=4, window_max=5, lanes=2,
+                     rounding="stochastic", acc_width=0)
+    cfg = cfg.replace(acc_width=cfg.acc_bits_needed,
+                      fptt={"lr": 2.0 ** -5, "readout": "trace", "error": "softmax",
+                            "hidden_step": "rms", "mean_shift": 4, "rms_shift": 3})
+    rng = np.random.default_rng(11)
+    B = 2
+    w = _weights(cfg, rng, B)
+    spec, fast = FixedCore(cfg, w), CompiledFixedCore(cfg, w)
+    onehot = lambda *shape: np.eye(cfg.n_out)[rng.integers(cfg.n_out, size=shape)]  # noqa: E731
+    for i in range(3):
+        x = _inputs(rng, B, 19, cfg.n_in, i != 1)
+        tg, ht = onehot(B, 19), rng.random((B, 19)) < 0.7
+        np.testing.assert_array_equal(spec.run_sequence(x, tg, ht), fast.run_sequence(x, tg, ht))
+    # a sequence left open after one window and two steps: the gradient sums are held
+    x, tg = _inputs(rng, B, 6, cfg.n_in, True), onehot(B, 6)
+    for t in range(6):
+        np.testing.assert_array_equal(spec.step(x[:, t], tg[:, t], sos=t == 0),
+                                      fast.step(x[:, t], tg[:, t], sos=t == 0))
+    A, C = spec.state, fast.state
+    assert int(A.count[0]) == 2
+    for name in ("tr", "tr1", "mean"):
+        np.testing.assert_array_equal(getattr(A, name), getattr(C, name), err_msg=name)
+    assert list(A.gacc) == list(C.gacc) == ["w_out", "b_out"]
+    assert list(A.v) == list(C.v) == ["w_in", "w_rec", "b"]
+    for d in ("gacc", "v"):
+        for m in getattr(A, d):
+            np.testing.assert_array_equal(getattr(A, d)[m], getattr(C, d)[m], err_msg=f"{d}.{m}")
+    assert np.any(A.tr != 0) and np.any(A.tr1 != 0) and np.any(A.mean != 0)
+    assert np.any(A.gacc["w_out"] != 0) and np.any(A.gacc["b_out"] != 0)
+    assert all(np.any(v != 0) for v in A.v.values())
+    assert {"trace", "mean", "v"} <= set(A.sat.counts)
+    _assert_same_state(spec, fast)
+
+    # the spec's state adopted mid-window: both finish the sequence and run one more alike,
+    # the host having replaced some of the options' arrays (not contiguous any more)
+    fast2 = CompiledFixedCore.from_state(cfg, spec.state)
+    for core in (spec, fast, fast2):
+        core.state.mean = core.state.mean[:, ::-1]
+        core.state.v["w_rec"] = np.asfortranarray(core.state.v["w_rec"])
+        core.state.gacc["w_out"] = core.state.gacc["w_out"][:, :, ::-1].copy()[:, :, ::-1]
+    x, tg = _inputs(rng, B, 9, cfg.n_in, False), onehot(B, 9)
+    for t in range(9):
+        outs = [c.step(x[:, t], tg[:, t], eos=t == 4, sos=t == 5) for c in (spec, fast, fast2)]
+        np.testing.assert_array_equal(outs[0], outs[1])
+        np.testing.assert_array_equal(outs[0], outs[2])
+    _assert_same_state(spec, fast)
+    _assert_same_state(spec, fast2)

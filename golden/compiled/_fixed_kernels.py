@@ -7,6 +7,13 @@ arrives as an int64 vector ``K`` (indices below, filled by
 :func:`fptt.golden.compiled.fixed.pack_constants`), the per-parameter update
 shifts as ``UP [5, NUP]`` and the saturation bounds as ``LO``/``HI [NQ]``.
 
+The learning rule's options (:mod:`fptt.golden.fixed_rules`: ``K[K_TRACE]``,
+``K[K_SOFTMAX]``, ``K[K_RMS]``) keep their state in ``tr [B, H]``, ``tr1 [B]``,
+``mean [B, H]``, ``gw [B, O, H]``, ``gb [B, O, 1]`` (the readout trace and its exact
+gradient sums) and ``V``, the second moments of ``(w_in, w_rec, b)``; an option left off
+gets arrays the kernels never read. The tables of the softmax and of ``1/√v`` sit in
+``K`` from ``K_EXP2`` and ``K_RSQRT``.
+
 Each core of a batch runs the whole schedule on its own (the cores share the
 step flags, nothing else), so a batch is a loop over cores around a loop over
 steps, all inside one compiled call.
@@ -14,8 +21,12 @@ steps, all inside one compiled call.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
+
+from ..fixed_rules import EXP2_INDEX_BITS, EXP2_TABLE, LOG2E_FRAC, RSQRT_BITS, RSQRT_TABLE
 
 # ---------------------------------------------------------------- step flags
 F_SOS, F_EOS, F_LEARN, F_TGT = 1, 2, 4, 8
@@ -23,11 +34,12 @@ F_SOS, F_EOS, F_LEARN, F_TGT = 1, 2, 4, 8
 # ---------------------------------------------------------------- saturation quantities
 # Names as the spec's SaturationCounter uses them.
 Q_NAMES = ("a", "threshold", "u", "o", "delta", "obar", "sbar", "vbar", "ubar", "abar", "ibar",
-           "grad", "w", "lam", "wbar")
+           "grad", "w", "lam", "wbar", "trace", "mean", "v")
 Q_A, Q_THR, Q_U, Q_O, Q_DELTA = 0, 1, 2, 3, 4
 Q_OBAR, Q_SBAR, Q_VBAR, Q_UBAR, Q_ABAR, Q_IBAR = 5, 6, 7, 8, 9, 10
 Q_GRAD, Q_W, Q_LAM, Q_WBAR = 11, 12, 13, 14
-NQ = 15
+Q_TRACE, Q_MEAN, Q_V = 15, 16, 17
+NQ = len(Q_NAMES)
 
 # ---------------------------------------------------------------- constants vector K
 K_NAMES = (
@@ -37,25 +49,36 @@ K_NAMES = (
     "o_s1", "o_s2", "o_d", "d_s1", "d_d", "ob_s1", "ob_s2", "ob_d",
     "sb_s1", "sb_s2", "sb_s3", "sb_d", "vb_s1", "vb_d", "ub_s1", "ub_s2", "ub_d",
     "ab_s1", "ab_s2", "ab_d", "ib_s1", "ib_d", "any_unfrozen",
+    # the learning rule's options (fixed_rules); 0 where an option is off
+    "trace", "softmax", "rms", "rms_any", "b_corr",
+    "tr_s1", "tr_s2", "tr_d", "tr1_one", "tr1_d", "fm", "mean_r",
+    "fo", "fd", "sm_s1", "sm_s2", "sm_d", "log2e", "fv", "rms_m",
 )
 (K_NIN, K_H, K_O, K_WINDOW, K_LANES, K_STOCH, K_ADAPTIVE, K_BIASES,
  K_RHO, K_OMR, K_KAPPA, K_C, K_BETA, K_THETA, K_SURH, K_SURSH, K_FX,
  K_A_S1, K_A_S2, K_A_D, K_T_S1, K_T_S2, K_T_D, K_U_S1, K_U_S2, K_U_S3, K_U_D,
  K_O_S1, K_O_S2, K_O_D, K_D_S1, K_D_D, K_OB_S1, K_OB_S2, K_OB_D,
  K_SB_S1, K_SB_S2, K_SB_S3, K_SB_D, K_VB_S1, K_VB_D, K_UB_S1, K_UB_S2, K_UB_D,
- K_AB_S1, K_AB_S2, K_AB_D, K_IB_S1, K_IB_D, K_ANY_UNFROZEN) = range(len(K_NAMES))
+ K_AB_S1, K_AB_S2, K_AB_D, K_IB_S1, K_IB_D, K_ANY_UNFROZEN,
+ K_TRACE, K_SOFTMAX, K_RMS, K_RMS_ANY, K_B_CORR,
+ K_TR_S1, K_TR_S2, K_TR_D, K_TR1_ONE, K_TR1_D, K_FM, K_MEAN_R,
+ K_FO, K_FD, K_SM_S1, K_SM_S2, K_SM_D, K_LOG2E, K_FV, K_RMS_M) = range(len(K_NAMES))
 NK = len(K_NAMES)
-K_ALPHA_J = NK      # K[K_ALPHA_J + j]: the membrane decay α_j of neuron j (formats.const)
+K_EXP2 = NK                             # K[K_EXP2 + i]: fixed_rules.EXP2_TABLE[i]
+K_RSQRT = K_EXP2 + len(EXP2_TABLE)      # K[K_RSQRT + i]: fixed_rules.RSQRT_TABLE[i]
+K_ALPHA_J = K_RSQRT + len(RSQRT_TABLE)  # K[K_ALPHA_J + j]: the membrane decay α_j of neuron j
 
 # ---------------------------------------------------------------- per-parameter row of UP
 UP_NAMES = ("present", "frozen", "g_d", "g_lo", "g_hi",
             "w_sw", "w_sg", "w_sw2", "w_swb", "w_slam",
             "l_slam", "l_sw", "l_swb",
-            "b_swb", "b_sw", "b_slam")
+            "b_swb", "b_sw", "b_slam",
+            "rms", "v_s1", "v_s2", "v_d")
 (UP_PRESENT, UP_FROZEN, UP_GD, UP_GLO, UP_GHI,
  UP_W_SW, UP_W_SG, UP_W_SW2, UP_W_SWB, UP_W_SLAM,
  UP_L_SLAM, UP_L_SW, UP_L_SWB,
- UP_B_SWB, UP_B_SW, UP_B_SLAM) = range(len(UP_NAMES))
+ UP_B_SWB, UP_B_SW, UP_B_SLAM,
+ UP_RMS, UP_V_S1, UP_V_S2, UP_V_D) = range(len(UP_NAMES))
 # Rounding of the three update writes (rows of RD, columns below): the result is
 # ``((tot + off) << ls) >> rs`` with ``off = near`` (nearest) or
 # ``((r >> r_rs) << r_ls) & r_mask`` (stochastic, ``r`` the 16-bit draw): the
@@ -88,6 +111,117 @@ def _xorshift(x):
     x = x ^ (x >> 17)
     x = x ^ ((x << 5) & MASK32)
     return x
+
+
+@njit
+def _softmax_error(K, LO, HI, o, tg, has, delta, cnt, wr):
+    """``δ = softmax(o) - y*`` of one core (:func:`fptt.golden.fixed_rules.softmax_error`)
+    into ``delta`` (0 without ``has``); counts every output under ``delta``."""
+    O = o.shape[0]
+    fo = K[K_FO]
+    log2e = K[K_LOG2E]
+    mx = o[0]
+    for k in range(1, O):
+        if o[k] > mx:
+            mx = o[k]
+    mask = (np.int64(1) << fo) - 1
+    total = np.int64(0)
+    for k in range(O):
+        nz = -_rn((o[k] - mx) * log2e, LOG2E_FRAC)          # >= 0, frac fo
+        whole = nz >> fo
+        if whole > 62:
+            whole = np.int64(62)
+        e = K[K_EXP2 + _rn(nz & mask, fo - EXP2_INDEX_BITS)] >> whole
+        delta[k] = e        # scratch: the powers of two first
+        total += e
+    half = total >> 1       # total >= 2**15: the largest output has e >= 2**15
+    fd = K[K_FD]
+    s1, s2, d = K[K_SM_S1], K[K_SM_S2], K[K_SM_D]
+    lo, hi = LO[Q_DELTA], HI[Q_DELTA]
+    hit = 0
+    for k in range(O):
+        p = ((delta[k] << fd) + half) // total               # frac fd
+        q = _rn((p << s1) - (tg[k] << s2), d)
+        if q < lo:
+            q = lo
+            hit += 1
+        elif q > hi:
+            q = hi
+            hit += 1
+        delta[k] = q if has else 0
+    cnt[Q_DELTA] += hit
+    wr[Q_DELTA] += O
+
+
+@njit
+def _trace_step(K, LO, HI, s, mean, tr, tr1, b, cnt, wr):
+    """``ĉ = κ ĉ + (s - m)``, ``ĥ = κ ĥ + 1`` of core ``b`` (in place on ``tr``, ``tr1[b]``;
+    :func:`fptt.golden.fixed_rules.readout_trace`)."""
+    H = s.shape[0]
+    kappa, fm = K[K_KAPPA], K[K_FM]
+    s1, s2, d = K[K_TR_S1], K[K_TR_S2], K[K_TR_D]
+    lo, hi = LO[Q_TRACE], HI[Q_TRACE]
+    hit = 0
+    for j in range(H):
+        q = _rn(((kappa * tr[j]) << s1) + (((s[j] << fm) - mean[j]) << s2), d)
+        if q < lo:
+            q = lo
+            hit += 1
+        elif q > hi:
+            q = hi
+            hit += 1
+        tr[j] = q
+    q = _rn(kappa * tr1[b] + K[K_TR1_ONE], K[K_TR1_D])
+    if q < lo:
+        q = lo
+        hit += 1
+    elif q > hi:
+        q = hi
+        hit += 1
+    tr1[b] = q
+    cnt[Q_TRACE] += hit
+    wr[Q_TRACE] += H + 1
+
+
+@njit
+def _mean_step(K, LO, HI, s, mean, cnt, wr):
+    """``m ← m + 2**-mean_shift (s - m)`` of one core (in place;
+    :func:`fptt.golden.fixed_rules.update_mean`)."""
+    H = s.shape[0]
+    fm, r = K[K_FM], K[K_MEAN_R]
+    lo, hi = LO[Q_MEAN], HI[Q_MEAN]
+    hit = 0
+    for j in range(H):
+        q = _rn((mean[j] << r) + (s[j] << fm) - mean[j], r)
+        if q < lo:
+            q = lo
+            hit += 1
+        elif q > hi:
+            q = hi
+            hit += 1
+        mean[j] = q
+    cnt[Q_MEAN] += hit
+    wr[Q_MEAN] += H
+
+
+@njit
+def _rms_normalise(K, g, v):
+    """``g / √v`` by the table (:func:`fptt.golden.fixed_rules.rms_normalise`), before
+    saturation; ``v = 0`` gives ``±2**62`` (0 for ``g = 0``)."""
+    if v <= 0:
+        if g > 0:
+            return np.int64(1) << 62
+        if g < 0:
+            return -(np.int64(1) << 62)
+        return np.int64(0)
+    fv = K[K_FV]
+    lead = np.int64(math.frexp(np.float64(v))[1] - 1)      # exact below 2**53
+    q = lead - ((lead - fv) & 1)            # q - fv even: v = M·2**(q - fv), M in [1, 4)
+    if q >= 4:
+        idx = v >> (q - 4)
+    else:
+        idx = v << (4 - q)
+    return _rn(g * K[K_RSQRT + idx - 16], RSQRT_BITS + ((q - fv) >> 1))
 
 
 @njit(cache=True)
@@ -192,12 +326,18 @@ def _forward(K, LO, HI, WinT, WrecT, bias, Wout, bout, xr, u, a, s, o, s_prev, a
 
 
 @njit(cache=True)
-def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s, buf_psi,
-                  buf_delta, lfsr, cnt, wr, seen, nseen, sc):
-    """Backward through core ``b``'s window of ``n`` steps, then the FPTT update (in place)."""
+def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, V, WinT, WrecT, n, buf_x, buf_s, buf_psi,
+                  buf_delta, lfsr, mean, gw, gb, cnt, wr, seen, nseen, sc, wold):
+    """Backward through core ``b``'s window of ``n`` steps, then the FPTT update (in place).
+
+    With the readout trace (``K[K_TRACE]``) the readout's gradients are the sums ``gw``,
+    ``gb`` formed in the forward pass (emptied here) and ``b_out`` is corrected by
+    ``-ΔW_out·m`` after the update (``wold [O, H]``: scratch for ``W_out`` before it).
+    """
     nin, H, O = K[K_NIN], K[K_H], K[K_O]
     adaptive = K[K_ADAPTIVE] != 0
     biases = K[K_BIASES] != 0
+    trace = K[K_TRACE] != 0
     w_out = W[3]
     w_rec = W[1]
     obar_n, ibar_n, ubar_n, abar_n, obar, wto, wti, gB, gBo = sc
@@ -299,10 +439,11 @@ def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s,
                     gRecT[k, j] += ibar_n[j]
         for j in range(H):
             gB[j] += ibar_n[j]
-        for j in range(H):
-            if buf_s[b, t + 1, j] != 0:
-                for k in range(O):
-                    gOutT[j, k] += obar[k]
+        if not trace:       # the trace rule formed the readout's gradient step by step
+            for j in range(H):
+                if buf_s[b, t + 1, j] != 0:
+                    for k in range(O):
+                        gOutT[j, k] += obar[k]
         for k in range(O):
             gBo[k] += obar[k]
             obar_n[k] = obar[k]
@@ -319,12 +460,26 @@ def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s,
     cnt[b, Q_IBAR] += h_ib
     wr[b, Q_IBAR] += n * H
 
+    if trace:
+        for k in range(O):
+            for j in range(H):
+                gOutT[j, k] = gw[b, k, j]
+            if biases:
+                gBo[k] = gb[b, k, 0]
+
     # ---------------------------------------------------------- the FPTT update
     _mark(seen, nseen, b, Q_GRAD)
+    if K[K_RMS_ANY] != 0:
+        _mark(seen, nseen, b, Q_V)
     if K[K_ANY_UNFROZEN] != 0:
         _mark(seen, nseen, b, Q_W)
         _mark(seen, nseen, b, Q_LAM)
         _mark(seen, nseen, b, Q_WBAR)
+    b_corr = K[K_B_CORR] != 0
+    if b_corr:
+        for k in range(O):
+            for j in range(H):
+                wold[k, j] = w_out[b, k, j]
     lanes = K[K_LANES]
     lf = np.empty(lanes, np.int64)
     for p in range(lanes):
@@ -334,15 +489,93 @@ def _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, n, buf_x, buf_s,
     for p in range(5):
         if (p == 2 or p == 4) and not biases:
             continue
-        _update_param(b, p, W[p], WB[p], LM[p], G[p], WT[p], p < 2, K, UP, RD, LO, HI, lf, cnt,
-                      wr)
+        g_d = UP[p, UP_GD]
+        if UP[p, UP_RMS] != 0 and UP[p, UP_FROZEN] == 0:    # hidden_step = "rms"
+            _rms_grads(b, p, V[p], G[p], K, UP, LO, HI, cnt, wr)
+            g_d = 0
+        _update_param(b, p, W[p], WB[p], LM[p], G[p], g_d, WT[p], p < 2, K, UP, RD, LO, HI,
+                      lf, cnt, wr)
     for p in range(lanes):
         lfsr[b, p] = np.uint64(lf[p])
+    if b_corr:      # b_out ← b_out - ΔW_out·m (nearest)
+        fm = K[K_FM]
+        b_out = W[4]
+        lo_w, hi_w = LO[Q_W], HI[Q_W]
+        hit = 0
+        for k in range(O):
+            corr = np.int64(0)
+            for j in range(H):
+                corr += (w_out[b, k, j] - wold[k, j]) * mean[b, j]
+            q = _rn((b_out[b, k, 0] << fm) - corr, fm)
+            if q < lo_w:
+                q = lo_w
+                hit += 1
+            elif q > hi_w:
+                q = hi_w
+                hit += 1
+            b_out[b, k, 0] = q
+        cnt[b, Q_W] += hit
+        wr[b, Q_W] += O
+    if trace:
+        _clear_sums(b, gw, gb)
+
+
+@njit
+def _clear_sums(b, gw, gb):
+    """Empty core ``b``'s readout-trace gradient sums (window closed or dropped)."""
+    gw[b] = 0
+    gb[b] = 0
 
 
 @njit(cache=True)
-def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, RD, LO, HI, lf, cnt, wr):
-    """Gradient rounding and FPTT step of parameter ``p`` of core ``b``.
+def _rms_grads(b, p, Vp, gT, K, UP, LO, HI, cnt, wr):
+    """The RMS-normalised gradient of parameter ``p`` of core ``b``, in place of its exact
+    window sums ``gT [pre, post]``: rounded to ``grad_<p>`` and saturated, the second
+    moment ``Vp`` updated (:func:`fptt.golden.fixed_rules.rms_moment`), the gradient divided
+    by its square root and saturated again (``rms_normalise``). :func:`_update_param` then
+    takes ``gT`` as it is (``g_d = 0``: nothing left to round or saturate)."""
+    pres, posts = gT.shape[0], gT.shape[1]
+    g_d, g_lo, g_hi = UP[p, UP_GD], UP[p, UP_GLO], UP[p, UP_GHI]
+    v_s1, v_s2, v_d, rms_m = UP[p, UP_V_S1], UP[p, UP_V_S2], UP[p, UP_V_D], K[K_RMS_M]
+    lo_v, hi_v = LO[Q_V], HI[Q_V]
+    h_g = 0
+    h_v = 0
+    for pre in range(pres):
+        for post in range(posts):
+            g = _rn(gT[pre, post], g_d)
+            if g < g_lo:
+                g = g_lo
+                h_g += 1
+            elif g > g_hi:
+                g = g_hi
+                h_g += 1
+            vn = _rn(((Vp[b, post, pre] * rms_m) << v_s1) + ((g * g) << v_s2), v_d)
+            if vn < lo_v:
+                vn = lo_v
+                h_v += 1
+            elif vn > hi_v:
+                vn = hi_v
+                h_v += 1
+            Vp[b, post, pre] = vn
+            g = _rms_normalise(K, g, vn)
+            if g < g_lo:
+                g = g_lo
+                h_g += 1
+            elif g > g_hi:
+                g = g_hi
+                h_g += 1
+            gT[pre, post] = g
+    n = posts * pres
+    cnt[b, Q_GRAD] += h_g
+    wr[b, Q_GRAD] += n      # the gradient's rounding; _update_param counts the division's
+    cnt[b, Q_V] += h_v
+    wr[b, Q_V] += n
+
+
+@njit(cache=True)
+def _update_param(b, p, Wp, WBp, LMp, gT, g_d, WT, has_t, K, UP, RD, LO, HI, lf, cnt, wr):
+    """Gradient rounding (``g_d`` bits, then saturation) and FPTT step of parameter ``p``
+    of core ``b``.
 
     Pre by pre; within a presynaptic index each lane takes its posts in order
     (``post = lane, lane + lanes, ...``): every lane's draws come in the spec's order.
@@ -351,7 +584,7 @@ def _update_param(b, p, Wp, WBp, LMp, gT, WT, has_t, K, UP, RD, LO, HI, lf, cnt,
     stoch = K[K_STOCH] != 0
     lanes = K[K_LANES]
     frozen = UP[p, UP_FROZEN] != 0
-    g_d, g_lo, g_hi = UP[p, UP_GD], UP[p, UP_GLO], UP[p, UP_GHI]
+    g_lo, g_hi = UP[p, UP_GLO], UP[p, UP_GHI]
     w_sw, w_sg, w_sw2 = UP[p, UP_W_SW], UP[p, UP_W_SG], UP[p, UP_W_SW2]
     w_swb, w_slam = UP[p, UP_W_SWB], UP[p, UP_W_SLAM]
     l_slam, l_sw, l_swb = UP[p, UP_L_SLAM], UP[p, UP_L_SW], UP[p, UP_L_SWB]
@@ -462,10 +695,14 @@ def store_step(b, tt, xr, s_prev, s, psi, delta, buf_x, buf_s, buf_psi, buf_delt
 
 
 @njit(cache=True)
-def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
-              buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
+def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, V, u, a, s, o, count, buf_x, buf_s, buf_psi,
+              buf_delta, lfsr, steps, windows, tr, tr1, mean, gw, gb, cnt, wr, seen, nseen, X, TG,
+              HT, flags, out):
     H, O = K[K_H], K[K_O]
     window = K[K_WINDOW]
+    trace = K[K_TRACE] != 0
+    softmax = K[K_SOFTMAX] != 0
+    wold = np.zeros((O if K[K_B_CORR] != 0 else 0, H), np.int64)
     WinT = W[0][b].T.copy()
     WrecT = W[1][b].T.copy()
     bias = np.zeros(H, np.int64)
@@ -488,6 +725,10 @@ def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, 
         if fl & F_SOS:
             start_sequence(ub, ab, sb, ob)
             count[b] = 0
+            if trace:
+                tr[b] = 0
+                tr1[b] = 0
+                _clear_sums(b, gw, gb)
         if biases:      # biases change only at window ends; re-read every step (cheap)
             for j in range(H):
                 bias[j] = W[2][b, j, 0]
@@ -504,56 +745,79 @@ def _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, 
             out[b, t, k] = ob[k]
         if fl & F_TGT:
             _mark(seen, nseen, b, Q_DELTA)
-            hit = 0
-            for k in range(O):
-                q = _rn((ob[k] - TG[b, t, k]) << d_s1, d_d)
-                if q < lo_d:
-                    q = lo_d
-                    hit += 1
-                elif q > hi_d:
-                    q = hi_d
-                    hit += 1
-                delta[k] = q if HT[b, t] else 0
-            cb[Q_DELTA] += hit
-            wb[Q_DELTA] += O
+            if softmax:
+                _softmax_error(K, LO, HI, ob, TG[b, t], HT[b, t], delta, cb, wb)
+            else:
+                hit = 0
+                for k in range(O):
+                    q = _rn((ob[k] - TG[b, t, k]) << d_s1, d_d)
+                    if q < lo_d:
+                        q = lo_d
+                        hit += 1
+                    elif q > hi_d:
+                        q = hi_d
+                        hit += 1
+                    delta[k] = q if HT[b, t] else 0
+                cb[Q_DELTA] += hit
+                wb[Q_DELTA] += O
         else:
             for k in range(O):
                 delta[k] = 0
         steps[b] += 1
+        if trace:       # every step, after the readout, with m before this step's update
+            _mark(seen, nseen, b, Q_TRACE)
+            _trace_step(K, LO, HI, sb, mean[b], tr[b], tr1, b, cb, wb)
         if not (fl & F_LEARN):
             count[b] = 0
+            if trace:
+                _clear_sums(b, gw, gb)
             continue
+        if trace:       # learning steps: m, then the readout's exact gradient sums
+            _mark(seen, nseen, b, Q_MEAN)
+            _mean_step(K, LO, HI, sb, mean[b], cb, wb)
+            trb, h1 = tr[b], tr1[b]
+            for k in range(O):
+                dk = delta[k]
+                if dk != 0:
+                    for j in range(H):
+                        gw[b, k, j] += dk * trb[j]
+                    if biases:
+                        gb[b, k, 0] += dk * h1
         store_step(b, count[b], xr, s_prev, sb, psi, delta, buf_x, buf_s, buf_psi, buf_delta)
         count[b] += 1
         if count[b] >= window or (fl & F_EOS):
-            _close_window(b, K, UP, RD, LO, HI, W, WB, LM, WinT, WrecT, count[b], buf_x, buf_s,
-                          buf_psi, buf_delta, lfsr, cnt, wr, seen, nseen, sc)
+            _close_window(b, K, UP, RD, LO, HI, W, WB, LM, V, WinT, WrecT, count[b], buf_x,
+                          buf_s, buf_psi, buf_delta, lfsr, mean, gw, gb, cnt, wr, seen, nseen,
+                          sc, wold)
             count[b] = 0
             windows[b] += 1
 
 
 @njit(cache=True)
-def run_fixed(K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
-              buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out):
+def run_fixed(K, UP, RD, LO, HI, W, WB, LM, V, u, a, s, o, count, buf_x, buf_s, buf_psi,
+              buf_delta, lfsr, steps, windows, tr, tr1, mean, gw, gb, cnt, wr, seen, nseen, X,
+              TG, HT, flags, out):
     """Run every core of the batch through the schedule ``flags [T]`` (in place).
 
     ``X [B, T, n_in]`` input codes, ``TG [B, T, n_out]`` target codes, ``HT [B, T]``
     has-target (bool), ``out [B, T, n_out]`` receives the readout codes.
     """
     for b in range(u.shape[0]):
-        _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
-                  buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out)
+        _run_core(b, K, UP, RD, LO, HI, W, WB, LM, V, u, a, s, o, count, buf_x, buf_s, buf_psi,
+                  buf_delta, lfsr, steps, windows, tr, tr1, mean, gw, gb, cnt, wr, seen, nseen,
+                  X, TG, HT, flags, out)
 
 
 @njit(cache=True, parallel=True)
-def run_fixed_parallel(K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
-                       buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags,
-                       out):
+def run_fixed_parallel(K, UP, RD, LO, HI, W, WB, LM, V, u, a, s, o, count, buf_x, buf_s,
+                       buf_psi, buf_delta, lfsr, steps, windows, tr, tr1, mean, gw, gb, cnt, wr,
+                       seen, nseen, X, TG, HT, flags, out):
     """:func:`run_fixed` with the cores of the batch on parallel threads (every array a core
     writes is indexed by its own ``b``, so the result is the same bit for bit)."""
     for b in prange(u.shape[0]):
-        _run_core(b, K, UP, RD, LO, HI, W, WB, LM, u, a, s, o, count, buf_x, buf_s, buf_psi,
-                  buf_delta, lfsr, steps, windows, cnt, wr, seen, nseen, X, TG, HT, flags, out)
+        _run_core(b, K, UP, RD, LO, HI, W, WB, LM, V, u, a, s, o, count, buf_x, buf_s, buf_psi,
+                  buf_delta, lfsr, steps, windows, tr, tr1, mean, gw, gb, cnt, wr, seen, nseen,
+                  X, TG, HT, flags, out)
 
 
 @njit(cache=True, parallel=True)

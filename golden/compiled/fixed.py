@@ -6,17 +6,22 @@ array, the saturation counters and the readouts), with the host interface of
 of sequences, runs inside one compiled call (:func:`._fixed_kernels.run_fixed`);
 the state lives in a :class:`~fptt.golden.fixed_core.FixedState` whose arrays
 the kernels update in place, so ``core.state`` is always the spec's state and
-checkpoints are interchangeable with :class:`FixedCore`'s.
+checkpoints are interchangeable with :class:`FixedCore`'s. The learning rule's options
+(``cfg.fptt.readout``, ``.error``, ``.hidden_step``: :mod:`fptt.golden.fixed_rules`) are
+kernels' branches; their state (traces, spike means, the readout's gradient sums, second
+moments) is the spec's too. Inference (:func:`infer_codes`) is the forward pass alone,
+which the options leave unchanged.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...config import PARAMS, CoreConfig
+from ...config import HIDDEN_PARAMS, PARAMS, CoreConfig
 from ..fixed_core import (FixedState, check_frozen, check_inputs, checkpoint_arrays,
                           gradient_fracs, init_state, read_checkpoint, reset_to_mean,
                           validate_arrays)
+from ..fixed_rules import EXP2_TABLE, RSQRT_TABLE, log2e_code
 from ..fixedpoint import SaturationCounter, to_codes
 from . import _fixed_kernels as kr
 
@@ -35,10 +40,11 @@ def pack_constants(cfg: CoreConfig, frozen=()):
     See :mod:`._fixed_kernels` for the layout; ``frozen`` marks parameters the
     update leaves alone.
     """
-    f, k = cfg.formats, cfg.const_q
+    f, k, rule = cfg.formats, cfg.const_q, cfg.fptt
     fc = f.const.frac
     facc = cfg.acc_fmt.frac
-    K = np.zeros(kr.NK + cfg.n_hidden, np.int64)   # the named constants, then every α_j
+    # the named constants, the tables of fixed_rules, then every α_j
+    K = np.zeros(kr.K_ALPHA_J + cfg.n_hidden, np.int64)
     v = dict(
         n_in=cfg.n_in, n_hidden=cfg.n_hidden, n_out=cfg.n_out, window=cfg.window, lanes=cfg.lanes,
         stochastic=int(cfg.rounding == "stochastic"), adaptive=int(cfg.adaptive),
@@ -46,6 +52,19 @@ def pack_constants(cfg: CoreConfig, frozen=()):
         kappa=k["kappa"], c=k["c"], beta=k["beta_a"], theta=cfg.theta_q,
         sur_h=cfg.surrogate_height_q, sur_sh=cfg.surrogate_shift, fx=f.x.frac,
         any_unfrozen=int(any(p not in frozen for p in cfg.params)),
+    )
+    # the learning rule's options (fptt.golden.fixed_rules)
+    trace, rms = rule.readout == "trace", rule.hidden_step == "rms"
+    ft, fm, fo, fd = f.trace.frac, f.mean.frac, f.o.frac, f.delta.frac
+    top_tr, top_d = max(fc + ft, fm), max(fd, fo)
+    v.update(
+        trace=int(trace), softmax=int(rule.error == "softmax"), rms=int(rms),
+        rms_any=int(rms and any(p in cfg.params and p not in frozen for p in HIDDEN_PARAMS)),
+        b_corr=int(trace and "b_out" in cfg.params and "b_out" not in frozen),
+        tr_s1=top_tr - fc - ft, tr_s2=top_tr - fm, tr_d=top_tr - ft,
+        tr1_one=1 << (fc + ft), tr1_d=fc, fm=fm, mean_r=rule.mean_shift,
+        fo=fo, fd=fd, sm_s1=top_d - fd, sm_s2=top_d - fo, sm_d=top_d - fd, log2e=log2e_code(),
+        fv=f.v.frac, rms_m=(1 << rule.rms_shift) - 1,
     )
     sites = {
         "a": ([fc + f.a.frac, fc], f.a.frac),
@@ -67,13 +86,16 @@ def pack_constants(cfg: CoreConfig, frozen=()):
         v[f"{site}_d"] = sh[-1]
     for i, name in enumerate(kr.K_NAMES):
         K[i] = v[name]
+    K[kr.K_EXP2:kr.K_RSQRT] = EXP2_TABLE
+    K[kr.K_RSQRT:kr.K_ALPHA_J] = RSQRT_TABLE
     K[kr.K_ALPHA_J:] = cfg.alpha_q
 
     LO = np.zeros(kr.NQ, np.int64)
     HI = np.zeros(kr.NQ, np.int64)
     fmt_of = {"a": f.a, "threshold": f.u, "u": f.u, "o": f.o, "delta": f.delta, "obar": f.obar,
               "sbar": f.sbar, "vbar": f.vbar, "ubar": f.ubar, "abar": f.abar, "ibar": f.ibar,
-              "grad": f.grad_w_in, "w": f.w, "lam": f.lam, "wbar": f.wbar}
+              "grad": f.grad_w_in, "w": f.w, "lam": f.lam, "wbar": f.wbar,
+              "trace": f.trace, "mean": f.mean, "v": f.v}
     for i, name in enumerate(kr.Q_NAMES):
         LO[i], HI[i] = fmt_of[name].min, fmt_of[name].max
 
@@ -93,7 +115,12 @@ def pack_constants(cfg: CoreConfig, frozen=()):
             w_swb=F - f.wbar.frac - e - kk, w_slam=F - f.lam.frac - e,
             l_slam=Fl - f.lam.frac, l_sw=Fl - f.w.frac - kk, l_swb=Fl - f.wbar.frac - kk,
             b_swb=Fb - f.wbar.frac - 1, b_sw=Fb - f.w.frac - 1, b_slam=Fb - f.lam.frac + kk - 1,
+            rms=0, v_s1=0, v_s2=0, v_d=0,
         )
+        if rms and p in HIDDEN_PARAMS:     # fixed_rules.rms_moment's exact sum and rounding
+            r, fv = rule.rms_shift, f.v.frac
+            top = max(fv, 2 * fg.frac) + r
+            row.update(rms=1, v_s1=top - fv - r, v_s2=top - 2 * fg.frac - r, v_d=top - fv)
         for j, name in enumerate(kr.UP_NAMES):
             UP[i, j] = row[name]
         for name in ("w_sw", "w_sg", "w_sw2", "w_swb", "w_slam", "l_slam", "l_sw", "l_swb",
@@ -214,6 +241,9 @@ class CompiledFixedCore:
             setattr(st, name, c64(getattr(st, name)))
         st.lfsr = np.ascontiguousarray(st.lfsr, dtype=np.uint64)
         B = st.batch
+        # what the kernels get for the state of a learning-rule option that is off
+        self._none = (np.zeros((B, 0), np.int64), np.zeros(B, np.int64),
+                      np.zeros((B, 0, 0), np.int64), np.zeros((B, 0, 1), np.int64))
         self._cnt = np.zeros((B, kr.NQ), np.int64)
         self._wr = np.zeros((B, kr.NQ), np.int64)
         self._seen = np.full((B, kr.NQ), -1, np.int64)
@@ -247,6 +277,28 @@ class CompiledFixedCore:
                             dd[mm] = np.ascontiguousarray(dd[mm], dtype=np.int64)
                     self._tuples()
                     return
+
+    def _options(self):
+        """``(V, tr, tr1, mean, gw, gb)``: the learning-rule options' state arrays as the
+        kernels take them (made int64 and contiguous in the state where the host replaced
+        them), placeholders for options that are off."""
+        st = self._st
+        d2, d1, d3, d3b = self._none
+        c64 = lambda a: a if a.dtype == np.int64 and a.flags.c_contiguous else (  # noqa: E731
+            np.ascontiguousarray(a, dtype=np.int64))
+        tr, tr1, mean, gw, gb = d2, d1, d2, d3, d3b
+        if self.cfg.fptt.readout == "trace":
+            st.tr, st.tr1, st.mean = c64(st.tr), c64(st.tr1), c64(st.mean)
+            for m in st.gacc:
+                st.gacc[m] = c64(st.gacc[m])
+            tr, tr1, mean, gw = st.tr, st.tr1, st.mean, st.gacc["w_out"]
+            gb = st.gacc.get("b_out", d3b)
+        V = (d3, d3, d3)
+        if self.cfg.fptt.hidden_step == "rms":
+            for m in st.v:
+                st.v[m] = c64(st.v[m])
+            V = tuple(st.v.get(m, d3) for m in HIDDEN_PARAMS)
+        return V, tr, tr1, mean, gw, gb
 
     @property
     def state(self) -> FixedState:
@@ -301,12 +353,14 @@ class CompiledFixedCore:
                 setattr(st, name, np.ascontiguousarray(v, dtype=np.int64))
         if st.lfsr.dtype != np.uint64 or not st.lfsr.flags.c_contiguous:
             st.lfsr = np.ascontiguousarray(st.lfsr, dtype=np.uint64)
+        V, tr, tr1, mean, gw, gb = self._options()
         # one core: the serial kernel (no thread start-up per call); several: one thread each
         run = kr.run_fixed if B == 1 else kr.run_fixed_parallel
-        run(self._K, self._UP, self._RD, self._LO, self._HI, self._W, self._WB, self._LM,
+        run(self._K, self._UP, self._RD, self._LO, self._HI, self._W, self._WB, self._LM, V,
             st.u, st.a, st.s, st.o, st.count, st.buf_x, st.buf_s, st.buf_psi,
-            st.buf_delta, st.lfsr, st.steps, st.windows, self._cnt, self._wr,
-            self._seen, self._nseen, X, TG, HT, np.ascontiguousarray(flags, np.int64), out)
+            st.buf_delta, st.lfsr, st.steps, st.windows, tr, tr1, mean, gw, gb, self._cnt,
+            self._wr, self._seen, self._nseen, X, TG, HT, np.ascontiguousarray(flags, np.int64),
+            out)
         return out
 
     def _quantise(self, x, target, has_target, T):
