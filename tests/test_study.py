@@ -719,7 +719,8 @@ def test_onchip_config_is_the_population_network_under_the_rule_options(tmp_path
     assert chip.fptt.lr.as_dict() == dict(w_in=2.0 ** -14, w_rec=2.0 ** -14, b=2.0 ** -14,
                                           w_out=2.0 ** -22, b_out=2.0 ** -22)
     assert chip.replace(window=56, window_max=64, fptt=dict(
-        lr=pop.fptt.lr, readout="window", error="mse", hidden_step="sgd")) == pop
+        lr=pop.fptt.lr, readout="window", error="mse", hidden_step="sgd"), formats=dict(
+            grad_w_out=pop.formats.grad_w_out, grad_b_out=pop.formats.grad_b_out)) == pop
     a, b = TrainSettings.load(smnist.POPULATION_CONFIG), TrainSettings.load(smnist.ONCHIP_CONFIG)
     assert (b.gain_out, b.epochs) == (0.001, 16)
     assert dataclasses.replace(b, gain_out=a.gain_out, epochs=a.epochs) == a
