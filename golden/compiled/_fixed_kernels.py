@@ -114,6 +114,12 @@ def _xorshift(x):
 
 
 @njit
+def _clamp(q, lo, hi):
+    """``q`` saturated to ``[lo, hi]``."""
+    return lo if q < lo else (hi if q > hi else q)
+
+
+@njit
 def _softmax_error(K, LO, HI, o, tg, has, delta, cnt, wr):
     """``δ = softmax(o) - y*`` of one core (:func:`fptt.golden.fixed_rules.softmax_error`)
     into ``delta`` (0 without ``has``); counts every output under ``delta``."""
@@ -142,12 +148,9 @@ def _softmax_error(K, LO, HI, o, tg, has, delta, cnt, wr):
     for k in range(O):
         p = ((delta[k] << fd) + half) // total               # frac fd
         q = _rn((p << s1) - (tg[k] << s2), d)
-        if q < lo:
-            q = lo
-            hit += 1
-        elif q > hi:
-            q = hi
-            hit += 1
+        c = _clamp(q, lo, hi)
+        hit += c != q
+        q = c
         delta[k] = q if has else 0
     cnt[Q_DELTA] += hit
     wr[Q_DELTA] += O
@@ -164,20 +167,14 @@ def _trace_step(K, LO, HI, s, mean, tr, tr1, b, cnt, wr):
     hit = 0
     for j in range(H):
         q = _rn(((kappa * tr[j]) << s1) + (((s[j] << fm) - mean[j]) << s2), d)
-        if q < lo:
-            q = lo
-            hit += 1
-        elif q > hi:
-            q = hi
-            hit += 1
+        c = _clamp(q, lo, hi)
+        hit += c != q
+        q = c
         tr[j] = q
     q = _rn(kappa * tr1[b] + K[K_TR1_ONE], K[K_TR1_D])
-    if q < lo:
-        q = lo
-        hit += 1
-    elif q > hi:
-        q = hi
-        hit += 1
+    c = _clamp(q, lo, hi)
+    hit += c != q
+    q = c
     tr1[b] = q
     cnt[Q_TRACE] += hit
     wr[Q_TRACE] += H + 1
@@ -193,12 +190,9 @@ def _mean_step(K, LO, HI, s, mean, cnt, wr):
     hit = 0
     for j in range(H):
         q = _rn((mean[j] << r) + (s[j] << fm) - mean[j], r)
-        if q < lo:
-            q = lo
-            hit += 1
-        elif q > hi:
-            q = hi
-            hit += 1
+        c = _clamp(q, lo, hi)
+        hit += c != q
+        q = c
         mean[j] = q
     cnt[Q_MEAN] += hit
     wr[Q_MEAN] += H
@@ -543,27 +537,18 @@ def _rms_grads(b, p, Vp, gT, K, UP, LO, HI, cnt, wr):
     for pre in range(pres):
         for post in range(posts):
             g = _rn(gT[pre, post], g_d)
-            if g < g_lo:
-                g = g_lo
-                h_g += 1
-            elif g > g_hi:
-                g = g_hi
-                h_g += 1
+            c = _clamp(g, g_lo, g_hi)
+            h_g += c != g
+            g = c
             vn = _rn(((Vp[b, post, pre] * rms_m) << v_s1) + ((g * g) << v_s2), v_d)
-            if vn < lo_v:
-                vn = lo_v
-                h_v += 1
-            elif vn > hi_v:
-                vn = hi_v
-                h_v += 1
+            c = _clamp(vn, lo_v, hi_v)
+            h_v += c != vn
+            vn = c
             Vp[b, post, pre] = vn
             g = _rms_normalise(K, g, vn)
-            if g < g_lo:
-                g = g_lo
-                h_g += 1
-            elif g > g_hi:
-                g = g_hi
-                h_g += 1
+            c = _clamp(g, g_lo, g_hi)
+            h_g += c != g
+            g = c
             gT[pre, post] = g
     n = posts * pres
     cnt[b, Q_GRAD] += h_g
