@@ -102,6 +102,17 @@ def test_serial_link_open_error():
         SerialLink("/nonexistent/ttyUSB9")
 
 
+def test_open_board_refuses_the_learning_rule_options():
+    """A configuration with one of the golden models' rule options does not describe the
+    board's core: refused before the port is opened, naming the option."""
+    from fptt.board.model import open_board
+    from fptt.config import CoreConfig
+    cfg = CoreConfig.load(None, ['fptt.readout="trace"'])
+    with pytest.raises(ValueError, match=r"^fptt\.readout = 'trace': the learning rule's "
+                                         r"options are in the golden models only"):
+        open_board("/nonexistent/ttyUSB9", cfg)
+
+
 def _identity_port(cfg, **wrong):
     """INFO, then the ID .. LANES registers with ``wrong`` values in place."""
     from fptt.board.serial_link import SerialLink

@@ -54,7 +54,9 @@ def open_board(port, cfg: CoreConfig, *, baud: int | None = None, timeout: float
     (``/dev/pts/N``): what ``fptt cosim --link uart --serve`` serves. A real board
     behind such a port only waits longer before a retry.
     """
+    from ..rtl.core import check_learning_rule
     from .serial_link import DEFAULT_BAUD, Board, SerialLink, sim_timeouts
+    check_learning_rule(cfg)    # the board's core has DESIGN section 4's rule only
     link = SerialLink(port, DEFAULT_BAUD if baud is None else baud) \
         if isinstance(port, str) else port
     kw = {}
