@@ -85,7 +85,7 @@ MATRICES = ("w_in", "w_rec", "w_out")
 BIASES = ("b", "b_out")
 #: The readout's gradient: ``"window"`` (DESIGN section 4: the window's own backward, the
 #: state before the window a constant) or ``"trace"`` (carried across windows and centred:
-#: :func:`fptt.golden.fixed_core.readout_trace`).
+#: :func:`fptt.golden.fixed_rules.readout_trace`).
 READOUT_RULES = ("window", "trace")
 #: The output error on a step with a target: ``"mse"`` ``δ = o - y*`` (the gradient of
 #: ``½‖o - y*‖²``) or ``"softmax"`` ``δ = softmax(o) - y*`` (of cross-entropy).
@@ -254,13 +254,13 @@ class FpttConfig:
         ``"trace"``: the readout's gradient carried across windows through a per-neuron
         trace of the spikes, centred by a running mean ``m`` (step ``2**-mean_shift``), with
         ``b_out`` corrected by ``-ΔW_out·m`` after each update
-        (:func:`fptt.golden.fixed_core.readout_trace`).
+        (:func:`fptt.golden.fixed_rules.readout_trace`).
     error : {"mse", "softmax"}
         The output error on a step with a target (:data:`ERROR_RULES`).
     hidden_step : {"sgd", "rms"}
         ``"rms"``: the hidden parameters' gradient divided per synapse by the square root of
         its running second moment ``v`` (step ``2**-rms_shift``; RMSprop at batch 1)
-        before the FPTT step (:func:`fptt.golden.fixed_core.rms_normalise`).
+        before the FPTT step (:func:`fptt.golden.fixed_rules.rms_normalise`).
     """
 
     alpha: float = 0.125

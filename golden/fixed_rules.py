@@ -4,9 +4,12 @@ RMS-normalised hidden step (``cfg.fptt.readout``, ``.error``, ``.hidden_step``).
 DESIGN section 4's core learns the readout from the window's own backward (the state
 before the window a constant), with the error ``o - y*`` and plain SGD on every weight.
 On S-MNIST (784 steps, targets on the last 56) that rule leaves an online readout at
-chance and its hidden layer adds nothing (README, Results); the three options below are
-what the float twin needed, measured, for the hidden layer to add to its readout. They are
-in the golden models only; the RTL refuses them (:func:`fptt.rtl.neuron.check_rule`).
+chance and its hidden layer adds nothing (README, Results). The three options below are
+what an exploratory patch of the float twin needed for its hidden layer to add to its
+readout (session 12, one seed); as built here, over two seeds, they take the online readout
+to near its least-squares ceiling, and the hidden layer still does not add (session 13).
+They are in the golden models only; the RTL refuses them
+(:func:`fptt.rtl.core.check_learning_rule`).
 
 Notation as :mod:`fptt.golden.fixed_core`; ``f_q`` the fractional bits of format ``q``.
 
