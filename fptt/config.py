@@ -73,6 +73,7 @@ __all__ = [
     "READOUT_RULES",
     "ERROR_RULES",
     "HIDDEN_STEPS",
+    "HIDDEN_PARAMS",
 ]
 
 #: Rounding rules for the FPTT weight update (see :mod:`fptt.golden.fixedpoint`).
@@ -551,7 +552,7 @@ class CoreConfig:
             out["the running mean (fptt.readout)"] = f.mean.width + self.fptt.mean_shift + 1
         if self.fptt.hidden_step == "rms":
             fv = f.v.frac
-            for p in ("w_in", "w_rec", "b"):
+            for p in HIDDEN_PARAMS:
                 if p not in self.params:
                     continue
                 g = f.grad(p)

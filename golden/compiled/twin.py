@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...config import PARAMS, CoreConfig
+from ...config import HIDDEN_PARAMS, PARAMS, CoreConfig
 from ..fixed_core import check_frozen
 from ..twin import FloatTwin
 from . import _twin_kernels as kr
@@ -107,7 +107,7 @@ class CompiledTwin:
             for m in list(self.v):
                 self.v[m] = np.ascontiguousarray(self.v[m], dtype=np.float64)
         self._V = tuple(self.v[m] if self.v is not None and m in self.v else pick(self.w, m) * 0
-                        for m in ("w_in", "w_rec", "b"))
+                        for m in HIDDEN_PARAMS)
 
     @property
     def count(self) -> int:
