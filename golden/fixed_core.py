@@ -595,24 +595,26 @@ def close_window(cfg: CoreConfig, st: FixedState, draws_cache: dict | None = Non
     sums = {m: np.zeros_like(st.w[m]) for m in cfg.params}
     w_out_t = np.swapaxes(st.w["w_out"], 1, 2)
     w_rec_t = np.swapaxes(st.w["w_rec"], 1, 2)
+    trace = cfg.fptt.readout == "trace"     # the readout's gradient formed in the forward pass
     for t in range(n - 1, -1, -1):
         obar = backward_readout(cfg, st.buf_delta[:, t], obar_n, sat)
         ibar, ubar, abar = backward_neuron(cfg, _matvec(w_out_t, obar), _matvec(w_rec_t, ibar_n),
                                            st.buf_psi[:, t], ubar_n, abar_n, sat)
         sums["w_in"] += ibar[:, :, None] * st.buf_x[:, t, None, :]
         sums["w_rec"] += ibar[:, :, None] * st.buf_s[:, t, None, :]
-        sums["w_out"] += obar[:, :, None] * st.buf_s[:, t + 1, None, :]
         if cfg.biases:      # the always-active unit: pre = 1
             sums["b"] += ibar[:, :, None]
-            sums["b_out"] += obar[:, :, None]
+        if not trace:
+            sums["w_out"] += obar[:, :, None] * st.buf_s[:, t + 1, None, :]
+            if cfg.biases:
+                sums["b_out"] += obar[:, :, None]
         obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
-    if cfg.fptt.readout == "trace":     # the readout's gradient formed in the forward pass
-        for m in st.gacc:
-            sums[m] = st.gacc[m]
+    if trace:
+        sums.update(st.gacc)
     grads = {m: gradient(cfg, m, sums[m], sat) for m in cfg.params}
     w_out = st.w["w_out"]
     _fptt_update(cfg, st, grads, draws_cache, frozen)
-    if cfg.fptt.readout == "trace":
+    if trace:
         _correct_bias(cfg, st, st.w["w_out"] - w_out, frozen)
         _clear_window(st)
     st.count[:] = 0

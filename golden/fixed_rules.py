@@ -75,7 +75,8 @@ def log2e_code() -> int:
 
 
 def shift_round(q, d):
-    """``q·2**-d`` rounded to nearest (half up) for elementwise ``d`` of any sign."""
+    """``q·2**-d`` rounded to nearest (half up) for elementwise ``d`` of any sign
+    (:func:`fptt.golden.fixedpoint.round_shift` for an array of shifts)."""
     q, d = np.broadcast_arrays(np.asarray(q, dtype=np.int64), np.asarray(d, dtype=np.int64))
     right = np.maximum(d, 1)
     down = (q + (np.int64(1) << (right - 1))) >> right
@@ -114,9 +115,9 @@ def softmax_error(cfg: CoreConfig, o, target, sat=None):
     fo, fd = f.o.frac, f.delta.frac
     o = np.asarray(o, dtype=np.int64)
     z = o - o.max(axis=-1, keepdims=True)                       # <= 0, frac fo
-    nz = -shift_round(z * log2e_code(), LOG2E_FRAC)             # >= 0, frac fo
+    nz = -round_shift(z * log2e_code(), LOG2E_FRAC)             # >= 0, frac fo
     whole = nz >> fo
-    idx = shift_round(nz & ((1 << fo) - 1), fo - EXP2_INDEX_BITS)
+    idx = round_shift(nz & ((1 << fo) - 1), fo - EXP2_INDEX_BITS)
     e = EXP2_TABLE[idx] >> np.minimum(whole, 62)
     total = e.sum(axis=-1, keepdims=True)                       # >= 2**15: max has e >= 2**15
     p = ((e << fd) + (total >> 1)) // total                     # frac fd

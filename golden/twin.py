@@ -174,10 +174,12 @@ class FloatTwin:
             ibar = self.c * ubar
             g["w_in"] += ibar[:, :, None] * self.buf_x[:, t, None, :]
             g["w_rec"] += ibar[:, :, None] * self.buf_s[:, t, None, :]
-            g["w_out"] += obar[:, :, None] * self.buf_s[:, t + 1, None, :]
             if cfg.biases:      # the always-active presynaptic unit
                 g["b"] += ibar[:, :, None]
-                g["b_out"] += obar[:, :, None]
+            if not self.trace:  # else formed in the forward pass
+                g["w_out"] += obar[:, :, None] * self.buf_s[:, t + 1, None, :]
+                if cfg.biases:
+                    g["b_out"] += obar[:, :, None]
             obar_n, ibar_n, ubar_n, abar_n = obar, ibar, ubar, abar
         if self.trace:
             for m in self.gacc:

@@ -150,8 +150,7 @@ def _softmax_error(K, LO, HI, o, tg, has, delta, cnt, wr):
         q = _rn((p << s1) - (tg[k] << s2), d)
         c = _clamp(q, lo, hi)
         hit += c != q
-        q = c
-        delta[k] = q if has else 0
+        delta[k] = c if has else 0
     cnt[Q_DELTA] += hit
     wr[Q_DELTA] += O
 
@@ -169,13 +168,11 @@ def _trace_step(K, LO, HI, s, mean, tr, tr1, b, cnt, wr):
         q = _rn(((kappa * tr[j]) << s1) + (((s[j] << fm) - mean[j]) << s2), d)
         c = _clamp(q, lo, hi)
         hit += c != q
-        q = c
-        tr[j] = q
+        tr[j] = c
     q = _rn(kappa * tr1[b] + K[K_TR1_ONE], K[K_TR1_D])
     c = _clamp(q, lo, hi)
     hit += c != q
-    q = c
-    tr1[b] = q
+    tr1[b] = c
     cnt[Q_TRACE] += hit
     wr[Q_TRACE] += H + 1
 
@@ -192,8 +189,7 @@ def _mean_step(K, LO, HI, s, mean, cnt, wr):
         q = _rn((mean[j] << r) + (s[j] << fm) - mean[j], r)
         c = _clamp(q, lo, hi)
         hit += c != q
-        q = c
-        mean[j] = q
+        mean[j] = c
     cnt[Q_MEAN] += hit
     wr[Q_MEAN] += H
 
@@ -543,13 +539,11 @@ def _rms_grads(b, p, Vp, gT, K, UP, LO, HI, cnt, wr):
             vn = _rn(((Vp[b, post, pre] * rms_m) << v_s1) + ((g * g) << v_s2), v_d)
             c = _clamp(vn, lo_v, hi_v)
             h_v += c != vn
-            vn = c
-            Vp[b, post, pre] = vn
-            g = _rms_normalise(K, g, vn)
+            Vp[b, post, pre] = c
+            g = _rms_normalise(K, g, c)
             c = _clamp(g, g_lo, g_hi)
             h_g += c != g
-            g = c
-            gT[pre, post] = g
+            gT[pre, post] = c
     n = posts * pres
     cnt[b, Q_GRAD] += h_g
     wr[b, Q_GRAD] += n      # the gradient's rounding; _update_param counts the division's

@@ -78,6 +78,7 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, R, V, WinT, WrecT, n, buf_x, b
                   buf_delta):
     nin, H, O = I[I_NIN], I[I_H], I[I_O]
     biases = I[I_BIASES] != 0
+    trace = I[I_TRACE] != 0
     rho, omr, kappa, c, beta = C[C_RHO], C[C_OMR], C[C_KAPPA], C[C_C], C[C_BETA]
     w_out, w_rec = W[3], W[1]
     obar_n = np.zeros(O)
@@ -122,12 +123,12 @@ def _close_window(b, C, I, LR, FROZEN, W, WB, LM, R, V, WinT, WrecT, n, buf_x, b
                 gB[j] += ib
         for k in range(O):
             ok = obar[k]
-            for j in range(H):
-                gOut[k, j] += ok * buf_s[b, t + 1, j]
-            if biases:
-                gBo[k] += ok
+            if not trace:
+                for j in range(H):
+                    gOut[k, j] += ok * buf_s[b, t + 1, j]
+                if biases:
+                    gBo[k] += ok
             obar_n[k] = ok
-    trace = I[I_TRACE] != 0
     if trace:       # the readout's gradient was formed in the forward pass
         for k in range(O):
             for j in range(H):
