@@ -491,6 +491,47 @@ def test_smnist_main_set_overrides_are_recorded_and_checked(tmp_path, monkeypatc
     assert len(read_json(tmp_path / smnist.RESULTS)) == 2
 
 
+def test_scale_reference_steps_scales_every_step_of_both_references():
+    import dataclasses
+    from fptt.study import smnist
+    setup = dataclasses.replace(smnist.SETUPS["decision"], bptt=dict(lr={"w_in": 4e-3, "w_out": 4e-4}),
+                                fptt=dict(lr=2e-3, batch=8))
+    half = smnist.scale_reference_steps(setup, 0.5)
+    assert half.bptt["lr"] == {"w_in": 2e-3, "w_out": 2e-4}
+    assert half.fptt == {"lr": 1e-3, "batch": 8}
+    assert setup.bptt["lr"] == {"w_in": 4e-3, "w_out": 4e-4}     # the set-up itself unchanged
+    assert smnist.scale_reference_steps(dataclasses.replace(setup, bptt={}), 2).bptt["lr"] == 2e-3
+    with pytest.raises(ValueError, match="the set-up's reference step is each parameter's "
+                                         "fptt.lr: scale those with --set fptt.lr.<param>=..."):
+        smnist.scale_reference_steps(dataclasses.replace(setup, bptt=dict(lr=None)), 2)
+
+
+def test_smnist_main_reference_batch_and_step_scale(tmp_path, monkeypatch, capsys):
+    """``--ref-batch`` and ``--ref-lr-scale`` reach the reference, get their own records beside
+    the set-up's own batch, and are named in the table; bad values stop the study."""
+    from fptt.study import smnist
+    from fptt.study.common import RESULTS_ENV, read_json
+    from fptt.study.summary import smnist_onchip_markdown
+    (tmp_path / "data").mkdir()
+    task = _tiny_mnist(tmp_path / "data")
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))
+    monkeypatch.setattr(smnist, "make_mnist", lambda *a, **k: task)
+    argv = ["--setup", "decision", "--models", "", "--no-ceiling", "--bptt-epochs", "1"]
+    assert smnist.main(argv) == 0
+    assert smnist.main(argv + ["--ref-batch", "2", "--ref-lr-scale", "0.25"]) == 0
+    recs = read_json(tmp_path / smnist.RESULTS)
+    own = smnist.SETUPS["decision"].bptt["batch"]
+    assert sorted((r["batch"], r.get("lr_scale")) for r in recs) == [(2, 0.25), (own, None)]
+    rows = [ln for ln in smnist_onchip_markdown() if ln.startswith("| decision")]
+    assert [", batch 2, steps ×0.25 |" in r for r in rows] == [False, True]
+    for flag, value, message in (("--ref-batch", "0", "--ref-batch must be >= 1, not 0"),
+                                 ("--ref-lr-scale", "0", "--ref-lr-scale must be > 0, not 0.0")):
+        with pytest.raises(SystemExit) as stop:
+            smnist.main(argv + [flag, value])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert len(read_json(tmp_path / smnist.RESULTS)) == 2
+
+
 def test_decision_setup_is_configs_smnist_toml():
     """SETUPS["decision"] is read from configs/smnist.toml: core and [train] table, no
     overrides; its FPTT reference is the BPTT one with the auxiliary loss."""

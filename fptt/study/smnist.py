@@ -37,7 +37,7 @@ from ..train import TrainSettings, initial_weights, place_targets
 from .common import data_dir, read_json, results_dir, set_threads, write_json
 
 __all__ = ["Setup", "SETUPS", "setup_config", "setup_weights", "make_mnist", "onchip_run",
-           "reference_run", "ceiling_run", "curves_figure", "plot_records", "main"]
+           "scale_reference_steps", "reference_run", "ceiling_run", "curves_figure", "plot_records", "main"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 CONFIG = _ROOT / "configs" / "smnist.toml"
@@ -247,6 +247,24 @@ def onchip_run(setup: Setup, model: str, learn: str = "all", task=None, epochs: 
             "weight_change": res["weight_change"], "seconds": res["seconds"]}
 
 
+def scale_reference_steps(setup: Setup, scale: float) -> Setup:
+    """``setup`` with every step of its references' optimisers (``bptt["lr"]``,
+    ``fptt["lr"]``; a float or one per parameter) multiplied by ``scale``.
+
+    A set-up tuned at batch ``B0`` keeps, at batch ``B``, its noise per pass (and its signal
+    per image when the gradient's noise dominates Adam's second moment) with
+    ``scale = √(B/B0)``.
+    """
+    def scaled(opts):
+        lr = opts.get("lr", 1e-3)
+        if lr is None:
+            raise ValueError("the set-up's reference step is each parameter's fptt.lr: scale "
+                             "those with --set fptt.lr.<param>=...")
+        lr = {k: v * scale for k, v in lr.items()} if isinstance(lr, dict) else lr * scale
+        return {**opts, "lr": lr}
+    return dataclasses.replace(setup, bptt=scaled(setup.bptt), fptt=scaled(setup.fptt))
+
+
 def reference_run(setup: Setup, task=None, epochs: int = 3, seed: int = 0, rule: str = "bptt",
                   batch: int | None = None, loss: str | None = None, learn: str = "all",
                   log=None, after_pass=None) -> dict:
@@ -393,6 +411,12 @@ def main(argv=None) -> int:
                    help="torch threads (default 1: several studies share this machine's cores)")
     p.add_argument("--bptt-loss", choices=("mse", "ce"), default=None,
                    help="ref-bptt's loss (default: the set-up's, else mse)")
+    p.add_argument("--ref-batch", type=int, default=None, metavar="N",
+                   help="ref-bptt/ref-fptt: sequences per mini-batch (default: the set-up's)")
+    p.add_argument("--ref-lr-scale", type=float, default=None, metavar="S",
+                   help="ref-bptt/ref-fptt: every step of the set-up's optimiser times S (e.g. "
+                        "sqrt(B/64) with --ref-batch B against a set-up tuned at 64); the records "
+                        "name it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a core override on top of the set-up (repeatable, as `fptt --set`): "
                         "e.g. core.window=196 for ref-fptt with 4 parts; the records name them")
@@ -405,6 +429,15 @@ def main(argv=None) -> int:
         return plot_records(read_json(path) if path.exists() else [], args.plot, args.setup)
     set_threads(args.threads)
     setup = SETUPS[args.setup]
+    if args.ref_batch is not None and args.ref_batch < 1:
+        p.error(f"--ref-batch must be >= 1, not {args.ref_batch}")
+    if args.ref_lr_scale is not None:
+        if not args.ref_lr_scale > 0:
+            p.error(f"--ref-lr-scale must be > 0, not {args.ref_lr_scale}")
+        try:
+            setup = scale_reference_steps(setup, args.ref_lr_scale)
+        except ValueError as exc:
+            p.error(f"--ref-lr-scale: {exc}")
     if args.set:
         setup = dataclasses.replace(setup, overrides=setup.overrides + tuple(args.set))
         try:
@@ -417,11 +450,13 @@ def main(argv=None) -> int:
               "n_test": args.n_test, "note": setup.note}
     if args.set:
         common["set"] = list(args.set)
+    ref_common = {} if args.ref_lr_scale is None else {"lr_scale": args.ref_lr_scale}
 
     def keep(rec):
         rec = {**common, **rec}
         key = lambda r: (r["setup"], r["task"], r["model"], r["learn"], r.get("loss"),  # noqa: E731
-                         tuple(r.get("seeds", [0])), tuple(r.get("set", ())))
+                         tuple(r.get("seeds", [0])), tuple(r.get("set", ())), r.get("batch"),
+                         r.get("lr_scale", 1.0))
         # re-read: another study may have saved records since this one started
         records[:] = read_json(path) if path.exists() else []
         records[:] = [r for r in records if key(r) != key(rec)] + [rec]
@@ -437,12 +472,14 @@ def main(argv=None) -> int:
                             range(args.seed, args.seed + args.seeds)))
     if args.bptt_epochs:
         reference_run(setup, task, args.bptt_epochs, seed=args.seed, rule="bptt", loss=args.bptt_loss,
-                      learn=args.reference_learn, log=lambda line: print(line, flush=True),
-                      after_pass=keep)
+                      batch=args.ref_batch, learn=args.reference_learn,
+                      log=lambda line: print(line, flush=True),
+                      after_pass=lambda rec: keep({**rec, **ref_common}))
     if args.fptt_epochs:
         reference_run(setup, task, args.fptt_epochs, seed=args.seed, rule="fptt",
-                      learn=args.reference_learn,
-                      log=lambda line: print(line, flush=True), after_pass=keep)
+                      batch=args.ref_batch, learn=args.reference_learn,
+                      log=lambda line: print(line, flush=True),
+                      after_pass=lambda rec: keep({**rec, **ref_common}))
     print(f"wrote {path}")
     return 0
 

@@ -296,6 +296,8 @@ def smnist_onchip_markdown() -> list[str]:
                         for v in (dw[0].get(m) for m in ("w_in", "w_rec", "w_out"))) if dw[0] else "–"
         extra = (f" (rate {r['rate']:.3f}, cond {r['cond_gram']:.1e})" if "cond_gram" in r
                  else f", batch {r['batch']}" if "batch" in r else "")
+        if r.get("lr_scale", 1.0) != 1.0:
+            extra += f", steps ×{r['lr_scale']:g}"
         if r.get("set"):
             extra += ", " + ", ".join(f"`{o}`" for o in r["set"])
         if r.get("seeds", [0]) != [0]:
