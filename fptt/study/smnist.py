@@ -37,7 +37,8 @@ from ..train import TrainSettings, initial_weights, place_targets
 from .common import data_dir, read_json, results_dir, set_threads, write_json
 
 __all__ = ["Setup", "SETUPS", "setup_config", "setup_weights", "make_mnist", "onchip_run",
-           "scale_reference_steps", "reference_run", "ceiling_run", "curves_figure", "plot_records", "main"]
+           "scale_reference_steps", "reference_run", "ceiling_run", "curves_figure",
+           "plot_records", "main"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 CONFIG = _ROOT / "configs" / "smnist.toml"
